@@ -1,0 +1,3 @@
+from fabplan.cli import run
+
+run()

@@ -1,0 +1,84 @@
+"""Physical quantities from user input: "20 um", "0.1 J/cm^2", "515 nm", or a bare number.
+
+Inside fabplan one unit system is used and named in variable names: um for lengths, nm for
+wavelengths, mJ/cm^2 for fluence, uJ for pulse energy, s for time, Hz for rates. Parsing goes
+through pint so any spelling pint knows ("µm", "micrometer", "kHz") works.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import pint
+
+from fabplan.errors import UserError
+
+_UREG = pint.UnitRegistry()
+
+# Canonical internal unit per physical kind, and the word used in error messages.
+KINDS: dict[str, tuple[str, str]] = {
+    "length_um": ("um", "a length"),
+    "wavelength_nm": ("nm", "a length"),
+    "fluence_mj_cm2": ("mJ/cm^2", "a fluence (energy per area)"),
+    "energy_uj": ("uJ", "an energy"),
+    "time_s": ("s", "a time"),
+    "duration_fs": ("fs", "a time"),
+    "frequency_hz": ("Hz", "a frequency"),
+    "velocity_um_s": ("um/s", "a velocity"),
+    "accel_um_s2": ("um/s^2", "an acceleration"),
+    "jerk_um_s3": ("um/s^3", "a jerk"),
+    "angle_deg": ("deg", "an angle"),
+    "dimensionless": ("dimensionless", "a number"),
+}
+
+
+class UnitError(UserError, ValueError):
+    """A value that is not a number, or a quantity of the wrong dimension."""
+
+
+@lru_cache(maxsize=64)
+def _unit(unit: str) -> pint.Unit:
+    return _UREG.Unit(unit)
+
+
+def parse_quantity(value: object, unit: str, kind_word: str | None = None) -> float:
+    """Return `value` as a float in `unit`.
+
+    A bare int/float (or a numeric string) is taken to be in `unit` already. A string with units is
+    converted; a wrong dimension raises UnitError("expected a length, got '20 mJ'").
+    """
+    if isinstance(value, bool):
+        raise UnitError(f"expected {kind_word or 'a quantity in ' + unit}, got {value!r}")
+    if isinstance(value, (int, float)):
+        return float(value)
+    if not isinstance(value, str):
+        raise UnitError(f"expected {kind_word or 'a quantity in ' + unit}, got {value!r}")
+    text = value.strip().replace("µ", "u").replace("μ", "u")
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        q = _UREG.Quantity(text)
+    except Exception as exc:  # pint raises many types for garbage input
+        raise UnitError(f"cannot read {value!r} as a quantity ({exc.__class__.__name__})") from None
+    if not isinstance(q, pint.Quantity):
+        return float(q)
+    target = _unit(unit)
+    if q.dimensionality != target.dimensionality:
+        if q.dimensionless and not target.dimensionless:
+            # e.g. "5 %" for a length: still wrong, say so.
+            pass
+        raise UnitError(f"expected {kind_word or 'a quantity in ' + unit}, got {value!r}")
+    return float(q.to(target).magnitude)
+
+
+def parse_kind(value: object, kind: str) -> float:
+    """parse_quantity for one of the named KINDS (e.g. "length_um")."""
+    unit, word = KINDS[kind]
+    return parse_quantity(value, unit, word)
+
+
+def format_quantity(magnitude: float, unit: str, digits: int = 4) -> str:
+    """Compact human string, e.g. format_quantity(12.5, 'um') -> '12.5 um'."""
+    return f"{magnitude:.{digits}g} {unit}"

@@ -1,0 +1,23 @@
+"""The README's first lines are the contract with a new user; .ci/run must run its test command."""
+
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _readme_commands() -> list[str]:
+    text = (ROOT / "README.md").read_text()
+    block = text.split("```bash", 1)[1].split("```", 1)[0]
+    return [line.strip() for line in block.strip().splitlines() if line.strip()]
+
+
+def test_readme_opens_with_two_commands():
+    commands = _readme_commands()
+    assert len(commands) == 2
+    assert "pip install" in commands[0] and "fabplan" in commands[0]
+    assert "pytest" in commands[1]
+
+
+def test_ci_runs_the_readme_test_command():
+    ci_lines = [line.strip() for line in (ROOT / ".ci" / "run").read_text().splitlines()]
+    assert _readme_commands()[1] in ci_lines
