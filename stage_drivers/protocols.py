@@ -1,0 +1,250 @@
+"""What the executor may rely on from a stage and a pulse source, whatever the controller.
+
+Units on this interface follow the project: um for positions, um/s, um/s^2, s, uJ, percent.
+Drivers convert to the controller's own units (XPS and ESP301 positioners are usually configured
+in mm) so nothing above this layer ever sees a controller unit.
+
+Every call is bounded by a timeout and raises a `DeviceError` subclass naming the device, the
+command sent and the reply received; nothing here returns an error code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+# --------------------------------------------------------------------------- errors
+
+
+class DeviceError(RuntimeError):
+    """A device refused, failed or stopped answering.
+
+    `device` is the URL/name of the device, `command` the exact command sent (without
+    credentials), `reply` the raw reply (may be '' when nothing came back), `code` the controller's
+    numeric error code when it has one.
+    """
+
+    def __init__(self, message: str, *, device: str = "", command: str = "", reply: str = "",
+                 code: int | None = None):
+        self.message = message
+        self.device = device
+        self.command = command
+        self.reply = reply
+        self.code = code
+        super().__init__(self._text())
+
+    def _text(self) -> str:
+        parts = [f"{self.device}: {self.message}" if self.device else self.message]
+        if self.code is not None:
+            parts.append(f"code {self.code}")
+        if self.command:
+            parts.append(f"command {self.command!r}")
+        parts.append(f"reply {self.reply!r}")
+        return "; ".join(parts)
+
+    def __reduce__(self):  # picklable across processes despite keyword-only arguments
+        return (_rebuild, (type(self), self.message, self.device, self.command, self.reply, self.code))
+
+
+def _rebuild(cls, message, device, command, reply, code):
+    return cls(message, device=device, command=command, reply=reply, code=code)
+
+
+class DeviceTimeout(DeviceError):
+    """No complete reply within the call's timeout (the connection is dropped and reopened)."""
+
+
+class ConnectionLost(DeviceError):
+    """The transport closed or failed (socket reset, port vanished, HTTP connection refused)."""
+
+
+class ProtocolError(DeviceError):
+    """A reply that does not parse (garbled, wrong field count, wrong type)."""
+
+
+class CommandError(DeviceError):
+    """The controller answered with an error code for this command."""
+
+
+class AuthenticationError(CommandError):
+    """Wrong user or password (XPS -106)."""
+
+
+class NotReadyError(CommandError):
+    """Action not allowed in the current state: not initialised / not homed / busy (-22, -109, -21)."""
+
+
+class FollowingError(CommandError):
+    """The servo loop lost track of the setpoint (XPS -25, status 3/4/21/22; ESP axis code 3)."""
+
+
+class TravelLimitError(CommandError):
+    """A target outside the travel limits; raised *before* sending when the driver knows the limits."""
+
+
+class EmergencyStop(CommandError):
+    """Emergency stop / emergency brake signal (XPS -26, status 40/7)."""
+
+
+class MotionAborted(CommandError):
+    """A move ended by stop/abort (XPS -27) rather than reaching its target."""
+
+
+class InterlockOpen(DeviceError):
+    """The laser safety interlock is open: the laser cannot (and must not) fire."""
+
+
+class NotInPosition(DeviceError):
+    """Refused to fire: the stage has not reported the last move as finished and in position."""
+
+
+# --------------------------------------------------------------------------- data
+
+
+@dataclass(frozen=True)
+class StageStatus:
+    """A controller's state in portable terms, plus its raw code and text for the log."""
+
+    code: int
+    text: str
+    initialized: bool
+    homed: bool
+    ready: bool  # accepts a move now
+    moving: bool
+    fault: bool  # following error, emergency stop, disabled by a fault
+    position_um: tuple[float, ...] = ()
+    axes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class MotionParams:
+    """Jerk-limited (SGamma) profile parameters of one axis."""
+
+    velocity_um_s: float
+    acceleration_um_s2: float
+    min_jerk_time_s: float = 0.005
+    max_jerk_time_s: float = 0.05
+
+
+@dataclass(frozen=True)
+class AxisLimits:
+    """Travel range of one axis (user limits inside the hardware range), um."""
+
+    min_um: float
+    max_um: float
+
+    def contains(self, value_um: float) -> bool:
+        return self.min_um <= value_um <= self.max_um
+
+
+@dataclass
+class LineFiring:
+    """What `arm_line` set up: pulses fire when `axis` crosses each of `positions_um`."""
+
+    axis: str
+    positions_um: list[float] = field(default_factory=list)
+
+
+# --------------------------------------------------------------------------- protocols
+
+
+@runtime_checkable
+class Stage(Protocol):
+    """A multi-axis positioning stage (XPS group of 3 positioners, ESP301 axes 1-3).
+
+    Use as a context manager: `with open_stage(url) as stage: ...`; exiting closes the gate (when
+    the stage controller gates the laser) and the connection on every path.
+    """
+
+    url: str
+    axes: tuple[str, ...]  # ("X", "Y", "Z") in the order of every position tuple
+
+    def connect(self) -> Stage: ...
+    def close(self) -> None: ...
+    def __enter__(self) -> Stage: ...
+    def __exit__(self, *exc) -> None: ...
+
+    def home(self, timeout_s: float | None = None) -> None:
+        """Initialise (if needed) and home all axes; blocks until done."""
+
+    def move_to(self, x_um: float, y_um: float, z_um: float | None = None,
+                timeout_s: float | None = None) -> None:
+        """Absolute move of all axes at once; returns when the controller reports motion done.
+
+        Checks the travel limits first (TravelLimitError, nothing sent). `z_um=None` keeps Z.
+        """
+
+    def move_by(self, dx_um: float, dy_um: float, dz_um: float = 0.0, timeout_s: float | None = None) -> None:
+        """Relative move, limits checked against the current setpoint first."""
+
+    def position(self) -> tuple[float, ...]:
+        """Encoder (actual) position of every axis, um."""
+
+    def status(self) -> StageStatus: ...
+
+    def in_position(self) -> bool:
+        """True iff the last move finished normally and nothing moved since (no round trip)."""
+
+    def motion_params(self, axis: str) -> MotionParams: ...
+    def set_motion_params(self, axis: str, params: MotionParams) -> None: ...
+    def max_velocity_acceleration(self, axis: str) -> tuple[float, float]:
+        """Hardware maxima (um/s, um/s^2) read from the controller."""
+
+    def travel_limits(self) -> dict[str, AxisLimits]: ...
+    def set_travel_limits(self, axis: str, limits: AxisLimits) -> None: ...
+    def check_limits(self, x_um: float, y_um: float, z_um: float | None = None) -> None:
+        """Raise TravelLimitError if a target is outside the limits (no I/O after connect)."""
+
+    def stop(self) -> None:
+        """Decelerate and stop any motion (controlled)."""
+
+    def abort(self) -> None:
+        """Emergency: stop now and disable the motors (XPS GroupKill / ESP301 AB); closes the gate."""
+
+
+@runtime_checkable
+class PulseSource(Protocol):
+    """Something that puts femtosecond pulses on the sample: the laser plus its per-shot gate.
+
+    `arm()` opens the laser output (Pharos EnableOutput / stage controller gate enabled);
+    `disarm()` closes it and never raises (safe to call from `finally`). `fire(n)` delivers exactly
+    n pulses at the current position and refuses (NotInPosition) unless the stage reports its last
+    move done. `arm_line` sets up position-synchronised firing for the next move along one axis.
+    """
+
+    url: str
+
+    def connect(self) -> PulseSource: ...
+    def close(self) -> None: ...  # disarms first
+    def __enter__(self) -> PulseSource: ...
+    def __exit__(self, *exc) -> None: ...
+
+    @property
+    def armed(self) -> bool: ...
+    def arm(self) -> None: ...
+    def disarm(self) -> None: ...
+
+    def fire(self, n: int = 1) -> None:
+        """Fire n pulses now, at the current position (one controller call)."""
+
+    def set_attenuation(self, percent: float) -> None:
+        """Attenuator transmission, 0-100 %."""
+
+    def attenuation(self) -> float: ...
+
+    def pulse_energy_uj(self) -> float:
+        """Energy per pulse at the sample, as the laser reports it, uJ."""
+
+    def arm_line(self, axis: str, positions_um: Sequence[float]) -> LineFiring:
+        """Fire one pulse as `axis` crosses each position during the next move(s).
+
+        Positions must be equally spaced (hardware position compare: start, stop, step) and
+        inside the travel limits; the caller then moves past the last one and calls `disarm_line`.
+        """
+
+    def disarm_line(self) -> None: ...
+
+
+# Back-compatible alias: the issue text calls it a Laser.
+Laser = PulseSource
