@@ -1,0 +1,422 @@
+"""Append-only, crash-safe fabrication journal (JSON lines) and the resume state derived from it.
+
+Why JSON lines and not SQLite: a journal is written once, in order, and read whole; one `write()`
+per record on an `O_APPEND` descriptor is atomic with respect to `kill -9` (the kernel owns the
+bytes once `write` returns), and `fsync` makes it survive power loss. The reader tolerates a torn
+last line (power loss mid-write), so no recovery step is needed. It greps, tails and diffs, and the
+lab-log importer needs nothing but `json`. SQLite in WAL mode would give the same guarantees with a
+commit (and its fsync) per shot plus page and WAL bookkeeping, for no benefit here.
+
+Format (one JSON object per line, key "k" gives the kind; times "t" are Unix seconds, UTC):
+
+  header    first line of the file, once per journal:
+            {"k":"header","format":"fabplan-journal","format_version":1,"run_id":..,"plan_hash":..,
+             "design_hash":..,"design_file":..,"design_file_sha256":..,"plan_dir":..,"design_name":..,
+             "mode":"step"|"fly","n_shots":N,"devices":{"stage":url,"laser":url,..},
+             "software":{"fabplan":..,"python":..},"selection":{"only":..,"skip":..},
+             "started":"2026-11-24T00:40:00Z","t":..,"host":..,"pid":..}
+  session   start of every run of this journal (the first run and each resume):
+            {"k":"session","n":0,"resume":false,"refire_uncertain":false,"pid":..,"started":..,"t":..,
+             "devices":{..},"uncertain":[seq,..]}
+  intent    written, and fsynced, BEFORE the laser may fire at this shot:
+            {"k":"intent","seq":12,"id":"A-r00c12","x":..,"y":..,"z":..,"e":uJ,"n":pulses,"t":..}
+            (x, y, z: commanded stage position, um; e: planned pulse energy, uJ)
+  fired     after the controller confirmed the pulses:
+            {"k":"fired","seq":12,"ex":..,"ey":..,"ez":..,"e":uJ,"t":..}
+            (ex/ey/ez: encoder position at firing, um, null if unknown; e: energy reported by the laser)
+  not_fired the shot was positively NOT fired (e.g. out of position): the intent is withdrawn:
+            {"k":"not_fired","seq":12,"reason":"..","t":..}
+  skip      shots this session deliberately left out: {"k":"skip","seqs":[..],"reason":"uncertain","t":..}
+  event     anything else worth a line in the log: {"k":"event","what":"pause"|"error"|..,"message":..,"t":..}
+  end       end of a session: {"k":"end","status":"completed"|"paused"|"stopped"|"failed",
+            "summary":{..},"t":..}
+
+Shot state, derived by replaying the lines in order: no intent -> pending; intent then fired ->
+fired; intent then not_fired -> pending; intent with neither -> UNCERTAIN (the process died between
+making the intent durable and learning the outcome: the disc may or may not have been shot). A
+torn or unparsable line is skipped and counted: a torn intent was never fsynced, so its shot was
+never fired.
+
+Durability and cost: one `write` + one `fsync` per shot. The fired record of shot k is not synced
+on its own; it rides in the same `write` as the intent of shot k+1, and that fsync makes both
+durable. Losing it in a power cut makes shot k uncertain, which is safe. See
+/work/notes/journal_format.md and bench/RESULTS.md for the measured cost.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+FORMAT = "fabplan-journal"
+FORMAT_VERSION = 1
+
+PENDING, UNCERTAIN, FIRED = 0, 1, 2
+STATE_NAMES = {PENDING: "pending", UNCERTAIN: "uncertain", FIRED: "fired"}
+
+SYNC_MODES = ("fsync", "async", "none")
+
+
+def _num(v: float | None) -> str:
+    """JSON number for a float (shortest round-trip repr), null for None/NaN/inf."""
+    if v is None:
+        return "null"
+    f = float(v)
+    return repr(f) if math.isfinite(f) else "null"
+
+
+class _Syncer(threading.Thread):
+    """Background fsync so the sync of shot k's intent overlaps the move to shot k (GIL released)."""
+
+    def __init__(self, fd: int):
+        super().__init__(name="journal-fsync", daemon=True)
+        self.fd = fd
+        self.cond = threading.Condition()
+        self.requested = 0  # generation numbers
+        self.done = 0
+        self.error: BaseException | None = None
+        self.stopping = False
+
+    def run(self) -> None:
+        while True:
+            with self.cond:
+                while self.requested == self.done and not self.stopping:
+                    self.cond.wait()
+                if self.stopping and self.requested == self.done:
+                    return
+                target = self.requested
+            try:
+                os.fsync(self.fd)
+            except BaseException as exc:  # surfaced to the writer by wait()
+                self.error = exc
+            with self.cond:
+                self.done = target
+                self.cond.notify_all()
+
+    def request(self) -> int:
+        with self.cond:
+            self.requested += 1
+            self.cond.notify_all()
+            return self.requested
+
+    def wait(self, generation: int, timeout_s: float = 30.0) -> None:
+        with self.cond:
+            if not self.cond.wait_for(lambda: self.done >= generation or self.error is not None, timeout_s):
+                raise OSError(f"journal fsync did not complete within {timeout_s} s")
+        if self.error is not None:
+            raise OSError(f"journal fsync failed: {self.error}") from self.error
+
+    def stop(self) -> None:
+        with self.cond:
+            self.stopping = True
+            self.cond.notify_all()
+        self.join(timeout=30.0)
+
+
+class Journal:
+    """Writer. `intent()` must return (and, in "async" mode, `wait_durable()` must return) before
+    the laser fires; `fired()` is buffered into the next write.
+
+    sync: "fsync" (fsync inside `intent`), "async" (fsync on a helper thread; `wait_durable` joins
+    it, so the sync overlaps the move), "none" (write only: survives kill -9, not power loss).
+    """
+
+    def __init__(self, path: Path, fd: int, sync: str = "fsync"):
+        if sync not in SYNC_MODES:
+            raise ValueError(f"sync must be one of {SYNC_MODES}, not {sync!r}")
+        self.path = Path(path)
+        self.fd = fd
+        self.sync = sync
+        self._pending: list[str] = []
+        self._syncer: _Syncer | None = None
+        self._generation = 0
+        if sync == "async":
+            self._syncer = _Syncer(fd)
+            self._syncer.start()
+
+    # ------------------------------------------------------------------ open
+    @classmethod
+    def create(cls, path: str | os.PathLike, header: dict[str, Any], sync: str = "fsync") -> Journal:
+        """A new journal whose first line is `header` (refuses to overwrite an existing file)."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o644)
+        j = cls(path, fd, sync)
+        rec = {"k": "header", "format": FORMAT, "format_version": FORMAT_VERSION, **header}
+        j.write(rec, durable=True)
+        _fsync_dir(path.parent)
+        return j
+
+    @classmethod
+    def append_to(cls, path: str | os.PathLike, sync: str = "fsync") -> Journal:
+        """Reopen for a resumed run; a torn last line is closed with a newline so it stays isolated."""
+        path = Path(path)
+        fd = os.open(path, os.O_RDWR | os.O_APPEND)
+        size = os.fstat(fd).st_size
+        if size:
+            os.lseek(fd, size - 1, os.SEEK_SET)
+            if os.read(fd, 1) != b"\n":
+                os.write(fd, b"\n")
+                os.fsync(fd)
+        return cls(path, fd, sync)
+
+    # ------------------------------------------------------------------ write
+    def _emit(self, line: str, durable: bool) -> None:
+        if self._pending:
+            line = "".join(self._pending) + line
+            self._pending.clear()
+        data = line.encode()
+        n = os.write(self.fd, data)
+        if n != len(data):  # disk full: never fire on a half-written intent
+            raise OSError(f"{self.path}: short write to the journal ({n} of {len(data)} bytes)")
+        if durable:
+            self._sync()
+
+    def _sync(self) -> None:
+        if self.sync == "fsync":
+            os.fsync(self.fd)
+        elif self.sync == "async":
+            assert self._syncer is not None
+            self._generation = self._syncer.request()
+
+    def wait_durable(self) -> None:
+        """Block until every record written with durable=True is on disk (no-op unless "async")."""
+        if self._syncer is not None and self._generation:
+            self._syncer.wait(self._generation)
+
+    def write(self, rec: dict[str, Any], durable: bool = False) -> None:
+        """Any record (header, session, event, end); buffered fired records go out first."""
+        rec.setdefault("t", _now())
+        self._emit(json.dumps(rec, allow_nan=False, default=_json_default) + "\n", durable)
+        if durable:
+            self.wait_durable()
+
+    def intent(self, seq: int, disc_id: str, x: float, y: float, z: float, energy_uj: float,
+               pulses: int, t: float | None = None) -> None:
+        """The durable promise that shot `seq` may now fire (hot path: no json.dumps)."""
+        self._emit(
+            f'{{"k":"intent","seq":{int(seq)},"id":{json.dumps(disc_id)},"x":{_num(x)},"y":{_num(y)},'
+            f'"z":{_num(z)},"e":{_num(energy_uj)},"n":{int(pulses)},"t":{_now() if t is None else t!r}}}\n',
+            durable=True,
+        )
+
+    def intents(self, rows: list[tuple]) -> None:
+        """Several intents in one write and one sync (fly mode: one pass fires a whole row)."""
+        t = _now()
+        self._emit(
+            "".join(
+                f'{{"k":"intent","seq":{int(s)},"id":{json.dumps(d)},"x":{_num(x)},"y":{_num(y)},'
+                f'"z":{_num(z)},"e":{_num(e)},"n":{int(n)},"t":{t!r}}}\n'
+                for s, d, x, y, z, e, n in rows
+            ),
+            durable=True,
+        )
+
+    def fired(self, seq: int, ex: float | None, ey: float | None, ez: float | None,
+              energy_uj: float | None, t: float | None = None) -> None:
+        """Confirmation (buffered: written with the next record; `flush` forces it out)."""
+        self._pending.append(
+            f'{{"k":"fired","seq":{int(seq)},"ex":{_num(ex)},"ey":{_num(ey)},"ez":{_num(ez)},'
+            f'"e":{_num(energy_uj)},"t":{_now() if t is None else t!r}}}\n'
+        )
+
+    def not_fired(self, seq: int, reason: str) -> None:
+        """Withdraw an intent: the shot was positively not fired (written at once, not synced)."""
+        self._emit(json.dumps({"k": "not_fired", "seq": int(seq), "reason": reason, "t": _now()}) + "\n",
+                   durable=False)
+
+    def flush(self, durable: bool = True) -> None:
+        """Write buffered confirmations (and sync them when `durable`)."""
+        if self._pending:
+            self._emit("", durable)
+        elif durable:
+            self._sync()
+        if durable:
+            self.wait_durable()
+
+    def close(self) -> None:
+        if self.fd < 0:
+            return
+        try:
+            self.flush(durable=True)
+        finally:
+            if self._syncer is not None:
+                self._syncer.stop()
+            os.close(self.fd)
+            self.fd = -1
+
+    def __enter__(self) -> Journal:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _now() -> float:
+    import time
+
+    return time.time()
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, np.floating):
+        return float(obj) if math.isfinite(float(obj)) else None
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+def _fsync_dir(path: Path) -> None:
+    """Make the new file's directory entry durable too (else a power cut can lose the whole file)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+# ---------------------------------------------------------------------- read
+
+
+@dataclass
+class JournalState:
+    """Everything resume and reports need, derived by replaying a journal."""
+
+    path: Path
+    header: dict[str, Any]
+    n_shots: int
+    state: np.ndarray  # int8 per seq: PENDING / UNCERTAIN / FIRED
+    fire_count: np.ndarray  # int32 per seq: fired records seen (> 1 would be a double shot)
+    intent_count: np.ndarray
+    encoder: np.ndarray  # (n, 3) last fired encoder position, NaN if none
+    energy_uj: np.ndarray  # last fired energy, NaN if none
+    t_fired: np.ndarray  # last fired time, NaN if none
+    t_intent: np.ndarray
+    sessions: list[dict[str, Any]] = field(default_factory=list)
+    ends: list[dict[str, Any]] = field(default_factory=list)
+    events: list[dict[str, Any]] = field(default_factory=list)
+    not_fired: list[dict[str, Any]] = field(default_factory=list)
+    bad_lines: int = 0
+    lines: int = 0
+
+    @property
+    def plan_hash(self) -> str:
+        return str(self.header.get("plan_hash", ""))
+
+    def seqs(self, which: int) -> np.ndarray:
+        return np.flatnonzero(self.state == which)
+
+    @property
+    def uncertain(self) -> np.ndarray:
+        return self.seqs(UNCERTAIN)
+
+    @property
+    def fired(self) -> np.ndarray:
+        return self.seqs(FIRED)
+
+    @property
+    def pending(self) -> np.ndarray:
+        return self.seqs(PENDING)
+
+    @property
+    def last_status(self) -> str | None:
+        """Status of the last session that ended cleanly; None if the last session never ended."""
+        if not self.sessions:
+            return None
+        if self.ends and self.ends[-1].get("_line", -1) > self.sessions[-1].get("_line", -1):
+            return str(self.ends[-1].get("status"))
+        return None
+
+    def counts(self) -> dict[str, int]:
+        return {
+            "fired": int((self.state == FIRED).sum()),
+            "uncertain": int((self.state == UNCERTAIN).sum()),
+            "pending": int((self.state == PENDING).sum()),
+            "double_fired": int((self.fire_count > 1).sum()),
+        }
+
+
+def read_journal(path: str | os.PathLike) -> JournalState:
+    """Replay a journal; tolerates a torn last line (and isolated unparsable lines, which are counted)."""
+    path = Path(path)
+    with open(path, "rb") as fh:
+        raw = fh.read()
+    lines = raw.split(b"\n")
+    header: dict[str, Any] | None = None
+    bad = 0
+    st: JournalState | None = None
+    loads = json.loads
+    for lineno, line in enumerate(lines):
+        if not line.strip():
+            continue
+        try:
+            rec = loads(line)
+        except ValueError:
+            bad += 1
+            continue
+        if not isinstance(rec, dict):
+            bad += 1
+            continue
+        k = rec.get("k")
+        if header is None:
+            if k != "header" or rec.get("format") != FORMAT:
+                raise ValueError(f"{path}: not a fabplan journal (first record is not a header)")
+            if int(rec.get("format_version", 0)) > FORMAT_VERSION:
+                raise ValueError(f"{path}: journal format_version {rec['format_version']} is newer than "
+                                 f"this fabplan understands ({FORMAT_VERSION})")
+            header = rec
+            n = int(rec["n_shots"])
+            st = JournalState(
+                path=path, header=rec, n_shots=n, state=np.zeros(n, np.int8),
+                fire_count=np.zeros(n, np.int32), intent_count=np.zeros(n, np.int32),
+                encoder=np.full((n, 3), np.nan), energy_uj=np.full(n, np.nan),
+                t_fired=np.full(n, np.nan), t_intent=np.full(n, np.nan),
+            )
+            continue
+        assert st is not None
+        if k == "intent":
+            s = rec["seq"]
+            st.state[s] = UNCERTAIN
+            st.intent_count[s] += 1
+            st.t_intent[s] = rec.get("t") or np.nan
+        elif k == "fired":
+            s = rec["seq"]
+            st.state[s] = FIRED
+            st.fire_count[s] += 1
+            st.encoder[s] = [np.nan if rec.get(a) is None else rec[a] for a in ("ex", "ey", "ez")]
+            st.energy_uj[s] = np.nan if rec.get("e") is None else rec["e"]
+            st.t_fired[s] = rec.get("t") or np.nan
+        elif k == "not_fired":
+            s = rec["seq"]
+            if st.state[s] == UNCERTAIN:
+                st.state[s] = PENDING
+            st.not_fired.append(rec)
+        elif k == "session":
+            rec["_line"] = lineno
+            st.sessions.append(rec)
+        elif k == "end":
+            rec["_line"] = lineno
+            st.ends.append(rec)
+        elif k == "event":
+            st.events.append(rec)
+    if st is None:
+        raise ValueError(f"{path}: empty or torn journal (no header line)")
+    st.bad_lines = bad
+    st.lines = len(lines)
+    return st
