@@ -1,0 +1,90 @@
+"""Annular amplitude mask imaged through a 4f system onto the film (the source paper's scheme).
+
+The mask (transmission 1 for r_i < r < r_o, in focal-plane units) is imaged coherently: the field is
+the mask convolved with the coherent PSF (a jinc), i.e. in spatial frequency the mask spectrum cut
+at the coherent cutoff rho_c = NA / lambda. Radially (Hankel transform, rho in cycles/um):
+
+    M(rho)  = [r_o J1(2 pi r_o rho) - r_i J1(2 pi r_i rho)] / rho
+    E(r)    = integral_0^rho_c M(rho) J0(2 pi rho r) 2 pi rho d rho
+    f(r)    = |E(r)|^2 / max |E|^2
+
+The integrand is smooth (no 1/rho left), so Gauss-Legendre quadrature on [0, rho_c] is exact to
+machine precision with a few hundred nodes. The image is computed once per geometry and cached.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+from scipy.special import j0, j1
+
+from fabplan.beam.base import TabulatedBeam
+from fabplan.errors import UserError
+
+GRID_STEP_UM = 0.005
+TAIL_UM = 15.0  # beyond the outer mask edge; the |E|^2 tail ~ r^-3 holds < 1e-3 of the energy there
+
+
+@lru_cache(maxsize=16)
+def annular_image(inner_radius_um: float, outer_radius_um: float, cutoff_per_um: float) -> tuple:
+    """(r_um, |E|^2 normalised to max 1) of the coherent image of an annulus; cached per geometry."""
+    r = np.arange(0.0, outer_radius_um + TAIL_UM + GRID_STEP_UM / 2, GRID_STEP_UM)
+    # Oscillations in rho: ~rho_c * r_max cycles from J0 plus ~rho_c * r_o from J1; 16 nodes per cycle.
+    n = int(max(200, 16 * cutoff_per_um * (r[-1] + outer_radius_um)))
+    x, w = np.polynomial.legendre.leggauss(n)
+    rho = 0.5 * cutoff_per_um * (x + 1.0)
+    w = 0.5 * cutoff_per_um * w
+    spectrum_rho = 2.0 * np.pi * (
+        outer_radius_um * j1(2.0 * np.pi * outer_radius_um * rho)
+        - inner_radius_um * j1(2.0 * np.pi * inner_radius_um * rho)
+    )
+    field = np.empty_like(r)
+    block = 2048  # bound the J0 matrix memory
+    for i in range(0, r.size, block):
+        field[i : i + block] = j0(2.0 * np.pi * np.outer(r[i : i + block], rho)) @ (w * spectrum_rho)
+    intensity = field**2
+    intensity /= intensity.max()
+    r.setflags(write=False)
+    intensity.setflags(write=False)
+    return r, intensity
+
+
+class AnnularBeam(TabulatedBeam):
+    """Coherent 4f image of an annular mask; diameters are mask edges referred to the focal plane."""
+
+    model = "annular"
+
+    def __init__(
+        self,
+        *,
+        inner_diameter_um: float,
+        outer_diameter_um: float,
+        na: float,
+        wavelength_nm: float = 515.0,
+        **threshold,
+    ):
+        if not 0 < inner_diameter_um < outer_diameter_um:
+            raise UserError(
+                f"annular mask needs 0 < inner_diameter < outer_diameter, got {inner_diameter_um}, "
+                f"{outer_diameter_um} um"
+            )
+        if not 0 < na < 1.6:
+            raise UserError(f"annular beam NA must be in (0, 1.6), got {na}")
+        if not wavelength_nm > 0:
+            raise UserError(f"wavelength must be > 0 nm, got {wavelength_nm}")
+        self.inner_diameter_um = float(inner_diameter_um)
+        self.outer_diameter_um = float(outer_diameter_um)
+        self.na = float(na)
+        self.wavelength_nm = float(wavelength_nm)
+        self.cutoff_per_um = self.na / (self.wavelength_nm * 1e-3)
+        r, f = annular_image(self.inner_diameter_um / 2, self.outer_diameter_um / 2, self.cutoff_per_um)
+        super().__init__(r, f, **threshold)
+
+    def _params(self):
+        return {
+            "inner_diameter_um": self.inner_diameter_um,
+            "outer_diameter_um": self.outer_diameter_um,
+            "na": self.na,
+            "wavelength_nm": self.wavelength_nm,
+        }

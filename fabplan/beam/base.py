@@ -1,0 +1,311 @@
+"""BeamModel: the ablation contract shared by every donut-beam model.
+
+A model is a radial fluence shape f(r) normalised so its maximum over r is 1; the design's "peak
+fluence" F_pk is that maximum for every model, so F(r) = F_pk f(r) and the same fluence number
+means the same thing whatever the model. Film is removed where F(r) >= F_th(N) = F_th(1) N^(S-1)
+(Jee 1988 incubation). With s = F_th(N)/F_pk:
+
+- disc radius     = smallest r with f(r) >= s  (the dark centre that is left standing);
+- trench outer r  = largest r with f(r) >= s;
+- nothing ablates when s > 1 (NaN).
+
+Subclasses give the shape and two inverse maps s -> r (inner, outer); the base class does the
+thresholds, broadcasting, de-duplication (a 250,000-disc array usually has a few unique
+(fluence, pulses) pairs), range checks and the energy <-> fluence conversion.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any
+
+import numpy as np
+
+from fabplan.errors import UserError
+
+# 1 mJ/cm^2 * 1 um^2 = 1e-3 J / 1e8 um^2 * 1 um^2 = 1e-11 J = 1e-5 uJ.
+UJ_PER_MJ_CM2_UM2 = 1e-5
+
+
+def _unique_apply(fn, *arrays) -> np.ndarray:
+    """fn on the unique rows of the broadcast arrays, scattered back (few unique values per design)."""
+    b = np.broadcast_arrays(*[np.asarray(a, dtype=float) for a in arrays])
+    shape = b[0].shape
+    flat = np.stack([x.ravel() for x in b], axis=1)
+    if flat.shape[0] <= 64:
+        return np.asarray(fn(*flat.T), dtype=float).reshape(shape)
+    # NaN never equals itself: stand in -inf (not a valid fluence, diameter or pulse count) to group.
+    key = np.where(np.isnan(flat), -np.inf, flat)
+    uniq, inverse = np.unique(key, axis=0, return_inverse=True)
+    uniq = np.where(np.isneginf(uniq), np.nan, uniq)
+    out = np.asarray(fn(*uniq.T), dtype=float)
+    return out[inverse.ravel()].reshape(shape)
+
+
+def crossing_table(r: np.ndarray, f: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(levels, radii) such that np.interp(s, levels, radii) is the first r along the arrays with f >= s.
+
+    Built on the running maximum of f, so a dip (coherent ringing) between two rises makes the
+    crossing jump across it instead of being interpolated through it. Levels strictly increase.
+    """
+    g = np.maximum.accumulate(f)
+    k = np.flatnonzero(np.diff(g) > 0) + 1  # points that set a new maximum (there f == g)
+    lev = np.empty(2 * k.size + 1)
+    rad = np.empty(2 * k.size + 1)
+    lev[0], rad[0] = g[0], r[0]
+    lev[1::2], rad[1::2] = g[k - 1], r[k - 1]  # levels in (g[k-1], g[k]] cross in [r[k-1], r[k]]
+    lev[2::2], rad[2::2] = g[k], r[k]
+    dup = np.concatenate(([False], (np.diff(lev) == 0) & (np.diff(rad) == 0)))
+    lev, rad = lev[~dup], rad[~dup]
+    tie = np.flatnonzero(np.diff(lev) <= 0) + 1  # a plateau: same level, further out
+    lev[tie] = np.nextafter(lev[tie - 1], np.inf)
+    return lev, rad
+
+
+class BeamModel(ABC):
+    """Radial donut fluence profile plus multi-pulse ablation threshold.
+
+    threshold_fluence_mj_cm2: F_th(1), single-shot; a calibrated number (`fabplan calibrate`).
+    incubation_exponent: S in F_th(N) = F_th(1) N^(S-1).
+    damage_fluence_mj_cm2: optional upper limit on the peak fluence (film damage), bounds the range.
+    max_pulse_energy_uj: optional laser limit, bounds the range too.
+    """
+
+    model: str = "?"
+
+    def __init__(
+        self,
+        *,
+        threshold_fluence_mj_cm2: float,
+        incubation_exponent: float = 0.8,
+        damage_fluence_mj_cm2: float | None = None,
+        max_pulse_energy_uj: float | None = None,
+    ):
+        if not (threshold_fluence_mj_cm2 > 0 and np.isfinite(threshold_fluence_mj_cm2)):
+            raise UserError(f"threshold fluence must be > 0 mJ/cm^2, got {threshold_fluence_mj_cm2}")
+        if not (0 < incubation_exponent <= 1.5):
+            raise UserError(f"incubation exponent S must be in (0, 1.5], got {incubation_exponent}")
+        if damage_fluence_mj_cm2 is not None and not damage_fluence_mj_cm2 > threshold_fluence_mj_cm2:
+            raise UserError(
+                f"damage fluence {damage_fluence_mj_cm2} mJ/cm^2 must exceed the threshold fluence "
+                f"{threshold_fluence_mj_cm2} mJ/cm^2"
+            )
+        if max_pulse_energy_uj is not None and not max_pulse_energy_uj > 0:
+            raise UserError(f"max pulse energy must be > 0 uJ, got {max_pulse_energy_uj}")
+        self.threshold_fluence_mj_cm2 = float(threshold_fluence_mj_cm2)
+        self.incubation_exponent = float(incubation_exponent)
+        self.damage_fluence_mj_cm2 = None if damage_fluence_mj_cm2 is None else float(damage_fluence_mj_cm2)
+        self.max_pulse_energy_uj = None if max_pulse_energy_uj is None else float(max_pulse_energy_uj)
+
+    # ---- what a subclass provides -------------------------------------------------------------
+    @abstractmethod
+    def shape(self, r_um: np.ndarray) -> np.ndarray:
+        """f(r), maximum 1 at `peak_radius_um`."""
+
+    @property
+    @abstractmethod
+    def peak_radius_um(self) -> float:
+        """Radius of the ring maximum (the disc radius in the limit F_pk -> F_th)."""
+
+    @property
+    @abstractmethod
+    def effective_area_um2(self) -> float:
+        """Integral of f(r) 2 pi r dr: pulse energy = F_pk * this area."""
+
+    @abstractmethod
+    def _inner_radius(self, s: np.ndarray) -> np.ndarray:
+        """Smallest r with f(r) >= s, for s in (0, 1]; 0 where the centre itself ablates."""
+
+    @abstractmethod
+    def _outer_radius(self, s: np.ndarray) -> np.ndarray:
+        """Largest r with f(r) >= s, for s in (0, 1]."""
+
+    @abstractmethod
+    def _level_at_inner_radius(self, r_um: np.ndarray) -> np.ndarray:
+        """Inverse of `_inner_radius`: the level s whose inner edge is at r (0 <= r <= peak radius)."""
+
+    def _params(self) -> dict[str, Any]:
+        return {}
+
+    # ---- thresholds and energy ----------------------------------------------------------------
+    def threshold_mj_cm2(self, pulses: np.ndarray | int = 1) -> np.ndarray:
+        """F_th(N) = F_th(1) N^(S-1)."""
+        n = np.asarray(pulses, dtype=float)
+        if np.any(n < 1):
+            raise UserError(f"pulses per shot must be >= 1, got {n[n < 1].ravel()[:3].tolist()}")
+        return self.threshold_fluence_mj_cm2 * n ** (self.incubation_exponent - 1.0)
+
+    def pulse_energy_uj(self, fluence_mj_cm2) -> np.ndarray:
+        """Pulse energy that gives this peak fluence."""
+        return np.asarray(fluence_mj_cm2, dtype=float) * self.effective_area_um2 * UJ_PER_MJ_CM2_UM2
+
+    def fluence_from_energy(self, energy_uj) -> np.ndarray:
+        """Peak fluence of a pulse of this energy."""
+        return np.asarray(energy_uj, dtype=float) / (self.effective_area_um2 * UJ_PER_MJ_CM2_UM2)
+
+    def fluence_at(self, r_um, peak_fluence_mj_cm2) -> np.ndarray:
+        """F(r) for a shot of the given peak fluence (broadcasts)."""
+        return np.asarray(peak_fluence_mj_cm2, dtype=float) * self.shape(np.asarray(r_um, dtype=float))
+
+    def max_fluence_mj_cm2(self) -> float:
+        """Highest usable peak fluence: the damage limit and the laser's energy, whichever is lower."""
+        limits = [np.inf]
+        if self.damage_fluence_mj_cm2 is not None:
+            limits.append(self.damage_fluence_mj_cm2)
+        if self.max_pulse_energy_uj is not None:
+            limits.append(float(self.fluence_from_energy(self.max_pulse_energy_uj)))
+        return float(min(limits))
+
+    # ---- forward: fluence -> geometry ---------------------------------------------------------
+    def _levels(self, fluence, pulses) -> np.ndarray:
+        f = np.asarray(fluence, dtype=float)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(f > 0, self.threshold_mj_cm2(pulses) / f, np.inf)
+
+    def disc_diameter_um(self, fluence_mj_cm2, pulses=1) -> np.ndarray:
+        """Diameter of the standing disc (inner ablation edge x 2); NaN where nothing ablates."""
+
+        def one(f, n):
+            s = self._levels(f, n)
+            ok = s <= 1.0
+            out = np.full(s.shape, np.nan)
+            out[ok] = 2.0 * self._inner_radius(s[ok])
+            return out
+
+        return _unique_apply(one, fluence_mj_cm2, pulses)
+
+    def trench_outer_diameter_um(self, fluence_mj_cm2, pulses=1) -> np.ndarray:
+        """Outer diameter of the ablated annulus; NaN where nothing ablates."""
+
+        def one(f, n):
+            s = self._levels(f, n)
+            ok = s <= 1.0
+            out = np.full(s.shape, np.nan)
+            out[ok] = 2.0 * self._outer_radius(s[ok])
+            return out
+
+        return _unique_apply(one, fluence_mj_cm2, pulses)
+
+    # ---- inverse: diameter -> fluence ---------------------------------------------------------
+    def _min_level(self, pulses) -> np.ndarray:
+        """Lowest usable s = F_th(N)/F_max, and at least the level at which the centre still stands."""
+        return self.threshold_mj_cm2(pulses) / self.max_fluence_mj_cm2()
+
+    def diameter_range_um(self, pulses: int = 1) -> tuple[float, float]:
+        """(smallest, largest) disc diameter this beam can make with N pulses.
+
+        Largest: the ring-peak diameter (F_pk -> F_th(N)). Smallest: at the highest usable fluence
+        (damage limit / laser energy) or where the dark centre would start to ablate, whichever
+        comes first.
+        """
+        n = int(pulses)
+        s_min = float(np.clip(self._min_level(n), self._centre_level() + 1e-12, 1.0))
+        if s_min >= 1.0:
+            raise UserError(
+                f"{self.model} beam cannot ablate with {n} pulse(s): threshold "
+                f"{float(self.threshold_mj_cm2(n)):.4g} mJ/cm^2 is above the maximum usable peak fluence "
+                f"{self.max_fluence_mj_cm2():.4g} mJ/cm^2"
+            )
+        dmin = 2.0 * float(self._inner_radius(np.array([s_min]))[0])
+        return dmin, 2.0 * self.peak_radius_um
+
+    def _centre_level(self) -> float:
+        """f(0): fluences with s below this also ablate the centre (coherent ringing); 0 for LG01."""
+        return float(self.shape(np.array([0.0]))[0])
+
+    def fluence_for_diameter(self, diameter_um, pulses=1) -> np.ndarray:
+        """Peak fluence that makes a disc of this diameter with N pulses (vectorised).
+
+        Raises UserError naming the achievable range when any target is outside it.
+        """
+        d = np.asarray(diameter_um, dtype=float)
+        n = np.broadcast_to(np.asarray(pulses), d.shape) if d.ndim else np.asarray(pulses)
+        d, n = np.broadcast_arrays(d, np.asarray(n))
+        for nu in np.unique(n):
+            sel = n == nu
+            lo, hi = self.diameter_range_um(int(nu))
+            tol = 1e-9 * max(hi, 1.0)
+            bad = sel & ~((d >= lo - tol) & (d <= hi + tol))
+            if np.any(bad):
+                vals = ", ".join(f"{v:.4g}" for v in np.unique(d[bad])[:5])
+                raise UserError(
+                    f"disc diameter {vals} um not achievable with the {self.model} beam and {int(nu)} "
+                    f"pulse(s): achievable range is {lo:.4g} - {hi:.4g} um"
+                )
+
+        def one(dd, nn):
+            r = np.clip(dd / 2.0, 0.0, self.peak_radius_um)
+            s = self._level_at_inner_radius(r)
+            return self.threshold_mj_cm2(nn) / s
+
+        return _unique_apply(one, d, n)
+
+    # ---- description --------------------------------------------------------------------------
+    def params(self) -> dict[str, Any]:
+        """JSON-able parameters (go into the plan hash and reports)."""
+        out = {
+            "model": self.model,
+            **self._params(),
+            "threshold_fluence_mj_cm2": self.threshold_fluence_mj_cm2,
+            "incubation_exponent": self.incubation_exponent,
+            "damage_fluence_mj_cm2": self.damage_fluence_mj_cm2,
+            "max_pulse_energy_uj": self.max_pulse_energy_uj,
+            "peak_radius_um": self.peak_radius_um,
+            "effective_area_um2": self.effective_area_um2,
+        }
+        return out
+
+    def __repr__(self) -> str:
+        inner = ", ".join(f"{k}={v!r}" for k, v in self.params().items() if k != "model")
+        return f"{type(self).__name__}({inner})"
+
+
+class TabulatedBeam(BeamModel):
+    """A beam known as f(r) on a fine radial grid (annular image, measured profile).
+
+    The inner edge is the first crossing of the level going out from the centre, the outer edge the
+    first crossing coming in from outside (`crossing_table`); both are np.interp on cached arrays, so
+    any number of discs costs one interpolation.
+    """
+
+    def __init__(self, r_um: np.ndarray, f: np.ndarray, **threshold):
+        super().__init__(**threshold)
+        r = np.asarray(r_um, dtype=float)
+        f = np.clip(np.asarray(f, dtype=float), 0.0, None)
+        peak = float(f.max())
+        if not peak > 0:
+            raise UserError("beam profile is zero everywhere")
+        f = f / peak
+        self._r = r
+        self._f = f
+        ipk = int(np.argmax(f))
+        self._r_peak = float(r[ipk])
+        self._area = float(np.trapezoid(f * 2.0 * np.pi * r, r))
+        self._in_s, self._in_r = crossing_table(r[: ipk + 1], f[: ipk + 1])
+        self._out_s, self._out_r = crossing_table(r[ipk:][::-1], f[ipk:][::-1])
+
+    def shape(self, r_um):
+        return np.interp(np.abs(np.asarray(r_um, dtype=float)), self._r, self._f, right=0.0)
+
+    @property
+    def peak_radius_um(self) -> float:
+        return self._r_peak
+
+    @property
+    def effective_area_um2(self) -> float:
+        return self._area
+
+    def _inner_radius(self, s):
+        s = np.asarray(s, dtype=float)
+        out = np.interp(s, self._in_s, self._in_r)
+        return np.where(s <= self._in_s[0], 0.0, out)
+
+    def _outer_radius(self, s):
+        return np.interp(np.asarray(s, dtype=float), self._out_s, self._out_r)
+
+    def _level_at_inner_radius(self, r_um):
+        return np.interp(np.asarray(r_um, dtype=float), self._in_r, self._in_s)
+
+    def radial_table(self) -> tuple[np.ndarray, np.ndarray]:
+        """The cached (r_um, f) grid."""
+        return self._r, self._f
