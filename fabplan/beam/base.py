@@ -28,17 +28,22 @@ UJ_PER_MJ_CM2_UM2 = 1e-5
 
 
 def _unique_apply(fn, *arrays) -> np.ndarray:
-    """fn on the unique rows of the broadcast arrays, scattered back (few unique values per design)."""
+    """fn on the unique combinations of the broadcast arrays, scattered back.
+
+    A design has a handful of (fluence, pulses) pairs over 10^5-10^6 discs: per-column 1-D np.unique
+    and a combined integer code are much faster than np.unique(axis=0).
+    """
     b = np.broadcast_arrays(*[np.asarray(a, dtype=float) for a in arrays])
     shape = b[0].shape
-    flat = np.stack([x.ravel() for x in b], axis=1)
-    if flat.shape[0] <= 64:
-        return np.asarray(fn(*flat.T), dtype=float).reshape(shape)
-    # NaN never equals itself: stand in -inf (not a valid fluence, diameter or pulse count) to group.
-    key = np.where(np.isnan(flat), -np.inf, flat)
-    uniq, inverse = np.unique(key, axis=0, return_inverse=True)
-    uniq = np.where(np.isneginf(uniq), np.nan, uniq)
-    out = np.asarray(fn(*uniq.T), dtype=float)
+    cols = [x.ravel() for x in b]
+    if cols[0].size <= 64:
+        return np.asarray(fn(*cols), dtype=float).reshape(shape)
+    code = np.zeros(cols[0].size, dtype=np.int64)
+    for c in cols:
+        u, inv = np.unique(c, return_inverse=True)  # NaNs collapse to one (equal_nan default)
+        code = code * u.size + inv.ravel()
+    _, first, inverse = np.unique(code, return_index=True, return_inverse=True)
+    out = np.asarray(fn(*[c[first] for c in cols]), dtype=float)
     return out[inverse.ravel()].reshape(shape)
 
 
