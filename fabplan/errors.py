@@ -41,8 +41,10 @@ class ProblemsError(UserError):
         super().__init__("\n".join(str(p) for p in self.problems))
 
 
-def summarize_ids(ids, limit: int = 5) -> str:
-    """'A-r00c01, A-r00c02, ... (+37 more)': first few ids plus a count, for violation messages."""
-    total = len(ids)
+def summarize_ids(ids, limit: int = 5, total: int | None = None) -> str:
+    """'A-r00c01, A-r00c02, ... (+37 more)': first few ids plus a count, for violation messages.
+
+    `total` is the full count when `ids` holds only the first few."""
+    total = len(ids) if total is None else total
     head = ", ".join(str(i) for i in list(ids[:limit]))
     return head + (f" (+{total - limit} more)" if total > limit else "")

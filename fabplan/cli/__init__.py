@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 
 from fabplan import __version__
-from fabplan.errors import UserError
+from fabplan.errors import ProblemsError, UserError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -40,8 +40,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         return int(args.func(args) or 0)
+    except ProblemsError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
     except UserError as exc:
-        print(f"error: {exc}" if "\n" not in str(exc) else str(exc), file=sys.stderr)
+        print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
