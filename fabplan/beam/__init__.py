@@ -63,8 +63,9 @@ def make_beam(beam: Any, laser: Any = None, base_dir: str | Path | None = None) 
         if not path.is_absolute() and base_dir is not None:
             path = Path(base_dir) / path
         r, v = read_profile_csv(
-            path, _get(profile, "radius_column", "r_um") or "r_um", _get(profile, "value_column", "intensity")
-            or "intensity"
+            path,
+            _get(profile, "radius_column", "r_um") or "r_um",
+            _get(profile, "value_column", "intensity") or "intensity",
         )
         return MeasuredBeam(r_um=r, intensity=v, source=str(path), **common)
     raise UserError(f"unknown beam model {model!r} (expected lg01, annular or measured)")

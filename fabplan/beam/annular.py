@@ -35,9 +35,13 @@ def annular_image(inner_radius_um: float, outer_radius_um: float, cutoff_per_um:
     x, w = np.polynomial.legendre.leggauss(n)
     rho = 0.5 * cutoff_per_um * (x + 1.0)
     w = 0.5 * cutoff_per_um * w
-    spectrum_rho = 2.0 * np.pi * (
-        outer_radius_um * j1(2.0 * np.pi * outer_radius_um * rho)
-        - inner_radius_um * j1(2.0 * np.pi * inner_radius_um * rho)
+    spectrum_rho = (
+        2.0
+        * np.pi
+        * (
+            outer_radius_um * j1(2.0 * np.pi * outer_radius_um * rho)
+            - inner_radius_um * j1(2.0 * np.pi * inner_radius_um * rho)
+        )
     )
     field = np.empty_like(r)
     block = 2048  # bound the J0 matrix memory

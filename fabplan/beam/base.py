@@ -58,13 +58,30 @@ def crossing_table(r: np.ndarray, f: np.ndarray) -> tuple[np.ndarray, np.ndarray
     lev = np.empty(2 * k.size + 1)
     rad = np.empty(2 * k.size + 1)
     lev[0], rad[0] = g[0], r[0]
-    lev[1::2], rad[1::2] = g[k - 1], r[k - 1]  # levels in (g[k-1], g[k]] cross in [r[k-1], r[k]]
+    # Levels in (g[k-1], g[k]] cross on the segment [r[k-1], r[k]] of the linear interpolant of f;
+    # g[k-1] itself is reached there at r[k-1] + (g[k-1] - f[k-1]) / (f[k] - f[k-1]) (r[k] - r[k-1]).
+    t = (g[k - 1] - f[k - 1]) / (f[k] - f[k - 1])
+    lev[1::2], rad[1::2] = g[k - 1], r[k - 1] + t * (r[k] - r[k - 1])
     lev[2::2], rad[2::2] = g[k], r[k]
     dup = np.concatenate(([False], (np.diff(lev) == 0) & (np.diff(rad) == 0)))
     lev, rad = lev[~dup], rad[~dup]
     tie = np.flatnonzero(np.diff(lev) <= 0) + 1  # a plateau: same level, further out
     lev[tie] = np.nextafter(lev[tie - 1], np.inf)
     return lev, rad
+
+
+# An inner edge that jumps by more than this when the fluence changes infinitesimally crosses a dip.
+JUMP_UM = 0.05
+
+
+def _widest_run(levels: np.ndarray, radii: np.ndarray, jump_um: float) -> tuple[float, float]:
+    """Level bounds of the widest (in radius) stretch of a crossing table with no radius jump."""
+    cuts = np.flatnonzero(np.diff(radii) > jump_um)
+    starts = np.concatenate(([0], cuts + 1))
+    ends = np.concatenate((cuts, [radii.size - 1]))
+    k = int(np.argmax(radii[ends] - radii[starts]))
+    lo = float(levels[starts[k]]) if starts[k] > 0 else float(levels[0])
+    return lo, float(levels[ends[k]])
 
 
 class BeamModel(ABC):
@@ -192,31 +209,34 @@ class BeamModel(ABC):
         return _unique_apply(one, fluence_mj_cm2, pulses)
 
     # ---- inverse: diameter -> fluence ---------------------------------------------------------
-    def _min_level(self, pulses) -> np.ndarray:
-        """Lowest usable s = F_th(N)/F_max, and at least the level at which the centre still stands."""
-        return self.threshold_mj_cm2(pulses) / self.max_fluence_mj_cm2()
+    def level_window(self) -> tuple[float, float]:
+        """(s_lo, s_hi): levels over which the disc edge moves continuously along the inner flank.
+
+        (0, 1) for a clean ring (LG01). A coherent image has ringing: below s_lo the dark centre (or a
+        ripple in it) ablates too, above s_hi the edge jumps across a dip to the ring peak. Targets
+        there are not makeable, so the range and the inverse stay inside this window.
+        """
+        return 0.0, 1.0
 
     def diameter_range_um(self, pulses: int = 1) -> tuple[float, float]:
         """(smallest, largest) disc diameter this beam can make with N pulses.
 
-        Largest: the ring-peak diameter (F_pk -> F_th(N)). Smallest: at the highest usable fluence
-        (damage limit / laser energy) or where the dark centre would start to ablate, whichever
-        comes first.
+        Largest: the inner edge at F_pk -> F_th(N) (the ring peak for LG01; just before the edge
+        would jump across a ringing dip for a coherent image). Smallest: at the highest usable
+        fluence (damage limit / laser energy), or where the centre would start to ablate.
         """
         n = int(pulses)
-        s_min = float(np.clip(self._min_level(n), self._centre_level() + 1e-12, 1.0))
-        if s_min >= 1.0:
+        s_lo, s_hi = self.level_window()
+        s_min = max(float(self.threshold_mj_cm2(n)) / self.max_fluence_mj_cm2(), s_lo)
+        if s_min >= s_hi:
             raise UserError(
-                f"{self.model} beam cannot ablate with {n} pulse(s): threshold "
-                f"{float(self.threshold_mj_cm2(n)):.4g} mJ/cm^2 is above the maximum usable peak fluence "
+                f"{self.model} beam cannot make a disc with {n} pulse(s): threshold "
+                f"{float(self.threshold_mj_cm2(n)):.4g} mJ/cm^2 needs a peak fluence above "
+                f"{float(self.threshold_mj_cm2(n)) / s_hi:.4g} mJ/cm^2 but the maximum usable is "
                 f"{self.max_fluence_mj_cm2():.4g} mJ/cm^2"
             )
-        dmin = 2.0 * float(self._inner_radius(np.array([s_min]))[0])
-        return dmin, 2.0 * self.peak_radius_um
-
-    def _centre_level(self) -> float:
-        """f(0): fluences with s below this also ablate the centre (coherent ringing); 0 for LG01."""
-        return float(self.shape(np.array([0.0]))[0])
+        r = self._inner_radius(np.array([s_min, s_hi]))
+        return 2.0 * float(r[0]), 2.0 * float(r[1])
 
     def fluence_for_diameter(self, diameter_um, pulses=1) -> np.ndarray:
         """Peak fluence that makes a disc of this diameter with N pulses (vectorised).
@@ -239,8 +259,8 @@ class BeamModel(ABC):
                 )
 
         def one(dd, nn):
-            r = np.clip(dd / 2.0, 0.0, self.peak_radius_um)
-            s = self._level_at_inner_radius(r)
+            lo, hi = self._inner_radius(np.array(self.level_window()))
+            s = self._level_at_inner_radius(np.clip(dd / 2.0, lo, hi))
             return self.threshold_mj_cm2(nn) / s
 
         return _unique_apply(one, d, n)
@@ -288,6 +308,10 @@ class TabulatedBeam(BeamModel):
         self._area = float(np.trapezoid(f * 2.0 * np.pi * r, r))
         self._in_s, self._in_r = crossing_table(r[: ipk + 1], f[: ipk + 1])
         self._out_s, self._out_r = crossing_table(r[ipk:][::-1], f[ipk:][::-1])
+        self._window = _widest_run(self._in_s, self._in_r, JUMP_UM)
+
+    def level_window(self) -> tuple[float, float]:
+        return self._window
 
     def shape(self, r_um):
         return np.interp(np.abs(np.asarray(r_um, dtype=float)), self._r, self._f, right=0.0)

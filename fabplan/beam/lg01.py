@@ -40,8 +40,9 @@ class Lg01Beam(BeamModel):
         return float(np.e * np.pi * self.r_p_um**2)
 
     def _x(self, s, branch: int) -> np.ndarray:
-        arg = -np.clip(np.asarray(s, dtype=float), 0.0, 1.0) / np.e
-        return -np.real(lambertw(arg, branch))
+        s = np.clip(np.asarray(s, dtype=float), 0.0, 1.0)
+        x = -np.real(lambertw(-s / np.e, branch))
+        return np.where(s >= 1.0 - 1e-12, 1.0, x)  # both branches meet at the ring peak; W is NaN-prone there
 
     def _inner_radius(self, s):
         return self.r_p_um * np.sqrt(np.clip(self._x(s, 0), 0.0, 1.0))
