@@ -31,7 +31,14 @@ def make_beam(beam: Any, laser: Any = None, base_dir: str | Path | None = None) 
 
     `laser` supplies the wavelength (annular image; default 515 nm) and max_pulse_energy (bounds the
     achievable diameter range). A relative measured-profile CSV path is resolved against `base_dir`.
+    A whole Design may be passed instead (`make_beam(design)`): its beam, laser and file folder are used.
     """
+    if laser is None and _get(beam, "beam") is not None and _get(beam, "laser") is not None:
+        design = beam
+        path = _get(design, "path")
+        beam, laser = _get(design, "beam"), _get(design, "laser")
+        if base_dir is None and path is not None:
+            base_dir = Path(path).parent
     profile = _get(beam, "profile")
     if profile is None:
         raise UserError("design beam section has no 'profile'")
