@@ -1,0 +1,112 @@
+"""What one executor session carries around: plan, devices, journal, control, progress, counters."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from fabplan.execute.control import RunControl, RunState
+from fabplan.execute.journal import Journal
+from fabplan.execute.progress import Progress
+
+
+class RunStopped(Exception):  # noqa: N818 - control flow
+    """The run must stop here (pause not resumed, stop requested); the journal is consistent."""
+
+    def __init__(self, state: RunState, reason: str):
+        self.state = state
+        super().__init__(reason)
+
+
+class ShotFailed(Exception):
+    """A shot could not be fired safely (out of position after retries, device refused)."""
+
+    def __init__(self, message: str, disc_id: str = ""):
+        self.disc_id = disc_id
+        super().__init__(message)
+
+
+@dataclass
+class Options:
+    tolerance_um: float = 0.1
+    settle_retry_s: float = 0.02  # extra settle before re-reading the encoder
+    position_retries: int = 2
+    refire_uncertain: bool = False
+    fly_fallback: str = "auto"  # multi-pulse rows: "passes" (repeat the pass) | "step" | "auto" (plan says)
+    home: bool = False
+    max_pulse_energy_uj: float | None = None
+    energy_rel_tolerance: float | None = None  # None: record the laser's energy, do not check it
+
+
+@dataclass
+class Stats:
+    fired: int = 0
+    failed: int = 0
+    skipped: int = 0  # uncertain shots left alone this session
+    uncertain_skipped: list[int] = field(default_factory=list)
+    not_selected: int = 0
+    already_fired: int = 0
+    out_of_tolerance: int = 0
+    flagged_rows: list[dict[str, Any]] = field(default_factory=list)
+    errors_um: list[float] = field(default_factory=list)  # placement error of each fired shot
+    t_start: float = field(default_factory=time.time)
+    t_end: float = math.nan
+
+
+@dataclass
+class Context:
+    plan: Any
+    stage: Any
+    laser: Any
+    journal: Journal
+    control: RunControl
+    progress: Progress
+    options: Options
+    stats: Stats = field(default_factory=Stats)
+    on_pause: Callable[[Context], bool] | None = None  # True: resume; False/None: end session paused
+    pulse_readback: Any = None  # fly mode: object with .read_new() -> array (k, 4) t,x,y,z (emulator log)
+    attenuation: float = math.nan
+    energy_uj: float = math.nan
+    done_total: int = 0
+    arrays: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def checkpoint(self) -> None:
+        """At a safe point (between shots): honour a pause or stop request."""
+        state = self.control.checkpoint()
+        if state is RunState.RUNNING:
+            return
+        if state is RunState.PAUSED:
+            self.journal.flush(durable=True)
+            self.laser.disarm()  # gate closed while paused
+            self.journal.write({"k": "event", "what": "pause", "message": self.control.reason}, durable=True)
+            self.progress.message(f"paused: {self.control.reason}")
+            if self.on_pause is not None and self.on_pause(self):
+                self.control.resume()
+                self.journal.write({"k": "event", "what": "resume"}, durable=True)
+                self.laser.arm()
+                self.progress.message("resumed")
+                return
+            raise RunStopped(RunState.PAUSED, self.control.reason or "paused")
+        raise RunStopped(RunState.STOPPED, self.control.reason or "stopped")
+
+    def set_energy(self, seq: int) -> None:
+        """Set the attenuator for shot `seq` when it differs from the current setting."""
+        a = self.arrays["attenuator"][seq]
+        if a is None or a == self.attenuation:
+            if math.isnan(self.energy_uj):
+                self.energy_uj = float(self.laser.pulse_energy_uj())
+            return
+        self.laser.set_attenuation(a)
+        self.attenuation = a
+        self.energy_uj = float(self.laser.pulse_energy_uj())
+        tol = self.options.energy_rel_tolerance
+        planned = float(self.arrays["energy"][seq])
+        if tol is not None and abs(self.energy_uj - planned) > tol * planned:
+            raise ShotFailed(f"{self.laser.url}: pulse energy {self.energy_uj:.4g} uJ at attenuation {a:.4g} "
+                             f"differs from the planned {planned:.4g} uJ by more than {tol:.0%}",
+                             str(self.arrays["disc_id"][seq]))

@@ -1,0 +1,117 @@
+"""Pre-flight: everything that must hold before anything moves or fires.
+
+The plan is intact (hash recomputed), every position is inside the controller's travel limits,
+every energy is finite, positive and within the laser's limit, the stage answers and is ready
+(initialised, homed, no fault), the laser answers, and the shots to fire are known. Nothing here
+moves the stage or opens the laser output; arming (which reports an open interlock) comes next,
+still before the first move.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from fabplan.errors import UserError, summarize_ids
+
+
+class PreflightError(UserError):
+    """A pre-flight check failed: nothing moved, nothing fired."""
+
+
+@dataclass
+class PreflightReport:
+    checks: list[str] = field(default_factory=list)
+    devices: dict[str, Any] = field(default_factory=dict)
+
+    def ok(self, text: str) -> None:
+        self.checks.append(text)
+
+
+def check_plan(plan, report: PreflightReport) -> None:
+    """Recompute the plan hash from its content: a hand-edited or truncated plan never runs."""
+    from fabplan.planning.plan import compute_plan_hash
+
+    h = compute_plan_hash(plan.design_hash, plan.header.get("model", {}), plan.shots.to_csv_bytes())
+    if h != plan.plan_hash:
+        raise PreflightError(f"plan content does not match its plan_hash ({plan.plan_hash[:12]}... recorded, "
+                             f"{h[:12]}... computed): re-plan from the design")
+    if len(plan.shots) != int(plan.header.get("n_shots", len(plan.shots))):
+        raise PreflightError("plan n_shots does not match its shot table")
+    report.ok(f"plan {plan.plan_hash[:12]} verified ({len(plan.shots)} shots)")
+
+
+def check_energies(plan, todo: np.ndarray, max_pulse_energy_uj: float | None, report: PreflightReport) -> None:
+    e = plan.shots.pulse_energy_uj[todo]
+    n = plan.shots.pulses[todo]
+    bad = ~np.isfinite(e) | (e <= 0) | (n < 1)
+    if max_pulse_energy_uj is not None and np.isfinite(max_pulse_energy_uj):
+        bad |= e > max_pulse_energy_uj * (1 + 1e-9)
+    if bad.any():
+        ids = plan.shots.disc_id[todo][bad]
+        raise PreflightError(f"{bad.sum()} shot(s) with an energy or pulse count outside the limits "
+                             f"(0 < E <= {max_pulse_energy_uj} uJ, pulses >= 1): {summarize_ids(ids)}")
+    if len(e):
+        report.ok(f"energies {e.min():.4g}..{e.max():.4g} uJ within limits")
+
+
+def check_travel(plan, todo: np.ndarray, stage, report: PreflightReport) -> None:
+    """Every target (and every fly-mode run-up) inside the controller's travel limits."""
+    limits = stage.travel_limits()
+    s = plan.shots
+    coords = {"X": s.x_um[todo], "Y": s.y_um[todo], "Z": s.z_um[todo]}
+    if plan.mode == "fly" and plan.lines:
+        lines = [ln for ln in plan.lines if ln.get("first_seq") is not None]
+        coords["X"] = np.concatenate([coords["X"], [ln["start_um"] for ln in lines], [ln["stop_um"] for ln in lines]])
+    problems = []
+    for axis, values in coords.items():
+        lim = limits.get(axis)
+        if lim is None or not len(values):
+            continue
+        out = (values < lim.min_um) | (values > lim.max_um)
+        if out.any():
+            problems.append(f"{axis} {values[out].min():.3f}..{values[out].max():.3f} um outside "
+                            f"[{lim.min_um:.3f}, {lim.max_um:.3f}] ({out.sum()} target(s))")
+    if problems:
+        raise PreflightError("targets outside the stage travel: " + "; ".join(problems))
+    report.ok("all targets inside travel " + ", ".join(
+        f"{a}[{lim.min_um:.0f},{lim.max_um:.0f}]" for a, lim in limits.items()))
+
+
+def check_stage_ready(stage, report: PreflightReport, *, home: bool = False) -> None:
+    status = stage.status()
+    if status.fault:
+        raise PreflightError(f"{stage.url}: stage reports a fault ({status.code} {status.text}); "
+                             "clear it at the controller before running")
+    if not (status.initialized and status.homed):
+        if not home:
+            raise PreflightError(f"{stage.url}: stage not initialised/homed ({status.code} {status.text}); "
+                                 "home it first (or pass --home)")
+        stage.home()
+        status = stage.status()
+    if not status.ready:
+        raise PreflightError(f"{stage.url}: stage not ready ({status.code} {status.text})")
+    report.devices["stage"] = {"url": stage.url, "status": status.code, "status_text": status.text,
+                               "position_um": list(status.position_um)}
+    report.ok(f"stage ready ({status.text})")
+
+
+def check_laser(laser, report: PreflightReport) -> None:
+    energy = laser.pulse_energy_uj()
+    report.devices["laser"] = {"url": laser.url, "pulse_energy_uj": energy,
+                               "attenuation_percent": laser.attenuation()}
+    report.ok(f"laser answers (pulse energy {energy:.4g} uJ)")
+
+
+def preflight(plan, stage, laser, todo: np.ndarray, *, max_pulse_energy_uj: float | None = None,
+              home: bool = False) -> PreflightReport:
+    """All checks, cheapest first; raises PreflightError naming what to fix."""
+    report = PreflightReport()
+    check_plan(plan, report)
+    check_energies(plan, todo, max_pulse_energy_uj, report)
+    check_stage_ready(stage, report, home=home)
+    check_travel(plan, todo, stage, report)
+    check_laser(laser, report)
+    return report

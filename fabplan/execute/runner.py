@@ -1,0 +1,272 @@
+"""One executor session: journal (new or resumed), pre-flight, arm, fire, and a safe end on every path.
+
+    result = execute(plan, stage, laser, "run.jsonl")                   # a new run
+    result = execute(plan, stage, laser, "run.jsonl", resume=True)      # continue an interrupted one
+
+Whatever happens (device error, Ctrl+C, SIGTERM, a bug), the `finally` closes the laser gate,
+stops the stage, writes the buffered confirmations and an `end` record, and closes the journal.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import getpass
+import hashlib
+import math
+import os
+import platform
+import socket
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from fabplan import __version__
+from fabplan.errors import UserError, summarize_ids
+from fabplan.execute.context import Context, Options, RunStopped, ShotFailed, Stats
+from fabplan.execute.control import RunControl, RunState, StopNow
+from fabplan.execute.journal import PENDING, UNCERTAIN, Journal, JournalState, read_journal
+from fabplan.execute.preflight import PreflightError, preflight
+from fabplan.execute.progress import Progress
+from stage_drivers.protocols import DeviceError
+
+
+@dataclass
+class RunResult:
+    status: str  # completed | paused | stopped | failed
+    message: str
+    journal_path: Path
+    stats: Stats
+    counts: dict[str, int] = field(default_factory=dict)
+    uncertain_ids: list[str] = field(default_factory=list)
+    skipped_uncertain_ids: list[str] = field(default_factory=list)
+    estimate_s: float = math.nan
+    wall_s: float = math.nan
+    mode: str = "step"
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "completed"
+
+    def summary(self) -> dict[str, Any]:
+        errs = np.asarray(self.stats.errors_um)
+        return {
+            "status": self.status, "message": self.message, "journal": str(self.journal_path), "mode": self.mode,
+            "fired_this_session": self.stats.fired, "failed": self.stats.failed,
+            "skipped_uncertain": len(self.skipped_uncertain_ids), "not_selected": self.stats.not_selected,
+            "already_fired": self.stats.already_fired, "journal_counts": self.counts,
+            "uncertain_ids": self.uncertain_ids[:1000],
+            "placement_error_nm": ({"median": float(np.median(errs) * 1e3), "p99": float(np.percentile(errs, 99) * 1e3),
+                                    "max": float(errs.max() * 1e3)} if len(errs) else None),
+            "rows_out_of_tolerance": len(self.stats.flagged_rows),
+            "duration_s": self.wall_s, "estimate_s": self.estimate_s,
+        }
+
+
+def selection_mask(ids: np.ndarray, only: str | None = None, skip_file: str | Path | None = None) -> np.ndarray:
+    """Boolean mask of shots to consider: `only` = comma-separated glob patterns on disc ids
+    (e.g. "A-r0*,B-*"), `skip_file` = disc ids to leave out, one per line (# comments)."""
+    mask = np.ones(len(ids), bool)
+    id_list = ids.tolist()
+    if only:
+        chosen: set[str] = set()
+        for pat in (p.strip() for p in only.split(",")):
+            if pat:
+                chosen.update(fnmatch.filter(id_list, pat))
+        if not chosen:
+            raise UserError(f"--only {only!r} matches no disc of the plan")
+        mask &= np.isin(ids, np.array(sorted(chosen)))
+    if skip_file:
+        try:
+            text = Path(skip_file).read_text()
+        except OSError as exc:
+            raise UserError(f"--skip {skip_file}: {exc.strerror}") from None
+        skip = [ln.split("#", 1)[0].strip() for ln in text.splitlines()]
+        skip = [s for s in skip if s]
+        unknown = sorted(set(skip) - set(id_list))
+        if unknown:
+            raise UserError(f"--skip {skip_file}: unknown disc id(s) {summarize_ids(unknown)}")
+        mask &= ~np.isin(ids, np.array(skip))
+    return mask
+
+
+def _iso(t: float) -> str:
+    return datetime.fromtimestamp(t, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def file_sha256(path: str | Path | None) -> str | None:
+    if not path or not Path(path).is_file():
+        return None
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def _arrays(plan) -> dict[str, list]:
+    """Plan columns as Python lists: scalar access in the per-shot loop is several times faster."""
+    s = plan.shots
+    att = [None if math.isnan(v) else v for v in s.attenuator.tolist()]
+    return {"x": s.x_um.tolist(), "y": s.y_um.tolist(), "z": s.z_um.tolist(), "disc_id": s.disc_id.tolist(),
+            "energy": s.pulse_energy_uj.tolist(), "pulses": s.pulses.tolist(), "attenuator": att}
+
+
+def execute(plan, stage, laser, journal_path: str | Path, *, resume: bool = False, mode: str | None = None,
+            options: Options | None = None, selection: np.ndarray | None = None,
+            header_extra: dict[str, Any] | None = None, control: RunControl | None = None,
+            progress: Progress | None = None, on_pause=None, pulse_readback=None,
+            sync: str = "fsync", selection_text: dict[str, Any] | None = None) -> RunResult:
+    """Run (or resume) `plan` on connected devices; returns how the session ended (never raises for
+    device faults: they end the session "failed" with the gate closed; UserError for pre-flight)."""
+    options = options or Options()
+    control = control or RunControl()
+    journal_path = Path(journal_path)
+    n = len(plan.shots)
+    mode = mode or plan.mode
+    if mode == "fly" and not plan.lines:
+        raise UserError("--mode fly needs a plan made for fly mode (process.mode: fly): this plan has no rows")
+    mask = np.ones(n, bool) if selection is None else np.asarray(selection, bool)
+    state: JournalState | None = None
+    if resume:
+        state = read_journal(journal_path)
+        if state.plan_hash != plan.plan_hash:
+            raise UserError(f"{journal_path}: journal was written for plan {state.plan_hash[:12]}..., "
+                            f"this plan is {plan.plan_hash[:12]}...: refusing to resume on a different plan")
+        if state.n_shots != n:
+            raise UserError(f"{journal_path}: journal has {state.n_shots} shots, plan has {n}")
+        if selection is None and state.header.get("selection_mask_ids"):
+            pass  # selection patterns are re-applied by the CLI from the header
+        already = state.state == 2
+        uncertain = (state.state == UNCERTAIN) & mask
+        todo = mask & (state.state == PENDING)
+        if options.refire_uncertain:
+            todo |= uncertain
+            skipped_unc = np.zeros(n, bool)
+        else:
+            skipped_unc = uncertain
+    else:
+        if journal_path.exists():
+            raise UserError(f"{journal_path}: journal exists; use --resume {journal_path} or another --journal")
+        already = np.zeros(n, bool)
+        skipped_unc = np.zeros(n, bool)
+        todo = mask.copy()
+    stats = Stats()
+    stats.not_selected = int((~mask).sum())
+    stats.already_fired = int((already & mask).sum())
+    stats.uncertain_skipped = np.flatnonzero(skipped_unc).tolist()
+    stats.skipped = len(stats.uncertain_skipped)
+    todo_idx = np.flatnonzero(todo)
+
+    report = preflight(plan, stage, laser, todo_idx, max_pulse_energy_uj=options.max_pulse_energy_uj,
+                       home=options.home)
+    t0 = time.time()
+    devices = {"stage": stage.url, "laser": laser.url, **report.devices}
+    if resume:
+        journal = Journal.append_to(journal_path, sync=sync)
+    else:
+        header = {
+            "run_id": f"{plan.plan_hash[:8]}-{int(t0)}", "plan_hash": plan.plan_hash,
+            "design_hash": plan.design_hash, "design_name": plan.header.get("design_name"),
+            "mode": mode, "n_shots": n, "devices": devices,
+            "software": {"fabplan": __version__, "python": sys.version.split()[0], "platform": platform.platform()},
+            "estimate_s": plan.estimate.get("total_s"), "position_tolerance_um": options.tolerance_um,
+            "started": _iso(t0), "t": t0, "host": socket.gethostname(), "pid": os.getpid(),
+            "user": _user(), **(header_extra or {}),
+        }
+        if selection_text:
+            header["selection"] = selection_text
+        journal = Journal.create(journal_path, header, sync=sync)
+    session_n = len(state.sessions) if state else 0
+    ids = plan.shots.disc_id
+    journal.write({"k": "session", "n": session_n, "resume": resume, "mode": mode,
+                   "refire_uncertain": options.refire_uncertain, "pid": os.getpid(), "started": _iso(t0),
+                   "devices": devices, "preflight": report.checks, "to_fire": int(len(todo_idx)),
+                   "uncertain": stats.uncertain_skipped[:100000], "selection": selection_text or {}}, durable=True)
+    if stats.uncertain_skipped:
+        journal.write({"k": "skip", "reason": "uncertain (intent without confirmation; --refire-uncertain fires them)",
+                       "seqs": stats.uncertain_skipped}, durable=True)
+    done0 = int(already.sum())
+    progress = progress or Progress(n, mode, done=done0, enabled=False)
+    progress.total, progress.mode, progress.done, progress.start_done = n, mode, done0, done0
+    ctx = Context(plan=plan, stage=stage, laser=laser, journal=journal, control=control, progress=progress,
+                  options=options, stats=stats, on_pause=on_pause, pulse_readback=pulse_readback,
+                  arrays=_arrays(plan), done_total=done0)
+    status, message = "failed", ""
+    bug: BaseException | None = None
+    try:
+        control.start()
+        with progress:
+            laser.arm()  # reports an open interlock before anything moves
+            if mode == "fly":
+                from fabplan.execute.fly import fire_fly
+
+                fire_fly(ctx, todo)
+            else:
+                from fabplan.execute.step import fire_step
+
+                fire_step(ctx, todo_idx)
+        status, message = "completed", f"{stats.fired} shot(s) fired"
+        control.finish(RunState.DONE)
+    except RunStopped as exc:
+        status = "paused" if exc.state is RunState.PAUSED else "stopped"
+        message = str(exc)
+        control.finish(RunState.STOPPED)
+    except StopNow as exc:
+        status, message = "stopped", f"stopped at once ({exc})"
+        control.finish(RunState.STOPPED)
+    except (ShotFailed, PreflightError) as exc:
+        status, message = "failed", str(exc)
+        control.finish(RunState.FAILED)
+    except Exception as exc:  # device faults and bugs alike end the session safely
+        status, message = "failed", f"{type(exc).__name__}: {exc}"
+        control.finish(RunState.FAILED)
+        if not isinstance(exc, (DeviceError, OSError)):
+            bug = exc  # an internal error keeps its traceback, after the safe stop below
+    finally:
+        _safe_stop(ctx)
+        stats.t_end = time.time()
+        try:
+            journal.flush(durable=True)
+            journal.write({"k": "end", "status": status, "message": message,
+                           "summary": {"fired": stats.fired, "failed": stats.failed, "skipped_uncertain": stats.skipped,
+                                       "rows_out_of_tolerance": len(stats.flagged_rows),
+                                       "duration_s": stats.t_end - t0}}, durable=True)
+        finally:
+            journal.close()
+    if bug is not None:
+        raise bug
+    final = read_journal(journal_path)
+    unc = final.uncertain
+    return RunResult(status=status, message=message, journal_path=journal_path, stats=stats, counts=final.counts(),
+                     uncertain_ids=ids[unc].tolist(), skipped_uncertain_ids=ids[stats.uncertain_skipped].tolist(),
+                     estimate_s=float(plan.estimate.get("total_s", math.nan)), wall_s=stats.t_end - t0, mode=mode)
+
+
+def _safe_stop(ctx: Context) -> None:
+    """Gate closed first, then the stage stopped; each step tolerates a dead connection.
+
+    A second Ctrl+C arriving here must not skip the rest, so StopNow is swallowed until done."""
+    for step in (ctx.laser.disarm, _disarm_line(ctx), ctx.stage.stop):
+        for _attempt in range(2):
+            try:
+                step()
+                break
+            except StopNow:
+                continue
+            except Exception:
+                break
+
+
+def _disarm_line(ctx: Context):
+    def f() -> None:
+        if ctx.plan.mode == "fly":
+            ctx.laser.disarm_line()
+    return f
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:
+        return ""

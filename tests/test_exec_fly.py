@@ -1,0 +1,80 @@
+"""Fly mode logic against in-memory devices: one pass per row, readback checked, fallbacks."""
+
+from __future__ import annotations
+
+from test_exec_fakes import FakeLaser, FakeReadback, FakeStage, make_plan
+
+from fabplan.execute.runner import execute
+from stage_drivers.protocols import FollowingError
+
+
+def _setup(**kw):
+    stage = FakeStage(**kw)
+    laser = FakeLaser(stage)
+    stage.pco_laser = laser
+    return stage, laser
+
+
+def _xy(log):
+    return sorted((round(x, 6), round(y, 6)) for x, y, _z, _n in log)
+
+
+def _planned(plan):
+    return sorted((round(float(x), 6), round(float(y), 6)) for x, y in zip(plan.shots.x_um, plan.shots.y_um, strict=True))
+
+
+def test_fly_fires_each_disc_once_in_one_pass_per_row(tmp_path):
+    plan = make_plan(mode="fly")
+    stage, laser = _setup()
+    res = execute(plan, stage, laser, tmp_path / "j.jsonl", pulse_readback=FakeReadback(laser))
+    assert res.status == "completed", res.message
+    assert _xy(laser.log) == _planned(plan) and laser.fire_calls == 0
+    assert res.counts["fired"] == 12 and not res.stats.flagged_rows
+    assert stage.params["X"].velocity_um_s == 1e4  # row velocity restored
+
+
+def test_fly_row_out_of_tolerance_is_reported(tmp_path):
+    plan = make_plan(mode="fly")
+    stage, laser = _setup()
+    stage.pco_error_um = 0.25
+    res = execute(plan, stage, laser, tmp_path / "j.jsonl", pulse_readback=FakeReadback(laser))
+    assert res.status == "completed"
+    assert len(res.stats.flagged_rows) == 3 and res.stats.flagged_rows[0]["worst_error_nm"] > 200
+
+
+def test_fly_multi_pulse_repeats_passes_or_steps(tmp_path):
+    plan = make_plan(mode="fly", pulses=3)
+    stage, laser = _setup()
+    res = execute(plan, stage, laser, tmp_path / "a.jsonl", pulse_readback=FakeReadback(laser))
+    assert res.status == "completed" and len(laser.log) == 36 and laser.fire_calls == 0
+    stage, laser = _setup()
+    from fabplan.execute.context import Options
+
+    res = execute(plan, stage, laser, tmp_path / "b.jsonl", pulse_readback=FakeReadback(laser),
+                  options=Options(fly_fallback="step"))
+    assert res.status == "completed" and laser.fire_calls == 12 and sum(n for *_, n in laser.log) == 36
+
+
+def test_fly_fault_mid_row_leaves_row_uncertain_and_resume_finishes_others(tmp_path):
+    plan = make_plan(mode="fly")
+    # moves: row0 start, row0 pass, row1 start, row1 pass (fails) ...
+    stage, laser = _setup(faults={("move", 3): FollowingError("following error", device="xps", code=-25)})
+    j = tmp_path / "j.jsonl"
+    res = execute(plan, stage, laser, j, pulse_readback=FakeReadback(laser))
+    assert res.status == "failed"
+    assert len(res.uncertain_ids) == 4  # the whole row had its intents; nothing confirmed
+    res = execute(plan, stage, laser, j, resume=True, pulse_readback=FakeReadback(laser))
+    assert res.status == "completed" and len(res.skipped_uncertain_ids) == 4
+    fired = _xy(laser.log)
+    assert len(fired) == len(set(fired)) == 8  # never twice
+
+
+def test_fly_partial_row_falls_back_to_step(tmp_path):
+    import numpy as np
+
+    plan = make_plan(mode="fly")
+    stage, laser = _setup()
+    mask = np.ones(12, bool)
+    mask[5] = False
+    res = execute(plan, stage, laser, tmp_path / "j.jsonl", selection=mask, pulse_readback=FakeReadback(laser))
+    assert res.status == "completed" and laser.fire_calls == 3 and len(laser.log) == 11
