@@ -1,0 +1,134 @@
+"""The emulated femtosecond laser and the ground-truth pulse log shared by all emulators.
+
+The stage controller triggers pulses (GPIO pulse, position compare); the Pharos REST API enables
+the output and sets the attenuator. A pulse leaves the laser only if the output is enabled, the
+gate line is high and the safety interlock is closed; every trigger is logged, with energy 0 and
+gate 0 when it was blocked, so tests can count both.
+
+Pulse log columns: t_s (emulated time), x_um, y_um, z_um (true stage position when the pulse hit,
+i.e. the emulated encoder minus its noise), energy_uj, gate (1 = light), source (gpio | pco).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+COLUMNS = ("t_s", "x_um", "y_um", "z_um", "energy_uj", "gate", "source")
+
+
+class PulseLog:
+    """Append-only CSV (or JSONL if the name ends .jsonl), flushed at least every 0.2 s."""
+
+    def __init__(self, path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.jsonl = self.path.suffix == ".jsonl"
+        self._f = open(self.path, "a", buffering=1 << 20, encoding="utf-8")  # noqa: SIM115
+        if not self.jsonl and self._f.tell() == 0:
+            self._f.write(",".join(COLUMNS) + "\n")
+        self._lock = threading.Lock()
+        self._closed = threading.Event()
+        self.count = 0
+        self._flusher = threading.Thread(target=self._flush_loop, daemon=True, name="pulse-log-flush")
+        self._flusher.start()
+
+    def _flush_loop(self):
+        while not self._closed.wait(0.2):
+            self.flush()
+
+    def write_many(self, t, x, y, z, energy, gate, source: str) -> None:
+        n = len(t)
+        with self._lock:
+            if self._closed.is_set():
+                return
+            if self.jsonl:
+                for i in range(n):
+                    self._f.write(json.dumps({"t_s": float(t[i]), "x_um": float(x[i]), "y_um": float(y[i]),
+                                              "z_um": float(z[i]), "energy_uj": float(energy[i]),
+                                              "gate": int(gate[i]), "source": source}) + "\n")
+            else:
+                self._f.write("".join(
+                    f"{t[i]:.9f},{x[i]:.5f},{y[i]:.5f},{z[i]:.5f},{energy[i]:.5f},{int(gate[i])},{source}\n"
+                    for i in range(n)))
+            self.count += n
+
+    def flush(self) -> None:
+        with self._lock:
+            if not self._f.closed:
+                self._f.flush()
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed.set()
+            if not self._f.closed:
+                self._f.flush()
+                self._f.close()
+
+
+class LaserModel:
+    """Output state, attenuator, pulse picker and interlock of the emulated laser."""
+
+    def __init__(self, pulse_log=None, *, max_pulse_energy_uj: float = 10.0, base_rate_hz: float = 200e3,
+                 output_enabled: bool = False, energy_rms: float = 0.01, seed: int = 0):
+        self.log = PulseLog(pulse_log) if pulse_log else None
+        self.max_pulse_energy_uj = max_pulse_energy_uj
+        self.base_rate_hz = base_rate_hz  # amplifier rate: an external trigger waits for the next pulse
+        self.pp_divider = 1
+        self.attenuator_percent = 100.0
+        self.output_enabled = output_enabled
+        self.interlock_open = False
+        self.gate = False
+        self.energy_rms = energy_rms
+        self.rng = np.random.default_rng(seed)
+        self.fired = 0  # pulses with light
+        self.blocked = 0
+        self.lock = threading.Lock()
+        self.state_changed = time.monotonic()
+
+    @property
+    def output_frequency_hz(self) -> float:
+        return self.base_rate_hz / self.pp_divider
+
+    def energy_uj(self) -> float:
+        return self.max_pulse_energy_uj * self.attenuator_percent / 100.0
+
+    def state_name(self) -> str:
+        if self.interlock_open:
+            return "Interlock"
+        return "Operational" if self.output_enabled else "StandingBy"
+
+    def emits(self) -> bool:
+        return self.output_enabled and self.gate and not self.interlock_open
+
+    def trigger_jitter(self, n: int) -> np.ndarray:
+        """Delay from a trigger edge to the next amplified pulse: uniform in one amplifier period."""
+        return self.rng.uniform(0.0, 1.0 / self.base_rate_hz, n)
+
+    def fire(self, t, x_um, y_um, z_um, source: str) -> int:
+        """Record triggers at times t / positions (arrays); returns the number that gave light."""
+        t = np.atleast_1d(np.asarray(t, dtype=float))
+        n = len(t)
+        if n == 0:
+            return 0
+        with self.lock:
+            light = self.emits()
+            if light:
+                energy = self.energy_uj() * (1.0 + self.energy_rms * self.rng.standard_normal(n))
+                self.fired += n
+            else:
+                energy = np.zeros(n)
+                self.blocked += n
+        if self.log is not None:
+            bx = np.broadcast_to
+            self.log.write_many(t, bx(x_um, (n,)), bx(y_um, (n,)), bx(z_um, (n,)), energy,
+                                np.full(n, int(light)), source)
+        return n if light else 0
+
+    def close(self) -> None:
+        if self.log is not None:
+            self.log.close()

@@ -1,0 +1,763 @@
+"""A Newport XPS emulator: the TCP function-call protocol, group state machine, motion and PCO.
+
+Speaks the XPS wire protocol on 127.0.0.1 (any port): requests are bare function calls such as
+`GroupMoveAbsolute(XYZ,1,2,0.5)` (no terminator), replies are `<code>,<outputs>,EndOfAPI`.
+Implements the subset `stage_drivers.xps` uses, with the real error codes for wrong states,
+parameters and travel limits; one group of positioners moving with jerk-limited profiles, encoder
+noise, a following-error (servo lag) model, GPIO3.DO bit 0 as the laser gate, GPIO3.DO bit 1
+pulsed by an Immediate extended event (DOPulse) as the laser trigger, and position compare (PCO)
+firing a trigger each time a positioner's encoder crosses a compare position.
+
+Controller units are mm, mm/s, mm/s^2; the pulse log is in um.
+
+Emulator extension (documented, not Newport): the first free parameter of
+`EventExtendedConfigurationActionSet(GPIO3.DO.DOPulse,mask,N,0,0)` is the number of laser pulses
+one trigger releases (on hardware: the laser's burst length); 0 means 1.
+"""
+
+from __future__ import annotations
+
+import math
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from sim.clock import SimClock
+from sim.faults import FaultPlan
+from sim.laser_model import LaserModel
+from sim.motion import Profile, jerk_time_for
+
+ERRORS = {
+    0: "Successful command",
+    -1: "Busy socket: previous command not yet finished",
+    -2: "TCP timeout",
+    -3: "String command too long",
+    -4: "Unknown command",
+    -7: "Wrong format in the command string",
+    -8: "Wrong object type for this command",
+    -9: "Wrong number of parameters in the command",
+    -17: "Parameter out of range or incorrect",
+    -18: "Positioner Name doesn't exist or unknown command",
+    -19: "GroupName doesn't exist or unknown command",
+    -21: "Controller in initialization",
+    -22: "Not allowed action",
+    -25: "Following Error",
+    -26: "Emergency signal",
+    -27: "Move Aborted",
+    -28: "Home search timeout",
+    -33: "Motion done timeout",
+    -35: "Position is outside of travel limits",
+    -80: "Event ID not defined",
+    -106: "Wrong user name or password",
+    -109: "Group need to be homed at least once to use this function (distance measured from home)",
+}
+
+STATUS = {
+    0: "Not initialized state",
+    1: "Not initialized state due to an emergency brake: see positioner status",
+    2: "Not initialized state due to an emergency stop: see positioner status",
+    3: "Not initialized state due to a following error during homing",
+    4: "Not initialized state due to a following error",
+    5: "Not initialized state due to a homing timeout",
+    7: "Not initialized state due to a GroupKill or KillAll command",
+    10: "Ready state due to an AbortMove command",
+    11: "Ready state from homing",
+    12: "Ready state from motion",
+    13: "Ready State due to a MotionEnable command",
+    20: "Disable state",
+    21: "Disabled state due to a following error on ready state",
+    22: "Disabled state due to a following error during motion",
+    40: "Emergency braking",
+    42: "Not referenced state",
+    43: "Homing state",
+    44: "Moving state",
+    45: "Trajectory state",
+    47: "Jogging state",
+}
+
+GATE_MASK = 1  # GPIO3.DO bit 0: laser gate (level)
+TRIGGER_MASK = 2  # GPIO3.DO bit 1: laser trigger (DOPulse)
+PCO_WIDTHS_US = (0.2, 1.0, 2.5, 10.0)
+PCO_SETTLING_US = (0.075, 1.0, 4.0, 12.0)
+PCO_LATENCY_S = 50e-9
+
+
+class XpsError(Exception):
+    def __init__(self, code: int):
+        self.code = code
+
+
+def _f(s: str) -> float:
+    try:
+        v = float(s)
+    except ValueError:
+        raise XpsError(-7) from None
+    if not math.isfinite(v):
+        raise XpsError(-17)
+    return v
+
+
+@dataclass
+class Positioner:
+    name: str
+    position: float = 0.0  # true position at rest, mm
+    target: float = 0.0
+    velocity: float = 20.0
+    acceleration: float = 200.0
+    min_jerk: float = 0.005
+    max_jerk: float = 0.05
+    max_velocity: float = 100.0
+    max_acceleration: float = 1000.0
+    hw_min: float = -50.0
+    hw_max: float = 50.0
+    user_min: float = -50.0
+    user_max: float = 50.0
+    pco: tuple[float, float, float] | None = None
+    pco_enabled: bool = False
+    pco_width_us: float = 1.0
+    profile: Profile | None = None
+
+    def actual(self, t: float | np.ndarray, lag: float) -> float | np.ndarray:
+        if self.profile is None:
+            return self.position if np.ndim(t) == 0 else np.full(np.shape(t), self.position)
+        return self.profile.position(np.asarray(t) - lag)
+
+    def setpoint(self, t: float) -> float:
+        return self.target if self.profile is None else float(self.profile.position(t))
+
+
+@dataclass
+class Group:
+    name: str
+    positioners: list[Positioner]
+    status: int = 0
+    homed: bool = False
+    estop: bool = False
+    moving_until: float = 0.0
+    cancel: threading.Event = field(default_factory=threading.Event)
+    cancel_code: int = -27
+    pending_move_fault: str = ""
+
+
+class XpsEmulator:
+    """Threaded TCP server; `start()` then use `.url`; `close()` stops it and flushes the pulse log."""
+
+    def __init__(self, *, host: str = "127.0.0.1", port: int = 0, group: str = "XYZ",
+                 positioners=("X", "Y", "Z"), speedup: float = 1.0, laser: LaserModel | None = None,
+                 pulse_log=None, faults=None, seed: int = 0, credentials: tuple[str, str] | None = None,
+                 travel_mm: dict | None = None, encoder_noise_mm: float = 2e-6, rest_error_mm: float = 5e-6,
+                 servo_lag_s: float = 2e-5, short_ok_reply: bool = False, initialized: bool = False):
+        if host not in ("127.0.0.1", "localhost", "::1"):
+            raise ValueError("the emulator listens on loopback only")
+        self.host, self.port = host, port
+        self.clock = SimClock(speedup)
+        self.laser = laser or LaserModel(pulse_log, output_enabled=True, seed=seed)
+        self._own_laser = laser is None
+        self.faults = faults if isinstance(faults, FaultPlan) else FaultPlan(faults)
+        self.rng = np.random.default_rng(seed + 1)
+        self.credentials = credentials
+        self.encoder_noise = encoder_noise_mm
+        self.rest_error = rest_error_mm
+        self.lag = servo_lag_s
+        self.ok_reply = "0,EndOfAPI" if short_ok_reply else "0,,EndOfAPI"
+        travel_mm = travel_mm or {}
+        pos = []
+        for p in positioners:
+            lo, hi = travel_mm.get(p, (-5.0, 5.0) if p.upper() == "Z" else (-50.0, 50.0))
+            slow = p.upper() == "Z"
+            pos.append(Positioner(f"{group}.{p}", hw_min=lo, hw_max=hi, user_min=lo, user_max=hi,
+                                  velocity=5.0 if slow else 20.0, acceleration=50.0 if slow else 200.0,
+                                  max_velocity=10.0 if slow else 100.0, max_acceleration=100.0 if slow else 1000.0))
+        self.group = Group(group, pos)
+        if initialized:
+            self.group.status, self.group.homed = 11, True
+        self.gpio_do = 0
+        self.event_trigger = ""
+        self.event_action: tuple[str, int, int] | None = None
+        self.event_ids = 0
+        self.lock = threading.RLock()
+        self._sock: socket.socket | None = None
+        self._conns: set[socket.socket] = set()
+        self._stopping = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self.commands_seen = 0
+        self._local = threading.local()
+
+    # ------------------------------------------------------------------ server
+
+    @property
+    def url(self) -> str:
+        return f"xps://{self.host}:{self.port}?group={self.group.name}"
+
+    def start(self) -> XpsEmulator:
+        s = socket.socket(socket.AF_INET6 if ":" in self.host else socket.AF_INET, socket.SOCK_STREAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind((self.host, self.port))
+        s.listen(16)
+        s.settimeout(0.2)
+        self._sock = s
+        self.port = s.getsockname()[1]
+        t = threading.Thread(target=self._accept_loop, daemon=True, name="xps-emu-accept")
+        t.start()
+        self._threads.append(t)
+        return self
+
+    def __enter__(self):
+        return self.start() if self._sock is None else self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def close(self) -> None:
+        self._stopping.set()
+        self.group.cancel.set()
+        if self._sock is not None:
+            self._sock.close()
+        for c in list(self._conns):
+            try:
+                c.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            c.close()
+        for t in self._threads:
+            t.join(timeout=1.0)
+        if self._own_laser:
+            self.laser.close()
+
+    def inject(self, kind: str, at: int | None = None, arg: str = "") -> None:
+        """Schedule a fault (see sim.faults) at command `at` (default: the next one)."""
+        self.faults.add(kind, at, arg)
+
+    def _accept_loop(self):
+        while not self._stopping.is_set():
+            try:
+                conn, _ = self._sock.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            self._conns.add(conn)
+            t = threading.Thread(target=self._serve, args=(conn,), daemon=True, name="xps-emu-conn")
+            t.start()
+            self._threads = [x for x in self._threads if x.is_alive()] + [t]
+
+    def _serve(self, conn: socket.socket):
+        buf = ""
+        self._local.conn = conn
+        state = {"logged_in": self.credentials is None}
+        try:
+            while not self._stopping.is_set():
+                try:
+                    data = conn.recv(65536)
+                except OSError:
+                    return
+                if not data:
+                    return
+                buf += data.decode("ascii", "replace")
+                while ")" in buf:
+                    cmd, _, buf = buf.partition(")")
+                    cmd = cmd.strip() + ")"
+                    if not self._handle_one(conn, cmd, state):
+                        return
+        finally:
+            self._conns.discard(conn)
+            try:
+                conn.close()
+            except OSError:
+                pass
+
+    def _handle_one(self, conn: socket.socket, cmd: str, state: dict) -> bool:
+        name = cmd.partition("(")[0]
+        hits = self.faults.next_command(is_move=name in ("GroupMoveAbsolute", "GroupMoveRelative"))
+        self.commands_seen += 1
+        split = slow = garble = False
+        slow_s = 0.0
+        for f in hits:
+            if f.kind == "drop":
+                return False
+            if f.kind == "garble":
+                garble = True
+            elif f.kind == "split":
+                split = True
+            elif f.kind == "slow":
+                slow, slow_s = True, float(f.arg or 10.0)
+            elif f.kind == "estop":
+                self._emergency_stop()
+            elif f.kind == "interlock":
+                self.laser.interlock_open = True
+            elif f.kind in ("following", "limit"):
+                self.group.pending_move_fault = f.kind
+        reply = self.execute(cmd, state)
+        if garble:
+            reply = "\x15#!" + reply[::-1][:12] + ",EndOfAPI"
+        if slow:
+            self._stopping.wait(slow_s)
+        data = reply.encode("ascii", "replace")
+        try:
+            if split:
+                i = 0
+                while i < len(data):
+                    k = 1 + (i % 3)
+                    conn.sendall(data[i:i + k])
+                    i += k
+                    time.sleep(0.0003)
+            else:
+                conn.sendall(data)
+        except OSError:
+            return False
+        return True
+
+    # ------------------------------------------------------------------ dispatch
+
+    def execute(self, cmd: str, state: dict | None = None) -> str:
+        """Run one function call and return the full reply string."""
+        state = state if state is not None else {"logged_in": True}
+        name, paren, rest = cmd.partition("(")
+        if not paren or not rest.endswith(")"):
+            return self._err(-7, cmd)
+        args = [a.strip() for a in rest[:-1].split(",")] if rest[:-1].strip() else []
+        handler = getattr(self, "_c_" + name.strip(), None)
+        if handler is None:
+            return self._err(-4, cmd)
+        if not state["logged_in"] and name != "Login":
+            return self._err(-106, cmd)
+        try:
+            out = handler(args, state) if name == "Login" else handler(args)
+        except XpsError as e:
+            return self._err(e.code, cmd)
+        if not out:
+            return self.ok_reply
+        return "0," + ",".join(out) + ",EndOfAPI"
+
+    @staticmethod
+    def _err(code: int, cmd: str) -> str:
+        return f"{code},{cmd},EndOfAPI"
+
+    def _group(self, name: str) -> Group:
+        if name != self.group.name:
+            raise XpsError(-19)
+        return self.group
+
+    def _pos(self, name: str) -> Positioner:
+        for p in self.group.positioners:
+            if p.name == name:
+                return p
+        if name == self.group.name or "." not in name:
+            raise XpsError(-18)
+        raise XpsError(-18)
+
+    @staticmethod
+    def _nargs(args, n_in: int, n_out: int = 0):
+        if len(args) != n_in + n_out:
+            raise XpsError(-9)
+        if any("*" not in a for a in args[n_in:]) or any("*" in a for a in args[:n_in]):
+            raise XpsError(-7)
+
+    @staticmethod
+    def _fmt(v: float) -> str:
+        return repr(float(v))
+
+    # ------------------------------------------------------------------ commands: session
+
+    def _c_Login(self, args, state):
+        self._nargs(args, 2)
+        if self.credentials is not None and tuple(args) != tuple(self.credentials):
+            raise XpsError(-106)
+        state["logged_in"] = True
+
+    def _c_CloseAllOtherSockets(self, args):
+        self._nargs(args, 0)
+        me = getattr(self._local, "conn", None)
+        for c in list(self._conns):
+            if c is not me:
+                try:
+                    c.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def _c_FirmwareVersionGet(self, args):
+        self._nargs(args, 0, 1)
+        return ["XPS-D-N13 fabplan emulator"]
+
+    def _c_ElapsedTimeGet(self, args):
+        self._nargs(args, 0, 1)
+        return [self._fmt(self.clock.now())]
+
+    def _c_ErrorStringGet(self, args):
+        self._nargs(args, 1, 1)
+        try:
+            code = int(args[0])
+        except ValueError:
+            raise XpsError(-7) from None
+        return [ERRORS.get(code, f"Error {code}")]
+
+    def _c_GroupStatusStringGet(self, args):
+        self._nargs(args, 1, 1)
+        try:
+            code = int(args[0])
+        except ValueError:
+            raise XpsError(-7) from None
+        return [STATUS.get(code, f"Status {code}")]
+
+    # ------------------------------------------------------------------ commands: group state
+
+    def _c_GroupStatusGet(self, args):
+        self._nargs(args, 1, 1)
+        g = self._group(args[0])
+        return [str(g.status)]
+
+    def _c_GroupInitialize(self, args):
+        self._nargs(args, 1)
+        with self.lock:
+            g = self._group(args[0])
+            if g.status >= 10:
+                raise XpsError(-22)
+            g.estop = False
+            g.status = 42
+            g.homed = False
+
+    def _c_GroupHomeSearch(self, args):
+        self._nargs(args, 1)
+        with self.lock:
+            g = self._group(args[0])
+            if g.estop:
+                raise XpsError(-26)
+            if g.status != 42:
+                raise XpsError(-22)
+            g.status = 43
+            t0 = self.clock.now()
+            duration = max(
+                (abs(p.position) / max(p.velocity, 1e-9) + 2 * p.velocity / p.acceleration for p in g.positioners),
+                default=0.0) + 0.5
+            g.cancel = threading.Event()
+            cancel = g.cancel
+        ok = self.clock.wait_until(t0 + duration, cancel)
+        with self.lock:
+            if not ok:
+                raise XpsError(g.cancel_code)
+            for p in g.positioners:
+                p.position = p.target = float(self.rng.normal(0.0, self.rest_error))
+                p.profile = None
+            g.status, g.homed = 11, True
+
+    def _c_GroupKill(self, args):
+        self._nargs(args, 1)
+        with self.lock:
+            g = self._group(args[0])
+            self._freeze(g, -27)
+            g.status, g.homed = 7, False
+            self.laser.gate = False
+            self.gpio_do &= ~GATE_MASK
+
+    def _c_KillAll(self, args):
+        self._nargs(args, 0)
+        return self._c_GroupKill([self.group.name])
+
+    def _c_GroupMotionEnable(self, args):
+        self._nargs(args, 1)
+        with self.lock:
+            g = self._group(args[0])
+            if not 20 <= g.status <= 38:
+                raise XpsError(-22)
+            g.status = 13
+
+    def _c_GroupMotionDisable(self, args):
+        self._nargs(args, 1)
+        with self.lock:
+            g = self._group(args[0])
+            if not 10 <= g.status <= 18:
+                raise XpsError(-22)
+            g.status = 20
+
+    def _c_GroupMoveAbort(self, args):
+        self._nargs(args, 1)
+        with self.lock:
+            g = self._group(args[0])
+            if g.status != 44:
+                raise XpsError(-22)
+            self._freeze(g, -27)
+            g.status = 10
+
+    def _freeze(self, g: Group, code: int):
+        """Stop every positioner where it is now (abort / kill / emergency stop)."""
+        now = self.clock.now()
+        g.cancel_code = code
+        g.cancel.set()
+        for p in g.positioners:
+            if p.profile is not None:
+                p.position = p.target = float(p.actual(now, self.lag))
+                p.profile = None
+
+    def _emergency_stop(self):
+        with self.lock:
+            g = self.group
+            self._freeze(g, -26)
+            g.estop = True
+            g.status = 2
+            g.homed = False
+            self.gpio_do &= ~GATE_MASK
+            self.laser.gate = False
+
+    # ------------------------------------------------------------------ commands: motion
+
+    def _c_GroupMoveAbsolute(self, args):
+        return self._move(args, relative=False)
+
+    def _c_GroupMoveRelative(self, args):
+        return self._move(args, relative=True)
+
+    def _move(self, args, relative: bool):
+        if not args:
+            raise XpsError(-9)
+        if "." in args[0]:
+            # a positioner of a multi-axis group must move through its group
+            self._pos(args[0])
+            raise XpsError(-22)
+        with self.lock:
+            g = self._group(args[0])
+            self._nargs(args, 1 + len(g.positioners))
+            values = [_f(a) for a in args[1:]]
+            if g.estop:
+                raise XpsError(-26)
+            if g.status == 42:
+                raise XpsError(-109)
+            if not 10 <= g.status <= 18:
+                raise XpsError(-22)
+            targets = [p.target + v if relative else v for p, v in zip(g.positioners, values, strict=True)]
+            for p, x in zip(g.positioners, targets, strict=True):
+                if not p.user_min - 1e-12 <= x <= p.user_max + 1e-12:
+                    raise XpsError(-35)
+            t0 = self.clock.now()
+            for p, x in zip(g.positioners, targets, strict=True):
+                jt = jerk_time_for(p.velocity, p.acceleration, p.min_jerk, p.max_jerk)
+                p.profile = Profile(p.position, x, t0, p.velocity, p.acceleration, jt)
+                p.target = x
+            t_end = max(p.profile.t_end for p in g.positioners) + self.lag
+            fault, g.pending_move_fault = g.pending_move_fault, ""
+            t_stop = t0 + 0.5 * (t_end - t0) if fault else t_end
+            g.status = 44
+            g.cancel = threading.Event()
+            g.cancel_code = -27
+            cancel = g.cancel
+        finished = self.clock.wait_until(t_stop, cancel)
+        with self.lock:
+            now = min(self.clock.now(), t_stop) if finished else self.clock.now()
+            self._pco_fire(g, t0, now)
+            if not finished:
+                raise XpsError(g.cancel_code)
+            if fault:
+                for p in g.positioners:
+                    p.position = p.target = float(p.actual(now, self.lag))
+                    p.profile = None
+                if fault == "following":
+                    g.status = 22
+                    raise XpsError(-25)
+                g.status = 20
+                raise XpsError(-35)
+            for p in g.positioners:
+                p.position = p.target + float(self.rng.normal(0.0, self.rest_error))
+                p.profile = None
+            g.status = 12
+
+    def _c_GroupPositionCurrentGet(self, args):
+        g = self._group(args[0] if args else "")
+        self._nargs(args, 1, len(g.positioners))
+        now = self.clock.now()
+        noise = self.rng.normal(0.0, self.encoder_noise, len(g.positioners))
+        return [self._fmt(float(p.actual(now, self.lag)) + n) for p, n in zip(g.positioners, noise, strict=True)]
+
+    def _c_GroupPositionSetpointGet(self, args):
+        g = self._group(args[0] if args else "")
+        self._nargs(args, 1, len(g.positioners))
+        now = self.clock.now()
+        return [self._fmt(p.setpoint(now)) for p in g.positioners]
+
+    def _c_GroupPositionTargetGet(self, args):
+        g = self._group(args[0] if args else "")
+        self._nargs(args, 1, len(g.positioners))
+        return [self._fmt(p.target) for p in g.positioners]
+
+    def _c_GroupCurrentFollowingErrorGet(self, args):
+        g = self._group(args[0] if args else "")
+        self._nargs(args, 1, len(g.positioners))
+        now = self.clock.now()
+        return [self._fmt(p.setpoint(now) - float(p.actual(now, self.lag))) for p in g.positioners]
+
+    # ------------------------------------------------------------------ commands: positioner parameters
+
+    def _c_PositionerSGammaParametersGet(self, args):
+        self._nargs(args, 1, 4)
+        p = self._pos(args[0])
+        return [self._fmt(v) for v in (p.velocity, p.acceleration, p.min_jerk, p.max_jerk)]
+
+    def _c_PositionerSGammaParametersSet(self, args):
+        self._nargs(args, 5)
+        with self.lock:
+            p = self._pos(args[0])
+            v, a, jmin, jmax = (_f(x) for x in args[1:])
+            if not (0 < v <= p.max_velocity and 0 < a <= p.max_acceleration and 0.001 <= jmin <= jmax):
+                raise XpsError(-17)
+            p.velocity, p.acceleration, p.min_jerk, p.max_jerk = v, a, jmin, jmax
+
+    def _c_PositionerMaximumVelocityAndAccelerationGet(self, args):
+        self._nargs(args, 1, 2)
+        p = self._pos(args[0])
+        return [self._fmt(p.max_velocity), self._fmt(p.max_acceleration)]
+
+    def _c_PositionerUserTravelLimitsGet(self, args):
+        self._nargs(args, 1, 2)
+        p = self._pos(args[0])
+        return [self._fmt(p.user_min), self._fmt(p.user_max)]
+
+    def _c_PositionerUserTravelLimitsSet(self, args):
+        self._nargs(args, 3)
+        with self.lock:
+            p = self._pos(args[0])
+            lo, hi = _f(args[1]), _f(args[2])
+            if not (p.hw_min <= lo < hi <= p.hw_max):
+                raise XpsError(-17)
+            p.user_min, p.user_max = lo, hi
+
+    def _c_PositionerMotionDoneSet(self, args):
+        self._nargs(args, 6)
+        self._pos(args[0])
+        for a in args[1:]:
+            if _f(a) < 0:
+                raise XpsError(-17)
+
+    # ------------------------------------------------------------------ commands: GPIO, events, PCO
+
+    def _c_GPIODigitalSet(self, args):
+        self._nargs(args, 3)
+        if args[0] != "GPIO3.DO":
+            raise XpsError(-8)
+        try:
+            mask, value = int(args[1]), int(args[2])
+        except ValueError:
+            raise XpsError(-7) from None
+        with self.lock:
+            self.gpio_do = (self.gpio_do & ~mask) | (value & mask)
+            with self.laser.lock:
+                self.laser.gate = bool(self.gpio_do & GATE_MASK)
+
+    def _c_GPIODigitalGet(self, args):
+        self._nargs(args, 1, 1)
+        if args[0] != "GPIO3.DO":
+            raise XpsError(-8)
+        return [str(self.gpio_do)]
+
+    def _c_EventExtendedConfigurationTriggerSet(self, args):
+        if len(args) % 5 != 0 or not args:
+            raise XpsError(-9)
+        if args[0] not in ("Immediate", "Always"):
+            raise XpsError(-17)
+        self.event_trigger = args[0]
+
+    def _c_EventExtendedConfigurationActionSet(self, args):
+        self._nargs(args, 5)
+        if args[0] != "GPIO3.DO.DOPulse":
+            raise XpsError(-17)
+        try:
+            mask, burst = int(args[1]), int(float(args[2]))
+        except ValueError:
+            raise XpsError(-7) from None
+        if burst < 0 or mask <= 0:
+            raise XpsError(-17)
+        self.event_action = (args[0], mask, max(burst, 1))
+
+    def _c_EventExtendedStart(self, args):
+        self._nargs(args, 0, 1)
+        if not self.event_trigger or self.event_action is None:
+            raise XpsError(-80)
+        with self.lock:
+            _, mask, n = self.event_action
+            self.event_ids += 1
+            if mask & TRIGGER_MASK:
+                self._fire_burst(n)
+            return [str(self.event_ids)]
+
+    def _c_EventExtendedRemove(self, args):
+        self._nargs(args, 1)
+
+    def _fire_burst(self, n: int):
+        now = self.clock.now()
+        f = self.laser.output_frequency_hz
+        t = now + PCO_LATENCY_S + self.laser.trigger_jitter(1)[0] + np.arange(n) / f
+        xyz = self._true_xyz(t)
+        self.laser.fire(t, *xyz, source="gpio")
+        self.clock.advance(n / f)
+
+    def _true_xyz(self, t: np.ndarray):
+        """True stage position (um) of the first three positioners at times t (no encoder noise)."""
+        cols = [np.broadcast_to(np.asarray(p.actual(t, self.lag), dtype=float) * 1000.0, t.shape)
+                for p in self.group.positioners[:3]]
+        while len(cols) < 3:
+            cols.append(np.zeros(t.shape))
+        return cols
+
+    def _c_PositionerPositionComparePulseParametersSet(self, args):
+        self._nargs(args, 3)
+        p = self._pos(args[0])
+        width, settling = _f(args[1]), _f(args[2])
+        if not any(abs(width - w) < 1e-9 for w in PCO_WIDTHS_US) or not any(
+                abs(settling - s) < 1e-9 for s in PCO_SETTLING_US):
+            raise XpsError(-17)
+        if p.pco_enabled:
+            raise XpsError(-22)
+        p.pco_width_us = width
+
+    def _c_PositionerPositionCompareSet(self, args):
+        self._nargs(args, 4)
+        with self.lock:
+            p = self._pos(args[0])
+            lo, hi, step = _f(args[1]), _f(args[2]), _f(args[3])
+            if step <= 0 or hi < lo or lo < p.user_min or hi > p.user_max:
+                raise XpsError(-17)
+            if p.pco_enabled:
+                raise XpsError(-22)
+            p.pco = (lo, hi, step)
+
+    def _c_PositionerPositionCompareGet(self, args):
+        self._nargs(args, 1, 4)
+        p = self._pos(args[0])
+        lo, hi, step = p.pco or (0.0, 0.0, 0.0)
+        return [self._fmt(lo), self._fmt(hi), self._fmt(step), "1" if p.pco_enabled else "0"]
+
+    def _c_PositionerPositionCompareEnable(self, args):
+        self._nargs(args, 1)
+        with self.lock:
+            p = self._pos(args[0])
+            if p.pco is None or not 10 <= self.group.status <= 18:
+                raise XpsError(-22)
+            p.pco_enabled = True
+
+    def _c_PositionerPositionCompareDisable(self, args):
+        self._nargs(args, 1)
+        with self.lock:
+            self._pos(args[0]).pco_enabled = False
+
+    def _pco_fire(self, g: Group, t0: float, t_stop: float):
+        """Fire a trigger wherever an enabled positioner's encoder crossed a compare position."""
+        times = []
+        for p in g.positioners:
+            if not p.pco_enabled or p.profile is None or p.pco is None:
+                continue
+            lo, hi, step = p.pco
+            k = np.arange(int(math.floor((hi - lo) / step + 1e-9)) + 1)
+            values = lo + k * step
+            start = p.profile.start
+            values = values[np.abs(values - start) > 1e-12]
+            noise = self.rng.normal(0.0, self.encoder_noise, len(values))
+            # the encoder reads true + noise, so it shows `value` when the true position is value - noise
+            tc = p.profile.crossing_times(values - noise, lag=self.lag)
+            tc = tc[np.isfinite(tc)]
+            tc = tc[tc <= t_stop]
+            if len(tc):
+                times.append(tc + PCO_LATENCY_S + self.laser.trigger_jitter(len(tc)))
+        if times:
+            t = np.sort(np.concatenate(times))
+            self.laser.fire(t, *self._true_xyz(t), source="pco")
