@@ -74,7 +74,11 @@ def _check_lattice(a: models.LatticeArray, i: int, src: YamlSource) -> list[Prob
     for k, entry in enumerate(a.skip):
         m = SKIP_PATTERN.match(entry)
         if not m or (m["array"] and m["array"] != a.id):
-            out.append(src.problem(base + ("skip", k), f"expected a site like 'r03c07' in array {a.id}, got {entry!r}"))
+            out.append(
+                src.problem(
+                    base + ("skip", k), f"expected a site like 'r03c07' in array {a.id}, got {entry!r}"
+                )
+            )
         elif int(m["row"]) >= n_rows or int(m["col"]) >= n_cols:
             out.append(src.problem(base + ("skip", k), f"{entry!r} is outside the {n_rows} x {n_cols} array"))
     return out
@@ -98,7 +102,9 @@ def check_design(design: models.Design, src: YamlSource) -> list[Problem]:
     seen: dict[str, int] = {}
     for i, a in enumerate(design.arrays):
         if a.id in seen:
-            out.append(src.problem(("arrays", i, "id"), f"array id {a.id!r} already used by arrays[{seen[a.id]}]"))
+            out.append(
+                src.problem(("arrays", i, "id"), f"array id {a.id!r} already used by arrays[{seen[a.id]}]")
+            )
         seen.setdefault(a.id, i)
         if isinstance(a, models.LatticeArray):
             out += _check_lattice(a, i, src)
@@ -115,7 +121,9 @@ def check_design(design: models.Design, src: YamlSource) -> list[Problem]:
             )
         )
     if isinstance(beam.profile, models.MeasuredProfile) and not design.resolve(beam.profile.csv).is_file():
-        out.append(src.problem(("beam", "profile", "csv"), f"CSV file not found: {design.resolve(beam.profile.csv)}"))
+        out.append(
+            src.problem(("beam", "profile", "csv"), f"CSV file not found: {design.resolve(beam.profile.csv)}")
+        )
 
     att = design.laser.attenuator
     if isinstance(att, models.WaveplateAttenuator) and att.energy_max <= att.energy_min:
@@ -135,7 +143,9 @@ def check_design(design: models.Design, src: YamlSource) -> list[Problem]:
                     )
                 )
         if not proc.alignment.fiducials:
-            out.append(src.problem(("process", "alignment", "fiducials"), "alignment needs at least one fiducial"))
+            out.append(
+                src.problem(("process", "alignment", "fiducials"), "alignment needs at least one fiducial")
+            )
     if proc.focus_map is not None:
         pts = np.asarray(proc.focus_map.points, float)
         need = 3 if proc.focus_map.model == "plane" else 4

@@ -34,7 +34,9 @@ def _axis_values(sweep: models.AxisSweep | None, count: int, repeats: int = 1) -
     return {name: table[index, k] for k, (name, _) in enumerate(params)}
 
 
-def _lattice_positions(a: models.LatticeArray, rows: np.ndarray, cols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _lattice_positions(
+    a: models.LatticeArray, rows: np.ndarray, cols: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     if a.lattice == "rect":
         px, py = a.pitch  # type: ignore[misc]
         x, y = cols * px, rows * py
@@ -141,7 +143,9 @@ def read_disc_csv(path, default: models.DiscParams) -> dict[str, np.ndarray]:
         if "pulses" in header:
             index["pulses"] = header.index("pulses")
         if "x" not in index or "y" not in index:
-            raise ProblemsError([Problem(f"CSV header needs x_um and y_um columns, got {header}", "", str(path), 1, 1)])
+            raise ProblemsError(
+                [Problem(f"CSV header needs x_um and y_um columns, got {header}", "", str(path), 1, 1)]
+            )
         for line_no, row in enumerate(reader, start=2):
             if not row or all(not c.strip() for c in row) or row[0].lstrip().startswith("#"):
                 continue

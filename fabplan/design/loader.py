@@ -74,7 +74,9 @@ def problems_from_validation(exc: ValidationError, src: YamlSource) -> list[Prob
         if err["type"] == "missing":
             # Located at the mapping that lacks it; the path names the missing field.
             problem = src.problem(path, _message(err, None, set()))
-            problem = Problem(problem.message, format_path(path + (loc[-1],)), problem.file, problem.line, problem.col)
+            problem = Problem(
+                problem.message, format_path(path + (loc[-1],)), problem.file, problem.line, problem.col
+            )
         elif err["type"] == "extra_forbidden":
             siblings = set(parent) if isinstance(parent, dict) else set()
             problem = src.problem(path, _message(err, path[-1] if path else None, siblings), key=True)
@@ -94,7 +96,11 @@ def parse_design(src: YamlSource) -> models.Design:
     version = src.data.get("schema_version")
     if version is not None and version != 1:
         raise ProblemsError(
-            [src.problem(("schema_version",), f"unsupported schema_version {version!r}; this fabplan reads 1")]
+            [
+                src.problem(
+                    ("schema_version",), f"unsupported schema_version {version!r}; this fabplan reads 1"
+                )
+            ]
         )
     try:
         design = models.Design.model_validate(src.data)

@@ -255,10 +255,14 @@ class AxisSweep(Strict):
 
     def parameters(self) -> list[tuple[str, list]]:
         """[(name, values), ...]; combined with diameter varying slowest, then fluence, then pulses."""
-        return [(k, getattr(self, k)) for k in ("diameter", "fluence", "pulses") if getattr(self, k) is not None]
+        return [
+            (k, getattr(self, k)) for k in ("diameter", "fluence", "pulses") if getattr(self, k) is not None
+        ]
 
     diameter: Annotated[list[Annotated[LengthUm, Field(gt=0)]], _sweep_schema("length, um")] | None = None
-    fluence: Annotated[list[Annotated[FluenceMjCm2, Field(gt=0)]], _sweep_schema("fluence, mJ/cm^2")] | None = None
+    fluence: (
+        Annotated[list[Annotated[FluenceMjCm2, Field(gt=0)]], _sweep_schema("fluence, mJ/cm^2")] | None
+    ) = None
     pulses: Annotated[list[Annotated[int, Field(ge=1)]], _sweep_schema("pulses (integers)")] | None = None
 
 

@@ -24,7 +24,9 @@ def design_summary(design: models.Design, discs: DiscTable) -> dict[str, Any]:
         sel = discs.array_index == i
         entry: dict[str, Any] = {"id": a.id, "discs": int(sel.sum())}
         if isinstance(a, models.LatticeArray):
-            entry.update(lattice=a.lattice, shape=list(lattice_shape(a)), pitch_um=a.pitch, skipped=len(a.skip))
+            entry.update(
+                lattice=a.lattice, shape=list(lattice_shape(a)), pitch_um=a.pitch, skipped=len(a.skip)
+            )
         else:
             entry.update(lattice="explicit")
         sub = discs.take(sel)
@@ -69,7 +71,11 @@ def format_summary(s: dict[str, Any]) -> str:
     for a in s["arrays"]:
         shape = f"{a['shape'][0]} x {a['shape'][1]}" if "shape" in a else "explicit"
         pitch = a.get("pitch_um")
-        pitch_txt = f", pitch {pitch if not isinstance(pitch, (list, tuple)) else ' x '.join(map(str, pitch))} um" if pitch else ""
+        pitch_txt = (
+            f", pitch {pitch if not isinstance(pitch, (list, tuple)) else ' x '.join(map(str, pitch))} um"
+            if pitch
+            else ""
+        )
         lines.append(
             f"  {a['id']:<8} {a['lattice']:<8} {shape:<11} {a['discs']:>9,} discs{pitch_txt}; "
             f"D {_fmt_range(a['diameter_um'], 'um')}, F {_fmt_range(a['fluence_mj_cm2'], 'mJ/cm^2')}, "

@@ -27,6 +27,7 @@ class YamlSource:
     text: str
     value_pos: dict[PathKey, tuple[int, int]] = field(default_factory=dict)
     key_pos: dict[PathKey, tuple[int, int]] = field(default_factory=dict)
+    node_count: int = 0
 
     def locate(self, path: PathKey, *, key: bool = False) -> tuple[int | None, int | None]:
         """Position of `path`, or of its nearest ancestor that exists in the file."""
@@ -61,10 +62,18 @@ def _pos(node: yaml.Node) -> tuple[int, int]:
 
 
 _SCALAR_CONSTRUCTOR = yaml.SafeLoader("")
+_MAX_NODES = 2_000_000
+_PLAIN_TAGS = {f"tag:yaml.org,2002:{t}" for t in ("null", "bool", "int", "float", "str", "seq", "map", "timestamp")}
 
 
 def _build(node: yaml.Node, path: PathKey, src: YamlSource, problems: list[Problem]) -> Any:
     src.value_pos[path] = _pos(node)
+    src.node_count += 1
+    if src.node_count > _MAX_NODES:  # aliases can expand a small file exponentially
+        raise ProblemsError([Problem(f"the YAML expands to more than {_MAX_NODES:,} values", "", src.file)])
+    if node.tag not in _PLAIN_TAGS:
+        problems.append(Problem(f"unsupported YAML tag {node.tag!r}", format_path(path), src.file, *_pos(node)))
+        return None
     if isinstance(node, yaml.MappingNode):
         out: dict[Any, Any] = {}
         for key_node, value_node in node.value:
@@ -74,7 +83,9 @@ def _build(node: yaml.Node, path: PathKey, src: YamlSource, problems: list[Probl
             key = _build(key_node, path + ("<key>",), src, problems)
             if not isinstance(key, (str, int, float, bool)) or key is None:
                 problems.append(
-                    Problem("mapping keys must be plain scalars", format_path(path), src.file, *_pos(key_node))
+                    Problem(
+                        "mapping keys must be plain scalars", format_path(path), src.file, *_pos(key_node)
+                    )
                 )
                 continue
             key = str(key) if not isinstance(key, str) else key
