@@ -189,6 +189,7 @@ def _sweep_schema(what: str) -> WithJsonSchema:
     return WithJsonSchema(
         {
             "description": f"Values of {what}: a list, or an inclusive range {{start, stop, step}}.",
+            "x-kind": "sweep",
             "anyOf": [
                 {"type": "array", "items": value, "minItems": 1},
                 {
@@ -234,7 +235,7 @@ def expand_range(value: Any, kind: str | None) -> Any:
 
 class AxisSweep(Strict):
     """Parameters swept along one lattice axis; several are combined as a cartesian product
-    (the first listed varies slowest). Each is a list or a {start, stop, step} range."""
+    (diameter varies slowest, then fluence, then pulses). Each is a list or a {start, stop, step} range."""
 
     @model_validator(mode="before")
     @classmethod

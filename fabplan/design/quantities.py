@@ -23,6 +23,7 @@ def _quantity(kind: str) -> object:
             {"type": "string", "pattern": _QUANTITY_PATTERN},
         ],
         "description": f"{word}: a number in {unit}, or a string with units (e.g. '12 {unit}')",
+        "x-unit": unit,
     }
     return Annotated[float, BeforeValidator(lambda v: parse_kind(v, kind)), WithJsonSchema(schema)]
 

@@ -1,0 +1,39 @@
+"""`fabplan docs`: regenerate README's reference sections from the CLI help and the JSON Schema."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from fabplan.errors import UserError
+
+
+def _docs(args: argparse.Namespace) -> int:
+    from fabplan.docs import render_readme, update_readme
+
+    path = Path(args.readme)
+    if not path.is_file():
+        raise UserError(f"{path}: no such file")
+    try:
+        if args.check:
+            if render_readme(path.read_text(encoding="utf-8")) != path.read_text(encoding="utf-8"):
+                print(f"{path}: generated reference sections are out of date (run `fabplan docs`)")
+                return 1
+            print(f"{path}: up to date")
+            return 0
+        changed = update_readme(path)
+    except ValueError as exc:
+        raise UserError(f"{path}: {exc}") from None
+    print(f"{path}: {'updated' if changed else 'already up to date'}")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "docs",
+        help="regenerate the README's CLI and design-format reference",
+        description="Rewrite the generated reference sections of README.md from --help texts and the JSON Schema.",
+    )
+    p.add_argument("--readme", default="README.md", help="README file to update (default: README.md)")
+    p.add_argument("--check", action="store_true", help="only check; exit 1 when out of date")
+    p.set_defaults(func=_docs)
