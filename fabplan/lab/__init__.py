@@ -1,0 +1,45 @@
+"""Lasing-threshold logbook: per-disc measurements, spectra, fits and reports (SQLite).
+
+Python API for scripts and the end-to-end demo:
+
+    from fabplan import lab
+    con = lab.open_db("lab.sqlite")                       # WAL, migrated
+    lab.register_design(con, "designs/dose_matrix.yaml")  # designs + designed discs (optional)
+    lab.import_journal(con, "run/journal.jsonl")          # fabricated discs (optional)
+    manifest = lab.simulate_series(discs, "spectra/")     # dry run: files + manifest.csv
+    lab.import_manifest(con, manifest)                    # atomic
+    results = lab.fit_all(con)                            # thresholds, linewidth, Q, FSR; stored
+    lab.report(con, "report/")                            # figures + fits.csv/json
+"""
+
+from fabplan.lab.db import open_db, transaction
+from fabplan.lab.fitting import fit_all
+from fabplan.lab.importer import add_spectrum, import_manifest
+from fabplan.lab.records import import_journal, register_design
+
+
+def simulate_series(*args, **kwargs):
+    """See `fabplan.lab.simulate.simulate_series` (imported lazily: it pulls in sim/)."""
+    from fabplan.lab.simulate import simulate_series as _sim
+
+    return _sim(*args, **kwargs)
+
+
+def report(*args, **kwargs):
+    """See `fabplan.lab.report.report` (imported lazily: matplotlib)."""
+    from fabplan.lab.report import report as _report
+
+    return _report(*args, **kwargs)
+
+
+__all__ = [
+    "add_spectrum",
+    "fit_all",
+    "import_journal",
+    "import_manifest",
+    "open_db",
+    "register_design",
+    "report",
+    "simulate_series",
+    "transaction",
+]

@@ -1,0 +1,260 @@
+"""Putting spectra into the logbook: one file (`add_spectrum`) or a manifest CSV (`import_manifest`).
+
+A manifest import is one transaction: every row is validated and its spectrum parsed, and the first
+bad row (or any failure, including the process being killed) leaves the database exactly as before.
+Files are parsed in a small process pool when there are many (text parsing dominates import time).
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import sqlite3
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from fabplan.errors import Problem, ProblemsError, UserError
+from fabplan.lab.db import axis_id, to_blob, transaction
+from fabplan.lab.records import resolve_discs
+from fabplan.lab.spectra_io import read_spectrum
+from fabplan.units import parse_kind, parse_quantity
+
+SERIES_FIELDS = {
+    # manifest column -> (series column, unit kind or None)
+    "pump_wavelength": ("pump_wavelength_nm", "wavelength_nm"),
+    "pulse_width": ("pulse_width_fs", "duration_fs"),
+    "rep_rate": ("rep_rate_hz", "frequency_hz"),
+    "spot_fwhm": ("spot_fwhm_um", "length_um"),
+    "resolution": ("resolution_nm", "wavelength_nm"),
+    "operator": ("operator", None),
+    "notes": ("notes", None),
+}
+ALIASES = {
+    "disc": "disc_id",
+    "id": "disc_id",
+    "disc id": "disc_id",
+    "fluence": "fluence",
+    "pump_fluence": "fluence",
+    "fluence_uj_cm2": "fluence",
+    "pump fluence": "fluence",
+    "spectrum": "spectrum",
+    "file": "spectrum",
+    "spectrum_file": "spectrum",
+    "path": "spectrum",
+    "integration_s": "integration",
+    "integration": "integration",
+    "exposure_s": "integration",
+    "pump_wavelength_nm": "pump_wavelength",
+    "pulse_width_fs": "pulse_width",
+    "rep_rate_hz": "rep_rate",
+    "spot_fwhm_um": "spot_fwhm",
+    "spot": "spot_fwhm",
+    "resolution_nm": "resolution",
+}
+PARALLEL_MIN_FILES = 400
+CHUNK = 1000
+
+# Paper defaults (REFERENCE.md section 1): 515 nm, 220 fs, ~20 um FWHM pump spot.
+DEFAULT_META = {"pump_wavelength_nm": 515.0, "pulse_width_fs": 220.0, "spot_fwhm_um": 20.0}
+
+
+def parse_fluence(value: object) -> float:
+    """Pump fluence in uJ/cm^2 ("12uJ/cm^2", "0.012 mJ/cm^2", or a bare number in uJ/cm^2)."""
+    f = parse_quantity(value, "uJ/cm^2", "a pump fluence (energy per area)")
+    if not (f >= 0 and np.isfinite(f)):
+        raise UserError(f"pump fluence must be >= 0, got {value!r}")
+    return f
+
+
+@dataclass
+class Row:
+    disc_id: str
+    fluence_uj_cm2: float
+    spectrum: Path
+    where: str
+    integration_s: float | None = None
+    series_key: str = ""
+    meta: dict = field(default_factory=dict)
+    sample: str | None = None
+
+
+def _new_series(con: sqlite3.Connection, disc_pk: int, meta: dict) -> int:
+    m = {**DEFAULT_META, **{k: v for k, v in meta.items() if v is not None}}
+    cols = ["disc_pk", *m.keys()]
+    return int(
+        con.execute(
+            f"INSERT INTO series({','.join(cols)}) VALUES ({','.join('?' * len(cols))})",
+            [disc_pk, *m.values()],
+        ).lastrowid
+    )
+
+
+def _insert(con, series_id: int, row: Row, wl, counts, integration_s, cache) -> int:
+    aid = axis_id(con, wl, cache)
+    return int(
+        con.execute(
+            """INSERT INTO spectra(series_id, fluence_uj_cm2, axis_id, counts, integration_s, source_file)
+           VALUES (?,?,?,?,?,?)""",
+            (
+                series_id,
+                row.fluence_uj_cm2,
+                aid,
+                to_blob(counts),
+                row.integration_s if row.integration_s is not None else integration_s,
+                str(row.spectrum),
+            ),
+        ).lastrowid
+    )
+
+
+def add_spectrum(
+    con: sqlite3.Connection,
+    disc_id: str,
+    fluence,
+    spectrum: str | os.PathLike,
+    sample: str = "default",
+    allow_unknown: bool = False,
+    new_series: bool = False,
+    meta: dict | None = None,
+    integration_s: float | None = None,
+) -> dict:
+    """Add one spectrum; it joins the disc's latest series unless new_series (or none exists)."""
+    f = parse_fluence(fluence)
+    wl, counts, t = read_spectrum(spectrum)
+    row = Row(disc_id, f, Path(spectrum), str(spectrum), integration_s)
+    with transaction(con):
+        pk = resolve_discs(con, sample, [disc_id], allow_unknown)[disc_id]
+        last = con.execute("SELECT max(id) FROM series WHERE disc_pk=?", (pk,)).fetchone()[0]
+        sid = _new_series(con, pk, meta or {}) if (new_series or last is None) else int(last)
+        spec_id = _insert(con, sid, row, wl, counts, t, {})
+    return {"disc_id": disc_id, "series_id": sid, "spectrum_id": spec_id, "fluence_uj_cm2": f}
+
+
+def read_manifest(path: Path, default_sample: str) -> list[Row]:
+    try:
+        fh = path.open(newline="", encoding="utf-8-sig")
+    except OSError as exc:
+        raise UserError(f"{path}: cannot open manifest ({exc.strerror})") from None
+    with fh:
+        reader = csv.reader(fh)
+        try:
+            header = next(reader)
+        except StopIteration:
+            raise UserError(f"{path}: empty manifest") from None
+        cols = [ALIASES.get(h.strip().lower(), h.strip().lower()) for h in header]
+        for need in ("disc_id", "fluence", "spectrum"):
+            if need not in cols:
+                raise UserError(f"{path}:1: manifest needs a {need!r} column (got {', '.join(header)})")
+        rows, problems = [], []
+        base = path.parent
+        for lineno, rec in enumerate(reader, 2):
+            if not rec or all(not c.strip() for c in rec) or rec[0].lstrip().startswith("#"):
+                continue
+            d = dict(zip(cols, (c.strip() for c in rec), strict=False))
+            where = f"{path}:{lineno}"
+            try:
+                if len(rec) != len(cols):
+                    raise UserError(f"expected {len(cols)} columns, got {len(rec)}")
+                meta = {}
+                for key, (col, kind) in SERIES_FIELDS.items():
+                    if d.get(key):
+                        meta[col] = parse_kind(d[key], kind) if kind else d[key]
+                spec = Path(d["spectrum"])
+                rows.append(
+                    Row(
+                        d["disc_id"],
+                        parse_fluence(d["fluence"]),
+                        spec if spec.is_absolute() else base / spec,
+                        where,
+                        float(d["integration"]) if d.get("integration") else None,
+                        d.get("series", ""),
+                        meta,
+                        d.get("sample") or default_sample,
+                    )
+                )
+            except (UserError, ValueError) as exc:
+                problems.append(Problem(str(exc), file=str(path), line=lineno))
+        if problems:
+            raise ProblemsError(problems)
+    if not rows:
+        raise UserError(f"{path}: manifest has no rows")
+    return rows
+
+
+def _read_one(path: Path):
+    try:
+        return read_spectrum(path)
+    except UserError as exc:
+        return exc
+
+
+def import_manifest(
+    con: sqlite3.Connection,
+    manifest: str | os.PathLike,
+    sample: str = "default",
+    allow_unknown: bool = False,
+    meta: dict | None = None,
+    workers: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> dict:
+    """Import every row of a manifest atomically; returns counts. Rows of one disc (and one `series`
+    value, when that column exists) form one new measurement series."""
+    path = Path(manifest)
+    rows = read_manifest(path, sample)
+    n_workers = (
+        workers
+        if workers is not None
+        else (min(2, os.cpu_count() or 1) if len(rows) >= PARALLEL_MIN_FILES else 1)
+    )
+    pool = ProcessPoolExecutor(n_workers) if n_workers > 1 else None
+    series: dict[tuple, int] = {}
+    cache: dict = {}
+    done = 0
+    try:
+        with transaction(con):
+            by_sample: dict[str, list[Row]] = {}
+            for r in rows:
+                by_sample.setdefault(r.sample or sample, []).append(r)
+            pks: dict[tuple[str, str], int] = {}
+            for smp, rs in by_sample.items():
+                got = resolve_discs(con, smp, [r.disc_id for r in rs], allow_unknown, [r.where for r in rs])
+                pks.update({(smp, k): v for k, v in got.items()})
+            for start in range(0, len(rows), CHUNK):
+                chunk = rows[start : start + CHUNK]
+                files = [r.spectrum for r in chunk]
+                parsed = (
+                    list(pool.map(_read_one, files, chunksize=32)) if pool else [_read_one(f) for f in files]
+                )
+                bad = [
+                    Problem(
+                        f"{r.spectrum}: {str(p).removeprefix(str(r.spectrum) + ': ')}",
+                        file=r.where.rsplit(":", 1)[0],
+                        line=int(r.where.rsplit(":", 1)[1]),
+                    )
+                    for r, p in zip(chunk, parsed, strict=False)
+                    if isinstance(p, UserError)
+                ]
+                if bad:
+                    raise ProblemsError(bad)
+                for r, (wl, counts, t) in zip(chunk, parsed, strict=False):
+                    smp = r.sample or sample
+                    key = (smp, r.disc_id, r.series_key)
+                    if key not in series:
+                        series[key] = _new_series(con, pks[(smp, r.disc_id)], {**(meta or {}), **r.meta})
+                    _insert(con, series[key], r, wl, counts, t, cache)
+                done += len(chunk)
+                if progress:
+                    progress(done, len(rows))
+    finally:
+        if pool:
+            pool.shutdown(cancel_futures=True)
+    return {
+        "manifest": str(path),
+        "spectra": done,
+        "series": len(series),
+        "discs": len({(k[0], k[1]) for k in series}),
+    }

@@ -1,0 +1,276 @@
+"""Samples, designs, fabrication runs and discs in the logbook (who a measurement belongs to).
+
+A disc row is *known* when a registered design or an imported fabrication journal names it; a
+measurement on any other id is refused unless the caller allows unknown ids (then the row is kept
+with known=0 so it can be reconciled later).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+
+from fabplan.disctable import parse_id
+from fabplan.errors import UserError, summarize_ids
+from fabplan.lab.db import sample_id, transaction
+
+
+def design_hash(text: str) -> str:
+    """sha256 hex of the design's YAML text (what the plan header calls design_hash)."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def register_design(con: sqlite3.Connection, path: str | os.PathLike, sample: str = "default") -> dict:
+    """Store the design (hash + YAML text) and upsert every designed disc for `sample`."""
+    from fabplan.design import expand, load_design
+
+    design = load_design(path)
+    text = design.source_text or Path(path).read_text(encoding="utf-8")
+    discs = expand(design)
+    h = design_hash(text)
+    with transaction(con):
+        sid = sample_id(con, sample)
+        row = con.execute("SELECT id FROM designs WHERE hash=?", (h,)).fetchone()
+        did = (
+            int(row[0])
+            if row
+            else int(
+                con.execute(
+                    "INSERT INTO designs(hash, name, yaml) VALUES (?,?,?)", (h, design.name, text)
+                ).lastrowid
+            )
+        )
+        arrays = np.asarray(discs.array_ids, dtype=object)[discs.array_index] if len(discs) else []
+        rows = [
+            (sid, str(i), str(a), did, _f(d), _f(fl), int(p), _f(x), _f(y))
+            for i, a, d, fl, p, x, y in zip(
+                discs.ids,
+                arrays,
+                discs.diameter_um,
+                discs.fluence_mj_cm2,
+                discs.pulses,
+                discs.x_um,
+                discs.y_um,
+                strict=False,
+            )
+        ]
+        con.executemany(
+            """INSERT INTO discs(sample_id, disc_id, array_id, design_id, diameter_um, fluence_mj_cm2,
+                                 pulses, x_um, y_um, known) VALUES (?,?,?,?,?,?,?,?,?,1)
+               ON CONFLICT(sample_id, disc_id) DO UPDATE SET array_id=excluded.array_id,
+                 design_id=excluded.design_id, diameter_um=excluded.diameter_um,
+                 fluence_mj_cm2=excluded.fluence_mj_cm2, pulses=excluded.pulses,
+                 x_um=excluded.x_um, y_um=excluded.y_um, known=1""",
+            rows,
+        )
+    return {"design_id": did, "hash": h, "name": design.name, "discs": len(rows), "sample": sample}
+
+
+def _f(v) -> float | None:
+    v = float(v)
+    return v if math.isfinite(v) else None
+
+
+# ---- fabrication journal ------------------------------------------------------------------------
+
+
+def read_journal_shots(path: Path) -> tuple[dict, dict[str, dict]]:
+    """Replay a JSON-lines executor journal -> (header, {disc_id: shot}) with shot state.
+
+    Understands the executor's format (key "k": header/intent/fired/not_fired, see
+    fabplan/execute/journal.py) and the simpler {"type": "shot", "disc_id", "state"} records.
+    State per shot: fired, uncertain (intent without outcome) or withdrawn (not_fired). A torn or
+    unparsable line is skipped, as the executor's own reader does.
+    """
+    header: dict = {}
+    by_seq: dict[int, dict] = {}
+    shots: dict[str, dict] = {}
+    try:
+        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError as exc:
+        raise UserError(f"{path}: cannot read journal ({exc.strerror})") from None
+    for line in lines:
+        try:
+            rec = json.loads(line)
+        except ValueError:
+            continue
+        if not isinstance(rec, dict):
+            continue
+        kind = rec.get("k", rec.get("type"))
+        if kind == "header":
+            header = rec
+        elif kind == "intent":
+            shot = {
+                "disc_id": rec.get("id") or rec.get("disc_id"),
+                "state": "uncertain",
+                "x_um": rec.get("x"),
+                "y_um": rec.get("y"),
+                "energy_uj": rec.get("e"),
+                "pulses": rec.get("n"),
+            }
+            by_seq[int(rec.get("seq", len(by_seq)))] = shot
+            if shot["disc_id"]:
+                shots[shot["disc_id"]] = shot
+        elif kind == "fired" and int(rec.get("seq", -1)) in by_seq:
+            shot = by_seq[int(rec["seq"])]
+            shot["state"] = "fired"
+            if rec.get("ex") is not None:
+                shot["x_um"], shot["y_um"] = rec.get("ex"), rec.get("ey")
+            if rec.get("e") is not None:
+                shot["energy_uj"] = rec["e"]
+        elif kind == "not_fired" and int(rec.get("seq", -1)) in by_seq:
+            by_seq[int(rec["seq"])]["state"] = "withdrawn"
+        elif kind == "shot" and rec.get("disc_id"):
+            shots[rec["disc_id"]] = {
+                "disc_id": rec["disc_id"],
+                "state": rec.get("state", "fired"),
+                "x_um": rec.get("x_um", rec.get("x")),
+                "y_um": rec.get("y_um", rec.get("y")),
+                "energy_uj": rec.get("energy_uj"),
+                "pulses": rec.get("pulses"),
+            }
+    if not header and not shots:
+        raise UserError(f"{path}: no journal header or shot records found")
+    return header, shots
+
+
+def import_journal(con: sqlite3.Connection, path: str | os.PathLike, sample: str = "default") -> dict:
+    """Record a fabrication run and mark its fired (and uncertain) discs as known, linked to the run.
+
+    Importing the same journal bytes twice is refused (journal_sha256 is unique).
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise UserError(f"{p}: journal not found")
+    sha = hashlib.sha256(p.read_bytes()).hexdigest()
+    header, shots = read_journal_shots(p)
+    bad = [d for d in shots if not _valid_id(d)]
+    if bad:
+        raise UserError(f"{p}: malformed disc ids: {summarize_ids(bad)}")
+    fab = [s for s in shots.values() if s["state"] in ("fired", "uncertain")]
+    with transaction(con):
+        if con.execute("SELECT 1 FROM runs WHERE journal_sha256=?", (sha,)).fetchone():
+            raise UserError(f"{p}: this journal is already imported")
+        sid = sample_id(con, sample)
+        drow = con.execute("SELECT id FROM designs WHERE hash=?", (header.get("design_hash", ""),)).fetchone()
+        did = int(drow[0]) if drow else None
+        run = int(
+            con.execute(
+                """INSERT INTO runs(sample_id, design_id, plan_hash, journal_path, journal_sha256, started,
+                                    header_json, n_fired) VALUES (?,?,?,?,?,?,?,?)""",
+                (
+                    sid,
+                    did,
+                    header.get("plan_hash"),
+                    str(p.resolve()),
+                    sha,
+                    header.get("started"),
+                    json.dumps(header, sort_keys=True),
+                    sum(s["state"] == "fired" for s in fab),
+                ),
+            ).lastrowid
+        )
+        con.executemany(
+            """INSERT INTO discs(sample_id, disc_id, array_id, run_id, design_id, pulses, x_um, y_um,
+                                 fab_state, energy_uj, known) VALUES (?,?,?,?,?,?,?,?,?,?,1)
+               ON CONFLICT(sample_id, disc_id) DO UPDATE SET run_id=excluded.run_id,
+                 design_id=COALESCE(discs.design_id, excluded.design_id),
+                 pulses=COALESCE(discs.pulses, excluded.pulses), x_um=COALESCE(discs.x_um, excluded.x_um),
+                 y_um=COALESCE(discs.y_um, excluded.y_um), fab_state=excluded.fab_state,
+                 energy_uj=excluded.energy_uj, known=1""",
+            [
+                (
+                    sid,
+                    s["disc_id"],
+                    parse_id(s["disc_id"])[0],
+                    run,
+                    did,
+                    s.get("pulses"),
+                    s.get("x_um"),
+                    s.get("y_um"),
+                    s["state"],
+                    s.get("energy_uj"),
+                )
+                for s in fab
+            ],
+        )
+    return {
+        "run_id": run,
+        "plan_hash": header.get("plan_hash"),
+        "fired": sum(s["state"] == "fired" for s in fab),
+        "uncertain": sum(s["state"] == "uncertain" for s in fab),
+        "design_linked": did is not None,
+    }
+
+
+def _valid_id(disc_id: str) -> bool:
+    try:
+        parse_id(disc_id)
+    except ValueError:
+        return False
+    return True
+
+
+def resolve_discs(
+    con: sqlite3.Connection,
+    sample: str,
+    disc_ids: list[str],
+    allow_unknown: bool,
+    where: list[str] | None = None,
+) -> dict[str, int]:
+    """Disc primary keys for these ids; unknown ids raise unless allow_unknown (then inserted).
+
+    `where` gives a location ("file:line") per id for error messages.
+    """
+    from fabplan.errors import Problem, ProblemsError
+
+    problems = []
+    for k, d in enumerate(disc_ids):
+        if not _valid_id(d):
+            problems.append(
+                Problem(
+                    f"malformed disc id {d!r} (expected <array>-r<row>c<col>)",
+                    file=(where[k] if where else None),
+                )
+            )
+    if problems:
+        raise ProblemsError(problems)
+    sid = sample_id(con, sample)
+    known = {
+        r[0]: (int(r[1]), int(r[2]))
+        for r in con.execute("SELECT disc_id, id, known FROM discs WHERE sample_id=?", (sid,))
+    }
+    out: dict[str, int] = {}
+    missing = []
+    for d in dict.fromkeys(disc_ids):
+        if d in known and (known[d][1] or allow_unknown):
+            out[d] = known[d][0]
+        elif allow_unknown:
+            out[d] = int(
+                con.execute(
+                    "INSERT INTO discs(sample_id, disc_id, array_id, known) VALUES (?,?,?,0)",
+                    (sid, d, parse_id(d)[0]),
+                ).lastrowid
+            )
+        else:
+            missing.append(d)
+    if missing:
+        n_known = sum(1 for v in known.values() if v[1])
+        hint = (
+            f"sample {sample!r} has {n_known} known discs"
+            if n_known
+            else f"sample {sample!r} has no registered design or fabrication run "
+            "(lab add-design / lab import-journal)"
+        )
+        first = where[disc_ids.index(missing[0])] + ": " if where else ""
+        raise UserError(
+            f"{first}unknown disc ids {summarize_ids(missing)}: {hint}; "
+            "pass --allow-unknown to record them anyway"
+        )
+    return out

@@ -1,0 +1,184 @@
+"""Lasing threshold from a light-in/light-out series, by two independent methods.
+
+(a) `two_segment`: continuous two-line (hinge) weighted least squares with a free breakpoint,
+    searched on a fine grid; the threshold is the breakpoint and its 95 % interval comes from the profile of the
+    residual sum of squares (F-test on one parameter, Hudson 1966 / Seber & Wild ch. 9).
+(b) `s_curve`: the rate-equation S-curve (`ratemodel`) fitted on log-log axes with free threshold,
+    beta and scale; interval from the Jacobian covariance of ln F_th.
+
+Neither forces a threshold: a series whose kink is not significant (F-test against one straight
+line), too weak (slope ratio), or outside the measured range is returned with has_threshold False
+and a flag saying why.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy import optimize, stats
+
+from fabplan.lab.ratemodel import light_out
+
+MIN_POINTS = 6
+MIN_SLOPE_RATIO = 4.0  # above/below slope: spontaneous emission is linear, lasing far steeper
+P_KINK = 1e-3  # F-test p-value needed to prefer the hinge over one straight line
+MAX_BETA = 0.3  # beyond this the S-curve has no visible threshold
+
+
+@dataclass
+class ThresholdFit:
+    method: str
+    has_threshold: bool
+    flag: str = ""
+    threshold: float = float("nan")
+    lo: float = float("nan")
+    hi: float = float("nan")
+    slope_efficiency: float = float("nan")  # output per uJ/cm^2 above threshold
+    beta: float = float("nan")
+    params: dict = field(default_factory=dict)
+
+
+def two_segment(f: np.ndarray, y: np.ndarray, grid: int = 400) -> ThresholdFit:
+    f = np.asarray(f, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    order = np.argsort(f)
+    f, y = f[order], y[order]
+    n = f.size
+    if n < MIN_POINTS:
+        return ThresholdFit("two-segment", False, f"too few points ({n} < {MIN_POINTS})")
+    # Shot-noise-like weights, sigma^2 ~ y + 1 % of max: near-threshold points (small counts, small
+    # noise) pin the kink instead of being swamped by the bright points far above it.
+    w = 1.0 / np.sqrt(np.abs(y) + 0.01 * np.abs(y).max() + 1e-300)
+    yw = y * w
+    # Breakpoints leaving >= 3 points on each side (a line through 2 points is no evidence).
+    cand = np.linspace(f[2], f[-3], grid)
+    X = np.empty((grid, n, 3))
+    X[:, :, 0] = 1.0
+    X[:, :, 1] = f[None, :]
+    X[:, :, 2] = np.maximum(f[None, :] - cand[:, None], 0.0)
+    X *= w[None, :, None]
+    XtX = np.einsum("gni,gnj->gij", X, X)
+    Xty = np.einsum("gni,n->gi", X, yw)
+    coef = np.linalg.solve(XtX + 1e-12 * np.eye(3), Xty[:, :, None])[:, :, 0]
+    rss = ((np.einsum("gni,gi->gn", X, coef) - yw[None, :]) ** 2).sum(axis=1)
+    k = int(np.argmin(rss))
+    a, b1, db = coef[k]
+    b2 = b1 + db
+    fb = float(cand[k])
+    line = np.linalg.lstsq(np.column_stack([w, f * w]), yw, rcond=None)[0]
+    rss_line = float(((np.column_stack([w, f * w]) @ line - yw) ** 2).sum())
+    rss_min = max(float(rss[k]), 1e-300)
+    dof = n - 4
+    fstat = ((rss_line - rss_min) / 2) / (rss_min / dof)
+    p = float(stats.f.sf(fstat, 2, dof))
+    crit = float(stats.f.ppf(0.95, 1, dof))
+    inside = cand[rss <= rss_min * (1 + crit / dof)]
+    x_int = fb - (a + b1 * fb) / b2 if b2 > 0 else float("nan")
+    params = {
+        "intercept": float(a),
+        "slope_below": float(b1),
+        "slope_above": float(b2),
+        "x_intercept_above": float(x_int),
+        "p_kink": p,
+        "rss": rss_min,
+        "rss_line": rss_line,
+        "n": n,
+    }
+    fit = ThresholdFit(
+        "two-segment", True, "", fb, float(inside.min()), float(inside.max()), float(b2), params=params
+    )
+    ratio = b2 / b1 if b1 > 0 else np.inf if b2 > 0 else 0.0
+    params["slope_ratio"] = float(ratio)
+    if not (p < P_KINK):
+        fit.has_threshold, fit.flag = False, f"no significant kink (p={p:.2g})"
+    elif b2 <= 0 or ratio < MIN_SLOPE_RATIO:
+        fit.has_threshold, fit.flag = False, f"kink too weak (slope ratio {ratio:.3g} < {MIN_SLOPE_RATIO:g})"
+    elif k == 0 or k == grid - 1:
+        fit.has_threshold, fit.flag = False, "breakpoint at the edge of the measured range"
+    return fit
+
+
+def s_curve(f: np.ndarray, y: np.ndarray, start: ThresholdFit | None = None) -> ThresholdFit:
+    f = np.asarray(f, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    keep = (f > 0) & (y > 0)
+    f, y = f[keep], y[keep]
+    n = f.size
+    if n < MIN_POINTS:
+        return ThresholdFit("s-curve", False, f"too few positive points ({n} < {MIN_POINTS})")
+    ly = np.log(y)
+    fmin, fmax = float(f.min()), float(f.max())
+    if start is not None and start.has_threshold:
+        th0 = start.threshold
+        b0 = start.params["slope_below"] / start.params["slope_above"]
+        s0 = start.params["slope_above"] * th0
+    else:
+        th0 = float(np.sqrt(fmin * fmax))
+        b0, s0 = 0.01, float(y.max()) / (fmax / th0)
+    b0 = float(np.clip(b0, 1e-6, 0.2)) if np.isfinite(b0) else 0.01
+    s0 = s0 if np.isfinite(s0) and s0 > 0 else float(y.max())
+
+    def resid(t):
+        with np.errstate(all="ignore"):
+            m = light_out(f, np.exp(t[1]), np.exp(t[2]), np.exp(t[0]))
+            return np.log(np.maximum(m, 1e-300)) - ly
+
+    lo = [-np.inf, np.log(fmin / 10), np.log(1e-8)]
+    hi = [np.inf, np.log(fmax * 10), np.log(0.99)]
+    best = None
+    starts = (b0,) if start is not None and start.has_threshold else (b0, 1e-2, 1e-4)
+    for tb in starts:
+        t0 = np.clip([np.log(s0), np.log(th0), np.log(tb)], np.array(lo) + 1e-9, np.array(hi) - 1e-9)
+        try:
+            res = optimize.least_squares(resid, t0, bounds=(lo, hi), method="trf", x_scale=1.0)
+        except ValueError:
+            continue
+        if best is None or res.cost < best.cost:
+            best = res
+    if best is None:
+        return ThresholdFit("s-curve", False, "fit failed")
+    t = best.x
+    th, beta, scale = float(np.exp(t[1])), float(np.exp(t[2])), float(np.exp(t[0]))
+    dof = max(n - 3, 1)
+    s2 = 2 * best.cost / dof
+    try:
+        cov = np.linalg.inv(best.jac.T @ best.jac) * s2
+        sd = float(np.sqrt(max(cov[1, 1], 0.0)))
+    except np.linalg.LinAlgError:
+        sd = float("nan")
+    half = 1.96 * sd if np.isfinite(sd) and sd < 50 else np.inf
+    fit = ThresholdFit(
+        "s-curve",
+        True,
+        "",
+        th,
+        th * np.exp(-half),
+        th * np.exp(half),
+        scale / th,
+        beta,
+        params={"scale": scale, "rms_log_resid": float(np.sqrt(s2)), "n": n},
+    )
+    if beta > MAX_BETA:
+        fit.has_threshold, fit.flag = False, f"beta {beta:.2g} ~ 1: no threshold"
+    elif not (fmin < th < fmax):
+        fit.has_threshold, fit.flag = False, f"threshold {th:.3g} outside the measured range"
+    elif not np.isfinite(sd) or sd > 0.5:
+        fit.has_threshold, fit.flag = False, "threshold not constrained by the data"
+    return fit
+
+
+def fit_threshold(f: np.ndarray, y: np.ndarray) -> tuple[ThresholdFit, ThresholdFit]:
+    a = two_segment(f, y)
+    return a, s_curve(f, y, a)
+
+
+def verdict(a: ThresholdFit, b: ThresholdFit) -> tuple[bool, str]:
+    """Series-level call: a threshold only when both methods find one and they agree (intervals
+    overlap or within 15 %)."""
+    if a.has_threshold and b.has_threshold:
+        if (a.lo <= b.hi and b.lo <= a.hi) or abs(a.threshold - b.threshold) < 0.15 * b.threshold:
+            return True, ""
+        return False, f"methods disagree ({a.threshold:.3g} vs {b.threshold:.3g} uJ/cm^2)"
+    why = "; ".join(f"{x.method}: {x.flag}" for x in (a, b) if not x.has_threshold)
+    return False, why
