@@ -1,0 +1,148 @@
+"""Reading a measured dose matrix: (pulse energy or peak fluence, pulses, disc diameter) per site.
+
+CSV with a header; columns (case-insensitive, other columns such as a site id are ignored):
+  pulse_energy_uj | energy_uj | energy        pulse energy at the sample (uJ), or
+  fluence_mj_cm2  | fluence   | peak_fluence  peak fluence (mJ/cm^2)      -- exactly one of the two
+  pulses          | n_pulses                  pulses per site (integer >= 1)
+  diameter_um     | disc_diameter_um | diameter   measured disc diameter (um); empty, "-", "none",
+                                               "nan" or "0" means "not ablated" (no trench)
+Cells may carry units ("0.4 uJ", "10.2 um"). Lines starting with '#' are comments.
+Every bad row is reported at once with its file and line.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from fabplan.errors import Problem, ProblemsError, UserError
+from fabplan.units import UnitError, parse_kind
+
+ENERGY_NAMES = ("pulse_energy_uj", "energy_uj", "pulse_energy", "energy")
+FLUENCE_NAMES = ("fluence_mj_cm2", "peak_fluence_mj_cm2", "fluence", "peak_fluence")
+PULSES_NAMES = ("pulses", "n_pulses")
+DIAMETER_NAMES = ("diameter_um", "disc_diameter_um", "diameter", "disc_diameter")
+NOT_ABLATED = {"", "-", "none", "nan", "na", "n/a", "0", "0.0"}
+
+
+@dataclass(frozen=True)
+class DoseData:
+    """Rows of a dose matrix; `dose` is pulse energy (uJ) or peak fluence (mJ/cm^2) per `dose_kind`."""
+
+    source: str
+    dose_kind: str  # "energy_uj" | "fluence_mj_cm2"
+    dose: np.ndarray
+    pulses: np.ndarray
+    diameter_um: np.ndarray  # NaN = not ablated
+    line: np.ndarray  # file line of each row
+
+    @property
+    def ablated(self) -> np.ndarray:
+        return np.isfinite(self.diameter_um)
+
+
+def _pick(fields: list[str], names: tuple[str, ...]) -> list[str]:
+    lower = {f.strip().lower(): f for f in fields}
+    return [lower[n] for n in names if n in lower]
+
+
+def parse_dose_csv(text: str, source: str = "<input>") -> DoseData:
+    """Parse dose-matrix CSV text; ProblemsError listing every bad row (file:line)."""
+    lines = text.splitlines()
+    keep = [i for i, line in enumerate(lines) if line.strip() and not line.lstrip().startswith("#")]
+    if not keep:
+        raise UserError(f"{source}: no header and no rows")
+    reader = csv.reader(io.StringIO("\n".join(lines[i] for i in keep)))
+    rows = list(reader)
+    header = [h.strip() for h in rows[0]]
+    energy, fluence = _pick(header, ENERGY_NAMES), _pick(header, FLUENCE_NAMES)
+    pulses_col, diam_col = _pick(header, PULSES_NAMES), _pick(header, DIAMETER_NAMES)
+    header_line = keep[0] + 1
+    missing = []
+    if bool(energy) == bool(fluence):
+        missing.append(
+            "give exactly one dose column: pulse energy ("
+            + "/".join(ENERGY_NAMES)
+            + ") or peak fluence ("
+            + "/".join(FLUENCE_NAMES)
+            + ")"
+        )
+    if not pulses_col:
+        missing.append("missing pulses column (" + "/".join(PULSES_NAMES) + ")")
+    if not diam_col:
+        missing.append("missing disc diameter column (" + "/".join(DIAMETER_NAMES) + ")")
+    if missing:
+        raise ProblemsError(
+            [Problem(m + f"; header is: {', '.join(header)}", file=source, line=header_line) for m in missing]
+        )
+    kind = "energy_uj" if energy else "fluence_mj_cm2"
+    idx = {name: header.index(name) for name in (energy or fluence)[:1] + pulses_col[:1] + diam_col[:1]}
+    dose_col, n_col, d_col = (energy or fluence)[0], pulses_col[0], diam_col[0]
+
+    problems: list[Problem] = []
+    dose, pulses, diam, where = [], [], [], []
+    for k, row in enumerate(rows[1:], start=1):
+        line_no = keep[k] + 1
+        cells = {name: (row[i].strip() if i < len(row) else "") for name, i in idx.items()}
+        ok = True
+
+        def bad(col: str, msg: str, line_no: int = line_no) -> None:
+            nonlocal ok
+            ok = False
+            problems.append(Problem(msg, path=col, file=source, line=line_no))
+
+        try:
+            x = parse_kind(cells[dose_col], kind)
+            if not (np.isfinite(x) and x > 0):
+                bad(dose_col, f"dose must be > 0, got {cells[dose_col]!r}")
+        except UnitError as exc:
+            bad(dose_col, str(exc) if cells[dose_col] else "empty dose")
+            x = np.nan
+        try:
+            n = float(cells[n_col])
+            if not (n >= 1 and n == int(n)):
+                bad(n_col, f"pulses must be a whole number >= 1, got {cells[n_col]!r}")
+        except ValueError:
+            bad(n_col, f"pulses must be a whole number >= 1, got {cells[n_col]!r}")
+            n = np.nan
+        text_d = cells[d_col]
+        if text_d.lower() in NOT_ABLATED:
+            d = np.nan
+        else:
+            try:
+                d = parse_kind(text_d, "length_um")
+                if not (np.isfinite(d) and d > 0):
+                    bad(d_col, f"diameter must be > 0 (leave empty if nothing ablated), got {text_d!r}")
+            except UnitError as exc:
+                bad(d_col, str(exc))
+                d = np.nan
+        if ok:
+            dose.append(x)
+            pulses.append(int(n))
+            diam.append(d)
+            where.append(line_no)
+    if problems:
+        raise ProblemsError(problems)
+    if not dose:
+        raise UserError(f"{source}: header but no data rows")
+    return DoseData(
+        source=source,
+        dose_kind=kind,
+        dose=np.array(dose, dtype=float),
+        pulses=np.array(pulses, dtype=np.int64),
+        diameter_um=np.array(diam, dtype=float),
+        line=np.array(where, dtype=np.int64),
+    )
+
+
+def read_dose_csv(path: str | Path) -> DoseData:
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8-sig")
+    except OSError as exc:
+        raise UserError(f"cannot read {p}: {exc.strerror or exc}") from None
+    return parse_dose_csv(text, str(p))

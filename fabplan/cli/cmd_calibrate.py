@@ -1,0 +1,186 @@
+"""`fabplan calibrate MEASURED.csv --beam lg01|annular`: ablation threshold and incubation from a dose matrix."""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+
+from fabplan.beam.calibrate import CalibrationResult, calibrate
+from fabplan.beam.dose_csv import DoseData, read_dose_csv
+from fabplan.cli._output import print_json
+from fabplan.errors import UserError
+from fabplan.units import parse_kind
+
+DESCRIPTION = """\
+Fit the single-shot ablation threshold F_th(1), the incubation exponent S (F_th(N) = F_th(1) N^(S-1))
+and, for an LG01 beam, the ring diameter, to measured disc diameters from a dose matrix.
+
+MEASURED.csv has a header and one row per site: a dose column (pulse_energy_uj, or fluence_mj_cm2 =
+peak fluence of the ring), pulses, diameter_um (empty = nothing ablated). Cells may carry units.
+Prints the parameters with 1-sigma uncertainties and a `beam:` block to paste into the design.
+"""
+
+
+def _geometry(args: argparse.Namespace) -> dict:
+    """Beam geometry and damage fluence from --design, overridden by explicit options."""
+    geo: dict = {"model": args.beam, "damage": None}
+    if args.design:
+        from fabplan.design import load_design
+
+        design = load_design(args.design)
+        prof = design.beam.profile
+        geo["model"] = args.beam or prof.model
+        geo["damage"] = design.beam.damage_fluence
+        geo["wavelength_nm"] = design.laser.wavelength
+        if prof.model == "annular":
+            geo.update(
+                inner_diameter_um=prof.inner_diameter, outer_diameter_um=prof.outer_diameter, na=prof.na
+            )
+    geo["model"] = geo["model"] or "lg01"
+    for opt, key, kind in [
+        ("ring_diameter", "ring_diameter_um", "length_um"),
+        ("inner_diameter", "inner_diameter_um", "length_um"),
+        ("outer_diameter", "outer_diameter_um", "length_um"),
+        ("wavelength", "wavelength_nm", "wavelength_nm"),
+    ]:
+        if getattr(args, opt) is not None:
+            geo[key] = parse_kind(getattr(args, opt), kind)
+    if args.na is not None:
+        geo["na"] = parse_kind(args.na, "dimensionless")
+    if args.damage_fluence is not None:
+        geo["damage"] = parse_kind(args.damage_fluence, "fluence_mj_cm2")
+    return geo
+
+
+def _handler(args: argparse.Namespace) -> int:
+    data = read_dose_csv(args.measured)
+    geo = _geometry(args)
+    s_fixed = (
+        None if args.incubation_exponent is None else parse_kind(args.incubation_exponent, "dimensionless")
+    )
+    if geo["model"] == "lg01":
+        result = calibrate(
+            data, "lg01", ring_diameter_um=geo.get("ring_diameter_um"), incubation_exponent=s_fixed
+        )
+    else:
+        result = calibrate(
+            data,
+            geo["model"],
+            inner_diameter_um=geo.get("inner_diameter_um"),
+            outer_diameter_um=geo.get("outer_diameter_um"),
+            na=geo.get("na"),
+            wavelength_nm=geo.get("wavelength_nm", 515.0),
+            incubation_exponent=s_fixed,
+        )
+    yaml_text = result.yaml_block(geo["damage"])
+    if args.plot:
+        save_plot(result, data, args.plot)
+    if args.json:
+        print_json({**result.to_dict(), "source": data.source, "beam_yaml": yaml_text, "plot": args.plot})
+    else:
+        print(format_result(result, data))
+        print("\nPaste into the design:\n")
+        print(yaml_text, end="")
+        if args.plot:
+            print(f"\nplot saved to {args.plot}")
+    return 0
+
+
+def format_result(result: CalibrationResult, data: DoseData) -> str:
+    dose = "pulse energy" if data.dose_kind == "energy_uj" else "peak fluence"
+    n_off = int((~data.ablated).sum())
+    out = [
+        f"{data.source}: {result.model} beam, {result.n_rows} rows ({result.n_fit} fitted, {n_off} not ablated), "
+        f"dose given as {dose}"
+    ]
+    names = {
+        "threshold_fluence_mj_cm2": "F_th(1)",
+        "incubation_exponent": "S",
+        "ring_diameter_um": "ring diameter",
+    }
+    units = {"threshold_fluence_mj_cm2": " mJ/cm^2", "incubation_exponent": "", "ring_diameter_um": " um"}
+    for k, v in result.values.items():
+        e = result.stderr.get(k)
+        err = "(held fixed)" if e is None else f"+/- {e:.2g}"
+        out.append(f"  {names[k]:<15} {v:.4g}{units[k]} {err}")
+    ee = result.threshold_energy_stderr_uj
+    out.append(f"  {'E_th(1)':<15} {result.threshold_energy_uj:.4g} uJ" + (f" +/- {ee:.2g}" if ee else ""))
+    out.append(f"  rms residual    {result.rms_um:.3g} um (disc diameter)")
+    for w in result.warnings:
+        out.append(f"warning: {w}")
+    return "\n".join(out)
+
+
+def save_plot(result: CalibrationResult, data: DoseData, path: str) -> None:
+    """Measured and fitted disc diameter against peak fluence, one colour per pulse count."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    beam = result.beam()
+    f = result.peak_fluence_mj_cm2
+    fig, (ax, axr) = plt.subplots(
+        2, 1, figsize=(6.4, 6.4), sharex=True, gridspec_kw={"height_ratios": [3, 1]}
+    )
+    fmax = float(np.nanmax(f)) * 1.3
+    for i, n in enumerate(np.unique(data.pulses)):
+        c = f"C{i % 10}"
+        sel = data.pulses == n
+        on = sel & data.ablated
+        ax.plot(f[on], data.diameter_um[on], "o", color=c, label=f"N = {n}")
+        off = sel & ~data.ablated
+        if np.any(off):
+            ax.plot(f[off], np.zeros(off.sum()), "x", color=c)
+        fth = float(beam.threshold_mj_cm2(int(n)))
+        grid = np.geomspace(fth * 1.0001, max(fmax, fth * 1.5), 300)
+        ax.plot(grid, beam.disc_diameter_um(grid, int(n)), "-", color=c)
+        axr.plot(f[on], result.residual_um[on], "o", color=c)
+    ax.set_xscale("log")
+    axr.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    ax.set_ylabel("disc diameter (um)")
+    v = result.values
+    ax.set_title(
+        f"{result.model}: F_th(1) = {v['threshold_fluence_mj_cm2']:.3g} mJ/cm^2, S = {v['incubation_exponent']:.3g}"
+        + (f", ring {v['ring_diameter_um']:.3g} um" if "ring_diameter_um" in v else "")
+    )
+    ax.legend(title="x: not ablated")
+    axr.axhline(0.0, color="k", lw=0.8)
+    axr.set_xlabel("peak fluence (mJ/cm^2)")
+    axr.set_ylabel("fit - measured (um)")
+    fig.tight_layout()
+    try:
+        fig.savefig(path, dpi=120)
+    except OSError as exc:
+        raise UserError(f"cannot write plot {path}: {exc.strerror or exc}") from None
+    finally:
+        plt.close(fig)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "calibrate",
+        help="fit ablation threshold / incubation (and ring size) to a measured dose matrix",
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("measured", metavar="MEASURED.csv", help="dose matrix: dose, pulses, diameter_um per site")
+    p.add_argument(
+        "--beam", choices=["lg01", "annular"], default=None, help="beam model (default lg01, or the design's)"
+    )
+    p.add_argument(
+        "--design", help="take the annular mask geometry, wavelength and damage fluence from this design"
+    )
+    p.add_argument(
+        "--ring-diameter", help="LG01: hold the ring diameter (2 r_p) fixed, e.g. '12 um' (else fitted)"
+    )
+    p.add_argument("--inner-diameter", help="annular: inner mask edge in the focal plane, e.g. '10 um'")
+    p.add_argument("--outer-diameter", help="annular: outer mask edge in the focal plane")
+    p.add_argument("--na", help="annular: objective NA (e.g. 0.32)")
+    p.add_argument("--wavelength", help="annular: laser wavelength (default 515 nm)")
+    p.add_argument("--incubation-exponent", help="hold S fixed at this value instead of fitting it")
+    p.add_argument("--damage-fluence", help="damage fluence to write into the beam block (not fitted)")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.add_argument("--plot", metavar="PNG", help="save a plot of the fit to this file")
+    p.set_defaults(func=_handler)
