@@ -57,9 +57,7 @@ class DiscTable:
 
     def take(self, index: np.ndarray) -> DiscTable:
         """Rows selected by an integer index array or boolean mask (keeps the array names)."""
-        return DiscTable(
-            array_ids=self.array_ids, **{name: getattr(self, name)[index] for name in COLUMNS}
-        )
+        return DiscTable(array_ids=self.array_ids, **{name: getattr(self, name)[index] for name in COLUMNS})
 
     @property
     def ids(self) -> np.ndarray:

@@ -43,13 +43,20 @@ def _schema(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("validate", help="check a design file and summarise it", description=_validate.__doc__ or
-                       "Check a design file (all problems at once, file:line:col) and print a summary.")
+    p = sub.add_parser(
+        "validate",
+        help="check a design file and summarise it",
+        description=_validate.__doc__
+        or "Check a design file (all problems at once, file:line:col) and print a summary.",
+    )
     p.add_argument("design", help="design YAML file")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(func=_validate)
 
-    s = sub.add_parser("schema", help="print the JSON Schema of the design format",
-                       description="Print the JSON Schema of design files (for editors).")
+    s = sub.add_parser(
+        "schema",
+        help="print the JSON Schema of the design format",
+        description="Print the JSON Schema of design files (for editors).",
+    )
     s.add_argument("-o", "--output", help="write to this file instead of stdout")
     s.set_defaults(func=_schema)
