@@ -1,0 +1,197 @@
+"""Start an emulated lab (XPS stage controller + Pharos laser sharing one laser model and pulse log).
+
+    lab = start_lab(pulse_log="run/pulses.csv")          # in-process, instant moves
+    lab = start_lab(pulse_log=..., process=True)         # child process: survives a SIGKILL of the caller
+    lab.stage_url, lab.laser_url, lab.pulse_log_path; lab.close()
+
+In process mode the child runs `python -m sim.lab --ready-json ...`, prints one JSON line with the
+URLs once it listens, and serves until SIGTERM/SIGINT (or `lab.close()`), flushing the pulse log.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sim.faults import FaultPlan
+from sim.laser_model import LaserModel
+from sim.pharos_emulator import PharosEmulator
+from sim.xps_emulator import XpsEmulator
+
+
+@dataclass
+class Lab:
+    """Handle on a running emulated lab (in this process or a child)."""
+
+    stage_url: str
+    laser_url: str
+    pulse_log_path: Path
+    xps: XpsEmulator | None = None
+    pharos: PharosEmulator | None = None
+    laser: LaserModel | None = None
+    process: subprocess.Popen | None = None
+    _closed: bool = field(default=False, repr=False)
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid if self.process is not None else os.getpid()
+
+    def inject(self, device: str, kind: str, at: int | None = None, arg: str = "") -> None:
+        """Schedule a fault on 'xps' or 'pharos' (in-process labs only)."""
+        emu = {"xps": self.xps, "pharos": self.pharos}[device]
+        if emu is None:
+            raise RuntimeError("inject() needs an in-process lab; pass faults= to start_lab instead")
+        emu.inject(kind, at, arg)
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self.process is not None:
+            if self.process.poll() is None:
+                self.process.send_signal(signal.SIGTERM)
+                try:
+                    self.process.wait(timeout=5)
+                except subprocess.TimeoutExpired:
+                    self.process.kill()
+                    self.process.wait(timeout=5)
+            if self.process.stdout is not None:
+                self.process.stdout.close()
+            return
+        for emu in (self.xps, self.pharos):
+            if emu is not None:
+                emu.close()
+        if self.laser is not None:
+            self.laser.close()
+
+    def __enter__(self) -> Lab:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def start_lab(pulse_log=None, *, speedup: float | str = math.inf, process: bool = False, faults: dict | None = None,
+              seed: int = 0, group: str = "XYZ", travel_mm: dict | None = None,
+              max_pulse_energy_uj: float = 10.0, laser_base_rate_hz: float = 200e3, homed: bool = False,
+              startup_timeout_s: float = 20.0) -> Lab:
+    """Start the XPS and Pharos emulators on 127.0.0.1 (free ports) sharing one laser and pulse log.
+
+    faults: {"xps": "drop@12,slow@20:3", "pharos": "interlock@5"} (see sim.faults).
+    homed=True starts the group already initialised and homed (status 11).
+    """
+    path = Path(pulse_log) if pulse_log else Path(tempfile.mkdtemp(prefix="fabplan-lab-")) / "pulses.csv"
+    faults = faults or {}
+    if process:
+        cmd = [sys.executable, "-m", "sim.lab", "--ready-json", "--pulse-log", str(path), "--speedup", str(speedup),
+               "--seed", str(seed), "--group", group, "--max-pulse-energy", str(max_pulse_energy_uj),
+               "--base-rate", str(laser_base_rate_hz)]
+        if homed:
+            cmd.append("--homed")
+        for dev, spec in faults.items():
+            cmd += [f"--{dev}-fault", spec]
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, start_new_session=True,
+                                cwd=str(Path(__file__).resolve().parent.parent))
+        line = _readline_with_timeout(proc, startup_timeout_s)
+        info = json.loads(line)
+        return Lab(info["stage_url"], info["laser_url"], Path(info["pulse_log_path"]), process=proc)
+    laser = LaserModel(path, max_pulse_energy_uj=max_pulse_energy_uj, base_rate_hz=laser_base_rate_hz, seed=seed)
+    xps = XpsEmulator(group=group, speedup=speedup, laser=laser, faults=FaultPlan(faults.get("xps")), seed=seed,
+                      travel_mm=travel_mm, initialized=homed).start()
+    pharos = PharosEmulator(laser=laser, faults=FaultPlan(faults.get("pharos"))).start()
+    return Lab(xps.url, pharos.url, path, xps=xps, pharos=pharos, laser=laser)
+
+
+def _readline_with_timeout(proc: subprocess.Popen, timeout_s: float) -> str:
+    box: list[str] = []
+    t = threading.Thread(target=lambda: box.append(proc.stdout.readline()), daemon=True)
+    t.start()
+    t.join(timeout_s)
+    if not box or not box[0].strip():
+        proc.kill()
+        proc.wait(timeout=5)
+        raise RuntimeError(f"emulated lab did not start within {timeout_s} s (exit code {proc.returncode})")
+    return box[0]
+
+
+# ---------------------------------------------------------------------- sim:// URLs
+
+_LABS: dict[str, Lab] = {}
+_LABS_LOCK = threading.Lock()
+
+
+def lab_for_url(u) -> Lab:
+    """The in-process lab named by a sim:// URL (started on first use, shared by stage and laser)."""
+    key = (u.host or "default") + "?" + "&".join(f"{k}={v}" for k, v in sorted(u.params.items()))
+    with _LABS_LOCK:
+        lab = _LABS.get(key)
+        if lab is None or lab._closed:
+            p = u.params
+            lab = start_lab(p.get("pulse_log"), speedup=p.get("speedup", "inf"), seed=int(p.get("seed", 0)),
+                            homed=p.get("homed", "0") in ("1", "true", "yes"),
+                            faults={k: v for k, v in (("xps", p.get("xps_fault")), ("pharos", p.get("pharos_fault")))
+                                    if v})
+            _LABS[key] = lab
+        return lab
+
+
+def close_all_labs() -> None:
+    with _LABS_LOCK:
+        for lab in _LABS.values():
+            lab.close()
+        _LABS.clear()
+
+
+# ---------------------------------------------------------------------- standalone process
+
+
+def serve_forever(stop: threading.Event | None = None) -> threading.Event:
+    """Block until SIGTERM/SIGINT (or `stop` is set)."""
+    stop = stop or threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    while not stop.wait(0.5):
+        pass
+    return stop
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m sim.lab", description="Run an emulated XPS + Pharos lab.")
+    ap.add_argument("--pulse-log")
+    ap.add_argument("--speedup", default="inf")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--group", default="XYZ")
+    ap.add_argument("--max-pulse-energy", type=float, default=10.0)
+    ap.add_argument("--base-rate", type=float, default=200e3)
+    ap.add_argument("--homed", action="store_true")
+    ap.add_argument("--xps-fault", action="append", default=[])
+    ap.add_argument("--pharos-fault", action="append", default=[])
+    ap.add_argument("--ready-json", action="store_true", help="print one JSON line with the URLs when ready")
+    args = ap.parse_args(argv)
+    faults = {k: ",".join(v) for k, v in (("xps", args.xps_fault), ("pharos", args.pharos_fault)) if v}
+    lab = start_lab(args.pulse_log, speedup=args.speedup, seed=args.seed, group=args.group, faults=faults,
+                    max_pulse_energy_uj=args.max_pulse_energy, laser_base_rate_hz=args.base_rate, homed=args.homed)
+    info = {"stage_url": lab.stage_url, "laser_url": lab.laser_url, "pulse_log_path": str(lab.pulse_log_path),
+            "pid": os.getpid()}
+    print(json.dumps(info) if args.ready_json else
+          f"stage {lab.stage_url}\nlaser {lab.laser_url}\npulse log {lab.pulse_log_path}", flush=True)
+    try:
+        serve_forever()
+    finally:
+        lab.close()
+    return 0
+
+
+__all__ = ["Lab", "close_all_labs", "lab_for_url", "start_lab"]
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,214 @@
+"""Light Conversion Pharos laser over its REST API (http://host:20020/v1/), with a stage-controller trigger.
+
+REST calls are software-timed: they arm the output, set the attenuator and pulse picker and read
+energy and state. Per-shot firing goes through `trigger` (an XpsStage: GPIO gate + DOPulse trigger,
+position compare), which is what makes `fire()` one controller call.
+
+The interlock is checked on arm() and then at most every `interlock_check_s` seconds during firing
+(a REST round trip per shot would cost more than the shot); pulses blocked in between show up in
+the ground-truth log with gate 0.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import math
+import threading
+import time
+from collections.abc import Sequence
+
+from stage_drivers.protocols import (
+    CommandError,
+    ConnectionLost,
+    DeviceError,
+    DeviceTimeout,
+    InterlockOpen,
+    LineFiring,
+    ProtocolError,
+)
+
+DEFAULT_PORT = 20020
+
+
+class PharosLaser:
+    """A `PulseSource`: Pharos output/attenuator over REST, per-shot triggers from the stage controller."""
+
+    def __init__(self, host: str, port: int = DEFAULT_PORT, *, trigger=None, timeout_s: float | None = None,
+                 url: str | None = None, base_path: str = "/v1/Basic", interlock_check_s: float = 0.5):
+        self.host, self.port = host, port
+        self.trigger = trigger
+        self.timeout_s = 3.0 if timeout_s is None else float(timeout_s)
+        self.url = url or f"pharos://{host}:{port}"
+        self.base_path = base_path
+        self.interlock_check_s = interlock_check_s
+        self._conn: http.client.HTTPConnection | None = None
+        self._lock = threading.Lock()
+        self._armed = False
+        self._last_check = 0.0
+
+    @classmethod
+    def from_url(cls, u, trigger=None, timeout_s: float | None = None) -> PharosLaser:
+        return cls(u.host or "127.0.0.1", u.port or DEFAULT_PORT, trigger=trigger,
+                   timeout_s=timeout_s if timeout_s is not None else u.float_param("timeout", 3.0), url=u.raw,
+                   interlock_check_s=u.float_param("interlock_check", 0.5))
+
+    # ------------------------------------------------------------------ HTTP
+
+    def request(self, method: str, name: str, value=None):
+        """One REST call; returns the decoded JSON reply or raises a DeviceError naming it."""
+        path = f"{self.base_path}/{name}" if name else self.base_path
+        body = None if value is None else json.dumps(value)
+        shown = f"{method} {path}" + (f" {body}" if body is not None else "")
+        with self._lock:
+            for attempt in (0, 1):
+                reused = self._conn is not None
+                if self._conn is None:
+                    self._conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout_s)
+                try:
+                    headers = {"Content-Type": "application/json"} if body is not None else {}
+                    self._conn.request(method, path, body=body, headers=headers)
+                    resp = self._conn.getresponse()
+                    raw = resp.read()
+                    break
+                except TimeoutError as exc:
+                    self._drop()
+                    raise DeviceTimeout("no reply within the timeout", device=self.url, command=shown) from exc
+                except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError) as exc:
+                    self._drop()
+                    if attempt == 0 and reused and method == "GET":
+                        continue  # a stale keep-alive connection: one clean retry for a read
+                    raise ConnectionLost(f"connection lost: {exc}", device=self.url, command=shown) from exc
+                except (OSError, http.client.HTTPException) as exc:
+                    self._drop()
+                    raise ConnectionLost(f"HTTP failure: {exc}", device=self.url, command=shown) from exc
+        text = raw.decode("utf-8", "replace")
+        try:
+            data = json.loads(text) if text else None
+        except ValueError as exc:
+            self._drop()
+            raise ProtocolError("reply is not JSON", device=self.url, command=shown, reply=text[:200]) from exc
+        if resp.status >= 400:
+            message = data.get("Error", text) if isinstance(data, dict) else text
+            cls = InterlockOpen if "interlock" in str(message).lower() else CommandError
+            raise cls(f"HTTP {resp.status}: {message}", device=self.url, command=shown, reply=text[:200],
+                      code=resp.status)
+        return data
+
+    def _drop(self):
+        if self._conn is not None:
+            self._conn.close()
+        self._conn = None
+
+    def _number(self, name: str) -> float:
+        v = self.request("GET", name)
+        if not isinstance(v, (int, float)) or isinstance(v, bool):
+            raise ProtocolError("expected a number", device=self.url, command=f"GET {name}", reply=repr(v))
+        return float(v)
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def connect(self) -> PharosLaser:
+        self.state()
+        if self.trigger is not None:
+            self.trigger.set_gate(False)
+        return self
+
+    def close(self) -> None:
+        try:
+            self.disarm()
+        finally:
+            self._drop()
+
+    def __enter__(self) -> PharosLaser:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ state
+
+    def state(self) -> str:
+        return str(self.request("GET", "ActualStateName"))
+
+    def check_interlock(self) -> None:
+        state = self.state()
+        self._last_check = time.monotonic()
+        if "interlock" in state.lower():
+            self._armed = False
+            self._close_gate()
+            raise InterlockOpen("laser interlock open", device=self.url, command="GET ActualStateName",
+                                reply=state)
+
+    @property
+    def armed(self) -> bool:
+        return self._armed
+
+    def arm(self) -> None:
+        """Check the interlock, enable the output, open the gate."""
+        self.check_interlock()
+        self.request("POST", "EnableOutput")
+        if self.trigger is not None:
+            self.trigger.set_gate(True)
+        self._armed = True
+
+    def _close_gate(self):
+        if self.trigger is not None:
+            try:
+                self.trigger.set_gate(False)
+            except DeviceError:
+                pass
+            try:
+                self.trigger.disarm_compare()
+            except DeviceError:
+                pass
+
+    def disarm(self) -> None:
+        """Close the gate and the output; never raises (for finally blocks)."""
+        self._armed = False
+        self._close_gate()
+        try:
+            self.request("POST", "CloseOutput")
+        except DeviceError:
+            pass
+
+    def fire(self, n: int = 1) -> None:
+        if not self._armed:
+            raise DeviceError("not armed: call arm() first", device=self.url, command="fire")
+        if self.trigger is None:
+            raise DeviceError("no trigger source: open_laser(url, stage=<XPS stage>)", device=self.url,
+                              command="fire")
+        if time.monotonic() - self._last_check > self.interlock_check_s:
+            self.check_interlock()
+        self.trigger.fire_pulses(n)
+
+    def set_attenuation(self, percent: float) -> None:
+        if not (isinstance(percent, (int, float)) and math.isfinite(percent) and 0 <= percent <= 100):
+            raise ValueError(f"attenuation must be within 0..100 %, got {percent!r}")
+        self.request("PUT", "TargetAttenuatorPercentage", float(percent))
+
+    def attenuation(self) -> float:
+        return self._number("TargetAttenuatorPercentage")
+
+    def pulse_energy_uj(self) -> float:
+        return self._number("ActualOutputEnergy")
+
+    def set_divider(self, divider: int) -> None:
+        self.request("PUT", "TargetPpDivider", int(divider))
+
+    def output_frequency_hz(self) -> float:
+        return self._number("ActualOutputFrequency") * 1000.0  # the API reports kHz
+
+    def arm_line(self, axis: str, positions_um: Sequence[float]) -> LineFiring:
+        if not self._armed:
+            raise DeviceError("not armed: call arm() first", device=self.url, command="arm_line")
+        if self.trigger is None:
+            raise DeviceError("no trigger source for position compare", device=self.url, command="arm_line")
+        self.check_interlock()
+        return self.trigger.arm_compare(axis, positions_um)
+
+    def disarm_line(self) -> None:
+        if self.trigger is not None:
+            self.trigger.disarm_compare()
+        if self._armed:
+            self.check_interlock()
