@@ -12,6 +12,7 @@ i.e. the emulated encoder minus its noise), energy_uj, gate (1 = light), source 
 from __future__ import annotations
 
 import json
+import random
 import threading
 import time
 from pathlib import Path
@@ -57,6 +58,13 @@ class PulseLog:
                     for i in range(n)))
             self.count += n
 
+    def write_line(self, csv_line: str, record: dict) -> None:
+        with self._lock:
+            if self._closed.is_set():
+                return
+            self._f.write(json.dumps(record) + "\n" if self.jsonl else csv_line)
+            self.count += 1
+
     def flush(self) -> None:
         with self._lock:
             if not self._f.closed:
@@ -85,6 +93,7 @@ class LaserModel:
         self.gate = False
         self.energy_rms = energy_rms
         self.rng = np.random.default_rng(seed)
+        self.prng = random.Random(seed)
         self.fired = 0  # pulses with light
         self.blocked = 0
         self.lock = threading.Lock()
@@ -128,6 +137,22 @@ class LaserModel:
             self.log.write_many(t, bx(x_um, (n,)), bx(y_um, (n,)), bx(z_um, (n,)), energy,
                                 np.full(n, int(light)), source)
         return n if light else 0
+
+    def fire_one(self, t: float, x_um: float, y_um: float, z_um: float, source: str) -> int:
+        """`fire` for a single trigger, without numpy (the step-mode hot path)."""
+        with self.lock:
+            light = self.emits()
+            if light:
+                energy = self.energy_uj() * (1.0 + self.energy_rms * self.prng.gauss(0.0, 1.0))
+                self.fired += 1
+            else:
+                energy = 0.0
+                self.blocked += 1
+        if self.log is not None:
+            self.log.write_line(f"{t:.9f},{x_um:.5f},{y_um:.5f},{z_um:.5f},{energy:.5f},{int(light)},{source}\n",
+                                {"t_s": t, "x_um": x_um, "y_um": y_um, "z_um": z_um, "energy_uj": energy,
+                                 "gate": int(light), "source": source})
+        return int(light)
 
     def close(self) -> None:
         if self.log is not None:

@@ -113,6 +113,16 @@ class Profile:
         return np.where(ok, 0.5 * (lo + hi) + lag, np.nan)
 
 
+def move_duration(distance: float, velocity: float, acceleration: float, jerk_time: float) -> float:
+    """Duration of `Profile` for a move of |distance| (same formula, no object)."""
+    d = abs(distance)
+    if d == 0:
+        return 0.0
+    if d <= velocity * velocity / acceleration:
+        return 2.0 * math.sqrt(d / acceleration) + jerk_time
+    return velocity / acceleration + d / velocity + jerk_time
+
+
 def jerk_time_for(velocity: float, acceleration: float, min_jerk: float, max_jerk: float) -> float:
     """SGamma picks a jerk time within [min, max]; a quarter of the acceleration time is typical."""
     return float(min(max(0.25 * velocity / acceleration, min_jerk), max_jerk))

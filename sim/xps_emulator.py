@@ -18,6 +18,7 @@ one trigger releases (on hardware: the laser's burst length); 0 means 1.
 from __future__ import annotations
 
 import math
+import random
 import socket
 import threading
 import time
@@ -28,7 +29,7 @@ import numpy as np
 from sim.clock import SimClock
 from sim.faults import FaultPlan
 from sim.laser_model import LaserModel
-from sim.motion import Profile, jerk_time_for
+from sim.motion import Profile, jerk_time_for, move_duration
 
 ERRORS = {
     0: "Successful command",
@@ -158,6 +159,7 @@ class XpsEmulator:
         self._own_laser = laser is None
         self.faults = faults if isinstance(faults, FaultPlan) else FaultPlan(faults)
         self.rng = np.random.default_rng(seed + 1)
+        self.prng = random.Random(seed + 2)  # scalar draws on the hot path
         self.credentials = credentials
         self.encoder_noise = encoder_noise_mm
         self.rest_error = rest_error_mm
@@ -532,6 +534,18 @@ class XpsEmulator:
                 if not p.user_min - 1e-12 <= x <= p.user_max + 1e-12:
                     raise XpsError(-35)
             t0 = self.clock.now()
+            if self.clock.instant and not g.pending_move_fault and not any(p.pco_enabled for p in g.positioners):
+                # hot path: nothing can interrupt an instant move and nothing fires during it
+                dur = max(move_duration(x - p.position, p.velocity, p.acceleration,
+                                        jerk_time_for(p.velocity, p.acceleration, p.min_jerk, p.max_jerk))
+                          for p, x in zip(g.positioners, targets, strict=True))
+                self.clock.wait_until(t0 + dur + self.lag)
+                gauss, err = self.prng.gauss, self.rest_error
+                for p, x in zip(g.positioners, targets, strict=True):
+                    p.target = x
+                    p.position = x + gauss(0.0, err)
+                g.status = 12
+                return None
             for p, x in zip(g.positioners, targets, strict=True):
                 jt = jerk_time_for(p.velocity, p.acceleration, p.min_jerk, p.max_jerk)
                 p.profile = Profile(p.position, x, t0, p.velocity, p.acceleration, jt)
@@ -558,8 +572,9 @@ class XpsEmulator:
                     raise XpsError(-25)
                 g.status = 20
                 raise XpsError(-35)
+            gauss, err = self.prng.gauss, self.rest_error
             for p in g.positioners:
-                p.position = p.target + float(self.rng.normal(0.0, self.rest_error))
+                p.position = p.target + gauss(0.0, err)
                 p.profile = None
             g.status = 12
 
@@ -567,8 +582,9 @@ class XpsEmulator:
         g = self._group(args[0] if args else "")
         self._nargs(args, 1, len(g.positioners))
         now = self.clock.now()
-        noise = self.rng.normal(0.0, self.encoder_noise, len(g.positioners))
-        return [self._fmt(float(p.actual(now, self.lag)) + n) for p, n in zip(g.positioners, noise, strict=True)]
+        gauss, sd, lag = self.prng.gauss, self.encoder_noise, self.lag
+        return [repr((p.position if p.profile is None else float(p.actual(now, lag))) + gauss(0.0, sd))
+                for p in g.positioners]
 
     def _c_GroupPositionSetpointGet(self, args):
         g = self._group(args[0] if args else "")
@@ -686,6 +702,13 @@ class XpsEmulator:
     def _fire_burst(self, n: int):
         now = self.clock.now()
         f = self.laser.output_frequency_hz
+        ps = self.group.positioners[:3]
+        if n == 1 and len(ps) == 3 and all(p.profile is None for p in ps):  # hot path: one shot at rest
+            t = now + PCO_LATENCY_S + self.prng.uniform(0.0, 1.0 / self.laser.base_rate_hz)
+            self.laser.fire_one(t, ps[0].position * 1000.0, ps[1].position * 1000.0, ps[2].position * 1000.0,
+                                "gpio")
+            self.clock.advance(1.0 / f)
+            return
         t = now + PCO_LATENCY_S + self.laser.trigger_jitter(1)[0] + np.arange(n) / f
         xyz = self._true_xyz(t)
         self.laser.fire(t, *xyz, source="gpio")
