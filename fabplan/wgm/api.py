@@ -1,0 +1,463 @@
+"""Notebook/CLI-facing WGM estimates: slab, one disc, sweeps and per-disc design annotations.
+
+Everything returns plain dataclasses or numpy arrays. Wavelengths in nm, diameters in um.
+
+Counting convention: by default only the fundamental radial family (radial order 1) is solved. It has
+the lowest radiation loss at a given wavelength and sits at the rim where lasing starts, and its
+spacing is the FSR the lab measures. `max_radial_order` adds higher radial families. A mode counts in
+the window if its resonance lies in the window and its radiative Q >= q_min (default 100: a mode
+broader than ~5 nm is not a resonance worth counting). "Single-mode" means exactly one counted mode.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.interpolate import CubicSpline
+
+from fabplan.errors import UserError
+from fabplan.wgm import disc as _disc
+from fabplan.wgm.materials import DEFAULT_FILM, Material, get_material
+from fabplan.wgm.slab import SlabMode, _check_pol, slab_arrays
+
+DEFAULT_WINDOW_NM = (530.0, 545.0)
+DEFAULT_Q_MIN = 100.0
+_GRID_STEP_NM = 0.25
+
+
+@dataclass(frozen=True)
+class Mode:
+    """One resonance: azimuthal order m, radial order (1 = fundamental), wavelength, radiative Q."""
+
+    m: int
+    radial_order: int
+    wavelength_nm: float
+    q_rad: float
+    n_eff: float  # slab effective index at this resonance (self-consistent)
+
+
+@dataclass(frozen=True)
+class DiscModes:
+    """WGM estimate for one disc; slab numbers are at the window centre."""
+
+    diameter_um: float
+    thickness_nm: float
+    polarization: str
+    family: str  # "Hz" (slab TE) or "Ez" (slab TM)
+    n_eff: float
+    n_group: float
+    confinement: float
+    n_outside: float
+    fsr_nm: float  # spacing of the fundamental family at the window centre, from exact roots
+    fsr_estimate_nm: float  # lambda^2 / (pi D n_g), for comparison
+    modes: list[Mode]  # resonances inside the window, sorted by wavelength
+    window_nm: tuple[float, float]
+    q_min: float = DEFAULT_Q_MIN
+
+    @property
+    def n_modes_in_window(self) -> int:
+        return sum(1 for md in self.modes if md.q_rad >= self.q_min)
+
+    @property
+    def single_mode(self) -> bool:
+        return self.n_modes_in_window == 1
+
+    def to_dict(self) -> dict:
+        from dataclasses import asdict
+
+        d = asdict(self)
+        d["window_nm"] = list(self.window_nm)
+        d["n_modes_in_window"] = self.n_modes_in_window
+        d["single_mode"] = self.single_mode
+        return d
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """FSR, mode count and Q versus diameter (one entry per diameter)."""
+
+    diameter_um: np.ndarray
+    fsr_nm: np.ndarray
+    fsr_estimate_nm: np.ndarray
+    n_modes: np.ndarray
+    q_rad: np.ndarray  # Q of the fundamental mode nearest the window centre
+    single_mode: np.ndarray
+    window_nm: tuple[float, float]
+    single_mode_limit_um: float  # largest D whose FSR at the window centre exceeds the window width
+    thickness_nm: float = 100.0
+    polarization: str = "te"
+    extra: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return {
+            "diameter_um": self.diameter_um.tolist(),
+            "fsr_nm": self.fsr_nm.tolist(),
+            "fsr_estimate_nm": self.fsr_estimate_nm.tolist(),
+            "n_modes": self.n_modes.tolist(),
+            "q_rad": self.q_rad.tolist(),
+            "single_mode": self.single_mode.tolist(),
+            "window_nm": list(self.window_nm),
+            "single_mode_limit_um": self.single_mode_limit_um,
+            "thickness_nm": self.thickness_nm,
+            "polarization": self.polarization,
+        }
+
+
+@dataclass(frozen=True)
+class Stack:
+    """Film / substrate / cover (air) plus the index used outside the disc rim."""
+
+    film: Material
+    substrate: Material
+    cover: Material
+    outside: Material
+    thickness_nm: float
+    polarization: str
+
+    @property
+    def lo_nm(self) -> float:
+        return max(m.lo_nm for m in (self.film, self.substrate, self.cover, self.outside))
+
+    @property
+    def hi_nm(self) -> float:
+        return min(m.hi_nm for m in (self.film, self.substrate, self.cover, self.outside))
+
+
+def make_stack(thickness_nm: float = 100.0, material: str | float | Material = DEFAULT_FILM,
+               substrate: str | float | Material = "fused-silica", outside: str | float | Material = "air",
+               polarization: str = "te", index_scale: float = 1.0, cover: str | float | Material = "air") -> Stack:
+    """Resolve material specs; `outside` may be 'air', 'substrate', a material name or a number."""
+    if not np.isfinite(thickness_nm) or thickness_nm <= 0:
+        raise UserError(f"film thickness must be positive, got {thickness_nm} nm")
+    pol = _check_pol(polarization)
+    film = get_material(material, index_scale)
+    sub = get_material(substrate)
+    out = sub if isinstance(outside, str) and outside.strip().lower() == "substrate" else get_material(outside)
+    return Stack(film, sub, get_material(cover), out, float(thickness_nm), pol)
+
+
+def _check_range(stack: Stack, lo: float, hi: float) -> None:
+    if not (np.isfinite(lo) and np.isfinite(hi)) or lo <= 0 or hi < lo:
+        raise UserError(f"bad wavelength window {lo}-{hi} nm")
+    if lo < stack.lo_nm or hi > stack.hi_nm:
+        names = [m.name for m in (stack.film, stack.substrate, stack.outside) if lo < m.lo_nm or hi > m.hi_nm]
+        raise UserError(
+            f"wavelengths {lo:g}-{hi:g} nm are outside the data range of {', '.join(names)} "
+            f"({stack.lo_nm:g}-{stack.hi_nm:g} nm usable)"
+        )
+
+
+def estimate_slab(thickness_nm: float = 100.0, wavelength_nm: float = 540.0,
+                  material: str | float | Material = DEFAULT_FILM, substrate: str | float | Material = "fused-silica",
+                  polarization: str = "te", order: int = 0, index_scale: float = 1.0,
+                  cover: str | float | Material = "air") -> SlabMode:
+    """Slab mode (N, group index with material dispersion, confinement) at one wavelength."""
+    st = make_stack(thickness_nm, material, substrate, "air", polarization, index_scale, cover)
+    _check_range(st, wavelength_nm, wavelength_nm)
+    wl = np.array([float(wavelength_nm)])
+    N, ng, gamma, _ = slab_arrays(wl, st.thickness_nm, st.film, st.substrate, st.cover, st.polarization, order)
+    if not np.isfinite(N[0]):
+        raise UserError(
+            f"no guided {st.polarization.upper()}{order} mode in a {thickness_nm:g} nm film at {wavelength_nm:g} nm "
+            "(below cutoff)"
+        )
+    return SlabMode(float(wl[0]), st.thickness_nm, st.polarization, order, float(N[0]), float(ng[0]),
+                    float(gamma[0]), float(st.film.n(wl)[0]), float(st.substrate.n(wl)[0]), float(st.cover.n(wl)[0]))
+
+
+class IndexModel:
+    """N(lambda), dN/dlambda (slab TE0/TM0, spline of exact slab solutions) and n_o(lambda) on [lo, hi]."""
+
+    def __init__(self, stack: Stack, lo_nm: float, hi_nm: float):
+        n_pts = max(8, int(np.ceil((hi_nm - lo_nm) / _GRID_STEP_NM)) + 1)
+        wl = np.linspace(lo_nm, hi_nm, n_pts)
+        N, ng, gamma, _ = slab_arrays(wl, stack.thickness_nm, stack.film, stack.substrate, stack.cover,
+                                      stack.polarization)
+        if not np.all(np.isfinite(N)):
+            bad = wl[~np.isfinite(N)]
+            raise UserError(
+                f"no guided {stack.polarization.upper()}0 slab mode in a {stack.thickness_nm:g} nm film at "
+                f"{bad.min():.1f}-{bad.max():.1f} nm (below cutoff): use a thicker film"
+            )
+        n_out = stack.outside.n(wl)
+        if np.any(N <= n_out):
+            raise UserError(
+                f"slab effective index ({N.min():.3f}) is not above the outside index ({n_out.max():.3f}): "
+                "no whispering-gallery modes"
+            )
+        self.lo_nm, self.hi_nm = float(lo_nm), float(hi_nm)
+        self.grid_nm = wl
+        self._N = CubicSpline(wl, N)
+        self._no = CubicSpline(wl, n_out)
+        self._ng = CubicSpline(wl, ng)
+        self._gamma = CubicSpline(wl, gamma)
+
+    def __call__(self, wl: np.ndarray):
+        return self._N(wl), self._N(wl, 1), self._no(wl), self._no(wl, 1)
+
+    def slab(self, wl: float) -> tuple[float, float, float, float]:
+        """(N, n_g, Gamma, n_outside) at one wavelength."""
+        return float(self._N(wl)), float(self._ng(wl)), float(self._gamma(wl)), float(self._no(wl))
+
+
+def _m_continuous(q: np.ndarray, radius_um: np.ndarray, wl: np.ndarray, model: IndexModel, family: str):
+    """Non-integer azimuthal order whose asymptotic resonance sits at wl (inverts the Airy series)."""
+    n_in, _, n_out, _ = model(wl)
+    x = 2 * np.pi * radius_um * 1000.0 / wl
+    target = n_in * x  # n_in k0 R
+    m = np.maximum(target, 1.0)
+    for _ in range(30):
+        xm = _disc.asymptotic_x(m, q, n_in, n_out, family) * n_in  # N x(m)
+        m = np.maximum(m - (xm - target), 0.5)
+    return m
+
+
+def _solve_batch(radius_um: np.ndarray, model: IndexModel, family: str, lo_nm, hi_nm,
+                 max_radial_order: int):
+    """All resonances with lambda in [lo, hi] (scalars or one per radius): (row, m, q, lambda, Q, N).
+
+    Seeds: the asymptotic (non-integer) mode number m_q(lambda) is tabulated on the index grid; every
+    integer crossed between two grid points gives one seed, interpolated linearly. This also works
+    where m_q(lambda) is not monotonic (anomalous dispersion on the blue side of the exciton).
+    """
+    radius_um = np.asarray(radius_um, dtype=float)
+    n_r = radius_um.size
+    grid = model.grid_nm
+    n_g = grid.size
+    rows, ms, qs, seeds = [], [], [], []
+    for q in range(1, max_radial_order + 1):
+        R = np.repeat(radius_um, n_g)
+        wl = np.tile(grid, n_r)
+        mc = _m_continuous(np.full(R.size, q), R, wl, model, family).reshape(n_r, n_g)
+        a, b = mc[:, :-1], mc[:, 1:]
+        fa, fb = np.floor(a), np.floor(b)
+        count = np.abs(fa - fb).astype(int).ravel()  # integers crossed in each grid interval
+        idx = np.repeat(np.arange(count.size), count)
+        k = np.arange(count.sum()) - np.repeat(np.cumsum(count) - count, count)
+        lo_f = np.minimum(fa, fb).ravel()
+        m = lo_f[idx] + 1 + k
+        r, j = np.divmod(idx, n_g - 1)
+        ma, mb = a.ravel()[idx], b.ravel()[idx]
+        t = (m - ma) / (mb - ma)
+        rows.append(r)
+        ms.append(m)
+        qs.append(np.full(m.size, q))
+        seeds.append(grid[j] + t * (grid[j + 1] - grid[j]))
+    row = np.concatenate(rows)
+    m = np.concatenate(ms)
+    q = np.concatenate(qs)
+    wl0 = np.concatenate(seeds)
+    lo_r = np.broadcast_to(np.asarray(lo_nm, dtype=float), radius_um.shape)
+    hi_r = np.broadcast_to(np.asarray(hi_nm, dtype=float), radius_um.shape)
+    slack = 0.3 * (grid[1] - grid[0]) + 0.05 * (hi_r[row] - lo_r[row])  # seeds are approximate
+    keep = (m >= 1) & (wl0 >= lo_r[row] - slack) & (wl0 <= hi_r[row] + slack)
+    row, m, q, wl0 = row[keep], m[keep], q[keep], wl0[keep]
+    x, wl, n_in, ok = _disc.solve_dispersive(m, q, radius_um[row], model, family, wl0)
+    sel = ok & (wl >= lo_r[row]) & (wl <= hi_r[row])
+    row, m, q, wl, x, n_in = row[sel], m[sel].astype(int), q[sel], wl[sel], x[sel], n_in[sel]
+    # Two seeds may land on one root: keep one per (row, m, q, lambda to 1e-6 nm).
+    _, first = np.unique(np.stack([row, m, q, np.round(wl, 6)]), axis=1, return_index=True)
+    first = np.sort(first)
+    return row[first], m[first], q[first], wl[first], _disc.q_rad(x[first]), n_in[first]
+
+
+def _fsr_at(wl: np.ndarray, m: np.ndarray, centre: float) -> float:
+    """Spacing of wavelength-adjacent resonances with |dm| = 1, interpolated at `centre` (NaN if not
+    bracketed)."""
+    if wl.size < 2:
+        return float("nan")
+    order = np.argsort(wl)
+    wl, m = wl[order], m[order]
+    adjacent = np.abs(np.diff(m)) == 1
+    spacing = np.diff(wl)[adjacent]
+    mid = 0.5 * (wl[:-1] + wl[1:])[adjacent]
+    if mid.size == 0 or centre < mid[0] - spacing[0] or centre > mid[-1] + spacing[-1]:
+        return float("nan")
+    return float(np.interp(centre, mid, spacing))
+
+
+def _ext_range(stack: Stack, window_nm: tuple[float, float], d_min_um: float, ng: float) -> tuple[float, float]:
+    """Window widened by ~1.5 FSR of the smallest disc (to bracket the FSR), clipped to the data."""
+    lo, hi = window_nm
+    c = 0.5 * (lo + hi)
+    fsr = c * c / (np.pi * max(d_min_um, 0.3) * 1000.0 * max(ng, 1.0))
+    pad = 1.5 * fsr + 2.0
+    return max(lo - pad, stack.lo_nm), min(hi + pad, stack.hi_nm)
+
+
+def _window(window_nm) -> tuple[float, float]:
+    lo, hi = (float(v) for v in window_nm)
+    if not hi > lo:
+        raise UserError(f"window must be lo:hi with hi > lo, got {lo:g}:{hi:g} nm")
+    return lo, hi
+
+
+def _model_for(stack: Stack, window: tuple[float, float], d_min_um: float) -> tuple[IndexModel, float, float]:
+    _check_range(stack, *window)
+    c = 0.5 * (window[0] + window[1])
+    ng = float(slab_arrays(np.array([c]), stack.thickness_nm, stack.film, stack.substrate, stack.cover,
+                           stack.polarization)[1][0])
+    lo_ext, hi_ext = _ext_range(stack, window, d_min_um, ng if np.isfinite(ng) else 2.0)
+    return IndexModel(stack, lo_ext, hi_ext), lo_ext, hi_ext
+
+
+def _batch(diameters_um: np.ndarray, stack: Stack, window: tuple[float, float], max_radial_order: int):
+    d = np.asarray(diameters_um, dtype=float)
+    if d.size == 0:
+        raise UserError("no diameters given")
+    if np.any(~np.isfinite(d)) or np.any(d <= 0):
+        raise UserError("disc diameters must be positive")
+    if max_radial_order < 1:
+        raise UserError("max_radial_order must be >= 1")
+    model, lo_ext, hi_ext = _model_for(stack, window, float(d.min()))
+    family = _disc.family_for(stack.polarization)
+    # Per-disc range: the window plus ~1.5 FSR each side (enough to bracket the FSR at the centre).
+    c = 0.5 * (window[0] + window[1])
+    ng = max(model.slab(c)[1], 1.0)
+    pad = 1.5 * c * c / (np.pi * d * 1000.0 * ng) + 1.0
+    lo = np.maximum(window[0] - pad, lo_ext)
+    hi = np.minimum(window[1] + pad, hi_ext)
+    res = _solve_batch(d / 2.0, model, family, lo, hi, max_radial_order)
+    return model, family, res
+
+
+def estimate_disc(diameter_um: float, thickness_nm: float = 100.0, material: str | float | Material = DEFAULT_FILM,
+                  substrate: str | float | Material = "fused-silica", outside: str | float | Material = "air",
+                  window_nm: tuple[float, float] = DEFAULT_WINDOW_NM, polarization: str = "te",
+                  index_scale: float = 1.0, *, max_radial_order: int = 1, q_min: float = DEFAULT_Q_MIN) -> DiscModes:
+    """Resonances of one disc in a gain window, FSR at the window centre, slab numbers at the centre."""
+    stack = make_stack(thickness_nm, material, substrate, outside, polarization, index_scale)
+    window = _window(window_nm)
+    model, family, (row, m, q, wl, Q, N) = _batch(np.array([float(diameter_um)]), stack, window, max_radial_order)
+    centre = 0.5 * (window[0] + window[1])
+    n_eff, n_g, gamma, n_out = model.slab(centre)
+    fund = q == 1
+    fsr = _fsr_at(wl[fund], m[fund], centre)
+    inw = (wl >= window[0]) & (wl <= window[1])
+    order = np.argsort(wl[inw])
+    modes = [
+        Mode(int(mi), int(qi), float(wi), float(Qi), float(Ni))
+        for mi, qi, wi, Qi, Ni in zip(m[inw][order], q[inw][order], wl[inw][order], Q[inw][order], N[inw][order],
+                                      strict=True)
+    ]
+    return DiscModes(
+        diameter_um=float(diameter_um), thickness_nm=stack.thickness_nm, polarization=stack.polarization,
+        family=family, n_eff=n_eff, n_group=n_g, confinement=gamma, n_outside=n_out, fsr_nm=fsr,
+        fsr_estimate_nm=centre**2 / (np.pi * diameter_um * 1000.0 * n_g), modes=modes, window_nm=window,
+        q_min=float(q_min),
+    )
+
+
+def _per_diameter(d_unique: np.ndarray, stack: Stack, window: tuple[float, float], max_radial_order: int,
+                  q_min: float):
+    """(fsr, n_modes, Q nearest centre, n_g at centre) for each diameter, one vectorised solve."""
+    model, _, (row, m, q, wl, Q, _) = _batch(d_unique, stack, window, max_radial_order)
+    centre = 0.5 * (window[0] + window[1])
+    n = d_unique.size
+    counted = (wl >= window[0]) & (wl <= window[1]) & (Q >= q_min)
+    n_modes = np.bincount(row[counted], minlength=n)
+    fsr = np.full(n, np.nan)
+    q_c = np.full(n, np.nan)
+    fund = q == 1
+    order = np.lexsort((wl[fund], row[fund]))
+    rf, mf, wf, Qf = row[fund][order], m[fund][order], wl[fund][order], Q[fund][order]
+    bounds = np.searchsorted(rf, np.arange(n + 1))
+    for i in range(n):
+        s, e = bounds[i], bounds[i + 1]
+        if e - s >= 2:
+            fsr[i] = _fsr_at(wf[s:e], mf[s:e], centre)
+        if e > s:
+            q_c[i] = Qf[s + np.argmin(np.abs(wf[s:e] - centre))]
+    return fsr, n_modes, q_c, model.slab(centre)[1]
+
+
+def annotate_diameters(diameters_um, thickness_nm: float = 100.0, material: str | float | Material = DEFAULT_FILM,
+                       substrate: str | float | Material = "fused-silica", outside: str | float | Material = "air",
+                       window_nm: tuple[float, float] = DEFAULT_WINDOW_NM, polarization: str = "te",
+                       index_scale: float = 1.0, *, max_radial_order: int = 1, q_min: float = DEFAULT_Q_MIN):
+    """(fsr_nm, n_modes, single_mode) arrays aligned with `diameters_um` (NaN/0/False where D is NaN).
+
+    Solved once per unique diameter rounded to 1 nm, so 250,000-disc designs cost a few solves.
+    """
+    d = np.asarray(diameters_um, dtype=float).ravel()
+    fsr = np.full(d.shape, np.nan)
+    n_modes = np.zeros(d.shape, dtype=int)
+    valid = np.isfinite(d) & (d > 0)
+    if np.any(valid):
+        stack = make_stack(thickness_nm, material, substrate, outside, polarization, index_scale)
+        uniq, inv = np.unique(np.round(d[valid], 3), return_inverse=True)
+        f_u, n_u, _, _ = _per_diameter(uniq, stack, _window(window_nm), max_radial_order, q_min)
+        fsr[valid] = f_u[inv]
+        n_modes[valid] = n_u[inv]
+    shape = np.shape(diameters_um)
+    return fsr.reshape(shape), n_modes.reshape(shape), (n_modes == 1).reshape(shape)
+
+
+def sweep(diameters_um, thickness_nm: float = 100.0, material: str | float | Material = DEFAULT_FILM,
+          substrate: str | float | Material = "fused-silica", outside: str | float | Material = "air",
+          window_nm: tuple[float, float] = DEFAULT_WINDOW_NM, polarization: str = "te", index_scale: float = 1.0,
+          *, max_radial_order: int = 1, q_min: float = DEFAULT_Q_MIN) -> Sweep:
+    """FSR, mode count and fundamental Q versus diameter, plus the single-mode limit for the window."""
+    d = np.asarray(diameters_um, dtype=float).ravel()
+    stack = make_stack(thickness_nm, material, substrate, outside, polarization, index_scale)
+    window = _window(window_nm)
+    fsr, n_modes, q_c, ng = _per_diameter(d, stack, window, max_radial_order, q_min)
+    centre = 0.5 * (window[0] + window[1])
+    return Sweep(
+        diameter_um=d, fsr_nm=fsr, fsr_estimate_nm=centre**2 / (np.pi * d * 1000.0 * ng), n_modes=n_modes,
+        q_rad=q_c, single_mode=n_modes == 1, window_nm=window,
+        single_mode_limit_um=single_mode_limit(thickness_nm, material, substrate, outside, window, polarization,
+                                               index_scale),
+        thickness_nm=float(thickness_nm), polarization=stack.polarization,
+    )
+
+
+def single_mode_limit(thickness_nm: float = 100.0, material: str | float | Material = DEFAULT_FILM,
+                      substrate: str | float | Material = "fused-silica", outside: str | float | Material = "air",
+                      window_nm: tuple[float, float] = DEFAULT_WINDOW_NM, polarization: str = "te",
+                      index_scale: float = 1.0, d_lo_um: float = 0.5, d_hi_um: float = 200.0) -> float:
+    """Largest diameter whose fundamental FSR at the window centre exceeds the window width.
+
+    Below it at most one fundamental mode can sit in the window whatever the exact diameter.
+    Found by bisection on D (FSR falls ~1/D). NaN if even d_lo_um is too large.
+    """
+    stack = make_stack(thickness_nm, material, substrate, outside, polarization, index_scale)
+    window = _window(window_nm)
+    width = window[1] - window[0]
+
+    def excess(d_um: float) -> float:
+        f, _, _, _ = _per_diameter(np.array([d_um]), stack, window, 1, 0.0)
+        return f[0] - width
+
+    # Start from the FSR estimate lambda^2/(pi D n_g) = width, then bracket.
+    c = 0.5 * (window[0] + window[1])
+    ng = float(slab_arrays(np.array([c]), stack.thickness_nm, stack.film, stack.substrate, stack.cover,
+                           stack.polarization)[1][0])
+    d0 = float(np.clip(c * c / (np.pi * 1000.0 * ng * width), d_lo_um, d_hi_um))
+    a, b = d0 / 1.3, d0 * 1.3
+    fa, fb = excess(a), excess(b)
+    for _ in range(10):
+        if fa > 0 or a <= d_lo_um:
+            break
+        a = max(a / 1.5, d_lo_um)
+        fa = excess(a)
+    for _ in range(10):
+        if fb < 0 or b >= d_hi_um:
+            break
+        b = min(b * 1.5, d_hi_um)
+        fb = excess(b)
+    if not (np.isfinite(fa) and np.isfinite(fb)) or fa <= 0 or fb >= 0:
+        return float("nan")
+    for _ in range(40):
+        mid = 0.5 * (a + b)
+        fm = excess(mid)
+        if not np.isfinite(fm):
+            break
+        if fm > 0:
+            a = mid
+        else:
+            b = mid
+        if b - a < 1e-4:
+            break
+    return 0.5 * (a + b)
