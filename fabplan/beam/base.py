@@ -252,10 +252,15 @@ class BeamModel(ABC):
             tol = 1e-9 * max(hi, 1.0)
             bad = sel & ~((d >= lo - tol) & (d <= hi + tol))
             if np.any(bad):
-                vals = ", ".join(f"{v:.4g}" for v in np.unique(d[bad])[:5])
+                vals = np.unique(d[bad])
+                what = (
+                    f"disc diameter {vals[0]:.4g} um"
+                    if vals.size == 1
+                    else f"{int(bad.sum())} disc diameters ({vals[0]:.4g} to {vals[-1]:.4g} um)"
+                )
                 raise UserError(
-                    f"disc diameter {vals} um not achievable with the {self.model} beam and {int(nu)} "
-                    f"pulse(s): achievable range is {lo:.4g} - {hi:.4g} um"
+                    f"{what} not achievable with the {self.model} beam and {int(nu)} pulse(s): "
+                    f"achievable range is {lo:.4g} - {hi:.4g} um"
                 )
 
         def one(dd, nn):
