@@ -144,7 +144,7 @@ class FakeLaser:
         return self.att
 
     def pulse_energy_uj(self):
-        return 0.5
+        return 1.0 * self.att / 100.0  # 1 uJ at 100 %
 
     def arm_line(self, axis, positions):
         self.line = list(positions)

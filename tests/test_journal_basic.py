@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -14,7 +15,7 @@ def _new(tmp_path, n=5, sync="fsync"):
     return Journal.create(tmp_path / "run.jsonl", {"plan_hash": "abc", "n_shots": n, "mode": "step"}, sync=sync)
 
 
-@pytest.mark.parametrize("sync", ["fsync", "async", "none"])
+@pytest.mark.parametrize("sync", ["fsync", "async", "batch", "none"])
 def test_states_from_records(tmp_path, sync):
     j = _new(tmp_path, sync=sync)
     j.write({"k": "session", "n": 0, "resume": False})
@@ -90,3 +91,48 @@ def test_not_a_journal(tmp_path):
     p.write_text('{"k":"intent","seq":0}\n')
     with pytest.raises(ValueError, match="not a fabplan journal"):
         read_journal(p)
+
+
+def _batch_run(tmp_path, boot):
+    j = Journal.create(tmp_path / "run.jsonl", {"plan_hash": "abc", "n_shots": 6}, sync="batch")
+    j.write({"k": "session", "n": 0, "boot_id": boot}, durable=True)
+    j.horizon([0, 1, 2, 3])
+    for s in (0, 1):
+        j.intent(s, f"A-r00c0{s}", 0.0, 0.0, 0.0, 0.5, 1)
+        j.fired(s, 0.0, 0.0, 0.0, 0.5)
+    j.intent(2, "A-r00c02", 0.0, 0.0, 0.0, 0.5, 1)  # killed while firing shot 2
+    os.close(j.fd)  # no end record, no final flush
+
+
+def test_batch_same_boot_is_exact(tmp_path):
+    _batch_run(tmp_path, "boot-A")
+    st = read_journal(tmp_path / "run.jsonl", current_boot_id="boot-A")
+    # shot 1's fired record went out with shot 2's intent; shot 3 in the horizon, never intended: pending
+    assert list(st.state) == [FIRED, FIRED, UNCERTAIN, PENDING, PENDING, PENDING]
+    assert len(st.horizon_uncertain) == 0
+
+
+def test_batch_after_reboot_horizon_shots_are_uncertain(tmp_path):
+    _batch_run(tmp_path, "boot-A")
+    st = read_journal(tmp_path / "run.jsonl", current_boot_id="boot-B")
+    assert list(st.state) == [FIRED, FIRED, UNCERTAIN, UNCERTAIN, PENDING, PENDING]
+    assert list(st.horizon_uncertain) == [3]
+
+
+def test_explicit_uncertain_record_persists(tmp_path):
+    _batch_run(tmp_path, "boot-A")
+    j = Journal.append_to(tmp_path / "run.jsonl", sync="batch")
+    j.write({"k": "session", "n": 1, "boot_id": "boot-B"})
+    j.write({"k": "uncertain", "seqs": [3]})
+    j.write({"k": "end", "status": "completed"}, durable=True)
+    j.close()
+    st = read_journal(tmp_path / "run.jsonl", current_boot_id="boot-C")
+    assert list(st.state[:5]) == [FIRED, FIRED, UNCERTAIN, UNCERTAIN, PENDING]
+
+
+def test_seq_ranges_roundtrip():
+    from fabplan.execute.journal import expand_ranges, seq_ranges
+
+    seqs = [3, 4, 5, 9, 10, 20]
+    assert seq_ranges(seqs) == [[3, 5], [9, 10], [20, 20]]
+    assert expand_ranges(seq_ranges(seqs)).tolist() == seqs

@@ -28,7 +28,9 @@ else:
     j = Journal.create(path, {"plan_hash": "h", "n_shots": n}, sync=sync)
 j.write({"k": "session"}, durable=True)
 fd = os.open(truth, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-for s in todo:
+for i, s in enumerate(todo):
+    if i % 64 == 0:
+        j.horizon(todo[i:i + 64])
     j.intent(s, f"A-r00c{s:03d}", float(s), 0.0, 0.0, 0.5, 1)
     j.wait_durable()
     os.write(fd, f"{s}\n".encode())   # the laser fires
@@ -49,7 +51,7 @@ def test_kill9_resume_exactly_once_or_flagged(tmp_path):
     env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
     kills = 0
     for cycle in range(12):
-        sync = ("fsync", "async", "none")[cycle % 3]
+        sync = ("fsync", "async", "batch", "none")[cycle % 4]
         proc = subprocess.Popen([sys.executable, "-c", WORKER, str(journal), str(truth), str(N), sync], env=env)
         if cycle < 11:
             time.sleep(rng.uniform(0.15, 0.5))

@@ -39,8 +39,9 @@ class Options:
     refire_uncertain: bool = False
     fly_fallback: str = "auto"  # multi-pulse rows: "passes" (repeat the pass) | "step" | "auto" (plan says)
     home: bool = False
+    batch_size: int = 256  # "batch" journal durability: shots per fsynced horizon
     max_pulse_energy_uj: float | None = None
-    energy_rel_tolerance: float | None = None  # None: record the laser's energy, do not check it
+    energy_rel_tolerance: float | None = 0.05  # laser-reported vs planned energy; None: record only
 
 
 @dataclass

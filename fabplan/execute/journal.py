@@ -26,6 +26,10 @@ Format (one JSON object per line, key "k" gives the kind; times "t" are Unix sec
             (ex/ey/ez: encoder position at firing, um, null if unknown; e: energy reported by the laser)
   not_fired the shot was positively NOT fired (e.g. out of position): the intent is withdrawn:
             {"k":"not_fired","seq":12,"reason":"..","t":..}
+  horizon   ("batch" durability only) fsynced before the first shot of a batch fires: these shots may
+            fire before the next fsync: {"k":"horizon","seqs":[[first,last],..],"n":count,"t":..}
+  uncertain shots a session declared uncertain when it started (horizon rule below):
+            {"k":"uncertain","seqs":[..],"reason":"..","t":..}
   skip      shots this session deliberately left out: {"k":"skip","seqs":[..],"reason":"uncertain","t":..}
   event     anything else worth a line in the log: {"k":"event","what":"pause"|"error"|..,"message":..,"t":..}
   end       end of a session: {"k":"end","status":"completed"|"paused"|"stopped"|"failed",
@@ -37,10 +41,23 @@ making the intent durable and learning the outcome: the disc may or may not have
 torn or unparsable line is skipped and counted: a torn intent was never fsynced, so its shot was
 never fired.
 
-Durability and cost: one `write` + one `fsync` per shot. The fired record of shot k is not synced
-on its own; it rides in the same `write` as the intent of shot k+1, and that fsync makes both
-durable. Losing it in a power cut makes shot k uncertain, which is safe. See
-/work/notes/journal_format.md and bench/RESULTS.md for the measured cost.
+Durability ("sync" of the writer):
+  fsync  one `write` + one `fsync` per shot, the intent synced before the laser fires. The fired
+         record of shot k rides in the same `write` as the intent of shot k+1 and that fsync makes
+         both durable; losing it in a power cut makes shot k uncertain, which is safe.
+  async  the same, with the fsync on a helper thread, overlapped with the move to the shot and
+         joined before firing (the intent is then written before the move).
+  batch  the intent of every shot is written (one `write`, no fsync) before it fires, and a
+         `horizon` record naming the next batch of shots is fsynced before the batch starts. A
+         process crash (kill -9, any signal, a bug) cannot lose a completed `write`: the page cache
+         belongs to the kernel, so the per-shot records are exact. Only an OS crash or power cut can
+         lose the unsynced tail; then a shot inside the last horizon with no surviving record may
+         have fired, and it is declared uncertain. The reader tells the two apart by the kernel's
+         boot id stored in each session: same boot -> exact; different boot -> horizon rule. Cost:
+         one fsync per batch (256 shots by default) instead of per shot.
+  none   no fsync (tests).
+Each session starts with an fsync of the whole file, so only the last session's tail is ever at risk.
+See /work/notes/journal_format.md and bench/RESULTS.md for the measured cost.
 """
 
 from __future__ import annotations
@@ -61,7 +78,31 @@ FORMAT_VERSION = 1
 PENDING, UNCERTAIN, FIRED = 0, 1, 2
 STATE_NAMES = {PENDING: "pending", UNCERTAIN: "uncertain", FIRED: "fired"}
 
-SYNC_MODES = ("fsync", "async", "none")
+SYNC_MODES = ("fsync", "async", "batch", "none")
+
+
+def boot_id() -> str:
+    """The kernel's boot id (changes at every boot): tells a process crash from an OS crash."""
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return ""
+
+
+def seq_ranges(seqs) -> list[list[int]]:
+    """[3,4,5,9,10] -> [[3,5],[9,10]] (compact horizon/skip records)."""
+    arr = np.asarray(seqs, dtype=np.int64)
+    if not len(arr):
+        return []
+    breaks = np.flatnonzero(np.diff(arr) != 1)
+    starts = np.concatenate([[0], breaks + 1])
+    ends = np.concatenate([breaks, [len(arr) - 1]])
+    return [[int(arr[a]), int(arr[b])] for a, b in zip(starts, ends, strict=True)]
+
+
+def expand_ranges(ranges) -> np.ndarray:
+    parts = [np.arange(int(a), int(b) + 1) for a, b in ranges]
+    return np.concatenate(parts) if parts else np.empty(0, np.int64)
 
 
 def _num(v: float | None) -> str:
@@ -164,7 +205,7 @@ class Journal:
             os.lseek(fd, size - 1, os.SEEK_SET)
             if os.read(fd, 1) != b"\n":
                 os.write(fd, b"\n")
-                os.fsync(fd)
+        os.fsync(fd)  # everything earlier sessions wrote is now durable (see the horizon rule)
         return cls(path, fd, sync)
 
     # ------------------------------------------------------------------ write
@@ -180,7 +221,7 @@ class Journal:
             self._sync()
 
     def _sync(self) -> None:
-        if self.sync == "fsync":
+        if self.sync in ("fsync", "batch"):
             os.fsync(self.fd)
         elif self.sync == "async":
             assert self._syncer is not None
@@ -194,17 +235,29 @@ class Journal:
     def write(self, rec: dict[str, Any], durable: bool = False) -> None:
         """Any record (header, session, event, end); buffered fired records go out first."""
         rec.setdefault("t", _now())
-        self._emit(json.dumps(rec, allow_nan=False, default=_json_default) + "\n", durable)
+        self._emit(json.dumps(_finite(rec), allow_nan=False, default=_json_default) + "\n", durable)
         if durable:
             self.wait_durable()
 
+    @property
+    def per_shot_sync(self) -> bool:
+        return self.sync in ("fsync", "async")
+
+    def horizon(self, seqs) -> None:
+        """("batch" mode) make durable that `seqs` may fire before the next fsync; no-op otherwise."""
+        if self.sync != "batch":
+            return
+        self._emit(json.dumps({"k": "horizon", "seqs": seq_ranges(seqs), "n": len(seqs), "t": _now()}) + "\n",
+                   durable=True)
+
     def intent(self, seq: int, disc_id: str, x: float, y: float, z: float, energy_uj: float,
                pulses: int, t: float | None = None) -> None:
-        """The durable promise that shot `seq` may now fire (hot path: no json.dumps)."""
+        """The promise that shot `seq` may now fire (hot path: no json.dumps). Durable on return in
+        "fsync" mode, after `wait_durable()` in "async" mode, covered by the horizon in "batch" mode."""
         self._emit(
             f'{{"k":"intent","seq":{int(seq)},"id":{json.dumps(disc_id)},"x":{_num(x)},"y":{_num(y)},'
             f'"z":{_num(z)},"e":{_num(energy_uj)},"n":{int(pulses)},"t":{_now() if t is None else t!r}}}\n',
-            durable=True,
+            durable=self.per_shot_sync,
         )
 
     def intents(self, rows: list[tuple]) -> None:
@@ -265,6 +318,17 @@ def _now() -> float:
     return time.time()
 
 
+def _finite(obj: Any) -> Any:
+    """NaN/inf -> None, recursively (JSON has no NaN)."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v) for v in obj]
+    return obj
+
+
 def _json_default(obj: Any) -> Any:
     if isinstance(obj, np.integer):
         return int(obj)
@@ -308,6 +372,7 @@ class JournalState:
     energy_uj: np.ndarray  # last fired energy, NaN if none
     t_fired: np.ndarray  # last fired time, NaN if none
     t_intent: np.ndarray
+    horizon_uncertain: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
     sessions: list[dict[str, Any]] = field(default_factory=list)
     ends: list[dict[str, Any]] = field(default_factory=list)
     events: list[dict[str, Any]] = field(default_factory=list)
@@ -352,8 +417,12 @@ class JournalState:
         }
 
 
-def read_journal(path: str | os.PathLike) -> JournalState:
-    """Replay a journal; tolerates a torn last line (and isolated unparsable lines, which are counted)."""
+def read_journal(path: str | os.PathLike, current_boot_id: str | None = None) -> JournalState:
+    """Replay a journal; tolerates a torn last line (and isolated unparsable lines, which are counted).
+
+    Horizon rule: if the last session has no end record and ran under another boot than now
+    (`current_boot_id`, default this machine's), its horizon shots without any record are
+    uncertain (`horizon_uncertain`), since an OS crash may have lost their unsynced intents."""
     path = Path(path)
     with open(path, "rb") as fh:
         raw = fh.read()
@@ -362,6 +431,7 @@ def read_journal(path: str | os.PathLike) -> JournalState:
     bad = 0
     st: JournalState | None = None
     loads = json.loads
+    last_horizon: list = []
     for lineno, line in enumerate(lines):
         if not line.strip():
             continue
@@ -410,6 +480,13 @@ def read_journal(path: str | os.PathLike) -> JournalState:
         elif k == "session":
             rec["_line"] = lineno
             st.sessions.append(rec)
+            last_horizon = []
+        elif k == "horizon":
+            last_horizon.append(rec.get("seqs", []))
+        elif k == "uncertain":
+            u = np.asarray(rec.get("seqs", []), dtype=np.int64)
+            u = u[st.state[u] == PENDING]
+            st.state[u] = UNCERTAIN
         elif k == "end":
             rec["_line"] = lineno
             st.ends.append(rec)
@@ -417,6 +494,14 @@ def read_journal(path: str | os.PathLike) -> JournalState:
             st.events.append(rec)
     if st is None:
         raise ValueError(f"{path}: empty or torn journal (no header line)")
+    if st.sessions and last_horizon and st.last_status is None:
+        now_boot = boot_id() if current_boot_id is None else current_boot_id
+        if st.sessions[-1].get("boot_id") != now_boot or not now_boot:
+            cover = np.concatenate([expand_ranges(r) for r in last_horizon])
+            cover = np.unique(cover[(cover >= 0) & (cover < st.n_shots)])
+            cover = cover[(st.state[cover] == PENDING) & (st.intent_count[cover] == 0)]
+            st.state[cover] = UNCERTAIN
+            st.horizon_uncertain = cover
     st.bad_lines = bad
     st.lines = len(lines)
     return st

@@ -29,7 +29,7 @@ from fabplan import __version__
 from fabplan.errors import UserError, summarize_ids
 from fabplan.execute.context import Context, Options, RunStopped, ShotFailed, Stats
 from fabplan.execute.control import RunControl, RunState, StopNow
-from fabplan.execute.journal import PENDING, UNCERTAIN, Journal, JournalState, read_journal
+from fabplan.execute.journal import PENDING, UNCERTAIN, Journal, JournalState, boot_id, read_journal
 from fabplan.execute.preflight import PreflightError, preflight
 from fabplan.execute.progress import Progress
 from stage_drivers.protocols import DeviceError
@@ -104,10 +104,39 @@ def file_sha256(path: str | Path | None) -> str | None:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def _arrays(plan) -> dict[str, list]:
+def attenuation_percent(plan, laser, attenuator_type: str | None) -> np.ndarray:
+    """Laser attenuator setting (%) per shot.
+
+    With a Pharos-style percent attenuator in the design, the plan's `attenuator` column already is
+    that percentage (the design's calibration). Otherwise (no attenuator model, or an external
+    waveplate this driver set cannot turn) the percentage is derived from the planned energy and
+    the laser's own report of its energy at the current setting, assumed linear in percent.
+    """
+    s = plan.shots
+    if attenuator_type == "percent" and np.isfinite(s.attenuator).all():
+        return s.attenuator.astype(float)
+    now_pct = float(laser.attenuation())
+    if now_pct < 1.0:
+        laser.set_attenuation(100.0)
+        now_pct = float(laser.attenuation())
+    e_now = float(laser.pulse_energy_uj())
+    if math.isnan(e_now):  # a gate-only source (xps://): no attenuator, no energy readout
+        return np.full(len(s), np.nan)
+    if not (e_now > 0 and now_pct > 0):
+        raise PreflightError(f"{laser.url}: reports pulse energy {e_now} uJ at {now_pct} %: cannot set energies")
+    e_full = e_now * 100.0 / now_pct
+    pct = 100.0 * s.pulse_energy_uj / e_full
+    if len(pct) and pct.max() > 100.0 + 1e-9:
+        i = int(np.argmax(pct))
+        raise PreflightError(f"{laser.url}: shot {s.disc_id[i]} needs {s.pulse_energy_uj[i]:.4g} uJ but the laser "
+                             f"delivers at most {e_full:.4g} uJ")
+    return np.round(pct, 6)
+
+
+def _arrays(plan, att_pct: np.ndarray) -> dict[str, list]:
     """Plan columns as Python lists: scalar access in the per-shot loop is several times faster."""
     s = plan.shots
-    att = [None if math.isnan(v) else v for v in s.attenuator.tolist()]
+    att = [None if math.isnan(v) else v for v in np.asarray(att_pct, float).tolist()]
     return {"x": s.x_um.tolist(), "y": s.y_um.tolist(), "z": s.z_um.tolist(), "disc_id": s.disc_id.tolist(),
             "energy": s.pulse_energy_uj.tolist(), "pulses": s.pulses.tolist(), "attenuator": att}
 
@@ -116,7 +145,8 @@ def execute(plan, stage, laser, journal_path: str | Path, *, resume: bool = Fals
             options: Options | None = None, selection: np.ndarray | None = None,
             header_extra: dict[str, Any] | None = None, control: RunControl | None = None,
             progress: Progress | None = None, on_pause=None, pulse_readback=None,
-            sync: str = "fsync", selection_text: dict[str, Any] | None = None) -> RunResult:
+            sync: str = "fsync", selection_text: dict[str, Any] | None = None,
+            attenuator_type: str | None = None) -> RunResult:
     """Run (or resume) `plan` on connected devices; returns how the session ended (never raises for
     device faults: they end the session "failed" with the gate closed; UserError for pre-flight)."""
     options = options or Options()
@@ -160,6 +190,7 @@ def execute(plan, stage, laser, journal_path: str | Path, *, resume: bool = Fals
 
     report = preflight(plan, stage, laser, todo_idx, max_pulse_energy_uj=options.max_pulse_energy_uj,
                        home=options.home)
+    att_pct = attenuation_percent(plan, laser, attenuator_type or _plan_attenuator_type(plan))
     t0 = time.time()
     devices = {"stage": stage.url, "laser": laser.url, **report.devices}
     if resume:
@@ -179,10 +210,15 @@ def execute(plan, stage, laser, journal_path: str | Path, *, resume: bool = Fals
         journal = Journal.create(journal_path, header, sync=sync)
     session_n = len(state.sessions) if state else 0
     ids = plan.shots.disc_id
-    journal.write({"k": "session", "n": session_n, "resume": resume, "mode": mode,
+    journal.write({"k": "session", "n": session_n, "resume": resume, "mode": mode, "boot_id": boot_id(),
+                   "durability": sync,
                    "refire_uncertain": options.refire_uncertain, "pid": os.getpid(), "started": _iso(t0),
                    "devices": devices, "preflight": report.checks, "to_fire": int(len(todo_idx)),
                    "uncertain": stats.uncertain_skipped[:100000], "selection": selection_text or {}}, durable=True)
+    if state is not None and len(state.horizon_uncertain):
+        journal.write({"k": "uncertain", "seqs": state.horizon_uncertain.tolist(),
+                       "reason": "OS crash or power loss inside a batch horizon: these shots may have fired"},
+                      durable=True)
     if stats.uncertain_skipped:
         journal.write({"k": "skip", "reason": "uncertain (intent without confirmation; --refire-uncertain fires them)",
                        "seqs": stats.uncertain_skipped}, durable=True)
@@ -191,7 +227,7 @@ def execute(plan, stage, laser, journal_path: str | Path, *, resume: bool = Fals
     progress.total, progress.mode, progress.done, progress.start_done = n, mode, done0, done0
     ctx = Context(plan=plan, stage=stage, laser=laser, journal=journal, control=control, progress=progress,
                   options=options, stats=stats, on_pause=on_pause, pulse_readback=pulse_readback,
-                  arrays=_arrays(plan), done_total=done0)
+                  arrays=_arrays(plan, att_pct), done_total=done0)
     status, message = "failed", ""
     bug: BaseException | None = None
     try:
@@ -241,6 +277,17 @@ def execute(plan, stage, laser, journal_path: str | Path, *, resume: bool = Fals
     return RunResult(status=status, message=message, journal_path=journal_path, stats=stats, counts=final.counts(),
                      uncertain_ids=ids[unc].tolist(), skipped_uncertain_ids=ids[stats.uncertain_skipped].tolist(),
                      estimate_s=float(plan.estimate.get("total_s", math.nan)), wall_s=stats.t_end - t0, mode=mode)
+
+
+def _plan_attenuator_type(plan) -> str | None:
+    h = plan.header
+    for d in (h, h.get("model") or {}, (h.get("model") or {}).get("laser") or {}):
+        att = d.get("attenuator") if isinstance(d, dict) else None
+        if isinstance(att, dict) and att.get("type"):
+            return str(att["type"])
+        if isinstance(d, dict) and d.get("attenuator_type"):
+            return str(d["attenuator_type"])
+    return None
 
 
 def _safe_stop(ctx: Context) -> None:

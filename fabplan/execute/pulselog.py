@@ -1,0 +1,60 @@
+"""Read an emulator's pulse log (the ground truth of where light hit) incrementally.
+
+The log is CSV `t_s,x_um,y_um,z_um,energy_uj,gate,source` (or JSON lines with those keys). Only
+pulses with light (gate 1) count. `read_new()` returns what was appended since the last call; a
+`flush` callable (the in-process emulator's log flush) is called first so a row's pulses are all
+on disk when it is confirmed.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+
+class PulseLogReader:
+    def __init__(self, path: str | Path, flush: Callable[[], None] | None = None):
+        self.path = Path(path)
+        self.flush = flush
+        self.offset = 0
+        self._tail = b""
+
+    def read_new(self) -> np.ndarray:
+        """(k, 4) array of t_s, x_um, y_um, z_um for pulses with light appended since the last call."""
+        if self.flush is not None:
+            self.flush()
+        try:
+            with open(self.path, "rb") as fh:
+                fh.seek(self.offset)
+                data = fh.read()
+        except FileNotFoundError:
+            return np.empty((0, 4))
+        self.offset += len(data)
+        data = self._tail + data
+        cut = data.rfind(b"\n")
+        if cut < 0:
+            self._tail = data
+            return np.empty((0, 4))
+        self._tail = data[cut + 1:]
+        return parse_pulses(data[: cut + 1])
+
+
+def parse_pulses(data: bytes) -> np.ndarray:
+    lines = [ln for ln in data.split(b"\n") if ln and not ln.startswith(b"t_s")]
+    if not lines:
+        return np.empty((0, 4))
+    if lines[0].startswith(b"{"):
+        recs = [json.loads(ln) for ln in lines]
+        rows = [(r["t_s"], r["x_um"], r["y_um"], r["z_um"]) for r in recs if int(r.get("gate", 1)) == 1]
+        return np.array(rows, float).reshape(-1, 4)
+    parts = [ln.split(b",") for ln in lines]
+    arr = np.array([p[:6] for p in parts], dtype=float)
+    return arr[arr[:, 5] == 1][:, :4]
+
+
+def read_pulse_log(path: str | Path) -> np.ndarray:
+    """Whole log: (k, 4) t, x, y, z of pulses with light."""
+    return PulseLogReader(path).read_new()

@@ -1,0 +1,139 @@
+"""End-of-run summary text and the `--report report.png` figure (from the journal, not from memory,
+so a report can be made for any journal, including one from a crashed run)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from fabplan.execute.journal import FIRED, UNCERTAIN, JournalState
+
+
+def placement_errors_nm(state: JournalState, plan) -> np.ndarray:
+    """|encoder - target| of every fired shot with a recorded encoder position, nm."""
+    s = plan.shots
+    fired = state.fired
+    enc = state.encoder[fired]
+    ok = np.isfinite(enc[:, 0])
+    fired, enc = fired[ok], enc[ok]
+    tgt = np.column_stack([s.x_um[fired], s.y_um[fired], s.z_um[fired]])
+    enc_z = np.where(np.isfinite(enc[:, 2]), enc[:, 2], tgt[:, 2])
+    d = np.sqrt((enc[:, 0] - tgt[:, 0]) ** 2 + (enc[:, 1] - tgt[:, 1]) ** 2 + (enc_z - tgt[:, 2]) ** 2)
+    return d * 1e3
+
+
+def _fmt_s(t: float) -> str:
+    if not math.isfinite(t):
+        return "n/a"
+    if t < 120:
+        return f"{t:.1f} s"
+    if t < 7200:
+        return f"{t / 60:.1f} min"
+    return f"{t / 3600:.2f} h"
+
+
+def summary_lines(result, sim_time_s: float | None = None) -> list[str]:
+    """Human summary of a session (fired, skipped, uncertain, failed, duration vs estimate)."""
+    s = result.summary()
+    c = s["journal_counts"]
+    lines = [
+        f"{result.status}: {result.message}",
+        f"  fired this session {s['fired_this_session']}, failed {s['failed']}, "
+        f"skipped uncertain {s['skipped_uncertain']}, not selected {s['not_selected']}",
+        f"  journal: fired {c.get('fired', 0)}, uncertain {c.get('uncertain', 0)}, pending {c.get('pending', 0)}"
+        + (f", FIRED TWICE {c['double_fired']}" if c.get("double_fired") else ""),
+    ]
+    if result.uncertain_ids:
+        from fabplan.errors import summarize_ids
+
+        lines.append(f"  uncertain (intent without confirmation, not refired): {summarize_ids(result.uncertain_ids)}")
+    pe = s["placement_error_nm"]
+    if pe:
+        lines.append(f"  placement error: median {pe['median']:.1f} nm, p99 {pe['p99']:.1f} nm, max {pe['max']:.1f} nm")
+    if s["rows_out_of_tolerance"]:
+        lines.append(f"  rows with a shot out of tolerance: {s['rows_out_of_tolerance']} "
+                     f"(lines {', '.join(str(r['line']) for r in result.stats.flagged_rows[:10])})")
+    dur = f"  duration {_fmt_s(result.wall_s)} (wall)"
+    if sim_time_s is not None and math.isfinite(sim_time_s):
+        dur += f", {_fmt_s(sim_time_s)} emulated"
+    dur += f"; estimated real duration {_fmt_s(result.estimate_s)}"
+    lines.append(dur)
+    lines.append(f"  journal {result.journal_path}")
+    if result.status in ("paused", "stopped", "failed"):
+        lines.append(f"  resume with: fabplan run --resume {result.journal_path}")
+    return lines
+
+
+def write_report(path: str | Path, state: JournalState, plan, title: str = "") -> dict[str, Any]:
+    """Three panels: placement error histogram, map of the discs by state, timeline of firing."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    s = plan.shots
+    err = placement_errors_nm(state, plan)
+    fig, axes = plt.subplots(1, 3, figsize=(16, 5))
+    ax = axes[0]
+    if len(err):
+        ax.hist(err, bins=min(100, max(10, int(np.sqrt(len(err))))), color="tab:blue")
+        p99 = float(np.percentile(err, 99))
+        ax.axvline(p99, color="k", ls="--", label=f"p99 {p99:.1f} nm")
+        tol = state.header.get("position_tolerance_um")
+        if tol:
+            ax.axvline(float(tol) * 1e3, color="tab:red", label=f"tolerance {float(tol) * 1e3:.0f} nm")
+        ax.legend()
+    else:
+        ax.text(0.5, 0.5, "no encoder positions recorded", ha="center", transform=ax.transAxes)
+    ax.set_xlabel("placement error |encoder - target| (nm)")
+    ax.set_ylabel("shots")
+    ax.set_title("placement error")
+
+    ax = axes[1]
+    colors = {FIRED: "tab:green", UNCERTAIN: "tab:orange"}
+    n = len(s)
+    size = max(0.05, min(20.0, 2e4 / max(n, 1)))
+    pending = state.state == 0
+    ax.scatter(s.sample_x_um[pending], s.sample_y_um[pending], s=size, c="lightgrey", label=f"pending {pending.sum()}",
+               rasterized=True, linewidths=0)
+    for st, col in colors.items():
+        m = state.state == st
+        if m.any():
+            ax.scatter(s.sample_x_um[m], s.sample_y_um[m], s=size if st == FIRED else size * 4 + 4, c=col,
+                       label=f"{'fired' if st == FIRED else 'uncertain'} {m.sum()}", rasterized=True, linewidths=0)
+    twice = state.fire_count > 1
+    if twice.any():
+        ax.scatter(s.sample_x_um[twice], s.sample_y_um[twice], s=30, c="red", marker="x", label=f"fired twice {twice.sum()}")
+    ax.set_aspect("equal")
+    ax.set_xlabel("x (um, sample)")
+    ax.set_ylabel("y (um, sample)")
+    ax.set_title("discs")
+    ax.legend(loc="upper right", fontsize=8)
+
+    ax = axes[2]
+    t = state.t_fired
+    ok = np.isfinite(t)
+    if ok.any():
+        t0 = np.nanmin(t)
+        order = np.argsort(t[ok])
+        ax.plot(t[ok][order] - t0, np.arange(1, ok.sum() + 1), lw=1)
+        for ev in state.events:
+            if ev.get("what") in ("pause", "error") and ev.get("t"):
+                ax.axvline(float(ev["t"]) - t0, color="tab:orange", lw=0.8)
+        for i, sess in enumerate(state.sessions[1:], 1):
+            if sess.get("t"):
+                ax.axvline(float(sess["t"]) - t0, color="tab:purple", lw=0.8, ls=":",
+                           label="resume" if i == 1 else None)
+    ax.set_xlabel("wall time since first shot (s)")
+    ax.set_ylabel("shots fired")
+    ax.set_title("timeline")
+    if len(state.sessions) > 1:
+        ax.legend()
+    fig.suptitle(title or f"{state.header.get('design_name', '')} run {state.header.get('run_id', '')}")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return {"placement_error_p99_nm": float(np.percentile(err, 99)) if len(err) else None, "path": str(path)}
