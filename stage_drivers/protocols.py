@@ -40,7 +40,7 @@ class DeviceError(RuntimeError):
             parts.append(f"code {self.code}")
         if self.command:
             parts.append(f"command {self.command!r}")
-        parts.append(f"reply {self.reply!r}")
+            parts.append(f"reply {self.reply!r}")
         return "; ".join(parts)
 
     def __reduce__(self):  # picklable across processes despite keyword-only arguments

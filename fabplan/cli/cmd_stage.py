@@ -1,0 +1,86 @@
+"""`fabplan stage status URL` and `fabplan stage move URL X Y Z`: talk to a real or emulated controller."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import asdict
+
+from fabplan.cli._output import print_json
+from fabplan.errors import UserError
+from fabplan.units import parse_kind
+
+
+def _open(url: str, timeout_s: float):
+    from stage_drivers import DeviceError, open_stage
+
+    try:
+        return open_stage(url, timeout_s=timeout_s)
+    except DeviceError as exc:
+        raise UserError(str(exc)) from exc
+
+
+def _status(args) -> int:
+    from stage_drivers import DeviceError
+
+    stage = _open(args.url, args.timeout)
+    try:
+        with stage:
+            st = stage.status()
+            limits = {ax: [lim.min_um, lim.max_um] for ax, lim in stage.travel_limits().items()}
+    except DeviceError as exc:
+        raise UserError(str(exc)) from exc
+    info = {"url": args.url, **asdict(st), "travel_limits_um": limits}
+    if args.json:
+        print_json(info)
+    else:
+        pos = ", ".join(f"{a}={v:.4f}" for a, v in zip(st.axes, st.position_um, strict=False))
+        print(f"{args.url}: status {st.code} ({st.text})")
+        print(f"  initialized={st.initialized} homed={st.homed} ready={st.ready} moving={st.moving} "
+              f"fault={st.fault}")
+        print(f"  position um: {pos}")
+        for ax, (lo, hi) in limits.items():
+            print(f"  {ax} travel: {lo:.3f} .. {hi:.3f} um")
+    return 0
+
+
+def _move(args) -> int:
+    from stage_drivers import DeviceError
+
+    x, y = parse_kind(args.x, "length_um"), parse_kind(args.y, "length_um")
+    z = None if args.z is None else parse_kind(args.z, "length_um")
+    stage = _open(args.url, args.timeout)
+    try:
+        with stage:
+            stage.check_limits(x, y, z)
+            if args.home:
+                stage.home()
+            stage.move_to(x, y, z)
+            pos = stage.position()
+    except DeviceError as exc:
+        raise UserError(str(exc)) from exc
+    if args.json:
+        print_json({"url": args.url, "target_um": [x, y, z], "position_um": list(pos)})
+    else:
+        print("position um: " + ", ".join(f"{v:.4f}" for v in pos))
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("stage", help="query or move a stage controller by URL",
+                       description="URLs: xps://host:5001?group=XYZ, esp301:///dev/ttyUSB0?baud=19200, "
+                                   "sim://lab (in-process emulator).")
+    s = p.add_subparsers(dest="stage_cmd", metavar="ACTION", required=True)
+    q = s.add_parser("status", help="group status, position and travel limits")
+    q.add_argument("url")
+    q.add_argument("--timeout", type=float, default=5.0, help="per-call timeout, s")
+    q.add_argument("--json", action="store_true")
+    q.set_defaults(func=_status)
+    q = s.add_parser("move", help="absolute move (limits checked before anything is sent)")
+    q.add_argument("url")
+    q.add_argument("x", help='target X, e.g. 100 or "0.1 mm" (bare numbers are um)')
+    q.add_argument("y")
+    q.add_argument("z", nargs="?")
+    q.add_argument("--home", action="store_true", help="initialise and home first if needed")
+    q.add_argument("--timeout", type=float, default=5.0, help="per-call timeout, s")
+    q.add_argument("--json", action="store_true")
+    q.set_defaults(func=_move)
