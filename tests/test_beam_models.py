@@ -106,6 +106,7 @@ def test_inverse_round_trip_and_range(beam):
         f = beam.fluence_for_diameter(d, pulses)
         assert np.all(f >= beam.threshold_mj_cm2(pulses))
         np.testing.assert_allclose(beam.disc_diameter_um(f, pulses), d, atol=2e-3)
+        assert np.isnan(beam.fluence_for_diameter([np.nan, d[0]], pulses)).tolist() == [True, False]
         with pytest.raises(UserError, match=r"achievable range is .* um") as exc:
             beam.fluence_for_diameter([d[0], hi + 1.0], pulses)
         assert f"{lo:.4g} - {hi:.4g}" in str(exc.value)

@@ -241,7 +241,7 @@ class BeamModel(ABC):
     def fluence_for_diameter(self, diameter_um, pulses=1) -> np.ndarray:
         """Peak fluence that makes a disc of this diameter with N pulses (vectorised).
 
-        Raises UserError naming the achievable range when any target is outside it.
+        Raises UserError naming the achievable range when any target is outside it; NaN -> NaN.
         """
         d = np.asarray(diameter_um, dtype=float)
         n = np.broadcast_to(np.asarray(pulses), d.shape) if d.ndim else np.asarray(pulses)
@@ -250,7 +250,7 @@ class BeamModel(ABC):
             sel = n == nu
             lo, hi = self.diameter_range_um(int(nu))
             tol = 1e-9 * max(hi, 1.0)
-            bad = sel & ~((d >= lo - tol) & (d <= hi + tol))
+            bad = sel & ~np.isnan(d) & ~((d >= lo - tol) & (d <= hi + tol))  # NaN target -> NaN
             if np.any(bad):
                 vals = np.unique(d[bad])
                 what = (

@@ -80,6 +80,8 @@ def _handler(args: argparse.Namespace) -> int:
         print_json({**result.to_dict(), "source": data.source, "beam_yaml": yaml_text, "plot": args.plot})
     else:
         print(format_result(result, data))
+        if geo["damage"] is not None:
+            print(format_ranges(result, data, geo["damage"]))
         print("\nPaste into the design:\n")
         print(yaml_text, end="")
         if args.plot:
@@ -109,6 +111,21 @@ def format_result(result: CalibrationResult, data: DoseData) -> str:
     out.append(f"  rms residual    {result.rms_um:.3g} um (disc diameter)")
     for w in result.warnings:
         out.append(f"warning: {w}")
+    return "\n".join(out)
+
+
+def format_ranges(result: CalibrationResult, data: DoseData, damage_mj_cm2: float) -> str:
+    """Achievable disc diameters per measured pulse count with the fitted beam (threshold .. damage)."""
+    beam = result.beam(damage_fluence_mj_cm2=damage_mj_cm2)
+    out = []
+    for n in np.unique(data.pulses).tolist():
+        try:
+            lo, hi = beam.diameter_range_um(int(n))
+            out.append(
+                f"  achievable disc diameter, N = {n}: {lo:.3g} - {hi:.3g} um (threshold to damage fluence)"
+            )
+        except UserError as exc:
+            out.append(f"  N = {n}: {exc}")
     return "\n".join(out)
 
 
