@@ -35,3 +35,15 @@ def photon_number(fluence, threshold, beta):
 def light_out(fluence, threshold, beta, scale=1.0):
     """Output ~ scale * beta * s: slope ~1 (x scale/F_th) above threshold, ~beta below."""
     return scale * beta * photon_number(fluence, threshold, beta)
+
+
+def light_out_bg(fluence, threshold, beta, scale=1.0, kappa=0.0):
+    """Lasing-mode output plus collected spontaneous emission from all other modes.
+
+    The rate equations give N/tau_sp = s / (beta tau_p (1 + s)): spontaneous emission clamps with the
+    carrier density. Collected with a relative efficiency eta, it adds kappa * s/(1+s) (kappa =
+    eta/beta) to the mode's s; below threshold it is linear in F, so the log-log curve stays
+    straight until the jump (height ~1/(beta (1 + kappa))). kappa = 0 gives `light_out`.
+    """
+    s = photon_number(fluence, threshold, beta)
+    return scale * beta * (s + kappa * s / (1.0 + s))

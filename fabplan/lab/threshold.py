@@ -3,8 +3,9 @@
 (a) `two_segment`: continuous two-line (hinge) weighted least squares with a free breakpoint,
     searched on a fine grid; the threshold is the breakpoint and its 95 % interval comes from the profile of the
     residual sum of squares (F-test on one parameter, Hudson 1966 / Seber & Wild ch. 9).
-(b) `s_curve`: the rate-equation S-curve (`ratemodel`) fitted on log-log axes with free threshold,
-    beta and scale; interval from the Jacobian covariance of ln F_th.
+(b) `s_curve`: the rate-equation S-curve (`ratemodel.light_out_bg`: lasing-mode output plus the
+    carrier-clamped spontaneous emission collected from the other modes) fitted on log-log axes
+    with free threshold, beta, kappa and scale; interval from the Jacobian covariance of ln F_th.
 
 Neither forces a threshold: a series whose kink is not significant (F-test against one straight
 line), too weak (slope ratio), or outside the measured range is returned with has_threshold False
@@ -18,12 +19,13 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import optimize, stats
 
-from fabplan.lab.ratemodel import light_out
+from fabplan.lab.ratemodel import light_out_bg
 
 MIN_POINTS = 6
 MIN_SLOPE_RATIO = 4.0  # above/below slope: spontaneous emission is linear, lasing far steeper
 P_KINK = 1e-3  # F-test p-value needed to prefer the hinge over one straight line
-MAX_BETA = 0.3  # beyond this the S-curve has no visible threshold
+MAX_BETA = 0.3  # apparent beta beyond this: the S-curve has no visible threshold
+KAPPA_MIN = 1e-3  # lower bound of the collected-spontaneous term (0 would be log(0))
 
 
 @dataclass
@@ -73,7 +75,7 @@ def two_segment(f: np.ndarray, y: np.ndarray, grid: int = 400) -> ThresholdFit:
     fstat = ((rss_line - rss_min) / 2) / (rss_min / dof)
     p = float(stats.f.sf(fstat, 2, dof))
     crit = float(stats.f.ppf(0.95, 1, dof))
-    inside = cand[rss <= rss_min * (1 + crit / dof)]
+    lo_ci, hi_ci = _profile_interval(cand, rss, k, rss_min * (1 + crit / dof))
     x_int = fb - (a + b1 * fb) / b2 if b2 > 0 else float("nan")
     params = {
         "intercept": float(a),
@@ -85,9 +87,7 @@ def two_segment(f: np.ndarray, y: np.ndarray, grid: int = 400) -> ThresholdFit:
         "rss_line": rss_line,
         "n": n,
     }
-    fit = ThresholdFit(
-        "two-segment", True, "", fb, float(inside.min()), float(inside.max()), float(b2), params=params
-    )
+    fit = ThresholdFit("two-segment", True, "", fb, lo_ci, hi_ci, float(b2), params=params)
     ratio = b2 / b1 if b1 > 0 else np.inf if b2 > 0 else 0.0
     params["slope_ratio"] = float(ratio)
     if not (p < P_KINK):
@@ -97,6 +97,22 @@ def two_segment(f: np.ndarray, y: np.ndarray, grid: int = 400) -> ThresholdFit:
     elif k == 0 or k == grid - 1:
         fit.has_threshold, fit.flag = False, "breakpoint at the edge of the measured range"
     return fit
+
+
+def _profile_interval(x: np.ndarray, rss: np.ndarray, k: int, level: float) -> tuple[float, float]:
+    """Where the RSS profile crosses `level` either side of its minimum (linear interpolation)."""
+
+    def edge(step: int) -> float:
+        i = k
+        while 0 <= i + step < x.size and rss[i + step] <= level:
+            i += step
+        j = i + step
+        if not 0 <= j < x.size:
+            return float(x[i])
+        t = (level - rss[i]) / (rss[j] - rss[i]) if rss[j] != rss[i] else 0.0
+        return float(x[i] + t * (x[j] - x[i]))
+
+    return edge(-1), edge(+1)
 
 
 def s_curve(f: np.ndarray, y: np.ndarray, start: ThresholdFit | None = None) -> ThresholdFit:
@@ -121,15 +137,21 @@ def s_curve(f: np.ndarray, y: np.ndarray, start: ThresholdFit | None = None) -> 
 
     def resid(t):
         with np.errstate(all="ignore"):
-            m = light_out(f, np.exp(t[1]), np.exp(t[2]), np.exp(t[0]))
+            m = light_out_bg(f, np.exp(t[1]), np.exp(t[2]), np.exp(t[0]), np.exp(t[3]))
             return np.log(np.maximum(m, 1e-300)) - ly
 
-    lo = [-np.inf, np.log(fmin / 10), np.log(1e-8)]
-    hi = [np.inf, np.log(fmax * 10), np.log(0.99)]
+    lo = [-np.inf, np.log(fmin / 10), np.log(1e-8), np.log(KAPPA_MIN)]
+    hi = [np.inf, np.log(fmax * 10), np.log(0.99), np.log(1e4)]
     best = None
-    starts = (b0,) if start is not None and start.has_threshold else (b0, 1e-2, 1e-4)
-    for tb in starts:
-        t0 = np.clip([np.log(s0), np.log(th0), np.log(tb)], np.array(lo) + 1e-9, np.array(hi) - 1e-9)
+    starts = [(b0, KAPPA_MIN * 10), (b0 / 21, 20.0)]
+    if start is None or not start.has_threshold:
+        starts += [(1e-2, KAPPA_MIN * 10), (1e-4, KAPPA_MIN * 10)]
+    for tb, tk in starts:
+        t0 = np.clip(
+            [np.log(s0 / (1 + tk)), np.log(th0), np.log(tb), np.log(tk)],
+            np.array(lo) + 1e-9,
+            np.array(hi) - 1e-9,
+        )
         try:
             res = optimize.least_squares(resid, t0, bounds=(lo, hi), method="trf", x_scale=1.0)
         except ValueError:
@@ -139,8 +161,8 @@ def s_curve(f: np.ndarray, y: np.ndarray, start: ThresholdFit | None = None) -> 
     if best is None:
         return ThresholdFit("s-curve", False, "fit failed")
     t = best.x
-    th, beta, scale = float(np.exp(t[1])), float(np.exp(t[2])), float(np.exp(t[0]))
-    dof = max(n - 3, 1)
+    th, beta, scale, kappa = (float(np.exp(t[i])) for i in (1, 2, 0, 3))
+    dof = max(n - 4, 1)
     s2 = 2 * best.cost / dof
     try:
         cov = np.linalg.inv(best.jac.T @ best.jac) * s2
@@ -157,10 +179,19 @@ def s_curve(f: np.ndarray, y: np.ndarray, start: ThresholdFit | None = None) -> 
         th * np.exp(half),
         scale / th,
         beta,
-        params={"scale": scale, "rms_log_resid": float(np.sqrt(s2)), "n": n},
+        params={
+            "scale": scale,
+            "kappa": kappa,
+            "beta_apparent": beta * (1 + kappa),
+            "rms_log_resid": float(np.sqrt(s2)),
+            "n": n,
+        },
     )
-    if beta > MAX_BETA:
-        fit.has_threshold, fit.flag = False, f"beta {beta:.2g} ~ 1: no threshold"
+    if beta * (1 + kappa) > MAX_BETA:
+        fit.has_threshold, fit.flag = (
+            False,
+            f"jump 1/beta_apparent = {1 / (beta * (1 + kappa)):.2g}: no threshold",
+        )
     elif not (fmin < th < fmax):
         fit.has_threshold, fit.flag = False, f"threshold {th:.3g} outside the measured range"
     elif not np.isfinite(sd) or sd > 0.5:

@@ -1,0 +1,446 @@
+"""`fabplan lab ...`: the lasing-threshold logbook (SQLite): add/import spectra, fit, show, report.
+
+The database is `--db PATH`, else $FABPLAN_DB, else ./fabplan-lab.sqlite.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import sys
+
+from fabplan.cli._output import print_json
+from fabplan.errors import UserError
+from fabplan.lab.db import STATUSES
+
+META_OPTS = (
+    # flag, series column, unit kind
+    ("--pump-wavelength", "pump_wavelength_nm", "wavelength_nm", "pump wavelength (default 515 nm)"),
+    ("--pulse-width", "pulse_width_fs", "duration_fs", "pump pulse width (default 220 fs)"),
+    ("--rep-rate", "rep_rate_hz", "frequency_hz", "pump repetition rate"),
+    ("--spot", "spot_fwhm_um", "length_um", "pump spot FWHM (default 20 um)"),
+    ("--resolution", "resolution_nm", "wavelength_nm", "spectrometer resolution FWHM (default 0.1 nm)"),
+)
+
+
+def _ws(args) -> str:
+    """Sample for writing commands."""
+    return args.sample or "default"
+
+
+def _db(args):
+    from fabplan.lab.db import open_db
+
+    return open_db(args.db)
+
+
+def _meta(args) -> dict:
+    from fabplan.units import parse_kind
+
+    meta = {}
+    for flag, col, kind, _ in META_OPTS:
+        v = getattr(args, flag.lstrip("-").replace("-", "_"), None)
+        if v is not None:
+            meta[col] = parse_kind(v, kind)
+    if getattr(args, "operator", None):
+        meta["operator"] = args.operator
+    if getattr(args, "notes", None):
+        meta["notes"] = args.notes
+    return meta
+
+
+def _prepare(con, args) -> None:
+    from fabplan.lab.records import import_journal, register_design
+
+    if getattr(args, "design", None):
+        register_design(con, args.design, _ws(args))
+    if getattr(args, "journal", None):
+        import_journal(con, args.journal, _ws(args))
+
+
+def _add(args) -> int:
+    from fabplan.lab.importer import add_spectrum
+
+    con = _db(args)
+    _prepare(con, args)
+    res = add_spectrum(
+        con,
+        args.disc,
+        args.fluence,
+        args.spectrum,
+        sample=_ws(args),
+        allow_unknown=args.allow_unknown,
+        new_series=args.new_series,
+        meta=_meta(args),
+    )
+    if args.json:
+        print_json(res)
+    else:
+        print(
+            f"{res['disc_id']}: spectrum {res['spectrum_id']} at {res['fluence_uj_cm2']:g} uJ/cm^2 "
+            f"(series {res['series_id']})"
+        )
+    return 0
+
+
+def _import(args) -> int:
+    from fabplan.lab.importer import import_manifest
+
+    con = _db(args)
+    _prepare(con, args)
+    res = import_manifest(
+        con, args.manifest, sample=_ws(args), allow_unknown=args.allow_unknown, meta=_meta(args)
+    )
+    if args.json:
+        print_json(res)
+    else:
+        print(
+            f"imported {res['spectra']} spectra in {res['series']} series for {res['discs']} discs "
+            f"from {res['manifest']}"
+        )
+    return 0
+
+
+def _add_design(args) -> int:
+    from fabplan.lab.records import register_design
+
+    res = register_design(_db(args), args.design_file, _ws(args))
+    if args.json:
+        print_json(res)
+    else:
+        print(
+            f"design {res['name']!r} ({res['hash'][:12]}): {res['discs']} discs registered for sample {res['sample']!r}"
+        )
+    return 0
+
+
+def _import_journal(args) -> int:
+    from fabplan.lab.records import import_journal, register_design
+
+    con = _db(args)
+    if args.design:
+        register_design(con, args.design, _ws(args))
+    res = import_journal(con, args.journal_file, _ws(args))
+    if args.json:
+        print_json(res)
+    else:
+        print(
+            f"run {res['run_id']} (plan {str(res['plan_hash'])[:12]}): {res['fired']} discs fired, "
+            f"{res['uncertain']} uncertain{'' if res['design_linked'] else ' (design not registered)'}"
+        )
+    return 0
+
+
+def _window(text: str | None):
+    if not text:
+        return None
+    from fabplan.units import parse_kind
+
+    lo, sep, hi = text.partition(":")
+    if not sep:
+        raise UserError(f"--window expects LO:HI (e.g. 525nm:550nm), got {text!r}")
+    w = (parse_kind(lo, "wavelength_nm"), parse_kind(hi, "wavelength_nm"))
+    if not w[0] < w[1]:
+        raise UserError(f"--window: LO must be below HI, got {text!r}")
+    return w
+
+
+def _fit(args) -> int:
+    from fabplan.lab.fitting import fit_all, result_dict
+    from fabplan.units import parse_kind
+
+    con = _db(args)
+    res = fit_all(
+        con,
+        pattern=args.disc,
+        sample=args.sample,
+        window_nm=_window(args.window),
+        resolution_nm=parse_kind(args.resolution, "wavelength_nm") if args.resolution else None,
+    )
+    if args.json:
+        print_json([result_dict(r) for r in res])
+        return 0
+    if not res:
+        print("no measurement series match")
+        return 0
+    print(
+        f"{'disc':<12} {'status':<9} {'F_th 2-seg':>16} {'F_th S-curve':>13} {'beta':>8} {'FWHM nm':>8} "
+        f"{'Q':>7} {'FSR meas/pred':>14}  note"
+    )
+    for r in res:
+        th = (
+            f"{r.threshold_uj_cm2:.2f} [{r.threshold_lo:.2f},{r.threshold_hi:.2f}]"
+            if r.has_threshold
+            else "-"
+        )
+        print(
+            f"{r.disc_id:<12} {r.status:<9} {th:>16} {_f(r.threshold_scurve):>13} {_f(r.beta, '.1e'):>8} "
+            f"{_f(r.linewidth_nm, '.3f'):>8}{'<' if r.resolution_limited else ' '}{_f(r.q, '.0f'):>6} "
+            f"{_f(r.mode_spacing_nm) + '/' + _f(r.fsr_predicted_nm):>14}  {r.flag}"
+        )
+    n = sum(r.has_threshold for r in res)
+    print(f"{len(res)} series fitted, {n} with a threshold, {len(res) - n} flagged")
+    return 0
+
+
+def _f(v, fmt: str = ".2f") -> str:
+    return "-" if v is None or not math.isfinite(float(v)) else format(float(v), fmt)
+
+
+def _show(args) -> int:
+    from fabplan.lab.queries import disc_detail
+
+    d = disc_detail(_db(args), args.disc_id, args.sample)
+    if args.json:
+        print_json(d)
+        return 0
+    print(
+        f"{d['disc_id']} (sample {d['sample']}): status {d['status']}{' (set by hand)' if d['status_manual'] else ''}"
+    )
+    print(
+        f"  designed D {_f(d['diameter_um'])} um, fab fluence {_f(d['fluence_mj_cm2'])} mJ/cm^2, "
+        f"pulses {d['pulses'] or '-'}, run {d['run_id'] or '-'} ({d['fab_state'] or 'no journal'})"
+        f"{'' if d['known'] else ', NOT in any design or run'}"
+    )
+    for s in d["series"]:
+        print(
+            f"  series {s['id']} ({s['created']}): pump {_f(s['pump_wavelength_nm'], 'g')} nm, "
+            f"{_f(s['pulse_width_fs'], 'g')} fs, spot {_f(s['spot_fwhm_um'], 'g')} um, "
+            f"{len(s['spectra'])} spectra, operator {s['operator'] or '-'}"
+        )
+        for f in s["fits"]:
+            extra = f", beta {f['beta']:.2g}" if f["beta"] is not None else ""
+            if f["has_threshold"]:
+                print(
+                    f"    {f['method']:<12} F_th {f['threshold_uj_cm2']:.2f} uJ/cm^2 "
+                    f"[{f['threshold_lo']:.2f}, {f['threshold_hi']:.2f}]{extra}"
+                )
+            else:
+                print(f"    {f['method']:<12} no threshold: {f['flag']}")
+        sp = s.get("spectral")
+        if sp and sp["linewidth_nm"] is not None:
+            print(
+                f"    linewidth {sp['linewidth_nm']:.3f} nm{' (resolution-limited)' if sp['resolution_limited'] else ''}"
+                f" at {sp['peak_nm']:.2f} nm, Q {sp['q']:.0f}, below threshold {_f(sp['below_linewidth_nm'])} nm"
+            )
+            print(
+                f"    mode spacing {_f(sp['mode_spacing_nm'], '.3f')} nm measured, "
+                f"{_f(sp['fsr_predicted_nm'], '.3f')} nm predicted ({sp['fsr_source'] or 'no diameter'})"
+            )
+        for x in s["spectra"]:
+            print(
+                f"      F {x['fluence_uj_cm2']:8.3f}  t {_f(x['integration_s'], 'g'):>6} s  "
+                f"I {_f(x['integrated'], '.4g'):>10}  peak {_f(x['peak_nm'])} nm  FWHM {_f(x['fwhm_nm'], '.3f')} nm"
+            )
+    return 0
+
+
+def _list(args) -> int:
+    from fabplan.lab.queries import disc_rows
+
+    rows = disc_rows(_db(args), pattern=args.disc, status=args.status, sample=args.sample)
+    if args.json:
+        print_json(rows)
+        return 0
+    print(
+        f"{'sample':<10} {'disc':<12} {'status':<9} {'D um':>6} {'spectra':>7} {'F_th':>7} {'FWHM nm':>8} {'Q':>7}"
+    )
+    for r in rows:
+        print(
+            f"{r['sample']:<10} {r['disc_id']:<12} {r['status']:<9} {_f(r['diameter_um']):>6} "
+            f"{r['n_spectra'] or 0:>7} {_f(r['threshold_uj_cm2']):>7} {_f(r['linewidth_nm'], '.3f'):>8} "
+            f"{_f(r['q'], '.0f'):>7}"
+        )
+    counts = {s: sum(r["status"] == s for r in rows) for s in STATUSES}
+    print(f"{len(rows)} discs: " + ", ".join(f"{v} {k}" for k, v in counts.items() if v))
+    return 0
+
+
+def _set_status(args) -> int:
+    from fabplan.lab.db import transaction
+    from fabplan.lab.queries import find_disc
+
+    con = _db(args)
+    d = find_disc(con, args.disc_id, args.sample)
+    with transaction(con):
+        con.execute(
+            "UPDATE discs SET status=?, status_manual=? WHERE id=?",
+            (args.status if args.status != "auto" else d["status"], int(args.status != "auto"), d["id"]),
+        )
+    print(f"{args.disc_id}: status {args.status}")
+    return 0
+
+
+def _report(args) -> int:
+    from fabplan.lab.report import report
+
+    res = report(
+        _db(args), args.out, pattern=args.disc, sample=args.sample, max_disc_figures=args.max_disc_figures
+    )
+    if args.json:
+        print_json(res)
+    else:
+        print(
+            f"report in {res['out']}: {res['disc_figures']} disc figures, {len(res['array_figures'])} array "
+            f"figures, table {res['table_csv']}"
+        )
+    return 0
+
+
+def _export(args) -> int:
+    from fabplan.lab.queries import disc_rows, measurement_rows
+
+    con = _db(args)
+    rows = (
+        measurement_rows(con, args.disc, args.sample)
+        if args.all
+        else disc_rows(con, args.disc, sample=args.sample)
+    )
+    out = open(args.out, "w", newline="", encoding="utf-8") if args.out else sys.stdout
+    try:
+        if args.format == "json":
+            from fabplan.cli._output import _clean
+
+            json.dump(_clean(rows), out, indent=1, allow_nan=False)
+            out.write("\n")
+        else:
+            cols = list(rows[0].keys()) if rows else []
+            w = csv.writer(out)
+            w.writerow(cols)
+            for r in rows:
+                w.writerow(
+                    [
+                        ""
+                        if r[c] is None
+                        else (" ".join(f"{v:.4f}" for v in r[c]) if isinstance(r[c], list) else r[c])
+                        for c in cols
+                    ]
+                )
+    finally:
+        if args.out:
+            out.close()
+    if args.out:
+        print(f"{len(rows)} rows -> {args.out}", file=sys.stderr)
+    return 0
+
+
+def _simulate(args) -> int:
+    from fabplan.lab.simulate import simulate_series
+
+    if args.design:
+        from fabplan.design import expand, load_design
+
+        discs = expand(load_design(args.design))
+    elif args.ids:
+        discs = [(i.strip(), args.diameter) for i in args.ids.split(",") if i.strip()]
+    else:
+        raise UserError("lab simulate needs --design FILE or --ids A-r00c00,A-r00c01")
+    from fabplan.units import parse_quantity
+
+    lo, hi = (parse_quantity(v, "uJ/cm^2", "a pump fluence") for v in args.fluence_range.split(":"))
+    import numpy as np
+
+    m = simulate_series(
+        discs,
+        args.out,
+        fluences_uj_cm2=np.round(np.linspace(lo, hi, args.points), 3),
+        seed=args.seed,
+        dead_fraction=args.dead_fraction,
+    )
+    print(str(m) if not args.json else json.dumps({"manifest": str(m)}))
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    lab = sub.add_parser(
+        "lab",
+        help="lasing-threshold logbook: spectra, fits, reports (SQLite)",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    lab_sub = lab.add_subparsers(dest="lab_command", metavar="LAB_COMMAND")
+    lab.set_defaults(func=lambda a: (lab.print_help(), 2)[1])
+
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--db", help="lab database (default: $FABPLAN_DB or ./fabplan-lab.sqlite)")
+    common.add_argument(
+        "--sample", default=None, help="sample name (default: 'default' when writing, all when reading)"
+    )
+    common.add_argument("--json", action="store_true", help="machine-readable output")
+
+    def add(name, func, help_, **kw):
+        p = lab_sub.add_parser(name, parents=[common], help=help_, description=help_, **kw)
+        p.set_defaults(func=func)
+        return p
+
+    def meta_opts(p):
+        for flag, _col, _kind, h in META_OPTS:
+            p.add_argument(flag, help=h)
+        p.add_argument("--operator", help="who measured")
+        p.add_argument("--notes", help="free text for the series")
+        p.add_argument(
+            "--allow-unknown",
+            action="store_true",
+            help="accept disc ids that no registered design or fabrication run names",
+        )
+        p.add_argument("--design", help="register this design file first (checks disc ids against it)")
+        p.add_argument("--journal", help="import this fabrication journal first")
+
+    p = add("add", _add, "add one spectrum of one disc at one pump fluence")
+    p.add_argument("--disc", required=True, help="disc id, e.g. A-r03c07")
+    p.add_argument("--fluence", required=True, help="pump fluence, e.g. 12uJ/cm^2 (bare number: uJ/cm^2)")
+    p.add_argument("--spectrum", required=True, help="two-column CSV/TXT, or Andor .sif (needs sif-parser)")
+    p.add_argument("--new-series", action="store_true", help="start a new measurement series for this disc")
+    meta_opts(p)
+
+    p = add("import", _import, "import a manifest CSV (disc_id, fluence, spectrum[, metadata]) atomically")
+    p.add_argument("manifest")
+    meta_opts(p)
+
+    p = add("add-design", _add_design, "register a design (hash + YAML) and its discs")
+    p.add_argument("design_file")
+
+    p = add("import-journal", _import_journal, "import a fabrication run from an executor journal")
+    p.add_argument("journal_file")
+    p.add_argument("--design", help="register this design file first")
+
+    p = add("fit", _fit, "fit thresholds, linewidth, Q and mode spacing; store them and update disc status")
+    p.add_argument("--disc", help="glob of disc ids, e.g. 'A-r0*'")
+    p.add_argument("--window", help="integration window LO:HI, e.g. 525nm:550nm (default: whole spectrum)")
+    p.add_argument("--resolution", help="spectrometer resolution FWHM (overrides the series' value)")
+
+    p = add("show", _show, "everything recorded about one disc")
+    p.add_argument("disc_id")
+
+    p = add("list", _list, "one line per disc")
+    p.add_argument("--status", choices=STATUSES)
+    p.add_argument("--disc", help="glob of disc ids")
+
+    p = add("set-status", _set_status, "set a disc's status by hand ('auto' hands it back to `lab fit`)")
+    p.add_argument("disc_id")
+    p.add_argument("status", choices=(*STATUSES, "auto"))
+
+    p = add("report", _report, "figures (per disc and per array) and a table of all fits")
+    p.add_argument("--out", required=True, help="output directory")
+    p.add_argument("--disc", help="glob of disc ids")
+    p.add_argument(
+        "--max-disc-figures", type=int, default=None, help="cap on per-disc figures (default: all)"
+    )
+
+    p = add("export", _export, "export fits (one row per disc) or every measurement (--all)")
+    p.add_argument("--format", choices=("csv", "json"), default="csv")
+    p.add_argument("--all", action="store_true", help="one row per measured spectrum")
+    p.add_argument("--disc", help="glob of disc ids")
+    p.add_argument("--out", help="file (default: stdout)")
+
+    p = add("simulate", _simulate, "dry run: simulated lasing spectra + manifest for `lab import`")
+    p.add_argument("--out", required=True, help="output directory")
+    p.add_argument("--design", help="simulate every disc of this design")
+    p.add_argument("--ids", help="comma-separated disc ids (with --diameter)")
+    p.add_argument("--diameter", type=float, default=10.0, help="disc diameter in um for --ids (default 10)")
+    p.add_argument("--fluence-range", default="2:60", help="pump sweep LO:HI in uJ/cm^2 (default 2:60)")
+    p.add_argument("--points", type=int, default=20)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--dead-fraction", type=float, default=0.1)

@@ -1,0 +1,331 @@
+"""Figures and tables from the logbook, styled for a paper (serif, inward ticks, units on axes).
+
+Per disc: spectra waterfall, light-in/light-out on linear and log-log axes with the threshold (and
+its 95 % interval) marked, and dominant-peak linewidth vs pump fluence.
+Per sample: threshold map on the layout, threshold vs diameter, yield by array, measured vs
+predicted mode spacing. Plus fits.csv / fits.json (one row per disc).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+
+from fabplan.lab.queries import disc_rows, series_spectra
+from fabplan.lab.ratemodel import light_out_bg
+
+STATUS_COLORS = {
+    "lasing": "#1b7837",
+    "ASE-only": "#e08214",
+    "dead": "#777777",
+    "damaged": "#b2182b",
+    "untested": "#c7c7c7",
+}
+STYLE = {
+    "font.family": "serif",
+    "font.size": 8,
+    "axes.labelsize": 8,
+    "axes.titlesize": 8,
+    "legend.fontsize": 7,
+    "xtick.direction": "in",
+    "ytick.direction": "in",
+    "xtick.top": True,
+    "ytick.right": True,
+    "xtick.minor.visible": True,
+    "ytick.minor.visible": True,
+    "axes.linewidth": 0.7,
+    "lines.linewidth": 1.0,
+    "savefig.dpi": 200,
+    "figure.dpi": 100,
+    "legend.frameon": False,
+    "mathtext.fontset": "dejavuserif",
+}
+F_LABEL = r"Pump fluence ($\mu$J cm$^{-2}$)"
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _fin(v) -> bool:
+    return v is not None and math.isfinite(float(v))
+
+
+def report(
+    con: sqlite3.Connection,
+    out_dir: str | os.PathLike,
+    pattern: str | None = None,
+    sample: str | None = None,
+    max_disc_figures: int | None = None,
+) -> dict:
+    """Write the report into out_dir; returns what was written."""
+    plt = _plt()
+    out = Path(out_dir)
+    (out / "discs").mkdir(parents=True, exist_ok=True)
+    rows = disc_rows(con, pattern=pattern, sample=sample)
+    table_csv, table_json = _tables(rows, out)
+    measured = [r for r in rows if r["series_id"]]
+    n_fig = 0
+    with plt.rc_context(STYLE):
+        for r in measured[: max_disc_figures if max_disc_figures is not None else None]:
+            _disc_figure(plt, con, r, out / "discs" / f"{r['sample']}_{r['disc_id']}.png")
+            n_fig += 1
+        arrays = _array_figures(plt, rows, out)
+    return {
+        "out": str(out),
+        "discs": len(rows),
+        "measured": len(measured),
+        "disc_figures": n_fig,
+        "array_figures": arrays,
+        "table_csv": str(table_csv),
+        "table_json": str(table_json),
+    }
+
+
+def _tables(rows: list[dict], out: Path) -> tuple[Path, Path]:
+    from fabplan.cli._output import _clean
+
+    p_csv, p_json = out / "fits.csv", out / "fits.json"
+    cols = list(rows[0].keys()) if rows else []
+    with p_csv.open("w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(cols)
+        for r in rows:
+            w.writerow(
+                [
+                    ""
+                    if r[c] is None
+                    else (" ".join(f"{v:.4f}" for v in r[c]) if isinstance(r[c], list) else r[c])
+                    for c in cols
+                ]
+            )
+    p_json.write_text(json.dumps(_clean(rows), indent=1, allow_nan=False), encoding="utf-8")
+    return p_csv, p_json
+
+
+def _disc_figure(plt, con, r: dict, path: Path) -> None:
+    wls, ys, f = series_spectra(con, r["series_id"])
+    det = con.execute(
+        "SELECT integrated, fwhm_nm FROM spectra WHERE series_id=? ORDER BY fluence_uj_cm2, id",
+        (r["series_id"],),
+    ).fetchall()
+    integ = np.array([d[0] if d[0] is not None else np.nan for d in det], dtype=float)
+    fwhm = np.array([d[1] if d[1] is not None else np.nan for d in det], dtype=float)
+    fits = {
+        m: (json.loads(p or "{}"), t, lo, hi, b, has)
+        for m, p, t, lo, hi, b, has in con.execute(
+            """SELECT method, params_json, threshold_uj_cm2, threshold_lo, threshold_hi, beta, has_threshold
+           FROM fits WHERE series_id=?""",
+            (r["series_id"],),
+        )
+    }
+    res = con.execute("SELECT resolution_nm FROM series WHERE id=?", (r["series_id"],)).fetchone()[0]
+    fig, ax = plt.subplots(2, 2, figsize=(7.0, 5.2))
+    (a_w, a_lin), (a_log, a_lw) = ax
+    # (a) waterfall, each spectrum normalised, offset by index, coloured by fluence
+    cmap = plt.get_cmap("viridis")
+    fn = (f - f.min()) / max(np.ptp(f), 1e-12)
+    for k, (wl, y) in enumerate(zip(wls, ys, strict=True)):
+        y = y - np.percentile(y, 2)
+        a_w.plot(wl, y / max(y.max(), 1e-30) * 0.9 + k, color=cmap(fn[k]), lw=0.6)
+    a_w.set_xlim(515, 555)
+    a_w.set_xlabel("Wavelength (nm)")
+    a_w.set_ylabel("Normalised intensity (offset)")
+    a_w.set_yticks([])
+    a_w.minorticks_on()
+    sm = plt.cm.ScalarMappable(cmap=cmap, norm=plt.Normalize(f.min(), f.max()))
+    fig.colorbar(sm, ax=a_w, pad=0.01, fraction=0.05).set_label(F_LABEL)
+    # (b, c) light-in/light-out
+    th = r["threshold_uj_cm2"]
+    two = fits.get("two-segment")
+    scv = fits.get("s-curve")
+    for a in (a_lin, a_log):
+        a.plot(f, integ, "o", ms=3, mfc="white", mec="k", mew=0.7, label="integrated emission", zorder=3)
+        a.set_xlabel(F_LABEL)
+        a.set_ylabel("Integrated intensity (counts s$^{-1}$ nm)")
+        if _fin(th):
+            a.axvline(th, color="#b2182b", ls="--", lw=0.8)
+            a.axvspan(r["threshold_lo"], r["threshold_hi"], color="#b2182b", alpha=0.12, lw=0)
+    fx = np.linspace(max(f.min(), 1e-6), f.max(), 400)
+    if two and two[5]:
+        p = two[0]
+        yl = (
+            p["intercept"]
+            + p["slope_below"] * fx
+            + (p["slope_above"] - p["slope_below"]) * np.maximum(fx - two[1], 0)
+        )
+        a_lin.plot(
+            fx, yl, color="#2166ac", label=f"two-segment: $F_{{th}}$ = {two[1]:.1f} $\\mu$J cm$^{{-2}}$"
+        )
+    if scv and scv[5]:
+        ys_ = light_out_bg(fx, scv[1], scv[4], scv[0]["scale"], scv[0].get("kappa", 0.0))
+        a_log.plot(
+            fx,
+            ys_,
+            color="#2166ac",
+            label=f"rate equation: $F_{{th}}$ = {scv[1]:.1f}, $\\beta$ = {scv[4]:.1e}",
+        )
+    a_log.set_xscale("log")
+    a_log.set_yscale("log")
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    a_log.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+    a_log.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    a_log.xaxis.set_minor_formatter(NullFormatter())
+    a_lin.legend(loc="upper left")
+    a_log.legend(loc="upper left")
+    # (d) linewidth vs fluence
+    a_lw.semilogy(f, fwhm, "s", ms=3, mfc="white", mec="k", mew=0.7)
+    if _fin(res):
+        a_lw.axhline(res, color="0.5", ls=":", lw=0.8, label=f"resolution {res:g} nm")
+        a_lw.legend(loc="upper right")
+    if _fin(th):
+        a_lw.axvline(th, color="#b2182b", ls="--", lw=0.8)
+    a_lw.set_xlabel(F_LABEL)
+    a_lw.set_ylabel("Linewidth, FWHM (nm)")
+    title = f"{r['disc_id']}  ({r['status']}"
+    title += f", D = {r['diameter_um']:.2f} $\\mu$m" if _fin(r["diameter_um"]) else ""
+    title += f", Q = {r['q']:.0f}" if _fin(r["q"]) else ""
+    fig.suptitle(title + ")", fontsize=9)
+    for a, lab in zip(ax.flat, "abcd", strict=True):
+        a.set_title(f"({lab})", loc="left", fontsize=8, weight="bold")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def _xy(rows: list[dict]) -> tuple[np.ndarray, np.ndarray]:
+    """Disc centres; discs without coordinates are placed on their array's row/col grid (pitch 1)."""
+    from fabplan.disctable import parse_id
+
+    xs, ys = [], []
+    arrays = sorted({r["array_id"] or "" for r in rows})
+    for r in rows:
+        if _fin(r["x_um"]) and _fin(r["y_um"]):
+            xs.append(float(r["x_um"]))
+            ys.append(float(r["y_um"]))
+        else:
+            _, row, col = parse_id(r["disc_id"])
+            xs.append(col + 1.5 * 40 * arrays.index(r["array_id"] or ""))
+            ys.append(-row)
+    return np.array(xs), np.array(ys)
+
+
+def _array_figures(plt, rows: list[dict], out: Path) -> list[str]:
+    written = []
+    if not rows:
+        return written
+    th = np.array(
+        [r["threshold_uj_cm2"] if _fin(r["threshold_uj_cm2"]) else np.nan for r in rows], dtype=float
+    )
+    has_xy = all(_fin(r["x_um"]) for r in rows)
+    # Threshold map
+    x, y = _xy(rows)
+    fig, ax = plt.subplots(figsize=(5.0, 4.0))
+    ok = np.isfinite(th)
+    meas = np.array([bool(r["series_id"]) for r in rows])
+    ax.scatter(x[~meas], y[~meas], s=6, c="#dddddd", marker="o", lw=0, label="not measured")
+    ax.scatter(x[meas & ~ok], y[meas & ~ok], s=10, c="#777777", marker="x", lw=0.6, label="no threshold")
+    if ok.any():
+        sc = ax.scatter(x[ok], y[ok], s=14, c=th[ok], cmap="viridis", lw=0)
+        fig.colorbar(sc, ax=ax).set_label(r"Threshold ($\mu$J cm$^{-2}$)")
+    ax.set_aspect("equal", adjustable="datalim")
+    ax.set_xlabel(r"$x$ ($\mu$m)" if has_xy else "column (array offset)")
+    ax.set_ylabel(r"$y$ ($\mu$m)" if has_xy else "row")
+    ax.legend(loc="upper right", fontsize=6, markerscale=1.5)
+    written.append(_save(fig, out / "threshold_map.png", plt))
+    # Threshold vs diameter
+    d = np.array([r["diameter_um"] if _fin(r["diameter_um"]) else np.nan for r in rows], dtype=float)
+    fig, ax = plt.subplots(figsize=(3.4, 2.8))
+    sel = ok & np.isfinite(d)
+    if sel.any():
+        lo = np.array([rows[i]["threshold_lo"] for i in np.flatnonzero(sel)], dtype=float)
+        hi = np.array([rows[i]["threshold_hi"] for i in np.flatnonzero(sel)], dtype=float)
+        ax.errorbar(
+            d[sel],
+            th[sel],
+            yerr=[th[sel] - lo, hi - th[sel]],
+            fmt="o",
+            ms=3,
+            mfc="white",
+            mec="k",
+            ecolor="0.4",
+            elinewidth=0.6,
+            capsize=1.5,
+            mew=0.7,
+            label="two-segment",
+        )
+        ts = np.array([rows[i]["threshold_scurve_uj_cm2"] for i in np.flatnonzero(sel)], dtype=float)
+        ax.plot(d[sel], ts, "+", ms=4, color="#2166ac", label="rate equation")
+        ax.legend(loc="upper right")
+    else:
+        ax.text(
+            0.5,
+            0.5,
+            "no thresholds with a designed diameter",
+            ha="center",
+            va="center",
+            transform=ax.transAxes,
+        )
+    ax.set_xlabel(r"Designed diameter ($\mu$m)")
+    ax.set_ylabel(r"Threshold ($\mu$J cm$^{-2}$)")
+    written.append(_save(fig, out / "threshold_vs_diameter.png", plt))
+    # Yield by array (stacked status counts)
+    arrays = sorted({r["array_id"] or "?" for r in rows})
+    fig, ax = plt.subplots(figsize=(max(3.4, 0.5 * len(arrays) + 1.5), 2.8))
+    bottom = np.zeros(len(arrays))
+    for st, col in STATUS_COLORS.items():
+        n = np.array(
+            [sum(1 for r in rows if (r["array_id"] or "?") == a and r["status"] == st) for a in arrays]
+        )
+        if n.any():
+            ax.bar(arrays, n, bottom=bottom, color=col, label=st, width=0.7)
+            bottom += n
+    for i, a in enumerate(arrays):
+        tot = sum(1 for r in rows if (r["array_id"] or "?") == a and r["status"] != "untested")
+        las = sum(1 for r in rows if (r["array_id"] or "?") == a and r["status"] == "lasing")
+        if tot:
+            ax.text(i, bottom[i], f"{100 * las / tot:.0f}%", ha="center", va="bottom", fontsize=6)
+    ax.set_xlabel("Array")
+    ax.set_ylabel("Discs")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    written.append(_save(fig, out / "yield_by_array.png", plt))
+    # Measured vs predicted FSR
+    ms = np.array([r["mode_spacing_nm"] if _fin(r["mode_spacing_nm"]) else np.nan for r in rows], dtype=float)
+    pr = np.array(
+        [r["fsr_predicted_nm"] if _fin(r["fsr_predicted_nm"]) else np.nan for r in rows], dtype=float
+    )
+    fig, ax = plt.subplots(figsize=(3.4, 3.0))
+    sel = np.isfinite(ms) & np.isfinite(pr)
+    if sel.any():
+        ax.scatter(pr[sel], ms[sel], s=8, c=d[sel] if np.isfinite(d[sel]).all() else "k", cmap="plasma", lw=0)
+        lim = [0.9 * min(pr[sel].min(), ms[sel].min()), 1.1 * max(pr[sel].max(), ms[sel].max())]
+        ax.plot(lim, lim, color="0.5", lw=0.7, ls="--", label="measured = predicted")
+        ax.set_xlim(lim)
+        ax.set_ylim(lim)
+        src = {r["fsr_source"] for r in rows if r["fsr_source"]}
+        ax.legend(loc="upper left", title="prediction: " + ", ".join(sorted(src)), title_fontsize=6)
+    else:
+        ax.text(0.5, 0.5, "no mode spacings to compare", ha="center", va="center", transform=ax.transAxes)
+    ax.set_xlabel("Predicted FSR (nm)")
+    ax.set_ylabel("Measured mode spacing (nm)")
+    written.append(_save(fig, out / "mode_spacing.png", plt))
+    return written
+
+
+def _save(fig, path: Path, plt) -> str:
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return str(path)
