@@ -217,6 +217,10 @@ class XpsEmulator:
         self._stopping.set()
         self.group.cancel.set()
         if self._sock is not None:
+            try:
+                self._sock.shutdown(socket.SHUT_RDWR)  # wakes the accept() at once
+            except OSError:
+                pass
             self._sock.close()
         for c in list(self._conns):
             try:
