@@ -159,7 +159,7 @@ class FakeReadback:
     def __init__(self, laser: FakeLaser):
         self.laser, self.seen = laser, 0
 
-    def read_new(self):
+    def read_new(self, expect=None, timeout_s=1.0):
         new = self.laser.log[self.seen:]
         self.seen = len(self.laser.log)
         return np.array([(0.0, x, y, z) for x, y, z, _n in new]).reshape(-1, 4)

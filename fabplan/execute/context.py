@@ -75,6 +75,15 @@ class Context:
     energy_uj: float = math.nan
     done_total: int = 0
     arrays: dict[str, np.ndarray] = field(default_factory=dict)
+    fired_seqs: list[int] = field(default_factory=list)  # this session, in firing order
+    fired_at: list[float] = field(default_factory=list)  # time.monotonic() of each, for the interlock rule
+
+    def recent_shots(self, window_s: float) -> list[int]:
+        """Shots of this session fired within the last `window_s` seconds."""
+        import bisect
+
+        k = bisect.bisect_left(self.fired_at, time.monotonic() - window_s)
+        return self.fired_seqs[k:]
 
     def checkpoint(self) -> None:
         """At a safe point (between shots): honour a pause or stop request."""

@@ -118,7 +118,7 @@ def confirm_row(ctx: Context, line: dict[str, Any], seqs: np.ndarray, passes: in
         ctx.done_total += len(seqs)
         ctx.progress.update(ctx.done_total, a["disc_id"][int(seqs[-1])])
         return
-    got = ctx.pulse_readback.read_new()  # (k, 4): t, x, y, z
+    got = ctx.pulse_readback.read_new(expect=passes * len(seqs))  # (k, 4): t, x, y, z
     count = np.zeros(len(seqs), np.int64)
     pos = np.full((len(seqs), 3), np.nan)
     err = np.full(len(seqs), np.nan)

@@ -30,6 +30,8 @@ Format (one JSON object per line, key "k" gives the kind; times "t" are Unix sec
             fire before the next fsync: {"k":"horizon","seqs":[[first,last],..],"n":count,"t":..}
   uncertain shots a session declared uncertain when it started (horizon rule below):
             {"k":"uncertain","seqs":[..],"reason":"..","t":..}
+  unconfirmed shots recorded fired that may have been dark (the laser interlock was found open
+            after them): {"k":"unconfirmed","seqs":[..],"reason":"..","t":..} -> uncertain again
   skip      shots this session deliberately left out: {"k":"skip","seqs":[..],"reason":"uncertain","t":..}
   event     anything else worth a line in the log: {"k":"event","what":"pause"|"error"|..,"message":..,"t":..}
   end       end of a session: {"k":"end","status":"completed"|"paused"|"stopped"|"failed",
@@ -483,6 +485,11 @@ def read_journal(path: str | os.PathLike, current_boot_id: str | None = None) ->
             last_horizon = []
         elif k == "horizon":
             last_horizon.append(rec.get("seqs", []))
+        elif k == "unconfirmed":
+            u = np.asarray(rec.get("seqs", []), dtype=np.int64)
+            u = u[st.state[u] == FIRED]
+            st.state[u] = UNCERTAIN
+            st.fire_count[u] -= 1
         elif k == "uncertain":
             u = np.asarray(rec.get("seqs", []), dtype=np.int64)
             u = u[st.state[u] == PENDING]

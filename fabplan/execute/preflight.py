@@ -99,6 +99,10 @@ def check_stage_ready(stage, report: PreflightReport, *, home: bool = False) -> 
 
 
 def check_laser(laser, report: PreflightReport) -> None:
+    check = getattr(laser, "check_interlock", None)
+    if check is not None:
+        check()  # raises InterlockOpen
+        report.ok("laser interlock closed")
     energy = laser.pulse_energy_uj()
     report.devices["laser"] = {"url": laser.url, "pulse_energy_uj": energy,
                                "attenuation_percent": laser.attenuation()}

@@ -9,6 +9,7 @@ on disk when it is confirmed.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -22,8 +23,25 @@ class PulseLogReader:
         self.offset = 0
         self._tail = b""
 
-    def read_new(self) -> np.ndarray:
-        """(k, 4) array of t_s, x_um, y_um, z_um for pulses with light appended since the last call."""
+    def read_new(self, expect: int | None = None, timeout_s: float = 1.0) -> np.ndarray:
+        """(k, 4) array of t_s, x_um, y_um, z_um for pulses with light appended since the last call.
+
+        With `expect`, keep reading until that many arrived or `timeout_s` passed (an emulator in
+        another process flushes its log on its own schedule)."""
+        got = self._read_once()
+        if expect is None or len(got) >= expect:
+            return got
+        deadline = time.monotonic() + timeout_s
+        parts = [got]
+        n = len(got)
+        while n < expect and time.monotonic() < deadline:
+            time.sleep(0.02)
+            more = self._read_once()
+            parts.append(more)
+            n += len(more)
+        return np.concatenate(parts)
+
+    def _read_once(self) -> np.ndarray:
         if self.flush is not None:
             self.flush()
         try:

@@ -32,7 +32,7 @@ from fabplan.execute.control import RunControl, RunState, StopNow
 from fabplan.execute.journal import PENDING, UNCERTAIN, Journal, JournalState, boot_id, read_journal
 from fabplan.execute.preflight import PreflightError, preflight
 from fabplan.execute.progress import Progress
-from stage_drivers.protocols import DeviceError
+from stage_drivers.protocols import DeviceError, InterlockOpen
 
 
 @dataclass
@@ -190,7 +190,6 @@ def execute(plan, stage, laser, journal_path: str | Path, *, resume: bool = Fals
 
     report = preflight(plan, stage, laser, todo_idx, max_pulse_energy_uj=options.max_pulse_energy_uj,
                        home=options.home)
-    att_pct = attenuation_percent(plan, laser, attenuator_type or _plan_attenuator_type(plan))
     t0 = time.time()
     devices = {"stage": stage.url, "laser": laser.url, **report.devices}
     if resume:
@@ -227,13 +226,16 @@ def execute(plan, stage, laser, journal_path: str | Path, *, resume: bool = Fals
     progress.total, progress.mode, progress.done, progress.start_done = n, mode, done0, done0
     ctx = Context(plan=plan, stage=stage, laser=laser, journal=journal, control=control, progress=progress,
                   options=options, stats=stats, on_pause=on_pause, pulse_readback=pulse_readback,
-                  arrays=_arrays(plan, att_pct), done_total=done0)
+                  arrays={}, done_total=done0)
     status, message = "failed", ""
     bug: BaseException | None = None
     try:
         control.start()
         with progress:
             laser.arm()  # reports an open interlock before anything moves
+            # the laser reports its energy only with the output enabled: calibrate the attenuator now
+            att_pct = attenuation_percent(plan, laser, attenuator_type or _plan_attenuator_type(plan))
+            ctx.arrays = _arrays(plan, att_pct)
             if mode == "fly":
                 from fabplan.execute.fly import fire_fly
 
@@ -242,6 +244,9 @@ def execute(plan, stage, laser, journal_path: str | Path, *, resume: bool = Fals
                 from fabplan.execute.step import fire_step
 
                 fire_step(ctx, todo_idx)
+            check = getattr(laser, "check_interlock", None)
+            if check is not None:
+                check()  # the last shots were lit only if the interlock is still closed
         status, message = "completed", f"{stats.fired} shot(s) fired"
         control.finish(RunState.DONE)
     except RunStopped as exc:
@@ -257,6 +262,8 @@ def execute(plan, stage, laser, journal_path: str | Path, *, resume: bool = Fals
     except Exception as exc:  # device faults and bugs alike end the session safely
         status, message = "failed", f"{type(exc).__name__}: {exc}"
         control.finish(RunState.FAILED)
+        if isinstance(exc, InterlockOpen):
+            _unconfirm_recent(ctx, journal, exc)
         if not isinstance(exc, (DeviceError, OSError)):
             bug = exc  # an internal error keeps its traceback, after the safe stop below
     finally:
@@ -279,8 +286,22 @@ def execute(plan, stage, laser, journal_path: str | Path, *, resume: bool = Fals
                      estimate_s=float(plan.estimate.get("total_s", math.nan)), wall_s=stats.t_end - t0, mode=mode)
 
 
+def _unconfirm_recent(ctx: Context, journal: Journal, exc: BaseException) -> None:
+    """The interlock was found open: shots since the previous good check may have been dark."""
+    window = float(getattr(ctx.laser, "interlock_check_s", 0.0) or 0.0) + 0.2
+    seqs = ctx.recent_shots(window)
+    if seqs:
+        journal.flush(durable=False)
+        journal.write({"k": "unconfirmed", "seqs": seqs,
+                       "reason": f"laser interlock found open ({exc}); these shots came after the last good "
+                                 f"interlock check ({window:.2f} s window) and may have been dark"}, durable=True)
+        ctx.stats.fired -= len(seqs)
+
+
 def _plan_attenuator_type(plan) -> str | None:
     h = plan.header
+    if isinstance(h.get("attenuator"), str):
+        return str(h["attenuator"])
     for d in (h, h.get("model") or {}, (h.get("model") or {}).get("laser") or {}):
         att = d.get("attenuator") if isinstance(d, dict) else None
         if isinstance(att, dict) and att.get("type"):

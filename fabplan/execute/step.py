@@ -74,6 +74,8 @@ def fire_step(ctx: Context, seqs: np.ndarray) -> None:
         journal.wait_durable()
         laser.fire(pulses[seq])  # an exception here leaves the shot uncertain, as it must
         journal.fired(seq, pos[0], pos[1], pos[2], ctx.energy_uj)
+        ctx.fired_seqs.append(seq)
+        ctx.fired_at.append(time.monotonic())
         stats.fired += 1
         stats.errors_um.append(err)
         ctx.done_total += 1

@@ -1,0 +1,286 @@
+"""`fabplan run` (real hardware or emulators by URL) and `fabplan dry-run` (emulators started here).
+
+Both go through the same executor and the same drivers; dry-run only starts the emulated lab
+(XPS + Pharos over loopback) first and reads its pulse log back as ground truth.
+
+Exit codes: 0 completed, 1 a device fault stopped the run, 2 user error (nothing moved),
+3 paused or stopped by the operator (resume with `fabplan run --resume JOURNAL`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from fabplan.cli._output import print_json
+from fabplan.errors import UserError
+
+EXIT = {"completed": 0, "failed": 1, "paused": 3, "stopped": 3}
+
+
+# ---------------------------------------------------------------------- plan loading
+
+
+def load_target(target: str, mode: str | None) -> tuple[Any, Any, dict[str, Any]]:
+    """(plan, design or None, header extras) for a design YAML or a plan directory."""
+    from fabplan.execute.runner import file_sha256
+
+    path = Path(target)
+    if path.is_dir():
+        from fabplan.planning.plan import Plan
+
+        plan = Plan.load(path)
+        if mode and mode != plan.mode and mode == "fly":
+            raise UserError(f"{path}: plan was made for {plan.mode} mode; re-plan the design with process.mode: fly")
+        return plan, None, {"plan_dir": str(path.resolve())}
+    if not path.is_file():
+        raise UserError(f"{target}: no such design file or plan directory")
+    from fabplan.design import load_design
+    from fabplan.planning import build_plan
+
+    design = load_design(path)
+    if mode and mode != design.process.mode:
+        design = design.model_copy(update={"process": design.process.model_copy(update={"mode": mode})})
+    plan = build_plan(design)
+    extra = {"design_file": str(path.resolve()), "design_file_sha256": file_sha256(path), "plan_mode": plan.mode}
+    return plan, design, extra
+
+
+def _default_journal(plan, dry: bool) -> Path:
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    name = str(plan.header.get("design_name") or "run").replace("/", "_")
+    if dry:
+        return Path(tempfile.mkdtemp(prefix="fabplan-dry-run-")) / f"{name}-{stamp}.jsonl"
+    return Path("journals") / f"{name}-{stamp}.jsonl"
+
+
+def _options(args, plan, design):
+    from fabplan.execute.context import Options
+
+    tol = args.tolerance_um if args.tolerance_um is not None else float(plan.header.get("position_tolerance_um") or 0.1)
+    return Options(
+        tolerance_um=tol,
+        settle_retry_s=float(plan.header.get("settle_time_s") or 0.02),
+        refire_uncertain=args.refire_uncertain,
+        fly_fallback=args.multi_pulse,
+        home=args.home,
+        max_pulse_energy_uj=float(design.laser.max_pulse_energy) if design is not None else None,
+        batch_size=args.batch,
+    )
+
+
+def _on_pause_prompt(ctx) -> bool:
+    """Interactive pause: resume or stop (only when stdin is a terminal)."""
+    if not sys.stdin.isatty():
+        return False
+    try:
+        answer = input("paused: [r]esume or [s]top (resume later with --resume)? ").strip().lower()
+    except (EOFError, KeyboardInterrupt):
+        return False
+    if answer.startswith("r"):
+        ctx.control.interrupts = 0
+        return True
+    return False
+
+
+def _selection(args, plan, header_sel: dict | None):
+    import numpy as np
+
+    from fabplan.execute.runner import selection_mask
+
+    only = args.only if args.only is not None else (header_sel or {}).get("only")
+    skip_ids = list((header_sel or {}).get("skip_ids") or [])
+    mask = selection_mask(plan.shots.disc_id, only=only, skip_file=args.skip)
+    if skip_ids and not args.skip:
+        mask &= ~np.isin(plan.shots.disc_id, np.array(skip_ids))
+    if args.skip:
+        text = Path(args.skip).read_text()
+        skip_ids = [s for s in (ln.split("#", 1)[0].strip() for ln in text.splitlines()) if s]
+    sel = {"only": only, "skip_ids": skip_ids} if (only or skip_ids) else None
+    return (mask if sel else None), sel
+
+
+def _execute(args, plan, design, stage, laser, journal: Path, *, resume: bool, extra: dict, header_sel,
+             pulse_readback=None):
+    from fabplan.execute.control import RunControl, SignalHandlers
+    from fabplan.execute.progress import Progress
+    from fabplan.execute.runner import execute
+
+    mask, sel = _selection(args, plan, header_sel)
+    control = RunControl()
+    progress = Progress(len(plan.shots), args.mode or plan.mode, enabled=not args.json)
+    with SignalHandlers(control, on_message=progress.message):
+        return execute(plan, stage, laser, journal, resume=resume, mode=args.mode, options=_options(args, plan, design),
+                       selection=mask, selection_text=sel, header_extra=extra, control=control, progress=progress,
+                       on_pause=_on_pause_prompt, pulse_readback=pulse_readback, sync=args.durability,
+                       attenuator_type=plan.header.get("attenuator"))
+
+
+def _finish(args, plan, result, extra_summary: dict | None = None, sim_time_s: float | None = None) -> int:
+    from fabplan.execute.journal import read_journal
+    from fabplan.execute.report import summary_lines, write_report
+
+    summary = result.summary()
+    summary.update(extra_summary or {})
+    if args.report:
+        summary["report"] = write_report(args.report, read_journal(result.journal_path), plan)["path"]
+    if args.json:
+        print_json(summary)
+    else:
+        for line in summary_lines(result, sim_time_s):
+            print(line)
+        for k, v in (extra_summary or {}).items():
+            if k.startswith("_"):
+                continue
+            print(f"  {k.replace('_', ' ')}: {v}")
+        if args.report:
+            print(f"  report {args.report}")
+    return EXIT.get(result.status, 1)
+
+
+# ---------------------------------------------------------------------- run
+
+
+def _run(args) -> int:
+    from fabplan.execute.journal import read_journal
+    from stage_drivers import open_laser, open_stage
+
+    header_sel = None
+    if args.resume:
+        state = read_journal(args.resume)
+        h = state.header
+        target = args.target or h.get("design_file") or h.get("plan_dir")
+        if not target:
+            raise UserError(f"{args.resume}: journal names no design file or plan directory; give it as TARGET")
+        mode = args.mode or h.get("plan_mode") or h.get("mode")
+        plan, design, extra = load_target(target, h.get("plan_mode") or mode)
+        args.mode = args.mode or h.get("mode")
+        devices = h.get("devices") or {}
+        stage_url = args.stage or devices.get("stage")
+        laser_url = args.laser or devices.get("laser")
+        journal = Path(args.resume)
+        header_sel = h.get("selection")
+    else:
+        if not args.target:
+            raise UserError("give a design file or plan directory (or --resume JOURNAL)")
+        if not args.stage:
+            raise UserError("--stage URL is required (e.g. xps://192.168.0.254:5001?group=XYZ)")
+        plan, design, extra = load_target(args.target, args.mode)
+        stage_url, laser_url = args.stage, args.laser or args.stage
+        journal = Path(args.journal) if args.journal else _default_journal(plan, dry=False)
+    if not stage_url:
+        raise UserError("--stage URL is required")
+    with open_stage(stage_url) as stage, open_laser(laser_url or stage_url, stage=stage) as laser:
+        result = _execute(args, plan, design, stage, laser, journal, resume=bool(args.resume), extra=extra,
+                          header_sel=header_sel)
+    return _finish(args, plan, result)
+
+
+# ---------------------------------------------------------------------- dry run
+
+
+def _dry_run(args) -> int:
+    from fabplan.execute.pulselog import PulseLogReader, read_pulse_log
+    from sim.lab import start_lab
+    from stage_drivers import open_laser, open_stage
+
+    plan, design, extra = load_target(args.design, args.mode)
+    mode = args.mode or plan.mode
+    journal = Path(args.journal) if args.journal else _default_journal(plan, dry=True)
+    pulse_log = Path(args.pulse_log) if args.pulse_log else journal.with_suffix(".pulses.csv")
+    if pulse_log.exists():
+        raise UserError(f"{pulse_log}: pulse log exists; choose another --pulse-log")
+    faults: dict[str, str] = {}
+    for spec in args.fault:
+        dev, sep, rest = spec.partition("=")
+        if not sep:
+            dev, rest = "xps", spec
+        if dev not in ("xps", "pharos"):
+            raise UserError(f"--fault {spec!r}: device must be xps or pharos (xps=drop@40, pharos=interlock@3)")
+        faults[dev] = ",".join(x for x in (faults.get(dev), rest) if x)
+    in_process = mode == "fly" if args.lab_process == "auto" else args.lab_process == "no"
+    energy = float(design.laser.max_pulse_energy) if design is not None else 10.0
+    try:
+        lab = start_lab(pulse_log, speedup=args.speedup, process=not in_process, faults=faults, homed=False,
+                        max_pulse_energy_uj=energy)
+    except ValueError as exc:
+        raise UserError(f"--fault/--speedup: {exc}") from exc
+    extra = {**extra, "dry_run": True, "speedup": args.speedup, "faults": faults, "pulse_log": str(pulse_log)}
+    args.home = True  # the emulated stage starts unreferenced, like a real one after power-up
+    t0 = time.perf_counter()
+    with lab:
+        flush = lab.laser.log.flush if (lab.laser is not None and lab.laser.log is not None) else None
+        readback = PulseLogReader(lab.pulse_log_path, flush=flush)
+        with open_stage(lab.stage_url) as stage, open_laser(lab.laser_url, stage=stage) as laser:
+            result = _execute(args, plan, design, stage, laser, journal, resume=False, extra=extra, header_sel=None,
+                              pulse_readback=readback)
+    wall = time.perf_counter() - t0
+    pulses = read_pulse_log(pulse_log)
+    sim_t = float(pulses[-1, 0]) if len(pulses) else math.nan
+    summary = {
+        "pulses_with_light": int(len(pulses)),
+        "emulated_duration_s": sim_t,
+        "estimated_real_duration_s": result.estimate_s,
+        "achieved_wall_s": wall,
+        "shots_per_wall_s": (result.stats.fired / result.wall_s) if result.wall_s > 0 else None,
+        "pulse_log": str(pulse_log),
+    }
+    if not args.json:
+        print(f"dry run ({mode}, speedup {args.speedup}): estimated real duration {result.estimate_s:.1f} s, "
+              f"emulated {sim_t:.1f} s, achieved {wall:.1f} s wall")
+    return _finish(args, plan, result, summary, sim_time_s=sim_t)
+
+
+# ---------------------------------------------------------------------- parsers
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--mode", choices=("step", "fly"), help="override the design's process.mode")
+    p.add_argument("--journal", metavar="FILE", help="journal file (JSON lines; default journals/NAME-TIME.jsonl)")
+    p.add_argument("--only", metavar="PATTERN", help="fire only discs whose id matches (glob, comma separated)")
+    p.add_argument("--skip", metavar="FILE", help="file of disc ids not to fire, one per line")
+    p.add_argument("--refire-uncertain", action="store_true",
+                   help="on resume, fire shots whose outcome is unknown (intent without confirmation)")
+    p.add_argument("--tolerance-um", type=float, help="max |encoder - target| before firing (default: plan's)")
+    p.add_argument("--multi-pulse", choices=("auto", "passes", "step"), default="auto",
+                   help="fly mode, discs with N > 1 pulses: N passes per row, or step-and-shoot that row")
+    p.add_argument("--durability", choices=("fsync", "async", "batch"), default="fsync",
+                   help="journal sync: fsync per shot (default), fsync overlapped with the move, or one fsync per "
+                        "batch of shots with per-shot writes (exact across a process crash; see the journal docs)")
+    p.add_argument("--batch", type=int, default=256, help="shots per fsync with --durability batch")
+    p.add_argument("--report", metavar="PNG", help="write a report figure (placement errors, map, timeline)")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("run", help="fabricate: drive the stage and laser through a plan, with a crash-safe journal",
+                       description="Run a design or plan on real hardware (or emulators given by URL). Pre-flight "
+                       "checks come first; Ctrl+C once pauses after the current shot, twice stops at once; the laser "
+                       "gate is closed on every exit. Resume an interrupted run with --resume JOURNAL.")
+    p.add_argument("target", nargs="?", metavar="DESIGN|PLAN_DIR")
+    p.add_argument("--stage", metavar="URL", help="stage controller, e.g. xps://192.168.0.254:5001?group=XYZ")
+    p.add_argument("--laser", metavar="URL", help="laser, e.g. pharos://192.168.0.20:20020 (default: the stage gate)")
+    p.add_argument("--resume", metavar="JOURNAL", help="continue the run recorded in JOURNAL")
+    p.add_argument("--home", action="store_true", help="home the stage in pre-flight if it is not referenced")
+    _common(p)
+    p.set_defaults(func=_run)
+
+    q = sub.add_parser("dry-run", help="run a design against emulators started here (same code path as run)",
+                       description="Start the XPS + Pharos emulators over loopback and run the design through the "
+                       "real drivers and executor; the emulator's pulse log is the ground truth.")
+    q.add_argument("design", metavar="DESIGN|PLAN_DIR")
+    q.add_argument("--speedup", default="inf", help="emulated time factor or 'inf' (instant moves, default)")
+    q.add_argument("--pulse-log", metavar="FILE", help="emulator pulse log (default next to the journal)")
+    q.add_argument("--fault", action="append", default=[], metavar="[DEV=]KIND[@K][:ARG]",
+                   help="inject a fault (xps or pharos; kinds: drop garble split slow:S following limit estop "
+                        "interlock); repeatable")
+    q.add_argument("--lab-process", choices=("auto", "yes", "no"), default="auto",
+                   help="emulators in a child process (default: yes for step mode, no for fly mode)")
+    _common(q)
+    q.set_defaults(func=_dry_run, home=True)
