@@ -1,0 +1,1 @@
+"""Exports of designs and plans: preview figures (matplotlib) and GDSII layouts (gdstk)."""
