@@ -200,6 +200,7 @@ def import_manifest(
     meta: dict | None = None,
     workers: int | None = None,
     progress: Callable[[int, int], None] | None = None,
+    chunk: int = CHUNK,
 ) -> dict:
     """Import every row of a manifest atomically; returns counts. Rows of one disc (and one `series`
     value, when that column exists) form one new measurement series."""
@@ -223,9 +224,9 @@ def import_manifest(
             for smp, rs in by_sample.items():
                 got = resolve_discs(con, smp, [r.disc_id for r in rs], allow_unknown, [r.where for r in rs])
                 pks.update({(smp, k): v for k, v in got.items()})
-            for start in range(0, len(rows), CHUNK):
-                chunk = rows[start : start + CHUNK]
-                files = [r.spectrum for r in chunk]
+            for start in range(0, len(rows), chunk):
+                part = rows[start : start + chunk]
+                files = [r.spectrum for r in part]
                 parsed = (
                     list(pool.map(_read_one, files, chunksize=32)) if pool else [_read_one(f) for f in files]
                 )
@@ -235,18 +236,18 @@ def import_manifest(
                         file=r.where.rsplit(":", 1)[0],
                         line=int(r.where.rsplit(":", 1)[1]),
                     )
-                    for r, p in zip(chunk, parsed, strict=False)
+                    for r, p in zip(part, parsed, strict=False)
                     if isinstance(p, UserError)
                 ]
                 if bad:
                     raise ProblemsError(bad)
-                for r, (wl, counts, t) in zip(chunk, parsed, strict=False):
+                for r, (wl, counts, t) in zip(part, parsed, strict=False):
                     smp = r.sample or sample
                     key = (smp, r.disc_id, r.series_key)
                     if key not in series:
                         series[key] = _new_series(con, pks[(smp, r.disc_id)], {**(meta or {}), **r.meta})
                     _insert(con, series[key], r, wl, counts, t, cache)
-                done += len(chunk)
+                done += len(part)
                 if progress:
                     progress(done, len(rows))
     finally:

@@ -81,21 +81,69 @@ def _f(v) -> float | None:
 
 
 def read_journal_shots(path: Path) -> tuple[dict, dict[str, dict]]:
-    """Replay a JSON-lines executor journal -> (header, {disc_id: shot}) with shot state.
+    """Replay an executor journal -> (header, {disc_id: shot}) with shot state fired | uncertain.
 
-    Understands the executor's format (key "k": header/intent/fired/not_fired, see
-    fabplan/execute/journal.py) and the simpler {"type": "shot", "disc_id", "state"} records.
-    State per shot: fired, uncertain (intent without outcome) or withdrawn (not_fired). A torn or
-    unparsable line is skipped, as the executor's own reader does.
+    Shot states come from the executor's own reader (`fabplan.execute.journal.read_journal`: it
+    knows the horizon, unconfirmed and boot-id rules); disc ids and positions from the intent lines,
+    or from the plan (header plan_dir) for horizon shots that never got an intent. Without the
+    executor package, a minimal replay of intent/fired/not_fired (and {"type": "shot"} records).
     """
+    try:
+        from fabplan.execute.journal import FIRED, UNCERTAIN, read_journal
+    except ImportError:
+        return _replay_minimal(path)
+    try:
+        st = read_journal(path)
+    except (ValueError, KeyError, IndexError) as exc:
+        raise UserError(f"{path}: cannot read journal ({exc})") from None
+    intents: dict[int, dict] = {}
+    for line in path.read_bytes().split(b"\n"):
+        if b'"intent"' not in line:
+            continue
+        try:
+            rec = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(rec, dict) and rec.get("k") == "intent":
+            intents[int(rec["seq"])] = rec
+    wanted = np.flatnonzero((st.state == FIRED) | (st.state == UNCERTAIN))
+    plan_ids = _plan_ids(st.header) if any(int(q) not in intents for q in wanted) else {}
+    shots: dict[str, dict] = {}
+    for q in wanted:
+        q = int(q)
+        rec = intents.get(q, {})
+        disc_id = rec.get("id") or plan_ids.get(q)
+        if not disc_id:
+            continue
+        enc = st.encoder[q]
+        fired = st.state[q] == FIRED
+        shots[disc_id] = {
+            "disc_id": disc_id,
+            "state": "fired" if fired else "uncertain",
+            "x_um": float(enc[0]) if fired and np.isfinite(enc[0]) else rec.get("x"),
+            "y_um": float(enc[1]) if fired and np.isfinite(enc[1]) else rec.get("y"),
+            "energy_uj": float(st.energy_uj[q]) if np.isfinite(st.energy_uj[q]) else rec.get("e"),
+            "pulses": rec.get("n"),
+        }
+    return st.header, shots
+
+
+def _plan_ids(header: dict) -> dict[int, str]:
+    """seq -> disc id from the saved plan named in the journal header (empty if unavailable)."""
+    try:
+        from fabplan.planning import Plan
+
+        shots = Plan.load(header["plan_dir"]).shots
+        return {int(q): str(d) for q, d in zip(shots.seq, shots.disc_id, strict=True)}
+    except Exception:  # the plan is optional context here
+        return {}
+
+
+def _replay_minimal(path: Path) -> tuple[dict, dict[str, dict]]:
     header: dict = {}
     by_seq: dict[int, dict] = {}
     shots: dict[str, dict] = {}
-    try:
-        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
-    except OSError as exc:
-        raise UserError(f"{path}: cannot read journal ({exc.strerror})") from None
-    for line in lines:
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
         try:
             rec = json.loads(line)
         except ValueError:
@@ -118,25 +166,21 @@ def read_journal_shots(path: Path) -> tuple[dict, dict[str, dict]]:
             if shot["disc_id"]:
                 shots[shot["disc_id"]] = shot
         elif kind == "fired" and int(rec.get("seq", -1)) in by_seq:
-            shot = by_seq[int(rec["seq"])]
-            shot["state"] = "fired"
-            if rec.get("ex") is not None:
-                shot["x_um"], shot["y_um"] = rec.get("ex"), rec.get("ey")
-            if rec.get("e") is not None:
-                shot["energy_uj"] = rec["e"]
+            by_seq[int(rec["seq"])]["state"] = "fired"
         elif kind == "not_fired" and int(rec.get("seq", -1)) in by_seq:
             by_seq[int(rec["seq"])]["state"] = "withdrawn"
         elif kind == "shot" and rec.get("disc_id"):
             shots[rec["disc_id"]] = {
                 "disc_id": rec["disc_id"],
                 "state": rec.get("state", "fired"),
-                "x_um": rec.get("x_um", rec.get("x")),
-                "y_um": rec.get("y_um", rec.get("y")),
+                "x_um": rec.get("x_um"),
+                "y_um": rec.get("y_um"),
                 "energy_uj": rec.get("energy_uj"),
                 "pulses": rec.get("pulses"),
             }
     if not header and not shots:
         raise UserError(f"{path}: no journal header or shot records found")
+    shots = {k: v for k, v in shots.items() if v["state"] in ("fired", "uncertain")}
     return header, shots
 
 

@@ -1,0 +1,82 @@
+"""`fabplan lab ...` end to end on simulated spectra: the dry-run path of the final demo."""
+
+import json
+
+import pytest
+
+from fabplan.cli import main
+
+
+def run(capsys, *argv):
+    rc = main(list(argv))
+    out = capsys.readouterr()
+    return rc, out.out, out.err
+
+
+@pytest.fixture(scope="module")
+def lab_dir(tmp_path_factory):
+    d = tmp_path_factory.mktemp("lab")
+    rc = main(
+        [
+            "lab",
+            "simulate",
+            "--out",
+            str(d / "spectra"),
+            "--ids",
+            "A-r00c00,A-r00c01,A-r01c00",
+            "--diameter",
+            "10",
+            "--points",
+            "14",
+            "--seed",
+            "2",
+            "--dead-fraction",
+            "0",
+        ]
+    )
+    assert rc == 0
+    return d
+
+
+def test_dry_run_path(lab_dir, capsys, monkeypatch):
+    db = str(lab_dir / "lab.sqlite")
+    monkeypatch.setenv("FABPLAN_DB", db)
+    manifest = str(lab_dir / "spectra" / "manifest.csv")
+    rc, _, err = run(capsys, "lab", "import", manifest)
+    assert rc == 2 and "unknown disc ids" in err and "Traceback" not in err
+    rc, out, _ = run(capsys, "lab", "import", manifest, "--allow-unknown", "--operator", "test", "--json")
+    assert rc == 0 and json.loads(out)["spectra"] == 3 * 14
+    rc, out, _ = run(capsys, "lab", "fit", "--json")
+    fits = json.loads(out)
+    assert rc == 0 and len(fits) == 3
+    truth = json.loads((lab_dir / "spectra" / "truth.json").read_text())
+    for f in fits:  # simulated ground truth (sim/lasing.py), both methods within 5 %
+        if f["has_threshold"]:
+            assert f["threshold_uj_cm2"] == pytest.approx(truth[f["disc_id"]]["threshold_uj_cm2"], rel=0.05)
+            assert f["threshold_scurve"] == pytest.approx(truth[f["disc_id"]]["threshold_uj_cm2"], rel=0.05)
+    assert any(f["status"] == "lasing" for f in fits)
+    rc, out, _ = run(capsys, "lab", "list", "--status", "lasing", "--json")
+    assert rc == 0 and all(r["status"] == "lasing" for r in json.loads(out))
+    rc, out, _ = run(capsys, "lab", "show", "A-r00c00")
+    assert rc == 0 and "two-segment" in out and "series" in out
+    rc, out, _ = run(capsys, "lab", "export", "--format", "csv")
+    assert rc == 0 and out.splitlines()[0].startswith("sample,disc_id") and len(out.splitlines()) == 4
+    rc, out, _ = run(capsys, "lab", "export", "--format", "json", "--all")
+    assert rc == 0 and len(json.loads(out)) == 3 * 14
+    rc, out, _ = run(capsys, "lab", "set-status", "A-r01c00", "damaged")
+    rc, out, _ = run(capsys, "lab", "fit", "--disc", "A-r01*")
+    rc, out, _ = run(capsys, "lab", "list", "--status", "damaged", "--json")
+    assert [r["disc_id"] for r in json.loads(out)] == ["A-r01c00"]  # a hand-set status survives refits
+    rc, out, _ = run(
+        capsys, "lab", "report", "--out", str(lab_dir / "report"), "--max-disc-figures", "1", "--json"
+    )
+    rep = json.loads(out)
+    assert rc == 0 and rep["disc_figures"] == 1 and len(rep["array_figures"]) == 4
+    assert (lab_dir / "report" / "fits.csv").is_file() and (
+        lab_dir / "report" / "threshold_map.png"
+    ).is_file()
+
+
+def test_show_unknown_disc_is_a_user_error(lab_dir, capsys):
+    rc, _, err = run(capsys, "lab", "show", "Z-r00c00", "--db", str(lab_dir / "other.sqlite"))
+    assert rc == 2 and "not in the lab database" in err
