@@ -77,6 +77,7 @@ class Context:
     arrays: dict[str, np.ndarray] = field(default_factory=dict)
     fired_seqs: list[int] = field(default_factory=list)  # this session, in firing order
     fired_at: list[float] = field(default_factory=list)  # time.monotonic() of each, for the interlock rule
+    suspect: list[int] = field(default_factory=list)  # fired shots to mark uncertain at exit (safety chain)
 
     def recent_shots(self, window_s: float) -> list[int]:
         """Shots of this session fired within the last `window_s` seconds."""

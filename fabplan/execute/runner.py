@@ -264,6 +264,9 @@ def execute(plan, stage, laser, journal_path: str | Path, *, resume: bool = Fals
         control.finish(RunState.FAILED)
         if isinstance(exc, InterlockOpen):
             _unconfirm_recent(ctx, journal, exc)
+        elif ctx.suspect:
+            _unconfirm(ctx, journal, ctx.suspect, f"{type(exc).__name__} ({exc}) struck after the last good move: "
+                       "the shot fired since may have met a closed safety chain")
         if not isinstance(exc, (DeviceError, OSError)):
             bug = exc  # an internal error keeps its traceback, after the safe stop below
     finally:
@@ -289,12 +292,15 @@ def execute(plan, stage, laser, journal_path: str | Path, *, resume: bool = Fals
 def _unconfirm_recent(ctx: Context, journal: Journal, exc: BaseException) -> None:
     """The interlock was found open: shots since the previous good check may have been dark."""
     window = float(getattr(ctx.laser, "interlock_check_s", 0.0) or 0.0) + 0.2
-    seqs = ctx.recent_shots(window)
+    _unconfirm(ctx, journal, ctx.recent_shots(window),
+               f"laser interlock found open ({exc}); these shots came after the last good interlock check "
+               f"({window:.2f} s window) and may have been dark")
+
+
+def _unconfirm(ctx: Context, journal: Journal, seqs: list[int], reason: str) -> None:
     if seqs:
         journal.flush(durable=False)
-        journal.write({"k": "unconfirmed", "seqs": seqs,
-                       "reason": f"laser interlock found open ({exc}); these shots came after the last good "
-                                 f"interlock check ({window:.2f} s window) and may have been dark"}, durable=True)
+        journal.write({"k": "unconfirmed", "seqs": list(seqs), "reason": reason}, durable=True)
         ctx.stats.fired -= len(seqs)
 
 

@@ -18,6 +18,7 @@ import time
 import numpy as np
 
 from fabplan.execute.context import Context, ShotFailed
+from stage_drivers.protocols import EmergencyStop
 
 
 def _distance(pos, x: float, y: float, z: float) -> float:
@@ -68,6 +69,10 @@ def fire_step(ctx: Context, seqs: np.ndarray) -> None:
             if early_intent:
                 journal.not_fired(seq, f"{type(exc).__name__}: {exc}")
             stats.failed += 1
+            if isinstance(exc, EmergencyStop) and ctx.fired_seqs:
+                # the emergency stop struck after the previous move succeeded: the shot fired since
+                # may have met a closed safety chain (gate forced low) -> uncertain, not fired
+                ctx.suspect.extend(ctx.fired_seqs[-1:])
             raise
         if not early_intent:
             journal.intent(seq, disc_id, x, y, z, energy[seq], pulses[seq])
