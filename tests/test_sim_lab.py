@@ -100,12 +100,38 @@ def test_child_process_lab_survives_a_killed_client(tmp_path):
     assert lab.process.returncode is not None
 
 
-def _start_cli(*args):
-    from fabplan.cli import build_parser
+# The full `fabplan` parser imports every command module (seconds on a loaded box); these tests
+# register only the two modules under test, exactly as fabplan.cli.build_parser does.
+MINI_CLI = """
+import argparse, sys
+from fabplan.cli import cmd_sim, cmd_stage
+p = argparse.ArgumentParser(prog="fabplan"); s = p.add_subparsers()
+cmd_sim.register(s); cmd_stage.register(s)
+a = p.parse_args(sys.argv[1:]); sys.exit(a.func(a))
+"""
 
-    proc = subprocess.Popen([sys.executable, "-m", "fabplan", "sim", *args, "--json"], stdout=subprocess.PIPE,
+
+def run_cli(argv) -> int:
+    import argparse
+
+    from fabplan.cli import cmd_sim, cmd_stage
+    from fabplan.errors import UserError
+
+    p = argparse.ArgumentParser(prog="fabplan")
+    s = p.add_subparsers()
+    cmd_sim.register(s)
+    cmd_stage.register(s)
+    args = p.parse_args(argv)
+    try:
+        return args.func(args)
+    except UserError as exc:  # what fabplan.cli.main does
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _start_cli(*args):
+    proc = subprocess.Popen([sys.executable, "-c", MINI_CLI, "sim", *args, "--json"], stdout=subprocess.PIPE,
                             text=True, cwd=ROOT)
-    build_parser()  # warm the in-process imports while the child starts
     lines = []
     while True:
         line = proc.stdout.readline()
@@ -118,8 +144,7 @@ def _start_cli(*args):
 
 
 def test_cli_sim_and_stage_commands(tmp_path, capsys):
-    from fabplan.cli import main
-
+    main = run_cli
     proc, info = _start_cli("xps", "--speedup", "inf", "--pulse-log", str(tmp_path / "p.csv"))
     try:
         assert info["url"].startswith("xps://127.0.0.1:")
@@ -139,11 +164,14 @@ def test_cli_sim_and_stage_commands(tmp_path, capsys):
 
 def test_cli_esp301_and_pharos_handlers(capsys):
     """The handlers serve until a signal; here only their announcement and stage access are checked."""
+    import argparse
     import threading
 
-    from fabplan.cli import build_parser, cmd_sim
+    from fabplan.cli import cmd_sim
 
-    args = build_parser().parse_args(["sim", "esp301", "--speedup", "inf", "--json"])
+    p = argparse.ArgumentParser()
+    cmd_sim.register(p.add_subparsers())
+    args = p.parse_args(["sim", "esp301", "--speedup", "inf", "--json"])
     assert args.func is cmd_sim._esp301
     stop = threading.Event()
     started = []
