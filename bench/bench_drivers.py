@@ -1,0 +1,95 @@
+"""Benchmark: driver + emulator round trips on loopback (XPS TCP, Pharos HTTP) and a pty (ESP301).
+
+Prints per-case rates; the executor's step mode needs >= 2,000 shots/s (move + position + fire)
+through the XPS driver and emulator with instant moves.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+from sim import start_lab
+from sim.esp301_emulator import Esp301Emulator
+from stage_drivers import MotionParams, open_laser, open_stage
+
+
+def _rate(fn, n: int, repeat: int) -> float:
+    best = float("inf")
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn(n)
+        best = min(best, time.perf_counter() - t0)
+    return n / best
+
+
+def bench_xps(process: bool, n: int, repeat: int, tmp: Path) -> dict:
+    with start_lab(tmp / f"p{int(process)}.csv", process=process, homed=True) as lab:
+        with open_stage(lab.stage_url) as st, open_laser(lab.laser_url, stage=st) as laser:
+            laser.arm()
+
+            def cycle(k):
+                for i in range(k):
+                    st.move_to((i % 1000) * 10.0, 0.0, 0.0)
+                    st.position()
+
+            def shot(k):
+                for i in range(k):
+                    st.move_to((i % 1000) * 10.0, 0.0, 0.0)
+                    st.position()
+                    laser.fire(1)
+
+            def status(k):
+                for _ in range(k):
+                    st.status_code()
+
+            def fly(rows):
+                st.set_motion_params("X", MotionParams(10000.0, 200000.0))
+                xs = [10.0 * i for i in range(500)]
+                for r in range(rows):
+                    st.move_to(-50.0, r * 10.0, 0.0)
+                    laser.arm_line("X", xs)
+                    st.move_to(5050.0, r * 10.0, 0.0)
+                    laser.disarm_line()
+
+            return {"single call (GroupStatusGet)": _rate(status, n, repeat),
+                    "move + position": _rate(cycle, n, repeat),
+                    "move + position + fire (step shot)": _rate(shot, n, repeat),
+                    "fly: 500-shot PCO rows": _rate(fly, max(n // 100, 5), repeat) * 500}
+
+
+def bench_esp(n: int, repeat: int) -> dict:
+    with Esp301Emulator(speedup="inf") as emu, open_stage(emu.url) as st:
+        st.home()
+
+        def cycle(k):
+            for i in range(k):
+                st.move_to((i % 100) * 10.0, 0.0, 0.0)
+                st.position()
+
+        def single(k):
+            for _ in range(k):
+                st.query_float("1TP?")
+
+        return {"single query (1TP?)": _rate(single, n, repeat), "move + position": _rate(cycle, n // 4, repeat)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("-n", type=int, default=5000, help="cycles per measurement")
+    ap.add_argument("--repeat", type=int, default=3, help="best of")
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as d:
+        tmp = Path(d)
+        for label, process in (("XPS, lab in-process (threads)", False), ("XPS, lab in a child process", True)):
+            for case, rate in bench_xps(process, args.n, args.repeat, tmp).items():
+                unit = "shots/s" if ("shot" in case or "fly" in case) else "cycles/s"
+                print(f"{label:34s} {case:36s} {rate:10,.0f} {unit}")
+        for case, rate in bench_esp(args.n, args.repeat).items():
+            print(f"{'ESP301 on a pty':34s} {case:36s} {rate:10,.0f} cycles/s")
+
+
+if __name__ == "__main__":
+    main()
