@@ -493,6 +493,7 @@ class XpsEmulator:
         now = self.clock.now()
         g.cancel_code = code
         g.cancel.set()
+        self._pco_fire(g, 0.0, now)  # compare positions crossed before the stop did fire
         for p in g.positioners:
             if p.profile is not None:
                 p.position = p.target = float(p.actual(now, self.lag))
