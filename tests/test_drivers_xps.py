@@ -18,6 +18,7 @@ from stage_drivers import (
     DeviceTimeout,
     EmergencyStop,
     FollowingError,
+    MotionAborted,
     MotionParams,
     NotInPosition,
     NotReadyError,
@@ -383,3 +384,35 @@ def test_closing_the_laser_closes_the_gate(emu):
             laser.arm()
             assert emu.gpio_do & 1
         assert emu.gpio_do & 1 == 0
+
+
+def test_polling_socket_sees_a_move_in_progress(tmp_path):
+    """Real-time emulation: while the move socket blocks, the polling socket reads state 44 and a
+    position between start and target (why the driver uses two sockets)."""
+    e = XpsEmulator(speedup=1.0, initialized=True, pulse_log=tmp_path / "p.csv").start()
+    try:
+        with open_stage(e.url, timeout_s=1.0) as st:
+            done = threading.Event()
+            errors = []
+
+            def move():
+                try:
+                    st.move_to(20000.0, 0.0, 0.0, timeout_s=5.0)  # 20 mm at 20 mm/s: ~1.1 s
+                    done.set()
+                except MotionAborted as exc:
+                    errors.append(exc)
+
+            t = threading.Thread(target=move)
+            t.start()
+            time.sleep(0.3)
+            assert st.status_code() == 44 and not done.is_set()
+            x = st.position()[0]
+            assert 0.0 < x < 20000.0
+            assert abs(st.following_error()[0]) > 0.0  # servo lag while moving
+            st.stop()
+            t.join(2.0)
+            assert not t.is_alive() and not done.is_set()
+            assert errors and errors[0].code == -27  # the blocked move ended with MotionAborted
+            assert st.status_code() == 10
+    finally:
+        e.close()
