@@ -118,7 +118,8 @@ def _execute(args, plan, design, stage, laser, journal: Path, *, resume: bool, e
     with SignalHandlers(control, on_message=progress.message):
         return execute(plan, stage, laser, journal, resume=resume, mode=args.mode, options=_options(args, plan, design),
                        selection=mask, selection_text=sel, header_extra=extra, control=control, progress=progress,
-                       on_pause=_on_pause_prompt, pulse_readback=pulse_readback, sync=args.durability,
+                       on_pause=_on_pause_prompt, pulse_readback=pulse_readback,
+                       sync=args.durability or ("batch" if args.func is _dry_run else "fsync"),
                        attenuator_type=plan.header.get("attenuator"))
 
 
@@ -135,10 +136,8 @@ def _finish(args, plan, result, extra_summary: dict | None = None, sim_time_s: f
     else:
         for line in summary_lines(result, sim_time_s):
             print(line)
-        for k, v in (extra_summary or {}).items():
-            if k.startswith("_"):
-                continue
-            print(f"  {k.replace('_', ' ')}: {v}")
+        if extra_summary and "pulse_log" in extra_summary:
+            print(f"  pulse log {extra_summary['pulse_log']} ({extra_summary['pulses_with_light']} pulses with light)")
         if args.report:
             print(f"  report {args.report}")
     return EXIT.get(result.status, 1)
@@ -232,8 +231,9 @@ def _dry_run(args) -> int:
         "pulse_log": str(pulse_log),
     }
     if not args.json:
+        rate = summary["shots_per_wall_s"] or 0.0
         print(f"dry run ({mode}, speedup {args.speedup}): estimated real duration {result.estimate_s:.1f} s, "
-              f"emulated {sim_t:.1f} s, achieved {wall:.1f} s wall")
+              f"emulated {sim_t:.1f} s, achieved {wall:.1f} s wall ({rate:.0f} shots/s)")
     return _finish(args, plan, result, summary, sim_time_s=sim_t)
 
 
@@ -250,9 +250,10 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tolerance-um", type=float, help="max |encoder - target| before firing (default: plan's)")
     p.add_argument("--multi-pulse", choices=("auto", "passes", "step"), default="auto",
                    help="fly mode, discs with N > 1 pulses: N passes per row, or step-and-shoot that row")
-    p.add_argument("--durability", choices=("fsync", "async", "batch"), default="fsync",
-                   help="journal sync: fsync per shot (default), fsync overlapped with the move, or one fsync per "
-                        "batch of shots with per-shot writes (exact across a process crash; see the journal docs)")
+    p.add_argument("--durability", choices=("fsync", "async", "batch"),
+                   help="journal sync: fsync of each intent before its shot (default for run), the same fsync "
+                        "overlapped with the move, or one fsync per batch of shots with a write per shot (exact "
+                        "across a process crash, batch-bounded uncertainty after a power cut; default for dry-run)")
     p.add_argument("--batch", type=int, default=256, help="shots per fsync with --durability batch")
     p.add_argument("--report", metavar="PNG", help="write a report figure (placement errors, map, timeline)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
@@ -284,3 +285,30 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="emulators in a child process (default: yes for step mode, no for fly mode)")
     _common(q)
     q.set_defaults(func=_dry_run, home=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m fabplan.cli.cmd_run run|dry-run ...`: the same commands without importing every other
+    command module (a lighter process for supervisors and the kill tests)."""
+    parser = argparse.ArgumentParser(prog="fabplan")
+    register(parser.add_subparsers(dest="command", metavar="COMMAND"))
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    return _handle(args)
+
+
+def _handle(args) -> int:
+    try:
+        return int(args.func(args) or 0)
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -191,7 +191,8 @@ def execute(plan, stage, laser, journal_path: str | Path, *, resume: bool = Fals
     report = preflight(plan, stage, laser, todo_idx, max_pulse_energy_uj=options.max_pulse_energy_uj,
                        home=options.home)
     t0 = time.time()
-    devices = {"stage": stage.url, "laser": laser.url, **report.devices}
+    devices = {"stage": stage.url, "laser": laser.url,
+               **{f"{k}_info": v for k, v in report.devices.items()}}
     if resume:
         journal = Journal.append_to(journal_path, sync=sync)
     else:
