@@ -13,9 +13,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from scipy.optimize import brentq
-from scipy.special import sici
+from scipy.special import j0, j1, sici
 
 from fabplan.beam import AnnularBeam, Lg01Beam, MeasuredBeam, TabulatedBeam
+from fabplan.beam.annular import annular_field
 from fabplan.errors import UserError
 
 FTH = 40.0  # mJ/cm^2, arbitrary: every test states results relative to it
@@ -199,6 +200,22 @@ def test_annular_paper_geometry_edge_near_mask_and_insensitive_to_fluence():
     # the dark centre stays below ~1 % of the peak, so the centre survives up to ~100 x F_th
     assert beam.shape(0.0) < 0.02
     assert np.all(np.diff(d) < 0)
+
+
+def test_annular_field_closed_forms():
+    ri, ro, fc = 5.0, 8.0, 0.32 / 0.515
+    # centre: integral_0^fc 2 pi [ro J1(2 pi ro rho) - ri J1(2 pi ri rho)] d rho = J0(2 pi ri fc) - J0(2 pi ro fc)
+    assert float(annular_field(0.0, ri, ro, fc)) == pytest.approx(
+        j0(2 * np.pi * ri * fc) - j0(2 * np.pi * ro * fc)
+    )
+    # Parseval: image power = mask spectrum power inside the pupil, integral |M|^2 2 pi rho d rho
+    r = np.linspace(0, 60, 6001)
+    power = np.trapezoid(annular_field(r, ri, ro, fc) ** 2 * 2 * np.pi * r, r)
+    rho = np.linspace(1e-9, fc, 20001)
+    m = (ro * j1(2 * np.pi * ro * rho) - ri * j1(2 * np.pi * ri * rho)) / rho
+    assert power == pytest.approx(np.trapezoid(m**2 * 2 * np.pi * rho, rho), rel=3e-3)
+    # a very wide pupil images the mask itself: 1 inside the annulus, 0 in the centre and outside
+    np.testing.assert_allclose(annular_field([2.0, 6.5, 12.0], ri, ro, 20.0), [0, 1, 0], atol=0.01)
 
 
 def test_annular_energy_normalisation_integrates_to_pulse_energy():

@@ -127,7 +127,7 @@ class BeamModel(ABC):
     @property
     @abstractmethod
     def peak_radius_um(self) -> float:
-        """Radius of the ring maximum (the disc radius in the limit F_pk -> F_th)."""
+        """Radius of the ring maximum, where ablation starts as F_pk -> F_th."""
 
     @property
     @abstractmethod
