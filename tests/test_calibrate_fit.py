@@ -104,3 +104,21 @@ def test_too_few_rows_is_a_user_error():
 def test_annular_needs_geometry():
     with pytest.raises(UserError, match="mask geometry"):
         calibrate(_lg01_data(0), "annular")
+
+
+def test_undetermined_parameters_are_refused():
+    # the same diameter at every dose: threshold and ring size cannot be separated
+    f = np.array([50.0, 60.0, 70.0, 80.0])
+    data = DoseData("flat.csv", "fluence_mj_cm2", f, np.ones(4, int), np.full(4, 5.0), np.arange(2, 6))
+    with pytest.raises(UserError, match="flat.csv: calibration failed: .*not separately determined"):
+        calibrate(data, "lg01")
+
+
+def test_model_that_cannot_reproduce_the_data_is_refused():
+    # 3-6 um discs cannot come from a 10/16 um annular mask (its discs are ~9.4-11.5 um)
+    f = np.array([50.0, 60.0, 70.0, 80.0, 90.0])
+    data = DoseData(
+        "w.csv", "fluence_mj_cm2", f, np.array([1, 2, 1, 2, 1]), np.array([5, 5, 4, 6, 3.0]), np.arange(5)
+    )
+    with pytest.raises(UserError, match="cannot reproduce the measured diameters"):
+        calibrate(data, "annular", inner_diameter_um=10.0, outer_diameter_um=16.0, na=0.32)

@@ -223,6 +223,7 @@ def calibrate(
     lower = [1e-9 if k != "incubation_exponent" else S_BOUNDS[0] for k in free]
     upper = [np.inf if k != "incubation_exponent" else S_BOUNDS[1] for k in free]
     res = least_squares(residuals, p0, bounds=(lower, upper), x_scale="jac", diff_step=1e-6)
+    _refuse_degenerate(data.source, model, free, res, d)
     dof = x.size - len(free)
     s2 = 2.0 * res.cost / dof
     cov = s2 * np.linalg.pinv(res.jac.T @ res.jac)
@@ -271,6 +272,31 @@ def calibrate(
     )
 
 
+def _refuse_degenerate(source: str, model: str, free: list[str], res, d: np.ndarray) -> None:
+    """UserError when the data cannot determine the parameters or the model cannot reproduce them."""
+    reasons = []
+    norms = np.linalg.norm(res.jac, axis=0)
+    dead = [k for k, nrm in zip(free, norms, strict=True) if not nrm > 0]
+    if dead:
+        reasons.append(f"the diameters do not depend on {', '.join(dead)} at the best fit")
+    else:
+        sv = np.linalg.svd(res.jac / norms, compute_uv=False)
+        if sv[-1] < 1e-4 * sv[0]:
+            reasons.append(
+                f"{', '.join(free)} are not separately determined (measure over a wider range of doses"
+                + (", or hold the ring diameter with --ring-diameter" if "ring_diameter_um" in free else "")
+                + ")"
+            )
+    rms = float(np.sqrt(np.mean(res.fun**2)))
+    if rms > 0.2 * float(np.median(d)):
+        reasons.append(
+            f"the {model} model cannot reproduce the measured diameters (rms misfit {rms:.3g} um for a median "
+            f"diameter of {float(np.median(d)):.3g} um): check the dose units, the beam model and its geometry"
+        )
+    if reasons:
+        raise UserError(f"{source}: calibration failed: " + "; ".join(reasons))
+
+
 def _start(m: _Model, free, x, n, d, s_fixed, geometry, residuals) -> np.ndarray:
     """Coarse grid over the threshold (and ring size) for a start inside the basin of the fit."""
     s0 = 0.8 if s_fixed is None else s_fixed
@@ -307,7 +333,14 @@ def _checks(data, m, values, stderr, fth, s_exp, ring, pred, warnings) -> None:
         )
     k = "incubation_exponent"
     if stderr.get(k) is not None and not S_BOUNDS[0] + 1e-6 < values[k] <= 1.0:
-        warnings.append(f"fitted S = {values[k]:.3g} is outside (0, 1] (designs accept 0 < S <= 1)")
+        warnings.append(
+            f"fitted S = {values[k]:.3g} is outside (0, 1] or at the fit bound {S_BOUNDS} "
+            "(designs accept 0 < S <= 1)"
+        )
+    for k in ("incubation_exponent", "ring_diameter_um"):
+        e = stderr.get(k)
+        if e is not None and e > 0.3 * abs(values[k]):
+            warnings.append(f"{k} poorly determined: {values[k]:.3g} +/- {e:.2g}")
     e = stderr.get("threshold_fluence_mj_cm2")
     if e is not None and e > 0.3 * values["threshold_fluence_mj_cm2"]:
         hint = (
