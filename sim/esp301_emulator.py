@@ -19,6 +19,7 @@ import tty
 from dataclasses import dataclass
 
 import numpy as np
+import serial
 
 from sim.clock import SimClock
 from sim.faults import FaultPlan
@@ -34,6 +35,9 @@ AXIS_ERRORS = {
     5: "NEGATIVE HARDWARE LIMIT DETECTED", 6: "POSITIVE SOFTWARE LIMIT DETECTED",
     7: "NEGATIVE SOFTWARE LIMIT DETECTED", 13: "MOTOR NOT ENABLED",
 }
+if "sim" not in serial.protocol_handler_packages:  # esp301sim:// (sim/protocol_esp301sim.py)
+    serial.protocol_handler_packages.append("sim")
+
 _CMD = re.compile(r"^\s*(\d*)\s*([A-Za-z]{2})(\??)\s*(.*?)\s*$")
 
 

@@ -5,6 +5,8 @@ RS-232: 19200 baud 8N1 with RTS/CTS; USB virtual COM: 921600. Commands end "\\r"
 interleave replies, and every command is followed on the same line by "TB?" so the error queue is
 read in the same round trip ("1PA10;TB?" -> "0, 451322, NO ERROR DETECTED").
 Axes 1..3 are X, Y, Z; positions are read from the controller's units (SN?) and exposed in um.
+The port may be any pyserial URL: `esp301:///dev/ttyUSB0`, `esp301://?port=rfc2217://host:4001`,
+`esp301://?port=esp301sim://lab1` (the emulator without a pty).
 """
 
 from __future__ import annotations
@@ -74,7 +76,7 @@ class Esp301Stage:
     def from_url(cls, u, timeout_s: float | None = None) -> Esp301Stage:
         p = u.params
         rts = p.get("rtscts")
-        return cls(u.path or u.host, int(p.get("baud", 19200)),
+        return cls(p.get("port") or u.path or u.host, int(p.get("baud", 19200)),
                    axes=tuple(a for a in p.get("axes", "X,Y,Z").split(",") if a),
                    timeout_s=timeout_s if timeout_s is not None else u.float_param("timeout", 2.0),
                    move_timeout_s=u.float_param("move_timeout", 60.0),
@@ -83,6 +85,8 @@ class Esp301Stage:
     # ------------------------------------------------------------------ transport
 
     def _open(self):
+        if self.port.startswith("esp301sim://") and "sim" not in serial.protocol_handler_packages:
+            serial.protocol_handler_packages.append("sim")  # the emulator's pyserial URL handler
         try:
             self._ser = serial.serial_for_url(self.port, baudrate=self.baud, bytesize=8, parity="N", stopbits=1,
                                               rtscts=self.rtscts, timeout=0.05, write_timeout=self.timeout_s)

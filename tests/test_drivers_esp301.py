@@ -211,3 +211,18 @@ def test_emulator_transport_faults(emu, kind, exc):
         st.position()
     assert time.monotonic() - t0 < 1.5
     st.close()
+
+
+def test_pyserial_url_handler_without_a_pty():
+    from sim.protocol_esp301sim import controller
+
+    with open_stage("esp301://?port=esp301sim://t1", timeout_s=1.0) as st:
+        st.home()
+        st.move_to(100.0, 200.0, 300.0)
+        assert st.position() == pytest.approx((100.0, 200.0, 300.0), abs=0.02)
+        controller("t1").inject("following")
+        with pytest.raises(FollowingError):
+            st.move_to(5.0, 0.0, 0.0)
+        controller("t1").inject("drop")
+        with pytest.raises(ConnectionLost):
+            st.position()
