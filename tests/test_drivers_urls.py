@@ -43,3 +43,15 @@ def test_credentials_from_env_then_config(tmp_path, monkeypatch):
     st = open_device("xps://192.168.0.254:5001?group=XYZ", connect=False)
     assert isinstance(st, XpsStage) and st.credentials == ("Admin", "fromenv")
     assert "fromenv" not in st.url
+
+
+def test_drivers_satisfy_the_protocols():
+    from stage_drivers import PulseSource, Stage
+    from stage_drivers.esp301 import Esp301Stage
+    from stage_drivers.pharos import PharosLaser
+    from stage_drivers.xps import XpsGate
+
+    xps = XpsStage("127.0.0.1", 1)
+    assert isinstance(xps, Stage) and isinstance(Esp301Stage("/dev/null"), Stage)
+    assert isinstance(PharosLaser("127.0.0.1", 1), PulseSource)
+    assert isinstance(XpsGate(xps, own=False, url="xps://127.0.0.1:1"), PulseSource)
