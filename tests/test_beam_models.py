@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy.optimize import brentq
 from scipy.special import j0, j1, sici
 
@@ -238,3 +240,21 @@ def test_bad_parameters_are_user_errors():
         MeasuredBeam(r_um=[0, 2, 1], intensity=[0, 1, 0], threshold_fluence_mj_cm2=10)
     with pytest.raises(UserError, match="pulses"):
         lg01().disc_diameter_um(50.0, 0)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    ring=st.floats(2.0, 50.0),
+    fth=st.floats(1.0, 500.0),
+    s_exp=st.floats(0.5, 1.0),
+    pulses=st.integers(1, 1000),
+    ratio=st.floats(1.001, 1000.0),
+)
+def test_lg01_properties(ring, fth, s_exp, pulses, ratio):
+    beam = Lg01Beam(ring_diameter_um=ring, threshold_fluence_mj_cm2=fth, incubation_exponent=s_exp)
+    f = ratio * float(beam.threshold_mj_cm2(pulses))
+    d_in = float(beam.disc_diameter_um(f, pulses))
+    d_out = float(beam.trench_outer_diameter_um(f, pulses))
+    assert 0 < d_in < ring < d_out
+    assert float(beam.shape(d_in / 2)) == pytest.approx(1 / ratio, rel=1e-9)
+    assert float(beam.fluence_for_diameter(d_in, pulses)) == pytest.approx(f, rel=1e-6)
