@@ -499,6 +499,10 @@ class XpsEmulator:
                 p.position = p.target = float(p.actual(now, self.lag))
                 p.profile = None
 
+    def emergency_stop(self) -> None:
+        """Press the emergency stop: motion stops, the gate drops, the group needs GroupInitialize."""
+        self._emergency_stop()
+
     def _emergency_stop(self):
         with self.lock:
             g = self.group
