@@ -52,6 +52,11 @@ class Lab:
             raise RuntimeError("inject() needs an in-process lab; pass faults= to start_lab instead")
         emu.inject(kind, at, arg)
 
+    def flush(self) -> None:
+        """Write buffered pulse-log lines now (in-process labs; a child process flushes every 0.2 s)."""
+        if self.laser is not None and self.laser.log is not None:
+            self.laser.log.flush()
+
     def close(self) -> None:
         if self._closed:
             return
