@@ -424,8 +424,8 @@ class XpsStage:
         self._target = None
         try:
             self.call(cmd, link="move", timeout_s=self.move_timeout_s if timeout_s is None else timeout_s)
-        except DeviceTimeout:
-            try:  # the move may still be running: stop it before reporting
+        except (DeviceTimeout, ConnectionLost, ProtocolError):
+            try:  # the move may still be running on the controller: stop it before reporting
                 self.call(f"GroupMoveAbort({self.group})")
             except DeviceError:
                 pass
