@@ -10,6 +10,7 @@ Velocity per line (x component, the PCO axis) is the largest that satisfies
   v <= motion velocity,  v * trigger_jitter <= position tolerance,
   v <= |pitch_x| * repetition_rate / N   (the N pulses of a shot fit between triggers),
   v * (N - 1) / repetition_rate <= position tolerance   (the burst does not smear the disc).
+A line of a single shot runs at SINGLE_SHOT_VELOCITY_UM_S (or slower when the limits say so).
 The line starts a run-up before the first shot (S-curve acceleration distance plus settle_time of
 constant velocity) and stops a deceleration distance after the last.
 """
@@ -19,6 +20,8 @@ from __future__ import annotations
 import numpy as np
 
 from fabplan.planning.kinematics import accel_distance
+
+SINGLE_SHOT_VELOCITY_UM_S = 1000.0  # a line of one shot: 1 mm/s keeps its run-up to a few um
 
 
 def split_lines(
@@ -72,6 +75,8 @@ def line_velocity(
     p = np.abs(pitch_x_um)
     has_pitch = p > 0
     v = np.where(has_pitch, np.minimum(v, p * rep_rate_hz / pulses), v)
+    # one trigger only: any constant velocity works and a slow one has the shortest run-up
+    v = np.where(has_pitch, v, np.minimum(v, SINGLE_SHOT_VELOCITY_UM_S))
     burst = pulses > 1
     v = np.where(burst, np.minimum(v, tol_um * rep_rate_hz / np.maximum(pulses - 1, 1)), v)
     return v

@@ -26,6 +26,7 @@ def plan_summary(plan: Plan) -> dict[str, Any]:
         "travel": h["travel"],
         "plan_hash": h["plan_hash"],
         "design_hash": h["design_hash"],
+        "warnings": list(h.get("warnings", [])),
     }
 
 
@@ -57,4 +58,5 @@ def format_plan_summary(s: dict[str, Any]) -> str:
         "stage travel used: " + ", ".join(f"{k} [{v[0]:.1f}, {v[1]:.1f}] um" for k, v in s["travel"].items()),
         f"plan hash: {s['plan_hash']}",
     ]
+    lines += [f"warning: {w}" for w in s.get("warnings", [])]
     return "\n".join(lines)
