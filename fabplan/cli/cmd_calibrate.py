@@ -187,17 +187,27 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--beam", choices=["lg01", "annular"], default=None, help="beam model (default lg01, or the design's)"
     )
     p.add_argument(
-        "--design", help="take the annular mask geometry, wavelength and damage fluence from this design"
+        "--design",
+        metavar="DESIGN.yaml",
+        help="take the annular mask geometry, wavelength and damage fluence from this design",
     )
     p.add_argument(
-        "--ring-diameter", help="LG01: hold the ring diameter (2 r_p) fixed, e.g. '12 um' (else fitted)"
+        "--ring-diameter",
+        metavar="D",
+        help="LG01: hold the ring diameter (2 r_p) fixed, e.g. '12 um' (else fitted)",
     )
-    p.add_argument("--inner-diameter", help="annular: inner mask edge in the focal plane, e.g. '10 um'")
-    p.add_argument("--outer-diameter", help="annular: outer mask edge in the focal plane")
-    p.add_argument("--na", help="annular: objective NA (e.g. 0.32)")
-    p.add_argument("--wavelength", help="annular: laser wavelength (default 515 nm)")
-    p.add_argument("--incubation-exponent", help="hold S fixed at this value instead of fitting it")
-    p.add_argument("--damage-fluence", help="damage fluence to write into the beam block (not fitted)")
+    p.add_argument(
+        "--inner-diameter", metavar="D", help="annular: inner mask edge in the focal plane, e.g. '10 um'"
+    )
+    p.add_argument("--outer-diameter", metavar="D", help="annular: outer mask edge in the focal plane")
+    p.add_argument("--na", metavar="NA", help="annular: objective NA (e.g. 0.32)")
+    p.add_argument("--wavelength", metavar="LAMBDA", help="annular: laser wavelength (default 515 nm)")
+    p.add_argument(
+        "--incubation-exponent", metavar="S", help="hold S fixed at this value instead of fitting it"
+    )
+    p.add_argument(
+        "--damage-fluence", metavar="F", help="damage fluence to write into the beam block (not fitted)"
+    )
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.add_argument("--plot", metavar="PNG", help="save a plot of the fit to this file")
     p.set_defaults(func=_handler)
