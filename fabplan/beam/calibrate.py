@@ -196,6 +196,11 @@ def calibrate(
         warnings.append(
             "only one pulse count measured: the incubation exponent S cannot be fitted, held at 0.8 "
             "(measure several pulse counts to fit it)"
+            + (
+                "; F_th(1) then rests on that assumption since no single-shot sites were measured"
+                if n[0] != 1
+                else ""
+            )
         )
     if s_fixed is None:
         free.append("incubation_exponent")
