@@ -200,3 +200,13 @@ def test_cli_esp301_and_pharos_handlers(capsys):
         t.join(5)
     finally:
         cmd_sim._serve = real
+
+
+def test_cli_stage_home_and_negative_targets(capsys):
+    try:
+        assert run_cli(["stage", "home", "sim://clihome", "--json"]) == 0
+        assert json.loads(capsys.readouterr().out)["code"] == 11
+        assert run_cli(["stage", "move", "sim://clihome", "-100", "-0.5", "--json"]) == 0
+        assert json.loads(capsys.readouterr().out)["position_um"][:2] == pytest.approx([-100, -0.5], abs=0.05)
+    finally:
+        close_all_labs()

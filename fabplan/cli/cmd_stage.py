@@ -65,6 +65,23 @@ def _move(args) -> int:
     return 0
 
 
+def _home(args) -> int:
+    from stage_drivers import DeviceError
+
+    stage = _open(args.url, args.timeout)
+    try:
+        with stage:
+            stage.home()
+            st = stage.status()
+    except DeviceError as exc:
+        raise UserError(str(exc)) from exc
+    if args.json:
+        print_json({"url": args.url, **asdict(st)})
+    else:
+        print(f"{args.url}: status {st.code} ({st.text})")
+    return 0
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("stage", help="query or move a stage controller by URL",
                        description="URLs: xps://host:5001?group=XYZ, esp301:///dev/ttyUSB0?baud=19200, "
@@ -77,10 +94,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.set_defaults(func=_status)
     q = s.add_parser("move", help="absolute move (limits checked before anything is sent)")
     q.add_argument("url")
-    q.add_argument("x", help='target X, e.g. 100 or "0.1 mm" (bare numbers are um)')
+    q.add_argument("x", help='target X, e.g. 100 or "0.1 mm" (bare numbers are um; put -- before negative '
+                             'quantities with units)')
     q.add_argument("y")
     q.add_argument("z", nargs="?")
     q.add_argument("--home", action="store_true", help="initialise and home first if needed")
     q.add_argument("--timeout", type=float, default=5.0, help="per-call timeout, s")
     q.add_argument("--json", action="store_true")
     q.set_defaults(func=_move)
+    q = s.add_parser("home", help="initialise and home the stage if it is not already referenced")
+    q.add_argument("url")
+    q.add_argument("--timeout", type=float, default=5.0, help="per-call timeout, s")
+    q.add_argument("--json", action="store_true")
+    q.set_defaults(func=_home)
