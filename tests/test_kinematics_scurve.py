@@ -52,8 +52,17 @@ def test_step_estimate_by_hand():
     # three shots 10 apart on x, 2 pulses each at 1 kHz, settle 0.02 s, one attenuator change
     x = np.array([0.0, 10.0, 20.0])
     est = estimate_step(
-        x, np.zeros(3), np.zeros(3), np.array([2, 2, 2]), np.array([10.0, 10.0, 12.0]),
-        v=V, a=A, j=J, settle_s=0.02, rep_rate_hz=1000.0, attenuator_move_s=0.5,
+        x,
+        np.zeros(3),
+        np.zeros(3),
+        np.array([2, 2, 2]),
+        np.array([10.0, 10.0, 12.0]),
+        v=V,
+        a=A,
+        j=J,
+        settle_s=0.02,
+        rep_rate_hz=1000.0,
+        attenuator_move_s=0.5,
     )
     assert est["moves_s"] == pytest.approx(2 * 0.8)
     assert est["settle_s"] == pytest.approx(0.06)
@@ -65,14 +74,49 @@ def test_step_estimate_by_hand():
 def test_fly_estimate_by_hand():
     # one line: first shot x=0, last x=100 at v=10; run-up = accel distance 10*Ta/2 with
     # Ta = 10/100 + 0.1 = 0.2 -> 1.0, settle 0.1 s adds 1.0 of constant velocity before the first shot.
-    line = {"line": 0, "axis": "x", "x_um": 0.0, "y_um": 0.0, "z_um": 0.0, "start_um": -2.0, "stop_um": 101.0,
-            "velocity_um_s": 10.0, "first_seq": 0, "last_seq": 10, "dy_dx": 0.0, "dz_dx": 0.0}
+    line = {
+        "line": 0,
+        "axis": "x",
+        "x_um": 0.0,
+        "y_um": 0.0,
+        "z_um": 0.0,
+        "start_um": -2.0,
+        "stop_um": 101.0,
+        "velocity_um_s": 10.0,
+        "first_seq": 0,
+        "last_seq": 10,
+        "dy_dx": 0.0,
+        "dz_dx": 0.0,
+    }
     back = dict(line, line=1, y_um=5.0, start_um=102.0, stop_um=-1.0, velocity_um_s=10.0)
-    est = estimate_fly([line, back], np.array([np.nan, np.nan]), v=V, a=A, j=J, settle_s=0.1,
-                       attenuator_move_s=0.5)
+    est = estimate_fly(
+        [line, back], np.array([np.nan, np.nan]), v=V, a=A, j=J, settle_s=0.1, attenuator_move_s=0.5
+    )
     per_line = 103.0 / 10.0 + 0.2  # d/v + Ta (accelerate, settle, 100 at v, decelerate)
     assert est["moves_s"] + est["settle_s"] == pytest.approx(2 * per_line)
     assert est["settle_s"] == pytest.approx(0.2)
     # turnaround from (101, 0) to (102, 5): x 1 (jerk-limited), y 5 (acceleration-limited)
     assert est["turnarounds_s"] == pytest.approx(float(max(move_time(1.0, V, A, J), move_time(5.0, V, A, J))))
     assert est["pulses_s"] == 0.0
+
+
+def test_fly_multi_pulse_lines_take_passes():
+    line = {
+        "line": 0,
+        "axis": "x",
+        "x_um": 0.0,
+        "y_um": 0.0,
+        "z_um": 0.0,
+        "start_um": -2.0,
+        "stop_um": 101.0,
+        "velocity_um_s": 10.0,
+        "first_seq": 0,
+        "last_seq": 10,
+        "dy_dx": 0.0,
+        "dz_dx": 0.0,
+        "passes": 3,
+    }
+    est = estimate_fly([line], np.array([np.nan]), v=V, a=A, j=J, settle_s=0.1, attenuator_move_s=0.5)
+    assert est["moves_s"] + est["settle_s"] == pytest.approx(3 * (103.0 / 10.0 + 0.2))
+    assert est["settle_s"] == pytest.approx(0.3)
+    assert est["turnarounds_s"] == pytest.approx(2 * float(move_time(103.0, V, A, J)))  # two returns

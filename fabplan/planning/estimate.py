@@ -2,9 +2,10 @@
 
 Step mode, per shot: group move from the previous shot (slowest of x, y, z; see kinematics),
 settle_time, N / repetition_rate of firing, and an attenuator move wherever the setting changes.
-Fly mode, per line: run-up (S-curve), settle_time at constant velocity, the constant-velocity
-pass over the shots, deceleration; between lines a group move ("turnaround") and an attenuator
-move where the setting changes. Pulses fire during the motion, so pulses_s is 0 in fly mode.
+Fly mode, per line and pass: run-up (S-curve), settle_time at constant velocity, the
+constant-velocity pass over the shots, deceleration; N-pulse lines take N passes with a return
+move between them; between lines a group move ("turnaround") and an attenuator move where the
+setting changes. Pulses fire during the motion, so pulses_s is 0 in fly mode.
 The estimate runs from the first shot (or line start) to the last; the approach is not included.
 """
 
@@ -77,12 +78,15 @@ def estimate_fly(
     sx, sy, sz, ex, ey, ez = line_endpoints(lines)
     vel = np.array([ln["velocity_um_s"] for ln in lines])
     dist = np.abs(ex - sx)
+    passes = np.array([int(ln.get("passes", 1)) for ln in lines])
     # a line covers at least both run-ups, so it always reaches its cruise velocity: t = d/v + Ta
     t_line = dist / vel + accel_time(vel, a, j)
-    settle = len(lines) * settle_s
+    settle = float(passes.sum()) * settle_s
     turn = float(group_move_times(sx[1:] - ex[:-1], sy[1:] - ey[:-1], sz[1:] - ez[:-1], v, a, j).sum())
+    # extra passes of multi-pulse lines: a return move at the motion limits before each
+    turn += float(((passes - 1) * group_move_times(sx - ex, sy - ey, sz - ez, v, a, j)).sum())
     return _pack(
-        float(t_line.sum()) - settle,
+        float((passes * t_line).sum()) - settle,
         settle,
         0.0,
         _attenuator_changes(line_attenuator) * attenuator_move_s,

@@ -6,10 +6,11 @@ lattice line with the same x step (and the same y and z step: the group moves in
 which follows a sample rotated by the alignment or tilted in z), the same attenuator setting and
 the same pulse count. A row is split wherever one of those changes.
 
+One compare event gates one laser pulse, so a shot of N pulses is N passes over its line
+(`passes` in the line dict; the stage returns to the start between passes, firing nothing).
 Velocity per line (x component, the PCO axis) is the largest that satisfies
   v <= motion velocity,  v * trigger_jitter <= position tolerance,
-  v <= |pitch_x| * repetition_rate / N   (the N pulses of a shot fit between triggers),
-  v * (N - 1) / repetition_rate <= position tolerance   (the burst does not smear the disc).
+  v <= |pitch_x| * repetition_rate   (one pulse per trigger: triggers no faster than the laser).
 A line of a single shot runs at SINGLE_SHOT_VELOCITY_UM_S (or slower when the limits say so).
 The line starts a run-up before the first shot (S-curve acceleration distance plus settle_time of
 constant velocity) and stops a deceleration distance after the last.
@@ -68,17 +69,18 @@ def line_velocity(
     jitter_s: float,
     rep_rate_hz: float,
 ) -> np.ndarray:
-    """Largest constant x velocity per line that the trigger and the laser allow (um/s)."""
+    """Largest constant x velocity per line that the trigger and the laser allow (um/s).
+
+    `pulses` does not lower it: multi-pulse shots are fired in several passes (see module doc).
+    """
     v = np.full(len(pitch_x_um), float(v_max))
     if jitter_s > 0:
         v = np.minimum(v, tol_um / jitter_s)
     p = np.abs(pitch_x_um)
     has_pitch = p > 0
-    v = np.where(has_pitch, np.minimum(v, p * rep_rate_hz / pulses), v)
+    v = np.where(has_pitch, np.minimum(v, p * rep_rate_hz), v)
     # one trigger only: any constant velocity works and a slow one has the shortest run-up
     v = np.where(has_pitch, v, np.minimum(v, SINGLE_SHOT_VELOCITY_UM_S))
-    burst = pulses > 1
-    v = np.where(burst, np.minimum(v, tol_um * rep_rate_hz / np.maximum(pulses - 1, 1)), v)
     return v
 
 
@@ -98,7 +100,7 @@ def build_lines(
     settle_s: float,
 ) -> list[dict]:
     """One dict per line (plan_api.md): line, axis, y_um, z_um, start_um, stop_um, velocity_um_s,
-    first_seq, last_seq; plus x_um (first shot), pitch_um (signed x step), dy_dx, dz_dx (slopes of
+    first_seq, last_seq; plus passes (= pulses per shot), x_um (first shot), pitch_um (signed x step), dy_dx, dz_dx (slopes of
     the straight line the group follows), n_shots. y_um / z_um are at the first shot, so at any x
     on the line y = y_um + dy_dx (x - x_um) and z = z_um + dz_dx (x - x_um).
     """
@@ -133,6 +135,7 @@ def build_lines(
                 "first_seq": int(first[k]),
                 "last_seq": int(last[k]),
                 "n_shots": int(count[k]),
+                "passes": int(pulses[first[k]]),
                 "x_um": float(x[first[k]]),
                 "pitch_um": float(pitch[k]),
                 "dy_dx": float(dy_dx[k]) + 0.0,
