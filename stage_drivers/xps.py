@@ -146,6 +146,7 @@ class _Link:
         except OSError as exc:
             raise ConnectionLost(f"cannot connect: {exc}", device=st.url, command=f"connect {self.role}") from exc
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        st._forget_configuration()  # a new connection may face a rebooted controller
         if st.credentials is not None:
             user, password = st.credentials
             code, payload, raw = self._exchange(f"Login({user},{password})", deadline, shown=f"Login({user},***)")
@@ -300,6 +301,11 @@ class XpsStage:
         for ax, pos in zip(self.axes, self.positioners, strict=True):
             lo, hi = self._floats(f"PositionerUserTravelLimitsGet({pos},double *,double *)", 2)
             self._limits[ax] = AxisLimits(lo * self.um_per_unit, hi * self.um_per_unit)
+
+    def _forget_configuration(self) -> None:
+        """Drop cached controller-side set-up (burst event, PCO pulse parameters) so it is sent again."""
+        self._burst = None
+        self._pco_params_set.clear()
 
     def reconnect(self) -> None:
         """Drop both sockets; the next call reopens them (and logs in again)."""
