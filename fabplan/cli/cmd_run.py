@@ -72,6 +72,7 @@ def _options(args, plan, design):
         home=args.home,
         max_pulse_energy_uj=float(design.laser.max_pulse_energy) if design is not None else None,
         batch_size=args.batch,
+        fly_lead_s=None if args.fly_lead_us is None else args.fly_lead_us * 1e-6,
     )
 
 
@@ -254,6 +255,9 @@ def _common(p: argparse.ArgumentParser) -> None:
                    help="journal sync: fsync of each intent before its shot (default for run), the same fsync "
                         "overlapped with the move, or one fsync per batch of shots with a write per shot (exact "
                         "across a process crash, batch-bounded uncertainty after a power cut; default for dry-run)")
+    p.add_argument("--fly-lead-us", type=float,
+                   help="fly mode: arm position compare this long (us) ahead of each disc to cancel the trigger-to-"
+                        "pulse delay (default: measured from the pulse read-back in a dry run, else 0)")
     p.add_argument("--batch", type=int, default=256, help="shots per fsync with --durability batch")
     p.add_argument("--report", metavar="PNG", help="write a report figure (placement errors, map, timeline)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")

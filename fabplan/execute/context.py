@@ -39,6 +39,7 @@ class Options:
     refire_uncertain: bool = False
     fly_fallback: str = "auto"  # multi-pulse rows: "passes" (repeat the pass) | "step" | "auto" (plan says)
     home: bool = False
+    fly_lead_s: float | None = None  # fly trigger lead; None: measured from the read-back (0 without one)
     batch_size: int = 256  # "batch" journal durability: shots per fsynced horizon
     max_pulse_energy_uj: float | None = None
     energy_rel_tolerance: float | None = 0.05  # laser-reported vs planned energy; None: record only
@@ -77,6 +78,8 @@ class Context:
     arrays: dict[str, np.ndarray] = field(default_factory=dict)
     fired_seqs: list[int] = field(default_factory=list)  # this session, in firing order
     fired_at: list[float] = field(default_factory=list)  # time.monotonic() of each, for the interlock rule
+    fly_lead_s: float = 0.0
+    lead_samples: list[float] = field(default_factory=list)
     suspect: list[int] = field(default_factory=list)  # fired shots to mark uncertain at exit (safety chain)
 
     def recent_shots(self, window_s: float) -> list[int]:

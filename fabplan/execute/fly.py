@@ -11,6 +11,11 @@ shots are confirmed at their targets, position null), compare with the targets a
 Rows fall back to step-and-shoot when position compare cannot do them: some of their discs are
 already fired (a resumed row), positions not equally spaced, energies differing within the row,
 or multi-pulse discs when the plan/option says "step". Multi-pulse rows otherwise get N passes.
+
+Trigger lead: a pulse leaves a fixed latency plus a wait for the laser's next amplified pulse after
+the compare event, i.e. it lands v * delay downstream. The compare positions are armed v * lead
+earlier. The lead comes from `--fly-lead-us`, or (when pulses are read back, as in a dry run) is
+measured from every row's along-track error and applied to the next rows.
 """
 
 from __future__ import annotations
@@ -79,15 +84,20 @@ def fire_row(ctx: Context, line: dict[str, Any], seqs: np.ndarray, passes: int) 
     first = int(seqs[0])
     y, z = float(line["y_um"]), float(line["z_um"])
     start, stop = float(line["start_um"]), float(line["stop_um"])
-    xs = [a["x"][s] for s in seqs.tolist()]
+    v = float(line["velocity_um_s"])
+    direction = 1.0 if stop >= start else -1.0
+    # trigger lead: pulses leave a mean delay after the compare event (PCO latency + waiting for the
+    # next amplified pulse), i.e. v * delay downstream; arm the compare that much earlier
+    lead_um = direction * v * ctx.fly_lead_s
+    xs = [a["x"][s] - lead_um for s in seqs.tolist()]
     ctx.set_energy(first)
     stage.move_to(start, y, z)
     old = stage.motion_params("X")
-    v = float(line["velocity_um_s"])
     stage.set_motion_params("X", MotionParams(v, old.acceleration_um_s2, old.min_jerk_time_s, old.max_jerk_time_s))
     try:
-        journal.intents([(s, a["disc_id"][s], a["x"][s], a["y"][s], a["z"][s], a["energy"][s], a["pulses"][s])
-                         for s in seqs.tolist()])
+        sl = seqs.tolist()
+        journal.intents(seqs, [a["disc_id"][s] for s in sl], [a["x"][s] for s in sl], [a["y"][s] for s in sl],
+                        [a["z"][s] for s in sl], [a["energy"][s] for s in sl], [a["pulses"][s] for s in sl])
         journal.wait_durable()
         if ctx.pulse_readback is not None:
             ctx.pulse_readback.read_new()  # discard anything before this row
@@ -112,8 +122,8 @@ def confirm_row(ctx: Context, line: dict[str, Any], seqs: np.ndarray, passes: in
     ty = np.array([a["y"][s] for s in seqs.tolist()])
     tz = np.array([a["z"][s] for s in seqs.tolist()])
     if ctx.pulse_readback is None:  # real hardware: the pass completed without error
-        for s in seqs.tolist():
-            journal.fired(s, None, None, None, ctx.energy_uj)
+        nan = np.full(len(seqs), np.nan)
+        journal.fired_many(seqs, nan, nan, nan, np.full(len(seqs), ctx.energy_uj))
         stats.fired += len(seqs)
         ctx.done_total += len(seqs)
         ctx.progress.update(ctx.done_total, a["disc_id"][int(seqs[-1])])
@@ -136,19 +146,22 @@ def confirm_row(ctx: Context, line: dict[str, Any], seqs: np.ndarray, passes: in
         np.maximum.at(worst, idx, d)
         pos[idx] = got[:, 1:4]  # last pulse per target wins
         err = np.where(count > 0, worst, np.nan)
+    if len(got) and ctx.options.fly_lead_s is None:  # refine the trigger lead from the read-back
+        v = float(line["velocity_um_s"])
+        direction = 1.0 if float(line["stop_um"]) >= float(line["start_um"]) else -1.0
+        along = (got[:, 1] - tx[idx]) * direction
+        ctx.lead_samples.append(ctx.fly_lead_s + float(np.median(along)) / v)
+        ctx.fly_lead_s = float(np.mean(ctx.lead_samples))
     tol = ctx.options.tolerance_um
-    bad = []
-    for i, s in enumerate(seqs.tolist()):
-        if count[i] == 0:
-            journal.not_fired(s, "position compare: no pulse recorded at this disc")
-            stats.failed += 1
-            bad.append(a["disc_id"][s])
-            continue
-        journal.fired(s, pos[i, 0], pos[i, 1], pos[i, 2], ctx.energy_uj)
-        stats.fired += 1
-        stats.errors_um.append(float(err[i]))
-        if count[i] != passes or err[i] > tol:
-            bad.append(a["disc_id"][s])
+    lit = count > 0
+    for s in seqs[~lit].tolist():
+        journal.not_fired(s, "position compare: no pulse recorded at this disc")
+    stats.failed += int((~lit).sum())
+    journal.fired_many(seqs[lit], pos[lit, 0], pos[lit, 1], pos[lit, 2], np.full(int(lit.sum()), ctx.energy_uj))
+    stats.fired += int(lit.sum())
+    stats.errors_um.extend(err[lit].tolist())
+    flag = ~lit | (count != passes) | (np.nan_to_num(err, nan=np.inf) > tol)
+    bad = [a["disc_id"][s] for s in seqs[flag].tolist()]
     out = int(np.sum(err > tol))
     stats.out_of_tolerance += out
     if bad:

@@ -262,17 +262,27 @@ class Journal:
             durable=self.per_shot_sync,
         )
 
-    def intents(self, rows: list[tuple]) -> None:
-        """Several intents in one write and one sync (fly mode: one pass fires a whole row)."""
-        t = _now()
+    def intents(self, seqs, ids, x, y, z, energy_uj, pulses) -> None:
+        """Several intents (columns) in one write and one sync (fly mode: one pass fires a whole row)."""
+        t = repr(_now())
+        cols = _columns(x, y, z, energy_uj)
+        ids_json = [json.dumps(str(d)) for d in ids]
         self._emit(
             "".join(
-                f'{{"k":"intent","seq":{int(s)},"id":{json.dumps(d)},"x":{_num(x)},"y":{_num(y)},'
-                f'"z":{_num(z)},"e":{_num(e)},"n":{int(n)},"t":{t!r}}}\n'
-                for s, d, x, y, z, e, n in rows
+                f'{{"k":"intent","seq":{s},"id":{d},"x":{a},"y":{b},"z":{c},"e":{e},"n":{n},"t":{t}}}\n'
+                for s, d, a, b, c, e, n in zip(_ints(seqs), ids_json, *cols, _ints(pulses), strict=True)
             ),
             durable=True,
         )
+
+    def fired_many(self, seqs, ex, ey, ez, energy_uj) -> None:
+        """Confirmations for several shots (columns; buffered like `fired`)."""
+        t = repr(_now())
+        cols = _columns(ex, ey, ez, energy_uj)
+        self._pending.append("".join(
+            f'{{"k":"fired","seq":{s},"ex":{a},"ey":{b},"ez":{c},"e":{e},"t":{t}}}\n'
+            for s, a, b, c, e in zip(_ints(seqs), *cols, strict=True)
+        ))
 
     def fired(self, seq: int, ex: float | None, ey: float | None, ez: float | None,
               energy_uj: float | None, t: float | None = None) -> None:
@@ -312,6 +322,25 @@ class Journal:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _ints(values) -> list[int]:
+    return np.asarray(values, dtype=np.int64).tolist()
+
+
+def _columns(*columns) -> list[list[str]]:
+    """JSON number text for float columns (shortest repr; null where NaN/None), vectorised-ish."""
+    out = []
+    for col in columns:
+        arr = np.asarray([np.nan if v is None else v for v in col] if isinstance(col, list) else col, dtype=float)
+        if arr.ndim == 0:
+            arr = np.full(1, arr)
+        vals = arr.tolist()
+        if np.isfinite(arr).all():
+            out.append([repr(v) for v in vals])
+        else:
+            out.append([repr(v) if math.isfinite(v) else "null" for v in vals])
+    return out
 
 
 def _now() -> float:
@@ -419,6 +448,43 @@ class JournalState:
         }
 
 
+_FIRED_PREFIX = b'{"k":"fired","seq":'
+_INTENT_PREFIX = b'{"k":"intent","seq":'
+_FIRED_KEYS = (b'"k"', b'"seq"', b'"ex"', b'"ey"', b'"ez"', b'"e"', b'"t"')
+
+
+def _f(v: bytes) -> float:
+    return math.nan if v == b"null" else float(v)
+
+
+def _fast_fired(line: bytes):
+    """(seq, ex, ey, ez, e, t) of a fired line in the writer's layout, else None (then json.loads)."""
+    parts = line[1:-1].split(b",")
+    if len(parts) != 7:
+        return None
+    try:
+        kv = [p.split(b":", 1) for p in parts]
+        if tuple(k for k, _ in kv) != _FIRED_KEYS:
+            return None
+        return (int(kv[1][1]), _f(kv[2][1]), _f(kv[3][1]), _f(kv[4][1]), _f(kv[5][1]), _f(kv[6][1]))
+    except (ValueError, IndexError):
+        return None
+
+
+def _fast_intent(line: bytes):
+    """(seq, t) of an intent line: seq is the 2nd field, t the last (ids have no commas in plans)."""
+    if not line.endswith(b"}"):
+        return None
+    head, _, rest = line[len(_INTENT_PREFIX):].partition(b",")
+    tail = line.rsplit(b',"t":', 1)
+    if len(tail) != 2 or not rest.startswith(b'"id":'):
+        return None
+    try:
+        return int(head), float(tail[1][:-1])
+    except ValueError:
+        return None
+
+
 def read_journal(path: str | os.PathLike, current_boot_id: str | None = None) -> JournalState:
     """Replay a journal; tolerates a torn last line (and isolated unparsable lines, which are counted).
 
@@ -437,6 +503,23 @@ def read_journal(path: str | os.PathLike, current_boot_id: str | None = None) ->
     for lineno, line in enumerate(lines):
         if not line.strip():
             continue
+        if st is not None and line.startswith(_FIRED_PREFIX) and line.endswith(b"}"):
+            fast = _fast_fired(line)  # the hot record, in the writer's fixed layout
+            if fast is not None:
+                s_, ex, ey, ez, e, t = fast
+                st.state[s_] = FIRED
+                st.fire_count[s_] += 1
+                st.encoder[s_] = (ex, ey, ez)
+                st.energy_uj[s_] = e
+                st.t_fired[s_] = t
+                continue
+        elif st is not None and line.startswith(_INTENT_PREFIX):
+            fast_i = _fast_intent(line)
+            if fast_i is not None:
+                st.state[fast_i[0]] = UNCERTAIN
+                st.intent_count[fast_i[0]] += 1
+                st.t_intent[fast_i[0]] = fast_i[1]
+                continue
         try:
             rec = loads(line)
         except ValueError:

@@ -68,8 +68,16 @@ def parse_pulses(data: bytes) -> np.ndarray:
         recs = [json.loads(ln) for ln in lines]
         rows = [(r["t_s"], r["x_um"], r["y_um"], r["z_um"]) for r in recs if int(r.get("gate", 1)) == 1]
         return np.array(rows, float).reshape(-1, 4)
-    parts = [ln.split(b",") for ln in lines]
-    arr = np.array([p[:6] for p in parts], dtype=float)
+    body = b"\n".join(lines)
+    for src in (b",pco", b",gpio"):  # drop the one text column, then parse in C
+        body = body.replace(src + b"\n", b"\n")
+        if body.endswith(src):
+            body = body[: -len(src)]
+    try:
+        flat = np.array(body.replace(b"\n", b",").split(b","), dtype=float)
+        arr = flat.reshape(-1, 6)
+    except ValueError:
+        arr = np.array([ln.split(b",")[:6] for ln in lines], dtype=float)
     return arr[arr[:, 5] == 1][:, :4]
 
 

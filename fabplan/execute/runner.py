@@ -227,7 +227,7 @@ def execute(plan, stage, laser, journal_path: str | Path, *, resume: bool = Fals
     progress.total, progress.mode, progress.done, progress.start_done = n, mode, done0, done0
     ctx = Context(plan=plan, stage=stage, laser=laser, journal=journal, control=control, progress=progress,
                   options=options, stats=stats, on_pause=on_pause, pulse_readback=pulse_readback,
-                  arrays={}, done_total=done0)
+                  arrays={}, done_total=done0, fly_lead_s=options.fly_lead_s or 0.0)
     status, message = "failed", ""
     bug: BaseException | None = None
     try:
