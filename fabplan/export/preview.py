@@ -120,7 +120,7 @@ def render_preview(
     span_main = max(
         rb[2] - rb[0], rb[3] - rb[1], float(np.ptp(sx)) if n else 0.0, float(np.ptp(sy)) if n else 0.0
     )
-    zoom = n > 1 and (dense or (tr_max > 0 and tr_max < span_main / 60))
+    zoom = n >= 1 and (dense or (tr_max > 0 and tr_max < span_main / 60))
     if zoom:
         fig, (ax, az) = plt.subplots(1, 2, figsize=(13, 7), dpi=130, gridspec_kw={"width_ratios": [2.3, 1]})
     else:
