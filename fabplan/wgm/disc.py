@@ -16,8 +16,8 @@ With dispersive indices, N = N(lambda) and n_o = n_o(lambda) are re-evaluated at
 inside the Newton iteration (a 2x2 real Newton on Re x, Im x), so the root is self-consistent.
 
 For high Q the imaginary part of x falls below double-precision resolution of a complex Bessel
-evaluation; above Q ~ 1e7 Im x is taken from one Newton step at real x (first-order perturbation),
-where Im H'/H is computed without cancellation.
+evaluation; above Q ~ 1e8 the Newton iteration evaluates at real x and takes Im x from the linearised
+step (first-order perturbation, relative error ~1/Q), where Im H'/H is computed without cancellation.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
-from scipy.special import hankel1, jv, yv
+from scipy.special import hankel1, jv
 
 # Negative zeros of Ai: a_q, q = 1..10 (Abramowitz & Stegun table 10.13).
 AIRY_ZEROS = np.array([
@@ -68,126 +68,158 @@ def asymptotic_x(m, q, n_in, n_out, family: str) -> np.ndarray:
     return nx / (n * np.asarray(n_out, dtype=float))
 
 
-def _log_derivs(m: np.ndarray, z: np.ndarray, func) -> tuple[np.ndarray, np.ndarray]:
-    """L = C_m'/C_m and dL/dz for a Bessel-type function C (jv or hankel1)."""
+def _derivs(L, m, z):
+    """dL/dz and d2L/dz2 from Bessel's equation: L' = -L/z - (1 - m^2/z^2) - L^2."""
+    dL = -L / z - (1.0 - (m / z) ** 2) - L * L
+    d2L = -dL / z + L / z**2 - 2 * m * m / z**3 - 2 * L * dL
+    return dL, d2L
+
+
+def _log_derivs(m: np.ndarray, z: np.ndarray, func):
+    """L = C_m'/C_m, dL/dz, d2L/dz2 for a Bessel-type function C (jv or hankel1)."""
     c = func(np.stack([m - 1, m]), np.stack([z, z]))
     L = c[0] / c[1] - m / z
-    dL = -L / z - (1.0 - (m / z) ** 2) - L * L
-    return L, dL
+    return (L, *_derivs(L, m, z))
 
 
-def _hankel1_real(m, z):
-    """H^(1) = J + iY at real z from separate real evaluations: keeps the tiny J accurate (a complex
-    H^(1) evaluation carries an absolute error ~eps |Y| on it, which would swamp high-Q Im parts)."""
-    return jv(m, z) + 1j * yv(m, z)
+def _log_derivs_h_real(m: np.ndarray, z: np.ndarray):
+    """L = H_m'/H_m at real z with Im L exact: Im(H_{m-1}/H_m) = 2 / (pi z |H_m|^2) (cross product
+    J_{m-1} Y_m - J_m Y_{m-1} = -2/(pi z)). A plain complex division would carry an absolute error
+    ~eps |Y| on the tiny J parts, swamping the Im x of high-Q modes."""
+    c = hankel1(np.stack([m - 1, m]), np.stack([z, z]))
+    a = np.abs(c[1])
+    re = (c[0] * np.conj(c[1])).real / a / a
+    im = (2.0 / (np.pi * z) / a) / a
+    L = re + 1j * im - m / z
+    return (L, *_derivs(L, m, z))
 
 
 def char_terms(x, m, n_in, n_out, family: str):
-    """f and its partials (f, df/dx, df/dn_in, df/dn_out) of the log-derivative equation."""
+    """f, df/dx, df/dn_in, df/dn_out, d2f/dx2 of the log-derivative equation."""
     zi = n_in * x
     zo = n_out * x
-    Lj, dLj = _log_derivs(m, zi, jv)
-    Lh, dLh = _log_derivs(m, zo, _hankel1_real if np.isrealobj(zo) else hankel1)
+    Lj, dLj, d2Lj = _log_derivs(m, zi, jv)
+    Lh, dLh, d2Lh = _log_derivs_h_real(m, zo) if np.isrealobj(zo) else _log_derivs(m, zo, hankel1)
     if family == "Ez":
         f = n_in * Lj - n_out * Lh
         fx = n_in**2 * dLj - n_out**2 * dLh
+        fxx = n_in**3 * d2Lj - n_out**3 * d2Lh
         fn = Lj + zi * dLj
         fo = -(Lh + zo * dLh)
     else:
         f = Lj / n_in - Lh / n_out
         fx = dLj - dLh
+        fxx = n_in * d2Lj - n_out * d2Lh
         fn = -Lj / n_in**2 + x * dLj / n_in
         fo = Lh / n_out**2 - x * dLh / n_out
-    return f, fx, fn, fo
+    return f, fx, fn, fo, fxx
 
 
 IndexModel = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]
 """lambda_nm -> (n_in, dn_in/dlambda, n_out, dn_out/dlambda), vectorised."""
 
+Q_REAL_AXIS = 1e8  # above this Q, evaluate on the real axis and get Im x by linearisation
 
-def solve_fixed(m, q, n_in, n_out, family: str, x0=None, tol: float = 1e-13, max_iter: int = 50) -> np.ndarray:
+
+def _newton(m, q, x, indices, family: str, max_iter: int = 40, rtol: float = 1e-8):
+    """2x2 real Newton on (Re x, Im x) for F(x) = f(x, n_in(Re x), n_out(Re x)).
+
+    `indices(rows, x_r)` -> (n_in, dn_in/dx_r, n_out, dn_out/dx_r). f is holomorphic in x, so
+    dF/dRe x = f_x + f_n dn/dx_r + f_o dn_o/dx_r and dF/dIm x = i f_x.
+    Rows whose Q exceeds Q_REAL_AXIS are evaluated at real x: the Newton step's imaginary part is then
+    Im x itself (first order in Im x, relative error ~1/Q), and Im H'/H stays accurate far below the
+    rounding level of a complex Bessel evaluation. Iteration stops one step after |dx| < rtol |x|
+    (quadratic convergence: the last applied step leaves an error ~rtol^2). Non-converged rows: NaN.
+    """
+    x = np.array(x, dtype=complex)
+    todo = np.nonzero(np.isfinite(x))[0]
+    done = np.zeros(x.shape, bool)
+    for _ in range(max_iter):
+        if not todo.size:
+            break
+        xa = x[todo]
+        ni, dni, no, dno = indices(todo, xa.real)
+        real_axis = np.abs(xa.real) > 2 * Q_REAL_AXIS * np.abs(xa.imag)
+        f = np.empty(todo.size, complex)
+        fx = np.empty_like(f)
+        g = np.empty_like(f)
+        fxx = np.empty_like(f)
+        for sel, xe in ((real_axis, xa.real), (~real_axis, xa)):
+            if np.any(sel):
+                fs, fxs, fns, fos, fxx[sel] = char_terms(xe[sel], m[todo][sel], ni[sel], no[sel], family)
+                f[sel], fx[sel], g[sel] = fs, fxs, fxs + fns * dni[sel] + fos * dno[sel]
+        # [[Re g, Re(i fx)], [Im g, Im(i fx)]] [dxr, dxi] = -[Re f, Im f]
+        a11, a12, a21, a22 = g.real, -fx.imag, g.imag, fx.real
+        det = a11 * a22 - a12 * a21
+        dxr = (-f.real * a22 + a12 * f.imag) / det
+        dxi = (-a11 * f.imag + a21 * f.real) / det
+        step = _limit(dxr + 1j * dxi, ni)
+        # Real-axis rows: Im x = -Im f / Re f_x at this Re x (first order; the 2x2 step's Im part would
+        # add Im g dxr without the matching change of Re f_x, an O(dxr) relative error). Carry it to the
+        # new Re x with d ln(Im x)/dx = Im g / Im f - Re f_xx / Re f_x (f holomorphic: on the real
+        # axis d Im F/dx = Im g).
+        with np.errstate(divide="ignore", invalid="ignore"):
+            kappa = g.imag / f.imag - fxx.real / fx.real
+            xi_here = -f.imag / fx.real
+        kappa = np.where(np.isfinite(kappa), kappa, 0.0)
+        new_i = np.where(real_axis, xi_here * np.exp(np.clip(kappa * step.real, -50, 50)),
+                         xa.imag + step.imag)
+        xn = (xa.real + step.real) + 1j * new_i
+        bad = ~np.isfinite(xn) | (xn.real <= 0)
+        x[todo] = np.where(bad, np.nan, xn)
+        conv = np.abs(step.real) < rtol * np.abs(xa)
+        conv &= real_axis | (np.abs(step.imag) < rtol * np.abs(xa))
+        done[todo[conv & ~bad]] = True
+        todo = todo[~conv & ~bad]
+    x[~done] = np.nan
+    return x
+
+
+def solve_fixed(m, q, n_in, n_out, family: str, x0=None, max_iter: int = 40) -> np.ndarray:
     """Complex roots x for fixed (non-dispersive) indices; vectorised over broadcast arguments."""
     m, q, n_in, n_out = np.broadcast_arrays(*(np.asarray(v, dtype=float) for v in (m, q, n_in, n_out)))
-    x = np.asarray(asymptotic_x(m, q.astype(int), n_in, n_out, family) if x0 is None else x0, complex)
-    x = x + 0j
-    active = np.ones(x.shape, bool)
-    for _ in range(max_iter):
-        idx = np.nonzero(active)
-        if not idx[0].size:
-            break
-        xa = x[idx]
-        f, fx, _, _ = char_terms(xa, m[idx], n_in[idx], n_out[idx], family)
-        step = -f / fx
-        step = _limit(step, xa, n_in[idx])
-        x[idx] = xa + step
-        active[idx] = np.abs(step) > tol * np.abs(xa)
-    return _polish_imag(x, m, n_in, n_out, family)
+    x = asymptotic_x(m, q.astype(int), n_in, n_out, family) if x0 is None else x0
+    zeros = np.zeros(m.shape)
+
+    def indices(rows, _xr):
+        return n_in[rows], zeros[rows], n_out[rows], zeros[rows]
+
+    return _newton(m, q, np.broadcast_to(np.asarray(x, complex), m.shape), indices, family, max_iter)
 
 
-def _limit(step, x, n_in):
+def _limit(step, n_in):
     """Cap a Newton step at a quarter of the inside zero spacing (pi / N) to stay on one branch."""
     cap = 0.25 * np.pi / n_in
     mag = np.abs(step)
     return np.where(mag > cap, step * cap / np.maximum(mag, 1e-300), step)
 
 
-def _polish_imag(x, m, n_in, n_out, family: str, q_switch: float = 1e7):
-    """Replace Im x of high-Q roots by the first-order value from a real-axis evaluation."""
-    x = np.array(x, dtype=complex)
-    hi = np.abs(x.real) > 2 * q_switch * np.abs(x.imag)
-    hi &= np.isfinite(x)
-    if np.any(hi):
-        xr = x.real[hi]  # real dtype: J real, H = J + iY with Im H'/H free of rounding noise
-        f, fx, _, _ = char_terms(xr, m[hi], n_in[hi], n_out[hi], family)
-        x[hi] = x.real[hi] + 1j * (-f / fx).imag
-    return x
-
-
 def solve_dispersive(m, q, radius_um: np.ndarray, index_model: IndexModel, family: str,
-                     wl0_nm: np.ndarray, tol: float = 1e-12, max_iter: int = 60):
-    """Self-consistent roots with N(lambda), n_o(lambda) evaluated at the resonance wavelength.
+                     wl0_nm: np.ndarray, max_iter: int = 40):
+    """Self-consistent roots with N(lambda), n_o(lambda) evaluated at lambda = 2 pi R / Re x.
 
-    2x2 real Newton on (Re x, Im x) of F(x) = f(x, N(2 pi R / Re x), n_o(2 pi R / Re x)).
-    Returns (x, lambda_nm, n_in at resonance, converged mask). Non-converged rows are NaN.
+    Seeded by the Airy series at the indices of `wl0_nm`. Returns (x, lambda_nm, n_in at resonance,
+    converged mask); non-converged rows are NaN.
     """
     m = np.asarray(m, dtype=float)
     q = np.asarray(q, dtype=int)
     R_nm = np.asarray(radius_um, dtype=float) * 1000.0
-    wl = np.asarray(wl0_nm, dtype=float)
-    n_in, _, n_out, _ = index_model(wl)
-    x = asymptotic_x(m, q, n_in, n_out, family).astype(complex)
-    # The seed's lambda is not wl0 when wl0 was itself rough: one fixed-point pass brings them together.
-    x = solve_fixed(m, q, n_in, n_out, family, x0=x, tol=1e-6, max_iter=8)
-    active = np.isfinite(x)
-    done = np.zeros(x.shape, bool)
-    for _ in range(max_iter):
-        idx = np.nonzero(active & ~done)[0]
-        if not idx.size:
-            break
-        xa = x[idx]
-        lam = 2 * np.pi * R_nm[idx] / xa.real
+    n_in, _, n_out, _ = index_model(np.asarray(wl0_nm, dtype=float))
+    x0 = asymptotic_x(m, q, n_in, n_out, family)
+
+    def indices(rows, xr):
+        lam = 2 * np.pi * R_nm[rows] / xr
         ni, dni, no, dno = index_model(lam)
-        f, fx, fn, fo = char_terms(xa, m[idx], ni, no, family)
-        g = fx + (fn * dni + fo * dno) * (-lam / xa.real)
-        # [[Re g, Re(i fx)], [Im g, Im(i fx)]] [dxr, dxi] = -[Re f, Im f]
-        a11, a12, a21, a22 = g.real, -fx.imag, g.imag, fx.real
-        det = a11 * a22 - a12 * a21
-        dxr = (-f.real * a22 + a12 * f.imag) / det
-        dxi = (-a11 * f.imag + a21 * f.real) / det
-        step = _limit(dxr + 1j * dxi, xa, ni)
-        xn = xa + step
-        bad = ~np.isfinite(xn) | (xn.real <= 0)
-        x[idx] = np.where(bad, np.nan, xn)
-        active[idx[bad]] = False
-        done[idx] = np.abs(step) <= tol * np.abs(xa)
-    ok = done & np.isfinite(x)
-    x = np.where(ok, x, np.nan + 0j)
-    lam = np.where(ok, 2 * np.pi * R_nm / np.where(ok, x.real, 1.0), np.nan)
-    ni = np.full(x.shape, np.nan)
+        dlam_dx = -lam / xr
+        return ni, dni * dlam_dx, no, dno * dlam_dx
+
+    x = _newton(m, q, x0, indices, family, max_iter)
+    ok = np.isfinite(x)
+    lam = np.full(m.shape, np.nan)
+    lam[ok] = 2 * np.pi * R_nm[ok] / x.real[ok]
+    ni = np.full(m.shape, np.nan)
     if np.any(ok):
-        ni_ok, _, no_ok, _ = index_model(lam[ok])
-        ni[ok] = ni_ok
-        x[ok] = _polish_imag(x[ok], m[ok], ni_ok, no_ok, family)
+        ni[ok] = index_model(lam[ok])[0]
     return x, lam, ni, ok
 
 
