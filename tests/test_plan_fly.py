@@ -79,3 +79,18 @@ def test_fly_dose_matrix_warns_that_step_is_faster():
     plan = build_plan(loads_design(text))
     assert plan.header["n_lines"] == 72  # the setting changes at every column
     assert any("step mode would take" in w for w in plan.header["warnings"])
+
+
+@pytest.mark.parametrize("shape", ["[1, 1]", "[1, 2]", "[2, 1]"])
+def test_tiny_fly_designs(shape):
+    text = SMALL.replace("TRAVEL_MIN", "0").replace("shape: [5, 8]", f"shape: {shape}").replace("skip: [r02c04]", "")
+    plan = build_plan(loads_design(text))
+    assert sum(ln["n_shots"] for ln in plan.lines) == len(plan.shots)
+    assert plan.header["estimate"]["total_s"] > 0
+
+
+def test_as_listed_fly_still_forms_rows():
+    text = SMALL.replace("TRAVEL_MIN", "0").replace("ordering: serpentine", "ordering: as-listed")
+    plan = build_plan(loads_design(text))
+    assert plan.shots.disc_id[:3].tolist() == ["D-r00c00", "D-r00c01", "D-r00c02"]
+    assert plan.lines[0]["n_shots"] == 8  # equally spaced shots in a row are one line

@@ -36,8 +36,8 @@ def split_lines(
 ) -> np.ndarray:
     """Line number per ordered shot (0, 1, ...): consecutive shots fired in one PCO move."""
     n = len(x)
-    if n == 0:
-        return np.empty(0, np.int64)
+    if n <= 1:
+        return np.zeros(n, np.int64)
     hard = np.zeros(n, bool)
     hard[0] = True
     att = np.nan_to_num(attenuator, nan=-1.0)

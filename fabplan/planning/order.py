@@ -108,7 +108,7 @@ def order_shots(
     """
     n = len(x)
     if method == "as-listed" or n == 0:
-        return np.arange(n, dtype=np.int64), np.arange(n, dtype=np.int64)
+        return np.arange(n, dtype=np.int64), np.zeros(n, dtype=np.int64)
     if group is None:
         group_ids = np.zeros(n, np.int64)
     else:
@@ -126,7 +126,7 @@ def order_shots(
             lattice = is_lattice[a] if a < len(is_lattice) else False
             if method == "nearest" or (method == "auto" and not lattice) or not lattice:
                 o = order_nearest(xs, ys, prev)
-                k = next_key + np.arange(len(o))
+                k = np.full(len(o), next_key)  # no lattice lines: fly lines come from spacing alone
             else:
                 line = line_index(row[idx], col[idx], xs, ys)
                 o = order_serpentine(xs, ys, line, prev)
