@@ -1,0 +1,189 @@
+"""`fabplan wgm`: whispering-gallery-mode estimates for a disc, the slab alone, or a diameter sweep."""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+
+from fabplan.cli._output import print_json
+from fabplan.errors import UserError
+from fabplan.units import parse_kind
+
+
+def _range(text: str, kind: str, what: str, n_parts: int) -> tuple[float, ...]:
+    parts = [p for p in text.split(":")]
+    if len(parts) != n_parts or not all(p.strip() for p in parts):
+        form = "LO:HI" if n_parts == 2 else "START:STOP:STEP"
+        raise UserError(f"{what} must be {form} (e.g. {'530nm:545nm' if n_parts == 2 else '2um:30um:0.5um'}), "
+                        f"got {text!r}")
+    return tuple(parse_kind(p, kind) for p in parts)
+
+
+def _outside(text: str) -> str | float:
+    t = text.strip()
+    try:
+        return float(t)
+    except ValueError:
+        return t
+
+
+def _common(args: argparse.Namespace) -> dict:
+    thickness = parse_kind(args.thickness, "wavelength_nm")
+    scale = parse_kind(args.index_scale, "dimensionless")
+    return dict(thickness_nm=thickness, material=args.material, substrate=args.substrate,
+                polarization=args.polarization, index_scale=scale)
+
+
+def _fmt_q(q: float) -> str:
+    return f"{q:.3g}" if q < 1e6 else f"{q:.1e}"
+
+
+def _slab(args: argparse.Namespace) -> int:
+    from fabplan.wgm import estimate_slab
+
+    common = _common(args)
+    wl = parse_kind(args.wavelength, "wavelength_nm")
+    s = estimate_slab(wavelength_nm=wl, order=args.order, **common)
+    out = {"wavelength_nm": s.wavelength_nm, "thickness_nm": s.thickness_nm, "polarization": s.polarization,
+           "order": s.order, "n_eff": s.n_eff, "n_group": s.n_group, "confinement": s.confinement,
+           "n_film": s.n_film, "n_substrate": s.n_substrate, "n_cover": s.n_cover}
+    if args.json:
+        print_json(out)
+        return 0
+    print(f"slab {s.polarization.upper()}{s.order}: {s.thickness_nm:g} nm {args.material} on {args.substrate}, "
+          f"{s.wavelength_nm:g} nm")
+    print(f"  film / substrate / cover index  {s.n_film:.4f} / {s.n_substrate:.4f} / {s.n_cover:.4f}")
+    print(f"  effective index N               {s.n_eff:.4f}")
+    print(f"  group index n_g                 {s.n_group:.3f}  (material dispersion included)")
+    print(f"  confinement in film             {s.confinement:.3f}")
+    return 0
+
+
+def _disc(args: argparse.Namespace) -> int:
+    from fabplan.wgm import estimate_disc
+
+    common = _common(args)
+    d_um = parse_kind(args.diameter, "length_um")
+    window = _range(args.window, "wavelength_nm", "--window", 2)
+    r = estimate_disc(d_um, outside=_outside(args.outside), window_nm=window,
+                      max_radial_order=args.radial_orders, q_min=args.q_min, **common)
+    if args.json:
+        print_json(r.to_dict())
+        return 0
+    c = 0.5 * (window[0] + window[1])
+    print(f"disc D = {r.diameter_um:g} um, {r.thickness_nm:g} nm {args.material} on {args.substrate}, "
+          f"outside n = {r.n_outside:.3f}, slab {r.polarization.upper()}0 -> {r.family} family")
+    print(f"  at {c:g} nm: N = {r.n_eff:.4f}, n_g = {r.n_group:.3f}, confinement = {r.confinement:.3f}")
+    print(f"  FSR at {c:g} nm: {r.fsr_nm:.3f} nm  (lambda^2/(pi D n_g) = {r.fsr_estimate_nm:.3f} nm)")
+    print(f"  {'m':>5} {'radial':>6} {'lambda (nm)':>12} {'Q_rad':>10}")
+    for md in r.modes:
+        flag = "" if md.q_rad >= r.q_min else "  (below Q_min)"
+        print(f"  {md.m:>5d} {md.radial_order:>6d} {md.wavelength_nm:>12.3f} {_fmt_q(md.q_rad):>10}{flag}")
+    verdict = "single-mode" if r.single_mode else ("no mode" if r.n_modes_in_window == 0 else "multimode")
+    print(f"  {r.n_modes_in_window} mode(s) with Q >= {r.q_min:g} in {window[0]:g}-{window[1]:g} nm: {verdict}")
+    return 0
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    from fabplan.wgm import sweep
+
+    common = _common(args)
+    start, stop, step = _range(args.sweep, "length_um", "--sweep", 3)
+    if step <= 0 or stop < start or start <= 0:
+        raise UserError("--sweep needs 0 < START <= STOP and STEP > 0")
+    if (stop - start) / step > 20000:
+        raise UserError("--sweep: more than 20000 diameters; use a larger step")
+    d = start + step * np.arange(int(np.floor((stop - start) / step + 1e-9)) + 1)
+    window = _range(args.window, "wavelength_nm", "--window", 2)
+    s = sweep(d, outside=_outside(args.outside), window_nm=window, max_radial_order=args.radial_orders,
+              q_min=args.q_min, **common)
+    if args.plot:
+        _plot(s, args.plot)
+    if args.json:
+        print_json(s.to_dict())
+        return 0
+    print(f"sweep {d[0]:g}-{d[-1]:g} um ({d.size} discs), window {window[0]:g}-{window[1]:g} nm; "
+          f"single-mode (FSR > window) below D = {s.single_mode_limit_um:.3f} um")
+    print(f"  {'D (um)':>8} {'FSR (nm)':>9} {'modes':>6} {'Q_rad':>10}")
+    for i in range(d.size):
+        print(f"  {d[i]:>8.3f} {s.fsr_nm[i]:>9.3f} {s.n_modes[i]:>6d} {_fmt_q(s.q_rad[i]):>10}")
+    if args.plot:
+        print(f"plot written to {args.plot}")
+    return 0
+
+
+def _plot(s, path: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(3, 1, figsize=(6.5, 8), sharex=True)
+    ax = axes[0]
+    ax.plot(s.diameter_um, s.fsr_nm, label="exact roots")
+    ax.plot(s.diameter_um, s.fsr_estimate_nm, "--", lw=1, label=r"$\lambda^2/(\pi D n_g)$")
+    ax.axhline(s.window_nm[1] - s.window_nm[0], color="grey", lw=0.8, ls=":")
+    ax.set_ylabel("FSR (nm)")
+    ax.set_yscale("log")
+    ax.legend(fontsize=8)
+    axes[1].step(s.diameter_um, s.n_modes, where="mid")
+    axes[1].set_ylabel(f"modes in {s.window_nm[0]:g}-{s.window_nm[1]:g} nm")
+    with np.errstate(divide="ignore"):
+        axes[2].plot(s.diameter_um, np.log10(s.q_rad))
+    axes[2].set_ylabel(r"log$_{10}$ Q$_{rad}$ (fundamental)")
+    axes[2].set_xlabel("disc diameter (um)")
+    if np.isfinite(s.single_mode_limit_um):
+        for a in axes:
+            a.axvline(s.single_mode_limit_um, color="C3", lw=1)
+        axes[0].annotate(f"single-mode < {s.single_mode_limit_um:.2f} um", (s.single_mode_limit_um, 0.98),
+                         xycoords=("data", "axes fraction"), va="top", ha="left", color="C3", fontsize=8)
+    fig.suptitle(f"{s.thickness_nm:g} nm film, slab {s.polarization.upper()}0")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def _handler(args: argparse.Namespace) -> int:
+    modes = [bool(args.slab), args.sweep is not None, args.diameter is not None]
+    if sum(modes) != 1:
+        raise UserError("give exactly one of --diameter D, --slab or --sweep START:STOP:STEP")
+    if args.slab:
+        return _slab(args)
+    if args.sweep is not None:
+        return _sweep(args)
+    return _disc(args)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "wgm",
+        help="whispering-gallery modes of a disc: resonances, FSR, Q, single-mode limit",
+        description=(
+            "Estimate whispering-gallery modes of a thin microdisc: slab effective index, group index and "
+            "confinement, exact 2-D resonances (m, radial order, wavelength, radiative Q) and the FSR, "
+            "with the film's material dispersion included."
+        ),
+    )
+    p.add_argument("--diameter", help="disc diameter, e.g. 10um")
+    p.add_argument("--slab", action="store_true", help="slab results only (needs --wavelength)")
+    p.add_argument("--sweep", metavar="START:STOP:STEP", help="diameter sweep, e.g. 2um:30um:0.5um")
+    p.add_argument("--thickness", default="100nm", help="film thickness (default 100nm)")
+    p.add_argument("--material", default="cspbbr3-ermolaev-o",
+                   help="film: cspbbr3-ermolaev-o (default), cspbbr3-ermolaev-e, cspbbr3-brennan, a CSV "
+                        "(wavelength,n,k) or a number")
+    p.add_argument("--index-scale", default="1", help="multiply the film n,k (less dense films, e.g. 0.92)")
+    p.add_argument("--substrate", default="fused-silica", help="substrate material (default fused-silica)")
+    p.add_argument("--outside", default="air", help="index outside the disc rim: air, substrate or a number")
+    p.add_argument("--window", default="530nm:545nm", help="gain window LO:HI (default 530nm:545nm)")
+    p.add_argument("--wavelength", default="540nm", help="wavelength for --slab (default 540nm)")
+    p.add_argument("--polarization", choices=("te", "tm"), default="te",
+                   help="slab mode: te (in-plane E, disc H_z family; default) or tm (E_z family)")
+    p.add_argument("--order", type=int, default=0, help="slab mode order for --slab (default 0)")
+    p.add_argument("--radial-orders", type=int, default=1,
+                   help="radial families to solve (default 1: the fundamental, which sets the FSR)")
+    p.add_argument("--q-min", type=float, default=100.0,
+                   help="count a mode in the window only if its radiative Q >= this (default 100)")
+    p.add_argument("--plot", help="with --sweep: write FSR / mode count / Q vs D to this image")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=_handler)
