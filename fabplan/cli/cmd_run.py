@@ -244,8 +244,10 @@ def _dry_run(args) -> int:
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--mode", choices=("step", "fly"), help="override the design's process.mode")
     p.add_argument("--journal", metavar="FILE", help="journal file (JSON lines; default journals/NAME-TIME.jsonl)")
-    p.add_argument("--only", metavar="PATTERN", help="fire only discs whose id matches (glob, comma separated)")
-    p.add_argument("--skip", metavar="FILE", help="file of disc ids not to fire, one per line")
+    p.add_argument("--only", metavar="PATTERN", help="fire only discs whose id matches (glob, comma separated); "
+                   "recorded in the journal and reused by --resume unless given again")
+    p.add_argument("--skip", metavar="FILE", help="file of disc ids not to fire, one per line (# comments); "
+                   "recorded in the journal and reused by --resume unless given again")
     p.add_argument("--refire-uncertain", action="store_true",
                    help="on resume, fire shots whose outcome is unknown (intent without confirmation)")
     p.add_argument("--tolerance-um", type=float, help="max |encoder - target| before firing (default: plan's)")

@@ -1,0 +1,146 @@
+"""`fabplan run` / `fabplan dry-run` end to end: JSON summary, selection, resume by journal,
+report figure, refusal of another plan, Ctrl+C once (pause) and twice (stop) in a subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from fabplan.cli import main
+from fabplan.execute.journal import read_journal
+from sim.lab import start_lab
+
+DESIGN = """
+schema_version: 1
+name: cli-test
+sample:
+  film: {{thickness: 100 nm}}
+  region: {{rect: [-50 um, -50 um, 250 um, 150 um]}}
+laser:
+  max_pulse_energy: 5 uJ
+  repetition_rate: 10 kHz
+beam:
+  profile: {{model: lg01, ring_diameter: 12 um}}
+  threshold_fluence: 40 mJ/cm^2
+  damage_fluence: 400 mJ/cm^2
+arrays:
+  - id: C
+    lattice: square
+    origin: [10 um, 10 um]
+    pitch: 20 um
+    shape: [{rows}, 8]
+    disc: {{diameter: 6 um, pulses: 1}}
+process:
+  mode: {mode}
+  ordering: serpentine
+"""
+
+
+@pytest.fixture
+def design(tmp_path):
+    p = tmp_path / "d.yaml"
+    p.write_text(DESIGN.format(rows=3, mode="step"))
+    return p
+
+
+def _json(capsys):
+    return json.loads(capsys.readouterr().out)
+
+
+def test_dry_run_json_and_report(tmp_path, design, capsys):
+    rc = main(["dry-run", str(design), "--journal", str(tmp_path / "j.jsonl"), "--report", str(tmp_path / "r.png"),
+               "--json", "--lab-process", "no"])
+    out = _json(capsys)
+    assert rc == 0 and out["status"] == "completed" and out["journal_counts"]["fired"] == 24
+    assert out["pulses_with_light"] == 24 and out["estimated_real_duration_s"] > 0
+    assert (tmp_path / "r.png").stat().st_size > 10_000
+
+
+def test_dry_run_fly_mode_override(tmp_path, design, capsys):
+    rc = main(["dry-run", str(design), "--mode", "fly", "--journal", str(tmp_path / "j.jsonl"), "--json"])
+    out = _json(capsys)
+    assert rc == 0 and out["mode"] == "fly" and out["pulses_with_light"] == 24
+
+
+def test_run_only_skip_then_resume_all(tmp_path, design, capsys):
+    skip = tmp_path / "skip.txt"
+    skip.write_text("C-r00c01\n")
+    j = tmp_path / "j.jsonl"
+    with start_lab(tmp_path / "p.csv") as lab:
+        rc = main(["run", str(design), "--stage", lab.stage_url, "--laser", lab.laser_url, "--journal", str(j),
+                   "--home", "--only", "C-r00*", "--skip", str(skip), "--json"])
+        out = _json(capsys)
+        assert rc == 0 and out["fired_this_session"] == 7 and out["not_selected"] == 17
+        # resume keeps the recorded selection: nothing more to fire
+        rc = main(["run", "--resume", str(j), "--json"])
+        assert rc == 0 and _json(capsys)["fired_this_session"] == 0
+        # an explicit --only widens it; the recorded skip list still holds (a cracked disc stays skipped)
+        rc = main(["run", "--resume", str(j), "--only", "*", "--json"])
+        out = _json(capsys)
+        assert rc == 0 and out["fired_this_session"] == 16 and out["journal_counts"]["fired"] == 23
+    st = read_journal(j)
+    assert len(st.sessions) == 3 and st.counts()["double_fired"] == 0 and st.counts()["pending"] == 1
+
+
+def test_resume_refuses_a_changed_design(tmp_path, design, capsys):
+    j = tmp_path / "j.jsonl"
+    with start_lab(tmp_path / "p.csv") as lab:
+        assert main(["run", str(design), "--stage", lab.stage_url, "--journal", str(j), "--home",
+                     "--laser", lab.laser_url, "--json"]) == 0
+        design.write_text(DESIGN.format(rows=4, mode="step"))
+        capsys.readouterr()
+        assert main(["run", "--resume", str(j)]) == 2
+    assert "refusing to resume on a different plan" in capsys.readouterr().err
+
+
+def test_user_errors_exit_2(tmp_path, design, capsys):
+    assert main(["run", str(design)]) == 2
+    assert main(["run", str(tmp_path / "missing.yaml"), "--stage", "xps://127.0.0.1:1"]) == 2
+    assert main(["dry-run", str(design), "--fault", "bogus=drop"]) == 2
+
+
+def _intents(path) -> int:
+    try:
+        return path.read_bytes().count(b'"k":"intent"')
+    except FileNotFoundError:
+        return 0
+
+
+@pytest.mark.parametrize("presses,status,code", [(1, "paused", 3), (2, "stopped", 3)])
+def test_ctrl_c_pauses_then_stops(tmp_path, presses, status, code):
+    from fabplan.design import loads_design
+    from fabplan.planning import build_plan
+
+    plan_dir = build_plan(loads_design(DESIGN.format(rows=6, mode="step"))).save(tmp_path / "plan")
+    j = tmp_path / "j.jsonl"
+    lab = start_lab(tmp_path / "p.csv", process=True, speedup=1.0, homed=True)  # real-time moves
+    try:
+        proc = subprocess.Popen([sys.executable, "-m", "fabplan.cli.cmd_run", "run", str(plan_dir), "--stage",
+                                 lab.stage_url, "--laser", lab.laser_url, "--journal", str(j), "--json"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+                                env=dict(os.environ, PYTHONDONTWRITEBYTECODE="1"))
+        deadline = time.monotonic() + 30
+        while _intents(j) < 3 and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.005)
+        for _ in range(presses):
+            proc.send_signal(signal.SIGINT)
+            time.sleep(0.002)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        lab.close()
+    assert proc.returncode == code, err.decode()[-2000:]
+    summary = json.loads(out)
+    assert summary["status"] == status
+    st = read_journal(j)
+    assert st.last_status == status and 0 < st.counts()["fired"] < 48
+    if presses == 1:
+        assert st.counts()["uncertain"] == 0  # the shot in progress was finished and confirmed
+    lit = sum(1 for ln in (tmp_path / "p.csv").read_text().splitlines()[1:] if ln.split(",")[5] == "1")
+    c = st.counts()
+    assert c["fired"] <= lit <= c["fired"] + c["uncertain"]  # every fired disc lit; only uncertain ones in doubt
