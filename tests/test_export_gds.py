@@ -76,3 +76,21 @@ def test_layer_parsing_and_missing_gdstk(monkeypatch):
     monkeypatch.setitem(sys.modules, "gdstk", None)
     with pytest.raises(UserError, match="fabplan\\[gds\\]"):
         require_gdstk()
+
+
+def test_import_foreign_layout_in_nm_units(tmp_path, capsys):
+    # a layout as gdsfactory would write it (1 nm database unit), circles and a stray box on 5/0
+    lib = gdstk.Library(unit=1e-9, precision=1e-12)
+    cell = lib.new_cell("TOP")
+    for x, y, r in [(0, 0, 3000), (20000, 0, 3000), (10000, 15000, 4500)]:
+        cell.add(gdstk.ellipse((x, y), r, tolerance=5, layer=5, datatype=0))
+    cell.add(gdstk.rectangle((50000, 0), (52000, 2000), layer=5, datatype=0))
+    cell.add(gdstk.ellipse((0, 50000), 3000, layer=6, datatype=0))  # other layer: ignored
+    gds = tmp_path / "foreign.gds"
+    lib.write_gds(str(gds))
+    out = tmp_path / "discs.csv"
+    assert main(["import-gds", str(gds), "--layer", "5/0", "-o", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "3 circles" in text and "1 polygon(s)" in text and "csv: discs.csv" in text
+    rows = out.read_text().splitlines()
+    assert rows[1:] == ["0.000,0.000,6.000", "20.000,0.000,6.000", "10.000,15.000,9.000"]

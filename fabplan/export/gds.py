@@ -228,8 +228,6 @@ def import_gds_circles(
 def write_disc_csv(circles: ImportedCircles, path: str | Path) -> None:
     """CSV an explicit array reads: x_um, y_um, diameter_um (nm resolution)."""
     lines = ["x_um,y_um,diameter_um"]
-    lines += [
-        f"{x:.3f},{y:.3f},{d:.3f}"
-        for x, y, d in zip(circles.x_um, circles.y_um, circles.diameter_um, strict=True)
-    ]
+    cols = [np.round(c, 3) + 0.0 for c in (circles.x_um, circles.y_um, circles.diameter_um)]  # no "-0.000"
+    lines += [f"{x:.3f},{y:.3f},{d:.3f}" for x, y, d in zip(*cols, strict=True)]
     Path(path).write_text("\n".join(lines) + "\n")
