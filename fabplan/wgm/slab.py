@@ -55,8 +55,8 @@ def slab_neff(wavelength_nm, thickness_nm, n_film, n_sub, n_cover, polarization=
     if np.any(hi <= lo):
         raise UserError("the film index must exceed both substrate and cover indices for a guided mode")
     span = hi - lo
-    a = lo + span * 1e-15
-    b = hi - span * 1e-15
+    a = lo + span * 1e-12
+    b = hi - span * 1e-12
     fa = dispersion_residual(a, wl, d, nf, ns, nc, polarization, order)
     guided = fa > 0  # residual decreases with N; positive at the bottom means a root exists
     for _ in range(60):
@@ -132,7 +132,8 @@ def slab_arrays(wavelength_nm, thickness_nm, film, substrate, cover, polarizatio
     wl = np.asarray(wavelength_nm, dtype=float)
     nf, ns, nc = film.n(wl), substrate.n(wl), cover.n(wl)
     N = slab_neff(wl, thickness_nm, nf, ns, nc, polarization, order)
-    dN = slab_dneff_dwl(N, wl, thickness_nm, nf, ns, nc, film.dn_dwl(wl), substrate.dn_dwl(wl),
-                        cover.dn_dwl(wl), polarization, order)
-    gamma = slab_confinement(N, wl, thickness_nm, nf, ns, nc, polarization)
+    with np.errstate(invalid="ignore", divide="ignore"):  # NaN rows: mode cut off
+        dN = slab_dneff_dwl(N, wl, thickness_nm, nf, ns, nc, film.dn_dwl(wl), substrate.dn_dwl(wl),
+                            cover.dn_dwl(wl), polarization, order)
+        gamma = slab_confinement(N, wl, thickness_nm, nf, ns, nc, polarization)
     return N, N - wl * dN, gamma, dN
