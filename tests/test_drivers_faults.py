@@ -142,7 +142,7 @@ def test_move_timeout_aborts_the_move(tmp_path):
     with start_lab(tmp_path / "p.csv", speedup=1.0, homed=True) as lab, open_stage(lab.stage_url) as st:
         t0 = time.monotonic()
         e = bounded(lambda: st.move_to(40000.0, 0.0, 0.0, timeout_s=0.3), DeviceTimeout)
-        assert time.monotonic() - t0 < 1.0 and e.command.startswith("GroupMoveAbsolute")
+        assert time.monotonic() - t0 < 1.5 and e.command.startswith("GroupMoveAbsolute")
         assert st.status().code == 10  # aborted by the driver, not left running
 
 

@@ -404,7 +404,10 @@ def test_polling_socket_sees_a_move_in_progress(tmp_path):
 
             t = threading.Thread(target=move)
             t.start()
-            time.sleep(0.3)
+            for _ in range(50):  # wait (bounded) for the move to start
+                if st.status_code() == 44:
+                    break
+                time.sleep(0.02)
             assert st.status_code() == 44 and not done.is_set()
             x = st.position()[0]
             assert 0.0 < x < 20000.0
