@@ -94,7 +94,7 @@ def start_lab(pulse_log=None, *, speedup: float | str = math.inf, process: bool 
     faults: {"xps": "drop@12,slow@20:3", "pharos": "interlock@5"} (see sim.faults).
     homed=True starts the group already initialised and homed (status 11).
     """
-    path = Path(pulse_log) if pulse_log else Path(tempfile.mkdtemp(prefix="fabplan-lab-")) / "pulses.csv"
+    path = (Path(pulse_log) if pulse_log else Path(tempfile.mkdtemp(prefix="fabplan-lab-")) / "pulses.csv").resolve()
     faults = faults or {}
     if process:
         cmd = [sys.executable, "-m", "sim.lab", "--ready-json", "--pulse-log", str(path), "--speedup", str(speedup),
