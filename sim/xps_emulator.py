@@ -352,8 +352,6 @@ class XpsEmulator:
         for p in self.group.positioners:
             if p.name == name:
                 return p
-        if name == self.group.name or "." not in name:
-            raise XpsError(-18)
         raise XpsError(-18)
 
     @staticmethod
