@@ -226,3 +226,11 @@ def test_pyserial_url_handler_without_a_pty():
         controller("t1").inject("drop")
         with pytest.raises(ConnectionLost):
             st.position()
+
+
+def test_split_replies_are_transparent(emu):
+    with open_stage(emu.url, timeout_s=1.0) as st:
+        st.home()
+        emu.inject("split", arg="all")
+        st.move_to(100.0, 0.0, 0.0)
+        assert st.position() == pytest.approx((100.0, 0.0, 0.0), abs=0.02)

@@ -125,6 +125,8 @@ def test_laser_interlock_opens(rig):
 
 def test_pharos_faults(rig):
     lab, _, laser = rig
+    lab.inject("pharos", "split")
+    assert laser.state() == "StandingBy"
     lab.inject("pharos", "garble")
     bounded(laser.attenuation, ProtocolError)
     lab.inject("pharos", "slow", arg="5")
