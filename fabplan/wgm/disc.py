@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
-from scipy.special import hankel1, jv
+from scipy.special import hankel1, jv, yv
 
 # Negative zeros of Ai: a_q, q = 1..10 (Abramowitz & Stegun table 10.13).
 AIRY_ZEROS = np.array([
@@ -85,13 +85,42 @@ def _log_derivs(m: np.ndarray, z: np.ndarray, func):
 def _log_derivs_h_real(m: np.ndarray, z: np.ndarray):
     """L = H_m'/H_m at real z with Im L exact: Im(H_{m-1}/H_m) = 2 / (pi z |H_m|^2) (cross product
     J_{m-1} Y_m - J_m Y_{m-1} = -2/(pi z)). A plain complex division would carry an absolute error
-    ~eps |Y| on the tiny J parts, swamping the Im x of high-Q modes."""
+    ~eps |Y| on the tiny J parts, swamping the Im x of high-Q modes. Where |H_m| overflows (discs
+    of ~100 um), Re L comes from an upward recurrence of Y ratios and Im L = 0 (Q beyond 1e300)."""
     c = hankel1(np.stack([m - 1, m]), np.stack([z, z]))
-    a = np.abs(c[1])
-    re = (c[0] * np.conj(c[1])).real / a / a
-    im = (2.0 / (np.pi * z) / a) / a
-    L = re + 1j * im - m / z
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        a = np.abs(c[1])
+        ratio = c[0] / c[1]
+        im = (2.0 / (np.pi * z) / a) / a
+    big = ~(np.isfinite(ratio) & (a < 1e300))
+    if np.any(big):
+        ratio = np.array(ratio, dtype=complex)
+        ratio[big] = _y_ratio_upward(m[big], z[big])
+        im = np.where(big, 0.0, im)
+    L = ratio.real + 1j * im - m / z
     return (L, *_derivs(L, m, z))
+
+
+def _y_ratio_upward(m: np.ndarray, z: np.ndarray) -> np.ndarray:
+    """Y_{m-1}(z)/Y_m(z) for z < m where Y_m overflows: start at an order m0 whose Y is finite and
+    recur upwards, 1/r_{k+1} = 2k/z - r_k (stable: Y is the dominant solution)."""
+    m0 = np.maximum(np.floor(z) + 1.0, 1.0)
+    # Largest order with |Y| < 1e280: bisection on k between z and m (Y grows monotonically there).
+    lo, hi = m0.copy(), m.copy()
+    for _ in range(40):
+        mid = np.floor(0.5 * (lo + hi))
+        with np.errstate(over="ignore"):
+            ok = np.abs(yv(mid, z)) < 1e280
+        lo = np.where(ok, mid, lo)
+        hi = np.where(ok, hi, mid)
+    k = lo
+    with np.errstate(over="ignore", invalid="ignore"):
+        r = yv(k - 1, z) / yv(k, z)
+    for _ in range(int(np.max(m - k))):
+        step = k < m
+        r = np.where(step, 1.0 / (2 * k / z - r), r)
+        k = np.where(step, k + 1, k)
+    return r + 0j
 
 
 def char_terms(x, m, n_in, n_out, family: str):
