@@ -13,7 +13,11 @@ import pint
 
 from fabplan.errors import UserError
 
-_UREG = pint.UnitRegistry()
+
+@lru_cache(maxsize=1)
+def registry() -> pint.UnitRegistry:
+    """The one pint registry, built on first use (it costs ~0.3 s; the CLI should not pay it for --help)."""
+    return pint.UnitRegistry()
 
 # Canonical internal unit per physical kind, and the word used in error messages.
 KINDS: dict[str, tuple[str, str]] = {
@@ -38,7 +42,7 @@ class UnitError(UserError, ValueError):
 
 @lru_cache(maxsize=64)
 def _unit(unit: str) -> pint.Unit:
-    return _UREG.Unit(unit)
+    return registry().Unit(unit)
 
 
 def parse_quantity(value: object, unit: str, kind_word: str | None = None) -> float:
@@ -59,7 +63,7 @@ def parse_quantity(value: object, unit: str, kind_word: str | None = None) -> fl
     except ValueError:
         pass
     try:
-        q = _UREG.Quantity(text)
+        q = registry().Quantity(text)
     except Exception as exc:  # pint raises many types for garbage input
         raise UnitError(f"cannot read {value!r} as a quantity ({exc.__class__.__name__})") from None
     if not isinstance(q, pint.Quantity):

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from fabplan.beam.calibrate import CalibrationResult, calibrate
-from fabplan.beam.dose_csv import DoseData, read_dose_csv
 from fabplan.cli._output import print_json
 from fabplan.errors import UserError
 from fabplan.units import parse_kind
+
+if TYPE_CHECKING:  # heavy (scipy); imported inside the handler so `fabplan --help` stays fast
+    from fabplan.beam.calibrate import CalibrationResult
+    from fabplan.beam.dose_csv import DoseData
 
 DESCRIPTION = """\
 Fit the single-shot ablation threshold F_th(1), the incubation exponent S (F_th(N) = F_th(1) N^(S-1))
@@ -54,6 +57,9 @@ def _geometry(args: argparse.Namespace) -> dict:
 
 
 def _handler(args: argparse.Namespace) -> int:
+    from fabplan.beam.calibrate import calibrate
+    from fabplan.beam.dose_csv import read_dose_csv
+
     data = read_dose_csv(args.measured)
     geo = _geometry(args)
     s_fixed = (

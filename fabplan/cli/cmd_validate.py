@@ -5,15 +5,14 @@ from __future__ import annotations
 import argparse
 
 from fabplan.cli._output import print_json
-from fabplan.design import expand, load_design
-from fabplan.design.layout import layout_problems
-from fabplan.design.schema import design_json_schema_text
-from fabplan.design.summary import design_summary, format_summary
 from fabplan.errors import ProblemsError
 
 
 def load_and_expand(path: str):
     """Load, expand and layout-check a design (raises ProblemsError with every problem)."""
+    from fabplan.design import expand, load_design
+    from fabplan.design.layout import layout_problems
+
     design = load_design(path)
     discs = expand(design)
     problems = layout_problems(design, discs)
@@ -23,6 +22,8 @@ def load_and_expand(path: str):
 
 
 def _validate(args: argparse.Namespace) -> int:
+    from fabplan.design.summary import design_summary, format_summary
+
     design, discs = load_and_expand(args.design)
     summary = design_summary(design, discs)
     if args.json:
@@ -33,6 +34,8 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _schema(args: argparse.Namespace) -> int:
+    from fabplan.design.schema import design_json_schema_text
+
     text = design_json_schema_text()
     if args.output:
         with open(args.output, "w", encoding="utf-8") as fh:
