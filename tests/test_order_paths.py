@@ -66,6 +66,17 @@ def test_nearest_and_improve_are_permutations(n):
         assert path_length(x, y, o) <= path_length(x, y, nearest_neighbour(x, y, 0)) + 1e-9
 
 
+def test_kicks_are_deterministic_and_never_lengthen():
+    rng = np.random.default_rng(11)
+    x, y = rng.uniform(0, 1000, (2, 400))
+    start = nearest_neighbour(x, y, 0)
+    plain = improve(x, y, start)
+    a = improve(x, y, start, kicks=300, seed=4)
+    b = improve(x, y, start, kicks=300, seed=4)
+    assert a.tolist() == b.tolist() and sorted(a.tolist()) == list(range(400))
+    assert path_length(x, y, a) <= path_length(x, y, plain) + 1e-9
+
+
 def test_improve_gets_close_to_optimal_on_small_sets():
     rng = np.random.default_rng(3)
     for _ in range(5):

@@ -55,9 +55,21 @@ def nearest_neighbour(x: np.ndarray, y: np.ndarray, start: int = 0) -> np.ndarra
 
 
 def improve(
-    x: np.ndarray, y: np.ndarray, order: np.ndarray, k: int = 8, max_moves: int | None = None
+    x: np.ndarray,
+    y: np.ndarray,
+    order: np.ndarray,
+    k: int = 8,
+    max_moves: int | None = None,
+    kicks: int = 0,
+    seed: int = 0,
 ) -> np.ndarray:
-    """2-opt + Or-opt (segments of 1-3) on an open path, with neighbour lists and a work queue."""
+    """2-opt + Or-opt (segments of 1-3) on an open path, with neighbour lists and a work queue.
+
+    kicks > 0 adds an iterated local search: that many random local double-bridge moves (segments
+    B and C within a window swapped: A B C D -> A C B D, which 2-opt cannot undo), each followed
+    by local search around the changed edges and kept only if the path got shorter. The count,
+    not a time budget, bounds it so the result is deterministic.
+    """
     n = len(order)
     if n < 4:
         return np.asarray(order, np.int64)
@@ -66,17 +78,16 @@ def improve(
     pos[tour] = np.arange(n)
     X, Y = x.tolist(), y.tolist()
     kk = min(k + 1, n)
-    _, nb = cKDTree(np.column_stack([x, y])).query(np.column_stack([x, y]), k=kk)
-    nbrs = nb[:, 1:].tolist()
+    nd, nb = cKDTree(np.column_stack([x, y])).query(np.column_stack([x, y]), k=kk)
+    nbrs = [list(zip(a, b, strict=True)) for a, b in zip(nb[:, 1:].tolist(), nd[:, 1:].tolist(), strict=True)]
     hyp = math.hypot
 
     def d(a: int, b: int) -> float:
         return hyp(X[a] - X[b], Y[a] - Y[b])
 
-    queue = deque(tour.tolist())
-    queued = np.ones(n, bool).tolist()
-    moves = 0
-    limit = max_moves if max_moves is not None else 50 * n
+    queue: deque[int] = deque()
+    queued = [False] * n
+    budget = [max_moves if max_moves is not None else 50 * n]
 
     def push(*cities: int) -> None:
         for c in cities:
@@ -84,16 +95,36 @@ def improve(
                 queued[c] = True
                 queue.append(c)
 
+    touched = [n, -1]  # range of positions changed since the last reset (for a cheap undo)
+
+    def mark(i: int, j: int) -> None:
+        if i < touched[0]:
+            touched[0] = i
+        if j > touched[1]:
+            touched[1] = j
+
     def reverse(i: int, j: int) -> None:  # positions i..j inclusive
         seg = tour[i : j + 1][::-1].copy()
         tour[i : j + 1] = seg
         pos[seg] = np.arange(i, j + 1)
+        mark(i, j)
 
-    while queue and moves < limit:
-        a = queue.popleft()
-        queued[a] = False
-        improved = False
-        # ---- 2-opt, successor side: edges (a, b=succ a) and (c, e=succ c) -> (a, c), (b, e)
+    def relocate(lo: int, hi: int, seg: np.ndarray, jc: int, side: int) -> None:
+        """Move tour[lo..hi] (as `seg`, maybe reversed) next to the city at position jc."""
+        if jc > hi:
+            end = jc if side == 1 else jc - 1
+            new = np.concatenate([tour[hi + 1 : end + 1], seg])
+            start = lo
+        else:
+            begin = jc + 1 if side == 1 else jc
+            new = np.concatenate([seg, tour[begin:lo]])
+            start, end = begin, hi
+        tour[start : end + 1] = new
+        pos[new] = np.arange(start, end + 1)
+        mark(start, end)
+
+    def two_opt(a: int) -> float:
+        """Best-first 2-opt move around city a (successor and predecessor side); returns the gain."""
         for direction in (1, -1):
             i = int(pos[a])
             ib = i + direction
@@ -101,8 +132,7 @@ def improve(
                 continue
             b = int(tour[ib])
             dab = d(a, b)
-            for c in nbrs[a]:
-                dac = d(a, c)
+            for c, dac in nbrs[a]:
                 if dac >= dab:
                     break
                 j = int(pos[c])
@@ -112,21 +142,19 @@ def improve(
                     continue
                 dce = d(c, e) if e >= 0 else 0.0
                 dbe = d(b, e) if e >= 0 else 0.0
-                if dab + dce - dac - dbe > 1e-9:
+                gain = dab + dce - dac - dbe
+                if gain > 1e-9:
                     if direction == 1:
                         lo, hi = (i + 1, j) if j > i else (j + 1, i)
                     else:
                         lo, hi = (j, i - 1) if j < i else (i, j - 1)
                     reverse(lo, hi)
                     push(a, b, c, e)
-                    improved = True
-                    moves += 1
-                    break
-            if improved:
-                break
-        if improved:
-            continue
-        # ---- Or-opt: move the segment starting or ending at a (length 1-3) next to a neighbour
+                    return gain
+        return 0.0
+
+    def or_opt(a: int) -> float:
+        """Move the segment (1-3 cities) starting or ending at a next to a neighbour; returns the gain."""
         i = int(pos[a])
         for length in (1, 2, 3):
             for lo in (i, i - length + 1):
@@ -144,11 +172,10 @@ def improve(
                     gain_out = d(s1, q)
                 else:
                     continue
-                seg_set = set(tour[lo : hi + 1].tolist())
+                seg_set = (s0,) if length == 1 else set(tour[lo : hi + 1].tolist())
                 best = None
                 for end, other in ((s0, s1), (s1, s0)):
-                    for c in nbrs[end]:
-                        dce = d(c, end)
+                    for c, dce in nbrs[end]:
                         if dce >= gain_out:
                             break
                         if c in seg_set:
@@ -164,28 +191,68 @@ def improve(
                             if delta > 1e-9 and (best is None or delta > best[0]):
                                 best = (delta, c, side, end)
                 if best is not None:
-                    _, c, side, end = best
+                    delta, c, side, end = best
                     seg = tour[lo : hi + 1].copy()
-                    rest = np.concatenate([tour[:lo], tour[hi + 1 :]])
-                    jc = int(np.flatnonzero(rest == c)[0])
-                    # the segment end adjacent to c must touch it
-                    if side == 1:  # c, seg..., next
-                        ins = jc + 1
+                    if side == 1:  # c, seg..., next: the end touching c comes first
                         seg = seg if end == int(seg[0]) else seg[::-1]
                     else:  # prev, seg..., c
-                        ins = jc
                         seg = seg if end == int(seg[-1]) else seg[::-1]
-                    tour[:] = np.concatenate([rest[:ins], seg, rest[ins:]])
-                    pos[tour] = np.arange(n)
+                    relocate(lo, hi, seg, int(pos[c]), side)
                     push(s0, s1, p, q, c)
-                    nxt = int(tour[min(pos[c] + 1, n - 1)])
-                    prv = int(tour[max(pos[c] - 1, 0)])
-                    push(nxt, prv)
-                    improved = True
-                    moves += 1
-                    break
-            if improved:
-                break
+                    pc = int(pos[c])
+                    push(int(tour[min(pc + 1, n - 1)]), int(tour[max(pc - 1, 0)]))
+                    return delta
+        return 0.0
+
+    def local_search() -> float:
+        total = 0.0
+        while queue and budget[0] > 0:
+            a = queue.popleft()
+            queued[a] = False
+            g = two_opt(a)
+            if g <= 0:
+                g = or_opt(a)
+            if g > 0:
+                total += g
+                budget[0] -= 1
+        return total
+
+    push(*tour.tolist())
+    local_search()
+    if kicks > 0 and n >= 8:
+        rng = np.random.default_rng(seed)
+        draws = rng.integers(0, 1 << 30, size=(kicks, 3)).tolist()
+        for r0, r1, r2 in draws:
+            # A = ..p0 | B = p0+1..p1 | C = p1+1..p2 | D = p2+1..   (B, C of 1-25 cities)
+            p0 = r0 % (n - 2)
+            p1 = p0 + 1 + r1 % 25
+            p2 = p1 + 1 + r2 % 25
+            if p2 > n - 1:
+                continue
+            t = tour
+            a0, b0, b1, c0, c1_, d0 = (
+                int(t[p0]),
+                int(t[p0 + 1]),
+                int(t[p1]),
+                int(t[p1 + 1]),
+                int(t[p2]),
+                int(t[p2 + 1]) if p2 + 1 < n else -1,
+            )
+            removed = d(a0, b0) + d(b1, c0) + (d(c1_, d0) if d0 >= 0 else 0.0)
+            added = d(a0, c0) + d(c1_, b0) + (d(b1, d0) if d0 >= 0 else 0.0)
+            saved = tour.copy()
+            touched[0], touched[1] = n, -1
+            tour[p0 + 1 : p2 + 1] = np.concatenate([t[p1 + 1 : p2 + 1], t[p0 + 1 : p1 + 1]])
+            pos[tour[p0 + 1 : p2 + 1]] = np.arange(p0 + 1, p2 + 1)
+            mark(p0 + 1, p2)
+            push(a0, b0, b1, c0, c1_, d0)
+            gain = local_search() - (added - removed)
+            if gain <= 1e-9:  # not better: undo the kick and whatever followed it
+                lo_, hi_ = touched
+                tour[lo_ : hi_ + 1] = saved[lo_ : hi_ + 1]
+                pos[tour[lo_ : hi_ + 1]] = np.arange(lo_, hi_ + 1)
+                while queue:
+                    queued[queue.popleft()] = False
     return tour
 
 
