@@ -119,18 +119,19 @@ def test_ctrl_c_pauses_then_stops(tmp_path, presses, status, code):
 
     plan_dir = build_plan(loads_design(DESIGN.format(rows=6, mode="step"))).save(tmp_path / "plan")
     j = tmp_path / "j.jsonl"
-    lab = start_lab(tmp_path / "p.csv", process=True, speedup=1.0, homed=True)  # real-time moves
+    lab = start_lab(tmp_path / "p.csv", process=True, speedup=0.05, homed=True)  # a 20 um move now takes ~0.4 s
     try:
         proc = subprocess.Popen([sys.executable, "-m", "fabplan.cli.cmd_run", "run", str(plan_dir), "--stage",
                                  lab.stage_url, "--laser", lab.laser_url, "--journal", str(j), "--json"],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
                                 env=dict(os.environ, PYTHONDONTWRITEBYTECODE="1"))
         deadline = time.monotonic() + 30
-        while _intents(j) < 3 and proc.poll() is None and time.monotonic() < deadline:
+        while _intents(j) < 2 and proc.poll() is None and time.monotonic() < deadline:
             time.sleep(0.005)
-        for _ in range(presses):
+        time.sleep(0.1)  # the 2nd intent precedes its fire by ~1 ms: we are now inside the next move
+        for _ in range(presses):  # both presses land inside that move
             proc.send_signal(signal.SIGINT)
-            time.sleep(0.002)
+            time.sleep(0.03)
         out, err = proc.communicate(timeout=30)
     finally:
         lab.close()

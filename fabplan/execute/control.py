@@ -102,9 +102,14 @@ class RunControl:
                 self._state = state
 
     # ------------------------------------------------------------------ signals
+    shielded = False  # True while the executor closes the gate and writes the journal's end
+
     def on_interrupt(self) -> None:
         """SIGINT: first press pauses at the next safe point, the second stops now."""
         self.interrupts += 1
+        if self.shielded:  # already stopping safely: never interrupt the shutdown itself
+            self.request_stop("interrupted during shutdown")
+            return
         if self.interrupts == 1 and self._state in (RunState.RUNNING, RunState.IDLE):
             self.request_pause("interrupted (Ctrl+C): finishing the current shot, then pausing")
             return
@@ -113,7 +118,8 @@ class RunControl:
 
     def on_terminate(self, signum: int) -> None:
         self.request_stop(f"received {signal.Signals(signum).name}: stopping now")
-        raise StopNow(signal.Signals(signum).name)
+        if not self.shielded:
+            raise StopNow(signal.Signals(signum).name)
 
 
 class SignalHandlers:

@@ -88,7 +88,9 @@ def fire_row(ctx: Context, line: dict[str, Any], seqs: np.ndarray, passes: int) 
     direction = 1.0 if stop >= start else -1.0
     # trigger lead: pulses leave a mean delay after the compare event (PCO latency + waiting for the
     # next amplified pulse), i.e. v * delay downstream; arm the compare that much earlier
-    lead_um = direction * v * ctx.fly_lead_s
+    # rounded to the plan's 0.1 nm grid: compare start/stop/step then print exactly in controller units
+    # (an off-grid step can lose the last compare point to rounding: see notes/requests.md)
+    lead_um = round(direction * v * ctx.fly_lead_s, 4)
     xs = [a["x"][s] - lead_um for s in seqs.tolist()]
     ctx.set_energy(first)
     stage.move_to(start, y, z)

@@ -271,6 +271,7 @@ def execute(plan, stage, laser, journal_path: str | Path, *, resume: bool = Fals
         if not isinstance(exc, (DeviceError, OSError)):
             bug = exc  # an internal error keeps its traceback, after the safe stop below
     finally:
+        control.shielded = True  # a further Ctrl+C/SIGTERM must not cut the shutdown short
         _safe_stop(ctx)
         stats.t_end = time.time()
         try:
