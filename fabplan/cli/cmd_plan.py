@@ -21,6 +21,11 @@ def _plan(args: argparse.Namespace) -> int:
             print_json({"ok": False, "violations": [v.to_dict() for v in exc.violations]})
         raise
     summary = plan_summary(plan)
+    # WGM annotation (issue 6): predicted FSR / mode count of the planned discs.
+    from fabplan.wgm.design import design_wgm_summary, format_wgm_summary, public
+
+    wgm = design_wgm_summary(design, plan.shots.diameter_um, ids=plan.shots.disc_id)
+    summary["wgm"] = public(wgm)
     if args.output:
         plan.save(args.output)
         summary["plan_dir"] = str(args.output)
@@ -28,6 +33,7 @@ def _plan(args: argparse.Namespace) -> int:
         print_json({"ok": True, **summary})
     else:
         print(format_plan_summary(summary))
+        print(format_wgm_summary(wgm))
         if args.output:
             print(f"written: {args.output}/plan.json, {args.output}/shots.csv")
     return 0

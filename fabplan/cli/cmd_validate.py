@@ -26,10 +26,16 @@ def _validate(args: argparse.Namespace) -> int:
 
     design, discs = load_and_expand(args.design)
     summary = design_summary(design, discs)
+    # WGM annotation (issue 6): predicted FSR / mode count per disc, single-mode discs listed.
+    from fabplan.wgm.design import design_wgm_summary, format_wgm_summary, public
+
+    wgm = design_wgm_summary(design, discs.diameter_um, ids=lambda idx: discs.take(idx).ids)
+    summary["wgm"] = public(wgm)
     if args.json:
         print_json(summary)
     else:
         print(format_summary(summary))
+        print(format_wgm_summary(wgm))
     return 0
 
 

@@ -187,6 +187,13 @@ def render_preview(
             lines.append(
                 "path: see zoom" + (f" ({h.get('n_lines', 0)} fly lines)" if h["mode"] == "fly" else "")
             )
+    # WGM annotation (issue 6): predicted FSR / mode count (per disc on small designs).
+    from fabplan.wgm.design import annotate_discs, design_wgm_summary, preview_lines
+
+    wgm = design_wgm_summary(design, diam)
+    lines += preview_lines(wgm)
+    if not dense:
+        annotate_discs(ax, sx, sy, diam, wgm)
     if problems:
         title += " - NOT PLANNABLE"
         lines += [p.kind + ": " + p.message[:90] for p in problems[:5]]
