@@ -83,7 +83,11 @@ def test_fly_dose_matrix_warns_that_step_is_faster():
 
 @pytest.mark.parametrize("shape", ["[1, 1]", "[1, 2]", "[2, 1]"])
 def test_tiny_fly_designs(shape):
-    text = SMALL.replace("TRAVEL_MIN", "0").replace("shape: [5, 8]", f"shape: {shape}").replace("skip: [r02c04]", "")
+    text = (
+        SMALL.replace("TRAVEL_MIN", "0")
+        .replace("shape: [5, 8]", f"shape: {shape}")
+        .replace("skip: [r02c04]", "")
+    )
     plan = build_plan(loads_design(text))
     assert sum(ln["n_shots"] for ln in plan.lines) == len(plan.shots)
     assert plan.header["estimate"]["total_s"] > 0
@@ -94,3 +98,19 @@ def test_as_listed_fly_still_forms_rows():
     plan = build_plan(loads_design(text))
     assert plan.shots.disc_id[:3].tolist() == ["D-r00c00", "D-r00c01", "D-r00c02"]
     assert plan.lines[0]["n_shots"] == 8  # equally spaced shots in a row are one line
+
+
+def test_poor_alignment_fit_is_a_warning():
+    text = (
+        SMALL.replace("TRAVEL_MIN", "0")
+        .replace(
+            "fiducials: {F1: [0, 0], F2: [200, 0]}",
+            "fiducials: {F1: [0, 0], F2: [200, 0], F3: [0, 200], F4: [200, 200]}",
+        )
+        .replace(
+            "fiducials: {F1: [1000, 2000], F2: [1199.998782, 2000.698131]}",
+            "fiducials: {F1: [1000, 2000], F2: [1200, 2000], F3: [1000, 2200], F4: [1205, 2200]}",
+        )
+    )
+    plan = build_plan(loads_design(text))
+    assert any(w.startswith("alignment:") for w in plan.header["warnings"])

@@ -153,6 +153,14 @@ def build_plan(design: Any, discs: DiscTable | None = None, beam: Any = None) ->
     order = best["order"]
     lines = best["lines"]
     warnings = []
+    from fabplan.design.transforms import sample_to_stage
+
+    residual = float(getattr(sample_to_stage(design), "residual_um", 0.0))
+    if residual > float(design.process.position_tolerance):
+        warnings.append(
+            f"alignment: the fiducial fit leaves {residual:.3g} um RMS residual, more than the position "
+            f"tolerance {design.process.position_tolerance:g} um (check the measured fiducial positions)"
+        )
     if design.process.mode == "fly" and lines and len(lines) * 2 > len(order) and len(order) > 1:
         as_step = design.model_copy(update={"process": design.process.model_copy(update={"mode": "step"})})
         step = _best_schedule(as_step, raw, discs)
