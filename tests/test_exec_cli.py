@@ -99,6 +99,14 @@ def test_resume_refuses_a_changed_design(tmp_path, design, capsys):
     assert "refusing to resume on a different plan" in capsys.readouterr().err
 
 
+def test_resume_of_a_finished_dry_run_without_devices_fails_cleanly(tmp_path, design, capsys):
+    j = tmp_path / "j.jsonl"
+    assert main(["dry-run", str(design), "--journal", str(j), "--json", "--lab-process", "no"]) == 0
+    capsys.readouterr()
+    assert main(["run", "--resume", str(j)]) == 1
+    assert "emulators are gone" in capsys.readouterr().err
+
+
 def test_user_errors_exit_2(tmp_path, design, capsys):
     assert main(["run", str(design)]) == 2
     assert main(["run", str(tmp_path / "missing.yaml"), "--stage", "xps://127.0.0.1:1"]) == 2

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 from test_exec_fakes import FakeLaser, FakeReadback, FakeStage, make_plan
 
 from fabplan.execute.runner import execute
@@ -78,3 +79,14 @@ def test_fly_partial_row_falls_back_to_step(tmp_path):
     mask[5] = False
     res = execute(plan, stage, laser, tmp_path / "j.jsonl", selection=mask, pulse_readback=FakeReadback(laser))
     assert res.status == "completed" and laser.fire_calls == 3 and len(laser.log) == 11
+
+
+def test_fly_without_readback_confirms_at_targets(tmp_path):
+    from fabplan.execute.journal import read_journal
+
+    plan = make_plan(mode="fly")
+    stage, laser = _setup()
+    res = execute(plan, stage, laser, tmp_path / "j.jsonl")  # real hardware: no pulse read-back
+    assert res.status == "completed" and _xy(laser.log) == _planned(plan)
+    st = read_journal(tmp_path / "j.jsonl")
+    assert st.counts()["fired"] == 12 and np.isnan(st.encoder).all()

@@ -152,6 +152,7 @@ def _run(args) -> int:
     from stage_drivers import open_laser, open_stage
 
     header_sel = None
+    h: dict = {}
     if args.resume:
         state = read_journal(args.resume)
         h = state.header
@@ -176,9 +177,18 @@ def _run(args) -> int:
         journal = Path(args.journal) if args.journal else _default_journal(plan, dry=False)
     if not stage_url:
         raise UserError("--stage URL is required")
-    with open_stage(stage_url) as stage, open_laser(laser_url or stage_url, stage=stage) as laser:
-        result = _execute(args, plan, design, stage, laser, journal, resume=bool(args.resume), extra=extra,
-                          header_sel=header_sel)
+    from stage_drivers.protocols import DeviceError
+
+    try:
+        with open_stage(stage_url) as stage, open_laser(laser_url or stage_url, stage=stage) as laser:
+            result = _execute(args, plan, design, stage, laser, journal, resume=bool(args.resume), extra=extra,
+                              header_sel=header_sel)
+    except DeviceError as exc:  # could not connect / pre-flight query failed: nothing moved, nothing fired
+        hint = ""
+        if h.get("dry_run"):
+            hint = " (this journal is from a dry run whose emulators are gone: give --stage/--laser)"
+        print(f"error: {exc}{hint}", file=sys.stderr)
+        return 1
     return _finish(args, plan, result)
 
 
