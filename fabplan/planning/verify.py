@@ -7,7 +7,13 @@ no polygons are needed); the film region and keep-outs use shapely 2 vectorised 
 
 Classes: unreachable (diameter outside the beam's range), no_ablation, centre_ablated,
 trench_too_narrow, damage_fluence, max_pulse_energy, attenuator_range, annulus_hits_disc,
-outside_region, in_keepout, outside_travel.
+outside_region, in_keepout, outside_travel (and runup_outside_travel for fly lines, in build).
+
+What each footprint means: the disc (predicted diameter) must lie wholly inside the film region;
+the ablated annulus (out to the trench's outer diameter) must keep `process.margin` from every
+other disc and must not reach into a keep-out; the trench (outer minus inner radius) must be at
+least `process.margin` wide to isolate the disc. Region and keep-outs are in sample coordinates,
+travel in stage coordinates (after alignment and focus map).
 """
 
 from __future__ import annotations
