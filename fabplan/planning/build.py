@@ -35,13 +35,21 @@ def _beam_model_params(beam: Any) -> dict[str, Any]:
     return p
 
 
-def _schedule(design: Any, raw: Any, discs: DiscTable, group: np.ndarray | None) -> dict[str, Any]:
+def _schedule(
+    design: Any, raw: Any, discs: DiscTable, group: np.ndarray | None, cache: dict | None = None
+) -> dict[str, Any]:
     proc = design.process
     motion = proc.motion
     method = proc.ordering
-    order, line_key = order_shots(
-        raw.x_um, raw.y_um, discs.array_index, discs.row, discs.col, _is_lattice(design), method, group
-    )
+    key = group is not None
+    if cache is not None and key in cache:
+        order, line_key = cache[key]  # the order does not depend on the mode, only the timing
+    else:
+        order, line_key = order_shots(
+            raw.x_um, raw.y_um, discs.array_index, discs.row, discs.col, _is_lattice(design), method, group
+        )
+        if cache is not None:
+            cache[key] = (order, line_key)
     att = design.laser.attenuator
     att_move = float(att.move_time) if att is not None else 0.0
     x, y, z = raw.x_um[order], raw.y_um[order], raw.z_um[order]
@@ -149,7 +157,8 @@ def build_plan(design: Any, discs: DiscTable | None = None, beam: Any = None) ->
         raise PlanViolations(violations, file)
 
     att = design.laser.attenuator
-    best = _best_schedule(design, raw, discs)
+    orders: dict = {}
+    best = _best_schedule(design, raw, discs, orders)
     order = best["order"]
     lines = best["lines"]
     warnings = []
@@ -163,7 +172,7 @@ def build_plan(design: Any, discs: DiscTable | None = None, beam: Any = None) ->
         )
     if design.process.mode == "fly" and lines and len(lines) * 2 > len(order) and len(order) > 1:
         as_step = design.model_copy(update={"process": design.process.model_copy(update={"mode": "step"})})
-        step = _best_schedule(as_step, raw, discs)
+        step = _best_schedule(as_step, raw, discs, orders)
         if step["estimate"]["total_s"] < best["estimate"]["total_s"]:
             warnings.append(
                 f"fly mode: {len(lines)} lines for {len(order)} shots (rows split where spacing, pulses or the "
