@@ -97,18 +97,18 @@ def _schedule(
     return {"order": order, "line": line_no, "lines": lines, "estimate": est, "grouped": group is not None}
 
 
-def _best_schedule(design: Any, raw: Any, discs: DiscTable) -> dict[str, Any]:
+def _best_schedule(design: Any, raw: Any, discs: DiscTable, cache: dict | None = None) -> dict[str, Any]:
     """Ungrouped, and grouped by attenuator setting when moving it costs time: the faster one."""
     att = design.laser.attenuator
     n_settings = len(np.unique(raw.attenuator[np.isfinite(raw.attenuator)]))
-    candidates = [_schedule(design, raw, discs, None)]
+    candidates = [_schedule(design, raw, discs, None, cache)]
     if (
         att is not None
         and float(att.move_time) > 0
         and n_settings > 1
         and design.process.ordering != "as-listed"
     ):
-        candidates.append(_schedule(design, raw, discs, raw.attenuator))
+        candidates.append(_schedule(design, raw, discs, raw.attenuator, cache))
     return min(candidates, key=lambda c: c["estimate"]["total_s"])
 
 
