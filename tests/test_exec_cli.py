@@ -88,14 +88,16 @@ def test_run_only_skip_then_resume_all(tmp_path, design, capsys):
     assert len(st.sessions) == 3 and st.counts()["double_fired"] == 0 and st.counts()["pending"] == 1
 
 
-def test_resume_refuses_a_changed_design(tmp_path, design, capsys):
+def test_resume_uses_the_saved_plan_and_refuses_a_changed_design(tmp_path, design, capsys):
     j = tmp_path / "j.jsonl"
     with start_lab(tmp_path / "p.csv") as lab:
         assert main(["run", str(design), "--stage", lab.stage_url, "--journal", str(j), "--home",
                      "--laser", lab.laser_url, "--json"]) == 0
         design.write_text(DESIGN.format(rows=4, mode="step"))
         capsys.readouterr()
-        assert main(["run", "--resume", str(j)]) == 2
+        assert main(["run", "--resume", str(j), "--json"]) == 0  # the plan saved with the journal is resumed
+        assert "changed since this run started" in capsys.readouterr().err
+        assert main(["run", str(design), "--resume", str(j)]) == 2  # the changed design is another plan
     assert "refusing to resume on a different plan" in capsys.readouterr().err
 
 

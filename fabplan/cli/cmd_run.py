@@ -52,6 +52,17 @@ def load_target(target: str, mode: str | None) -> tuple[Any, Any, dict[str, Any]
     return plan, design, extra
 
 
+def _keep_plan(plan, journal: Path, extra: dict) -> dict:
+    """Save the plan next to the journal (JOURNAL.plan/) so a resume fires exactly that plan."""
+    if "plan_dir" in extra or journal.exists():
+        return {}
+    plan_dir = journal.with_name(journal.name + ".plan")
+    if plan_dir.exists():
+        return {}
+    plan.save(plan_dir)
+    return {"plan_dir": str(plan_dir.resolve())}
+
+
 def _default_journal(plan, dry: bool) -> Path:
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     name = str(plan.header.get("design_name") or "run").replace("/", "_")
@@ -156,7 +167,17 @@ def _run(args) -> int:
     if args.resume:
         state = read_journal(args.resume)
         h = state.header
-        target = args.target or h.get("design_file") or h.get("plan_dir")
+        saved = h.get("plan_dir")
+        if not args.target and saved and Path(saved).is_dir():
+            target = saved  # the exact plan the run started with, whatever the planner version now
+            from fabplan.execute.runner import file_sha256
+
+            dfile = h.get("design_file")
+            if dfile and h.get("design_file_sha256") and file_sha256(dfile) != h["design_file_sha256"]:
+                print(f"warning: {dfile} changed since this run started; resuming the saved plan {saved}",
+                      file=sys.stderr)
+        else:
+            target = args.target or h.get("design_file") or saved
         if not target:
             raise UserError(f"{args.resume}: journal names no design file or plan directory; give it as TARGET")
         mode = args.mode or h.get("plan_mode") or h.get("mode")
@@ -175,6 +196,7 @@ def _run(args) -> int:
         plan, design, extra = load_target(args.target, args.mode)
         stage_url, laser_url = args.stage, args.laser or args.stage
         journal = Path(args.journal) if args.journal else _default_journal(plan, dry=False)
+        extra.update(_keep_plan(plan, journal, extra))
     if not stage_url:
         raise UserError("--stage URL is required")
     from stage_drivers.protocols import DeviceError
@@ -203,6 +225,7 @@ def _dry_run(args) -> int:
     plan, design, extra = load_target(args.design, args.mode)
     mode = args.mode or plan.mode
     journal = Path(args.journal) if args.journal else _default_journal(plan, dry=True)
+    extra.update(_keep_plan(plan, journal, extra))
     pulse_log = Path(args.pulse_log) if args.pulse_log else journal.with_suffix(".pulses.csv")
     if pulse_log.exists():
         raise UserError(f"{pulse_log}: pulse log exists; choose another --pulse-log")

@@ -96,6 +96,7 @@ def fire_row(ctx: Context, line: dict[str, Any], seqs: np.ndarray, passes: int) 
     stage.move_to(start, y, z)
     old = stage.motion_params("X")
     stage.set_motion_params("X", MotionParams(v, old.acceleration_um_s2, old.min_jerk_time_s, old.max_jerk_time_s))
+    failed = True
     try:
         sl = seqs.tolist()
         journal.intents(seqs, [a["disc_id"][s] for s in sl], [a["x"][s] for s in sl], [a["y"][s] for s in sl],
@@ -111,8 +112,13 @@ def fire_row(ctx: Context, line: dict[str, Any], seqs: np.ndarray, passes: int) 
                 stage.move_to(stop, y, z)
             finally:
                 laser.disarm_line()
+        failed = False
     finally:
-        stage.set_motion_params("X", old)
+        try:
+            stage.set_motion_params("X", old)
+        except Exception:
+            if not failed:
+                raise  # otherwise keep the original fault as the reason the run stopped
     confirm_row(ctx, line, seqs, passes)
 
 
