@@ -120,3 +120,22 @@ def test_index_scale_lowers_n_and_shifts_modes():
     a, b = estimate_disc(10.0), estimate_disc(10.0, index_scale=0.92)
     assert b.n_eff < a.n_eff
     assert b.modes[0].m < a.modes[0].m
+
+
+def test_free_spectral_range_near_wavelengths():
+    # REFERENCE.md section 4 (D = 10 um, 100 nm, Ermolaev-o): ~1.0 / 1.2 / 1.5 / 2.0 nm at 533 / 536 / 540 / 547 nm.
+    from fabplan.wgm import free_spectral_range
+
+    got = [free_spectral_range(10.0, w) for w in (533.0, 536.0, 540.0, 547.0)]
+    assert got == pytest.approx([1.0, 1.2, 1.5, 2.0], abs=0.1)
+
+
+def test_absorption_q_of_unpumped_film(d10):
+    # Q_abs = n_g / (2 Gamma k): slab n_g, Gamma at the resonance and the table's k (Ermolaev-o).
+    from fabplan.wgm import get_material
+
+    mode = min(d10.modes, key=lambda m: abs(m.wavelength_nm - 540.0))
+    s = estimate_slab(100.0, mode.wavelength_nm)
+    k = float(get_material("cspbbr3-ermolaev-o").k(mode.wavelength_nm))
+    assert mode.q_abs == pytest.approx(s.n_group / (2 * s.confinement * k), rel=1e-4)
+    assert 1e3 < mode.q_abs < 5e3  # the measured Q ~1.8e3 (0.3 nm at 535 nm) is of this order

@@ -36,7 +36,7 @@ def _common(args: argparse.Namespace) -> dict:
 
 
 def _fmt_q(q: float) -> str:
-    return f"{q:.3g}" if q < 1e6 else f"{q:.1e}"
+    return f"{q:.0f}" if q < 1e5 else f"{q:.1e}"
 
 
 def _slab(args: argparse.Namespace) -> int:
@@ -76,11 +76,13 @@ def _disc(args: argparse.Namespace) -> int:
           f"outside n = {r.n_outside:.3f}, slab {r.polarization.upper()}0 -> {r.family} family")
     print(f"  at {c:g} nm: N = {r.n_eff:.4f}, n_g = {r.n_group:.3f}, confinement = {r.confinement:.3f}")
     print(f"  FSR at {c:g} nm: {r.fsr_nm:.3f} nm  (lambda^2/(pi D n_g) = {r.fsr_estimate_nm:.3f} nm)")
-    print(f"  {'m':>5} {'radial':>6} {'lambda (nm)':>12} {'Q_rad':>10}")
+    print(f"  {'m':>5} {'radial':>6} {'lambda (nm)':>12} {'Q_rad':>10} {'Q_abs*':>8}")
     for md in r.modes:
         flag = "" if md.q_rad >= r.q_min else "  (below Q_min)"
-        print(f"  {md.m:>5d} {md.radial_order:>6d} {md.wavelength_nm:>12.3f} {_fmt_q(md.q_rad):>10}{flag}")
+        print(f"  {md.m:>5d} {md.radial_order:>6d} {md.wavelength_nm:>12.3f} {_fmt_q(md.q_rad):>10} "
+              f"{_fmt_q(md.q_abs):>8}{flag}")
     verdict = "single-mode" if r.single_mode else ("no mode" if r.n_modes_in_window == 0 else "multimode")
+    print("  * Q_abs: absorption of the unpumped film, n_g / (2 Gamma k); gain bleaches it above threshold")
     print(f"  {r.n_modes_in_window} mode(s) with Q >= {r.q_min:g} in {window[0]:g}-{window[1]:g} nm: {verdict}")
     return 0
 

@@ -1,7 +1,8 @@
 """Whispering-gallery-mode estimator for thin perovskite microdiscs (slab + 2-D effective index).
 
 Public API (plain dataclasses / numpy arrays):
-    estimate_slab, estimate_disc, sweep, annotate_diameters, single_mode_limit, get_material
+    estimate_slab, estimate_disc, free_spectral_range, sweep, annotate_diameters, single_mode_limit,
+    get_material
 """
 
 from fabplan.wgm.api import (
@@ -13,6 +14,7 @@ from fabplan.wgm.api import (
     annotate_diameters,
     estimate_disc,
     estimate_slab,
+    free_spectral_range,
     single_mode_limit,
     sweep,
 )
@@ -31,6 +33,7 @@ __all__ = [
     "annotate_diameters",
     "estimate_disc",
     "estimate_slab",
+    "free_spectral_range",
     "get_material",
     "single_mode_limit",
     "sweep",

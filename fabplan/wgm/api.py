@@ -37,6 +37,9 @@ class Mode:
     wavelength_nm: float
     q_rad: float
     n_eff: float  # slab effective index at this resonance (self-consistent)
+    # Absorption Q of the UNPUMPED film, n_g / (2 Gamma k) (modal loss Gamma * 4 pi k / lambda): ~2e3 at
+    # 540 nm for 100 nm, close to the measured ~1.8e3 (REFERENCE.md section 4). Gain bleaches it.
+    q_abs: float = float("nan")
 
 
 @dataclass(frozen=True)
@@ -198,6 +201,13 @@ class IndexModel:
     def __call__(self, wl: np.ndarray):
         return self._N(wl), self._N(wl, 1), self._no(wl), self._no(wl, 1)
 
+    def q_abs(self, wl: np.ndarray, film: Material) -> np.ndarray:
+        """Unpumped-film absorption Q = n_g / (2 Gamma k) at each wavelength (capped like q_rad)."""
+        k = film.k(wl)
+        with np.errstate(divide="ignore"):
+            q = self._ng(wl) / (2.0 * self._gamma(wl) * k)
+        return np.minimum(q, _disc.Q_RAD_MAX)
+
     def slab(self, wl: float) -> tuple[float, float, float, float]:
         """(N, n_g, Gamma, n_outside) at one wavelength."""
         return float(self._N(wl)), float(self._ng(wl)), float(self._gamma(wl)), float(self._no(wl))
@@ -262,6 +272,15 @@ def _solve_batch(radius_um: np.ndarray, model: IndexModel, family: str, lo_nm, h
     _, first = np.unique(np.stack([row, m, q, np.round(wl, 6)]), axis=1, return_index=True)
     first = np.sort(first)
     return row[first], m[first], q[first], wl[first], _disc.q_rad(x[first]), n_in[first]
+
+
+def free_spectral_range(diameter_um: float, wavelength_nm: float, thickness_nm: float = 100.0,
+                        material: str | float | Material = DEFAULT_FILM,
+                        substrate: str | float | Material = "fused-silica", outside: str | float | Material = "air",
+                        polarization: str = "te", index_scale: float = 1.0) -> float:
+    """FSR (nm) of the fundamental family near one wavelength, from exact dispersive roots."""
+    return estimate_disc(diameter_um, thickness_nm, material, substrate, outside,
+                         (wavelength_nm - 0.05, wavelength_nm + 0.05), polarization, index_scale).fsr_nm
 
 
 def _fsr_at(wl: np.ndarray, m: np.ndarray, centre: float) -> float:
@@ -342,10 +361,12 @@ def estimate_disc(diameter_um: float, thickness_nm: float = 100.0, material: str
     fsr = _fsr_at(wl[fund], m[fund], centre)
     inw = (wl >= window[0]) & (wl <= window[1])
     order = np.argsort(wl[inw])
+    wl_in = wl[inw][order]
+    qa = model.q_abs(wl_in, stack.film)
     modes = [
-        Mode(int(mi), int(qi), float(wi), float(Qi), float(Ni))
-        for mi, qi, wi, Qi, Ni in zip(m[inw][order], q[inw][order], wl[inw][order], Q[inw][order], N[inw][order],
-                                      strict=True)
+        Mode(int(mi), int(qi), float(wi), float(Qi), float(Ni), float(Qa))
+        for mi, qi, wi, Qi, Ni, Qa in zip(m[inw][order], q[inw][order], wl_in, Q[inw][order], N[inw][order], qa,
+                                          strict=True)
     ]
     return DiscModes(
         diameter_um=float(diameter_um), thickness_nm=stack.thickness_nm, polarization=stack.polarization,
