@@ -68,11 +68,18 @@ class RunControl:
     def start(self) -> None:
         with self._lock:
             self._to(RunState.RUNNING)
+            if self._pause_pending:  # Ctrl+C during pre-flight: pause before the first shot
+                self._state = RunState.PAUSING
+
+    _pause_pending = False
 
     def request_pause(self, reason: str = "pause requested") -> None:
         with self._lock:
             if self._state == RunState.RUNNING:
                 self._state = RunState.PAUSING
+                self.reason = reason
+            elif self._state == RunState.IDLE:
+                self._pause_pending = True
                 self.reason = reason
 
     def request_stop(self, reason: str = "stop requested") -> None:

@@ -165,8 +165,6 @@ def execute(plan, stage, laser, journal_path: str | Path, *, resume: bool = Fals
                             f"this plan is {plan.plan_hash[:12]}...: refusing to resume on a different plan")
         if state.n_shots != n:
             raise UserError(f"{journal_path}: journal has {state.n_shots} shots, plan has {n}")
-        if selection is None and state.header.get("selection_mask_ids"):
-            pass  # selection patterns are re-applied by the CLI from the header
         already = state.state == 2
         uncertain = (state.state == UNCERTAIN) & mask
         todo = mask & (state.state == PENDING)
