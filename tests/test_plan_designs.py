@@ -68,6 +68,7 @@ def test_cli_plan_is_byte_deterministic(tmp_path, capsys, name):
     assert plan.plan_hash == summary["plan_hash"]
     again = build_plan(load_design(DESIGNS / name))
     assert again.shots.equals(plan.shots)
+    assert again.header == plan.header and again.lines == plan.lines  # the loaded plan is the built one
 
 
 def test_human_summary_mentions_the_numbers(tmp_path, capsys):
