@@ -2,7 +2,8 @@
 
 Designs are small YAML texts with explicit discs (ids E-r00c00, E-r00c01, ...). The beam is LG01
 with ring diameter 12 um, F_th = 40 mJ/cm^2, S = 0.8: at 100 mJ/cm^2 and 1 pulse, s = 0.4 and
-(REFERENCE 2, Lambert W) D = 2 r_p sqrt(-W0(-s/e)) ~ 5.3 um, trench outer ~ 18 um.
+(REFERENCE 2, Lambert W) D = 2 r_p sqrt(-W0(-s/e)) = 5.03 um, trench outer 2 r_p sqrt(-W_-1(-s/e))
+= 20.86 um: disc radius 2.51 um, annulus out to 10.43 um, trench 7.9 um wide.
 """
 
 import numpy as np
@@ -60,7 +61,7 @@ def test_clean_design_plans():
 
 
 def test_annulus_reaching_a_neighbour_names_both_discs():
-    v = violations(design(GOOD + [{"x": 10, "y": 0}]))  # c03 sits 10 um from c00
+    v = violations(design(GOOD + [{"x": 10, "y": 0}]))  # c03 10 um from c00; needs 10.43 + 2.51 + 1
     assert set(v) == {"annulus_hits_disc"}
     assert v["annulus_hits_disc"].ids == ["E-r00c00", "E-r00c03"]
     assert "2 discs" in v["annulus_hits_disc"].message
@@ -70,8 +71,8 @@ def test_region_keepout_travel_each_caught():
     v = violations(
         design(GOOD + [{"x": 998, "y": 0}, {"x": 505, "y": 500}, {"x": 0, "y": -950}, {"x": 530, "y": 500}])
     )
-    assert v["outside_region"].ids == ["E-r00c03"]  # radius ~2.6 um crosses x = 1000
-    # c04 centre inside the dust; c06 30 um from its centre: trench (~9 um) reaches the 20 um circle
+    assert v["outside_region"].ids == ["E-r00c03"]  # radius 2.51 um crosses x = 1000
+    # c04 centre inside the dust; c06 is 10 um from the dust's edge, its annulus reaches 10.43 um
     assert v["in_keepout"].ids == ["E-r00c04", "E-r00c06"]
     assert v["outside_travel"].ids == ["E-r00c03", "E-r00c05"]
     assert "dust" in v["in_keepout"].message
@@ -102,7 +103,7 @@ def test_energy_and_attenuator_range():
 
 
 def test_trench_too_narrow_uses_the_margin():
-    # a 25 um margin asks for a 25 um wide trench; the LG01 trench here is ~6 um wide
+    # a 25 um margin asks for a 25 um wide trench; the LG01 trench here is 7.9 um wide
     v = violations(design([{"x": 0, "y": 0}], margin=25))
     assert v["trench_too_narrow"].ids == ["E-r00c00"]
 
