@@ -136,3 +136,13 @@ def test_seq_ranges_roundtrip():
     seqs = [3, 4, 5, 9, 10, 20]
     assert seq_ranges(seqs) == [[3, 5], [9, 10], [20, 20]]
     assert expand_ranges(seq_ranges(seqs)).tolist() == seqs
+
+
+def test_second_writer_is_refused_while_the_first_holds_the_journal(tmp_path):
+    from fabplan.execute.journal import JournalBusy
+
+    j = _new(tmp_path)
+    with pytest.raises(JournalBusy):
+        Journal.append_to(tmp_path / "run.jsonl")
+    j.close()
+    Journal.append_to(tmp_path / "run.jsonl").close()  # free once the first writer is gone

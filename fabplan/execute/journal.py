@@ -191,6 +191,7 @@ class Journal:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o644)
+        _lock(fd, path)
         j = cls(path, fd, sync)
         rec = {"k": "header", "format": FORMAT, "format_version": FORMAT_VERSION, **header}
         j.write(rec, durable=True)
@@ -202,6 +203,11 @@ class Journal:
         """Reopen for a resumed run; a torn last line is closed with a newline so it stays isolated."""
         path = Path(path)
         fd = os.open(path, os.O_RDWR | os.O_APPEND)
+        try:
+            _lock(fd, path)
+        except BaseException:
+            os.close(fd)
+            raise
         size = os.fstat(fd).st_size
         if size:
             os.lseek(fd, size - 1, os.SEEK_SET)
@@ -370,6 +376,22 @@ def _json_default(obj: Any) -> Any:
     if isinstance(obj, Path):
         return str(obj)
     raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+class JournalBusy(OSError):
+    """Another process holds this journal: two executors on one run could fire a disc twice."""
+
+
+def _lock(fd: int, path: Path) -> None:
+    """Exclusive advisory lock for the life of the descriptor (released by the kernel on kill -9)."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no lock
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise JournalBusy(f"{path}: journal is in use by another fabplan process (still running?)") from None
 
 
 def _fsync_dir(path: Path) -> None:

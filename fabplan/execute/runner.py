@@ -29,7 +29,15 @@ from fabplan import __version__
 from fabplan.errors import UserError, summarize_ids
 from fabplan.execute.context import Context, Options, RunStopped, ShotFailed, Stats
 from fabplan.execute.control import RunControl, RunState, StopNow
-from fabplan.execute.journal import PENDING, UNCERTAIN, Journal, JournalState, boot_id, read_journal
+from fabplan.execute.journal import (
+    PENDING,
+    UNCERTAIN,
+    Journal,
+    JournalBusy,
+    JournalState,
+    boot_id,
+    read_journal,
+)
 from fabplan.execute.preflight import PreflightError, preflight
 from fabplan.execute.progress import Progress
 from stage_drivers.protocols import DeviceError, InterlockOpen
@@ -152,10 +160,29 @@ def execute(plan, stage, laser, journal_path: str | Path, *, resume: bool = Fals
     options = options or Options()
     control = control or RunControl()
     journal_path = Path(journal_path)
-    n = len(plan.shots)
     mode = mode or plan.mode
     if mode == "fly" and not plan.lines:
         raise UserError("--mode fly needs a plan made for fly mode (process.mode: fly): this plan has no rows")
+    journal: Journal | None = None
+    if resume:  # lock first, then read: no other executor can append while we decide what to fire
+        try:
+            journal = Journal.append_to(journal_path, sync=sync)
+        except JournalBusy as exc:
+            raise UserError(str(exc)) from None
+        except FileNotFoundError:
+            raise UserError(f"{journal_path}: no such journal") from None
+    try:
+        return _execute(plan, stage, laser, journal_path, journal, resume, mode, options, selection, header_extra,
+                        control, progress, on_pause, pulse_readback, sync, selection_text, attenuator_type)
+    finally:
+        if journal is not None and journal.fd >= 0:  # refused before the session started
+            journal.close()
+
+
+def _execute(plan, stage, laser, journal_path: Path, journal: Journal | None, resume: bool, mode: str,
+             options: Options, selection, header_extra, control: RunControl, progress, on_pause,
+             pulse_readback, sync: str, selection_text, attenuator_type) -> RunResult:
+    n = len(plan.shots)
     mask = np.ones(n, bool) if selection is None else np.asarray(selection, bool)
     state: JournalState | None = None
     if resume:
@@ -191,9 +218,7 @@ def execute(plan, stage, laser, journal_path: str | Path, *, resume: bool = Fals
     t0 = time.time()
     devices = {"stage": stage.url, "laser": laser.url,
                **{f"{k}_info": v for k, v in report.devices.items()}}
-    if resume:
-        journal = Journal.append_to(journal_path, sync=sync)
-    else:
+    if not resume:
         header = {
             "run_id": f"{plan.plan_hash[:8]}-{int(t0)}", "plan_hash": plan.plan_hash,
             "design_hash": plan.design_hash, "design_name": plan.header.get("design_name"),
@@ -206,6 +231,7 @@ def execute(plan, stage, laser, journal_path: str | Path, *, resume: bool = Fals
         if selection_text:
             header["selection"] = selection_text
         journal = Journal.create(journal_path, header, sync=sync)
+    assert journal is not None
     session_n = len(state.sessions) if state else 0
     ids = plan.shots.disc_id
     journal.write({"k": "session", "n": session_n, "resume": resume, "mode": mode, "boot_id": boot_id(),
