@@ -146,7 +146,7 @@ def _finish(args, plan, result, extra_summary: dict | None = None, sim_time_s: f
     if args.json:
         print_json(summary)
     else:
-        for line in summary_lines(result, sim_time_s):
+        for line in summary_lines(result, sim_time_s, dry_run=extra_summary is not None):
             print(line)
         if extra_summary and "pulse_log" in extra_summary:
             print(f"  pulse log {extra_summary['pulse_log']} ({extra_summary['pulses_with_light']} pulses with light)")

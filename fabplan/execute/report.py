@@ -35,7 +35,7 @@ def _fmt_s(t: float) -> str:
     return f"{t / 3600:.2f} h"
 
 
-def summary_lines(result, sim_time_s: float | None = None) -> list[str]:
+def summary_lines(result, sim_time_s: float | None = None, dry_run: bool = False) -> list[str]:
     """Human summary of a session (fired, skipped, uncertain, failed, duration vs estimate)."""
     s = result.summary()
     c = s["journal_counts"]
@@ -63,7 +63,8 @@ def summary_lines(result, sim_time_s: float | None = None) -> list[str]:
     lines.append(dur)
     lines.append(f"  journal {result.journal_path}")
     if result.status in ("paused", "stopped", "failed"):
-        lines.append(f"  resume with: fabplan run --resume {result.journal_path}")
+        lines.append(f"  resume with: fabplan run --resume {result.journal_path}"
+                     + (" --stage URL --laser URL (this dry run's emulators are gone)" if dry_run else ""))
     return lines
 
 
