@@ -175,3 +175,14 @@ def test_selection_only_and_skip(tmp_path):
     assert _fired_xy(laser) == _planned_xy(plan, np.flatnonzero(mask))
     with pytest.raises(UserError, match="matches no disc"):
         selection_mask(plan.shots.disc_id, only="Z-*")
+
+
+def test_a_stage_that_cannot_trigger_is_refused(tmp_path):
+    plan = make_plan()
+    stage = FakeStage()
+    laser = FakeLaser(stage)
+    laser.trigger = object()  # e.g. an ESP301: no gate / trigger output
+    laser.url = "pharos://x"
+    with pytest.raises(PreflightError, match="cannot trigger|no stage controller"):
+        execute(plan, stage, laser, tmp_path / "j.jsonl")
+    assert stage.calls["move"] == 0

@@ -109,11 +109,25 @@ def check_laser(laser, report: PreflightReport) -> None:
     report.ok(f"laser answers (pulse energy {energy:.4g} uJ)")
 
 
+def check_trigger(laser, mode: str, report: PreflightReport) -> None:
+    """Per-shot firing comes from the stage controller: it must be able to pulse (and compare in fly)."""
+    trig = getattr(laser, "trigger", "n/a")
+    if trig == "n/a":
+        return  # a source that triggers itself (e.g. the xps:// gate)
+    if trig is None or not hasattr(trig, "fire_pulses"):
+        raise PreflightError(f"{laser.url}: no stage controller that can trigger the laser "
+                             f"({getattr(trig, 'url', trig)!s} has no gate/trigger output); use an XPS stage")
+    if mode == "fly" and not hasattr(trig, "arm_compare"):
+        raise PreflightError(f"{trig.url}: no position compare output: fly mode needs an XPS; use --mode step")
+    report.ok("laser triggered by the stage controller" + (" (position compare)" if mode == "fly" else ""))
+
+
 def preflight(plan, stage, laser, todo: np.ndarray, *, max_pulse_energy_uj: float | None = None,
-              home: bool = False) -> PreflightReport:
+              home: bool = False, mode: str = "step") -> PreflightReport:
     """All checks, cheapest first; raises PreflightError naming what to fix."""
     report = PreflightReport()
     check_plan(plan, report)
+    check_trigger(laser, mode, report)
     check_energies(plan, todo, max_pulse_energy_uj, report)
     check_stage_ready(stage, report, home=home)
     check_travel(plan, todo, stage, report)

@@ -214,7 +214,7 @@ def _execute(plan, stage, laser, journal_path: Path, journal: Journal | None, re
     todo_idx = np.flatnonzero(todo)
 
     report = preflight(plan, stage, laser, todo_idx, max_pulse_energy_uj=options.max_pulse_energy_uj,
-                       home=options.home)
+                       home=options.home, mode=mode)
     t0 = time.time()
     devices = {"stage": stage.url, "laser": laser.url,
                **{f"{k}_info": v for k, v in report.devices.items()}}
