@@ -95,3 +95,29 @@ def test_dispersive_roots_are_self_consistent():
         ref = _mp_root(complex(x[i]), int(m[i]), float(n_in[i]), 1.0, "Hz")
         assert abs(x[i] - ref) / abs(ref) < 1e-9
         assert wl[i] == pytest.approx(2 * np.pi * R_um[i] * 1000 / ref.real, rel=1e-9)
+
+
+def test_radial_order_from_bessel_phase_matches_zero_count():
+    from scipy.special import jn_zeros
+
+    for m in (1, 5, 30, 500):
+        z = jn_zeros(m, 6)
+        pts = np.concatenate([z - 1e-6, z + 1e-6, [0.5 * m + 0.1, m + 0.1]])
+        expected = np.concatenate([np.arange(1, 7), np.arange(2, 8), [1, 1]])
+        assert np.array_equal(disc.radial_order(np.full(pts.size, m), pts), expected)
+
+
+def test_leaky_higher_radial_orders_are_labelled_by_zero_count():
+    # Substrate outside, radial orders 1..5 at small D (Q ~ 10 for the highest): each root sits between
+    # its own J_m zeros, and no root is reported twice (one (m, q) may resonate at two wavelengths on
+    # either side of the exciton, where N(lambda)/lambda is not monotonic).
+    from scipy.special import jn_zeros
+
+    from fabplan.wgm.api import _batch
+
+    d = np.arange(1.5, 6.0, 0.7)
+    _, _, (row, m, q, wl, _, n_in) = _batch(d, make_stack(outside="substrate"), (530.0, 545.0), 5)
+    assert len(set(zip(row, m, q, np.round(wl, 2), strict=True))) == len(row) > 30
+    for r, mi, qi, wi, ni in zip(row, m, q, wl, n_in, strict=True):
+        z = np.concatenate([[0.0], jn_zeros(int(mi), int(qi))])
+        assert z[qi - 1] < ni * np.pi * d[r] * 1000 / wi < z[qi]

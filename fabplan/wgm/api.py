@@ -268,9 +268,16 @@ def _solve_batch(radius_um: np.ndarray, model: IndexModel, family: str, lo_nm, h
     x, wl, n_in, ok = _disc.solve_dispersive(m, q, radius_um[row], model, family, wl0)
     sel = ok & (wl >= lo_r[row]) & (wl <= hi_r[row])
     row, m, q, wl, x, n_in = row[sel], m[sel].astype(int), q[sel], wl[sel], x[sel], n_in[sel]
-    # Two seeds may land on one root: keep one per (row, m, q, lambda to 1e-6 nm).
-    _, first = np.unique(np.stack([row, m, q, np.round(wl, 6)]), axis=1, return_index=True)
-    first = np.sort(first)
+    # A seed of a leaky high radial order can converge to a neighbouring order's root: label every
+    # root by its zero count, then keep one per (disc, m, radial order, wavelength). The wavelength is
+    # in the key because where N(lambda)/lambda is not monotonic (anomalous dispersion below ~525 nm)
+    # one (m, q) has several resonances.
+    q = _disc.radial_order(m, n_in * x.real)
+    keep = (q >= 1) & (q <= max_radial_order)
+    row, m, q, wl, x, n_in = row[keep], m[keep], q[keep], wl[keep], x[keep], n_in[keep]
+    o = np.lexsort((wl, q, m, row))
+    same = (np.diff(row[o]) == 0) & (np.diff(m[o]) == 0) & (np.diff(q[o]) == 0) & (np.diff(wl[o]) < 1e-3)
+    first = np.sort(o[np.concatenate([[True], ~same])])
     return row[first], m[first], q[first], wl[first], _disc.q_rad(x[first]), n_in[first]
 
 

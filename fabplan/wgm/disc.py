@@ -150,7 +150,7 @@ IndexModel = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray, np
 Q_REAL_AXIS = 1e8  # above this Q, evaluate on the real axis and get Im x by linearisation
 
 
-def _newton(m, q, x, indices, family: str, max_iter: int = 40, rtol: float = 1e-8):
+def _newton(m, x, indices, family: str, max_iter: int = 40, rtol: float = 1e-8):
     """2x2 real Newton on (Re x, Im x) for F(x) = f(x, n_in(Re x), n_out(Re x)).
 
     `indices(rows, x_r)` -> (n_in, dn_in/dx_r, n_out, dn_out/dx_r). f is holomorphic in x, so
@@ -166,42 +166,47 @@ def _newton(m, q, x, indices, family: str, max_iter: int = 40, rtol: float = 1e-
     for _ in range(max_iter):
         if not todo.size:
             break
-        xa = x[todo]
-        ni, dni, no, dno = indices(todo, xa.real)
-        real_axis = np.abs(xa.real) > 2 * Q_REAL_AXIS * np.abs(xa.imag)
-        f = np.empty(todo.size, complex)
-        fx = np.empty_like(f)
-        g = np.empty_like(f)
-        fxx = np.empty_like(f)
-        for sel, xe in ((real_axis, xa.real), (~real_axis, xa)):
-            if np.any(sel):
-                fs, fxs, fns, fos, fxx[sel] = char_terms(xe[sel], m[todo][sel], ni[sel], no[sel], family)
-                f[sel], fx[sel], g[sel] = fs, fxs, fxs + fns * dni[sel] + fos * dno[sel]
-        # [[Re g, Re(i fx)], [Im g, Im(i fx)]] [dxr, dxi] = -[Re f, Im f]
-        a11, a12, a21, a22 = g.real, -fx.imag, g.imag, fx.real
-        det = a11 * a22 - a12 * a21
-        dxr = (-f.real * a22 + a12 * f.imag) / det
-        dxi = (-a11 * f.imag + a21 * f.real) / det
-        step = _limit(dxr + 1j * dxi, ni)
-        # Real-axis rows: Im x = -Im f / Re f_x at this Re x (first order; the 2x2 step's Im part would
-        # add Im g dxr without the matching change of Re f_x, an O(dxr) relative error). Carry it to the
-        # new Re x with d ln(Im x)/dx = Im g / Im f - Re f_xx / Re f_x (f holomorphic: on the real
-        # axis d Im F/dx = Im g).
-        with np.errstate(divide="ignore", invalid="ignore"):
-            kappa = g.imag / f.imag - fxx.real / fx.real
-            xi_here = -f.imag / fx.real
-        kappa = np.where(np.isfinite(kappa), kappa, 0.0)
-        new_i = np.where(real_axis, xi_here * np.exp(np.clip(kappa * step.real, -50, 50)),
-                         xa.imag + step.imag)
-        xn = (xa.real + step.real) + 1j * new_i
-        bad = ~np.isfinite(xn) | (xn.real <= 0)
-        x[todo] = np.where(bad, np.nan, xn)
-        conv = np.abs(step.real) < rtol * np.abs(xa)
-        conv &= real_axis | (np.abs(step.imag) < rtol * np.abs(xa))
-        done[todo[conv & ~bad]] = True
-        todo = todo[~conv & ~bad]
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):  # NaN rows are dropped
+            todo = _newton_step(x, todo, done, m, indices, family, rtol)
     x[~done] = np.nan
     return x
+
+
+def _newton_step(x, todo, done, m, indices, family, rtol):
+    """One iteration of `_newton` on rows `todo` (updates x, done in place; returns rows left)."""
+    xa = x[todo]
+    ni, dni, no, dno = indices(todo, xa.real)
+    real_axis = np.abs(xa.real) > 2 * Q_REAL_AXIS * np.abs(xa.imag)
+    f = np.empty(todo.size, complex)
+    fx = np.empty_like(f)
+    g = np.empty_like(f)
+    fxx = np.empty_like(f)
+    for sel, xe in ((real_axis, xa.real), (~real_axis, xa)):
+        if np.any(sel):
+            fs, fxs, fns, fos, fxx[sel] = char_terms(xe[sel], m[todo][sel], ni[sel], no[sel], family)
+            f[sel], fx[sel], g[sel] = fs, fxs, fxs + fns * dni[sel] + fos * dno[sel]
+    # [[Re g, Re(i fx)], [Im g, Im(i fx)]] [dxr, dxi] = -[Re f, Im f]
+    a11, a12, a21, a22 = g.real, -fx.imag, g.imag, fx.real
+    det = a11 * a22 - a12 * a21
+    dxr = (-f.real * a22 + a12 * f.imag) / det
+    dxi = (-a11 * f.imag + a21 * f.real) / det
+    step = _limit(dxr + 1j * dxi, ni)
+    # Real-axis rows: Im x = -Im f / Re f_x at this Re x (first order; the 2x2 step's Im part would
+    # add Im g dxr without the matching change of Re f_x, an O(dxr) relative error). Carry it to the
+    # new Re x with d ln(Im x)/dx = Im g / Im f - Re f_xx / Re f_x (f holomorphic: on the real
+    # axis d Im F/dx = Im g).
+    kappa = g.imag / f.imag - fxx.real / fx.real
+    xi_here = -f.imag / fx.real
+    kappa = np.where(np.isfinite(kappa), kappa, 0.0)
+    new_i = np.where(real_axis, xi_here * np.exp(np.clip(kappa * step.real, -50, 50)),
+                     xa.imag + step.imag)
+    xn = (xa.real + step.real) + 1j * new_i
+    bad = ~np.isfinite(xn) | (xn.real <= 0)
+    x[todo] = np.where(bad, np.nan, xn)
+    conv = np.abs(step.real) < rtol * np.abs(xa)
+    conv &= real_axis | (np.abs(step.imag) < rtol * np.abs(xa))
+    done[todo[conv & ~bad]] = True
+    return todo[~conv & ~bad]
 
 
 def solve_fixed(m, q, n_in, n_out, family: str, x0=None, max_iter: int = 40) -> np.ndarray:
@@ -213,7 +218,7 @@ def solve_fixed(m, q, n_in, n_out, family: str, x0=None, max_iter: int = 40) -> 
     def indices(rows, _xr):
         return n_in[rows], zeros[rows], n_out[rows], zeros[rows]
 
-    return _newton(m, q, np.broadcast_to(np.asarray(x, complex), m.shape), indices, family, max_iter)
+    return _newton(m, np.broadcast_to(np.asarray(x, complex), m.shape), indices, family, max_iter)
 
 
 def _limit(step, n_in):
@@ -242,7 +247,7 @@ def solve_dispersive(m, q, radius_um: np.ndarray, index_model: IndexModel, famil
         dlam_dx = -lam / xr
         return ni, dni * dlam_dx, no, dno * dlam_dx
 
-    x = _newton(m, q, x0, indices, family, max_iter)
+    x = _newton(m, x0, indices, family, max_iter)
     ok = np.isfinite(x)
     lam = np.full(m.shape, np.nan)
     lam[ok] = 2 * np.pi * R_nm[ok] / x.real[ok]
@@ -250,6 +255,23 @@ def solve_dispersive(m, q, radius_um: np.ndarray, index_model: IndexModel, famil
     if np.any(ok):
         ni[ok] = index_model(lam[ok])[0]
     return x, lam, ni, ok
+
+
+def radial_order(m, z) -> np.ndarray:
+    """Radial order of a resonance = 1 + number of zeros of J_m in (0, z), z = N Re x.
+
+    From the Bessel phase theta = atan2(Y_m, J_m), which rises monotonically from -pi/2 and passes
+    -pi/2 + k pi at the k-th zero; the branch of atan2 is fixed by the Debye phase
+    sqrt(z^2 - m^2) - m arccos(m/z) - pi/4 (error < 0.3 rad even at the turning point).
+    """
+    m = np.asarray(m, dtype=float)
+    z = np.asarray(z, dtype=float)
+    with np.errstate(invalid="ignore"):
+        debye = np.where(z > m, np.sqrt(np.maximum(z * z - m * m, 0.0)) - m * np.arccos(np.minimum(m / z, 1.0)),
+                         0.0) - np.pi / 4
+    theta = np.arctan2(yv(m, z), jv(m, z))
+    theta = theta + 2 * np.pi * np.round((debye - theta) / (2 * np.pi))
+    return (np.floor((theta + np.pi / 2) / np.pi) + 1).astype(int)
 
 
 def q_rad(x: np.ndarray) -> np.ndarray:
