@@ -122,8 +122,9 @@ def _intents(path) -> int:
         return 0
 
 
-@pytest.mark.parametrize("presses,status,code", [(1, "paused", 3), (2, "stopped", 3)])
-def test_ctrl_c_pauses_then_stops(tmp_path, presses, status, code):
+@pytest.mark.parametrize("sig,presses,status,code", [(signal.SIGINT, 1, "paused", 3), (signal.SIGINT, 2, "stopped", 3),
+                                                    (signal.SIGTERM, 1, "stopped", 3)])
+def test_ctrl_c_pauses_then_stops(tmp_path, sig, presses, status, code):
     from fabplan.design import loads_design
     from fabplan.planning import build_plan
 
@@ -140,9 +141,14 @@ def test_ctrl_c_pauses_then_stops(tmp_path, presses, status, code):
             time.sleep(0.005)
         time.sleep(0.1)  # the 2nd intent precedes its fire by ~1 ms: we are now inside the next move
         for _ in range(presses):  # both presses land inside that move
-            proc.send_signal(signal.SIGINT)
+            proc.send_signal(sig)
             time.sleep(0.03)
         out, err = proc.communicate(timeout=30)
+        from stage_drivers import open_stage
+
+        with open_stage(lab.stage_url) as stage:  # the gate line (GPIO3.DO bit 0) was left low
+            gpio = int(stage.call("GPIODigitalGet(GPIO3.DO,unsigned short *)", 1)[0])
+        assert gpio & 1 == 0
     finally:
         lab.close()
     assert proc.returncode == code, err.decode()[-2000:]
@@ -150,7 +156,7 @@ def test_ctrl_c_pauses_then_stops(tmp_path, presses, status, code):
     assert summary["status"] == status
     st = read_journal(j)
     assert st.last_status == status and 0 < st.counts()["fired"] < 48
-    if presses == 1:
+    if status == "paused":
         assert st.counts()["uncertain"] == 0  # the shot in progress was finished and confirmed
     lit = sum(1 for ln in (tmp_path / "p.csv").read_text().splitlines()[1:] if ln.split(",")[5] == "1")
     c = st.counts()
