@@ -4,9 +4,11 @@
     plan = build_plan(design)        # raises ProblemsError listing every violation class
     plan.save(plan_dir); Plan.load(plan_dir)
 
-Modules: shots (design -> unordered ShotTable), verify (geometry and limit checks), order
-(serpentine / nearest neighbour + 2-opt / Or-opt), kinematics (S-curve move times), flylines
-(position-compare rows), build (the pipeline), plan (data structures, IO, hashing).
+Modules: shots (design -> per-disc shot parameters), verify (geometry and limit checks, one
+violation class per problem), order (serpentine / per-array segments / attenuator grouping),
+tour (nearest neighbour, 2-opt, Or-opt, kicks, lower bounds), kinematics (S-curve move times),
+flylines (position-compare rows), estimate (run time and breakdown), build (the pipeline),
+plan (data structures, IO, hashing), summary (what `fabplan plan` prints).
 """
 
 from __future__ import annotations
