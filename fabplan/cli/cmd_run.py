@@ -248,8 +248,7 @@ def _dry_run(args) -> int:
     args.home = True  # the emulated stage starts unreferenced, like a real one after power-up
     t0 = time.perf_counter()
     with lab:
-        flush = lab.laser.log.flush if (lab.laser is not None and lab.laser.log is not None) else None
-        readback = PulseLogReader(lab.pulse_log_path, flush=flush)
+        readback = PulseLogReader(lab.pulse_log_path, flush=lab.flush)  # a child-process lab flushes itself
         with open_stage(lab.stage_url) as stage, open_laser(lab.laser_url, stage=stage) as laser:
             result = _execute(args, plan, design, stage, laser, journal, resume=False, extra=extra, header_sel=None,
                               pulse_readback=readback)
