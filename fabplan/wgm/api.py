@@ -68,6 +68,11 @@ class DiscModes:
     def single_mode(self) -> bool:
         return self.n_modes_in_window == 1
 
+    @property
+    def wavelengths_nm(self) -> np.ndarray:
+        """Resonance wavelengths in the window (the mode comb), ascending."""
+        return np.array([md.wavelength_nm for md in self.modes])
+
     def to_dict(self) -> dict:
         from dataclasses import asdict
 

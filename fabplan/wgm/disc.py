@@ -17,7 +17,9 @@ inside the Newton iteration (a 2x2 real Newton on Re x, Im x), so the root is se
 
 For high Q the imaginary part of x falls below double-precision resolution of a complex Bessel
 evaluation; above Q ~ 1e8 the Newton iteration evaluates at real x and takes Im x from the linearised
-step (first-order perturbation, relative error ~1/Q), where Im H'/H is computed without cancellation.
+step (first-order perturbation, relative error ~1/Q, carried to the final Re x with d ln(Im x)/dx),
+where Im H'/H = 2/(pi z |H|^2) is exact. Above Q ~ 1e300 (discs of ~100 um in air) Q is reported as
+Q_RAD_MAX. Roots are labelled by radial order from the Bessel phase (zeros of J_m inside the disc).
 """
 
 from __future__ import annotations
@@ -144,7 +146,7 @@ def char_terms(x, m, n_in, n_out, family: str):
     return f, fx, fn, fo, fxx
 
 
-IndexModel = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]
+IndexFn = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]
 """lambda_nm -> (n_in, dn_in/dlambda, n_out, dn_out/dlambda), vectorised."""
 
 Q_REAL_AXIS = 1e8  # above this Q, evaluate on the real axis and get Im x by linearisation
@@ -228,7 +230,7 @@ def _limit(step, n_in):
     return np.where(mag > cap, step * cap / np.maximum(mag, 1e-300), step)
 
 
-def solve_dispersive(m, q, radius_um: np.ndarray, index_model: IndexModel, family: str,
+def solve_dispersive(m, q, radius_um: np.ndarray, index_model: IndexFn, family: str,
                      wl0_nm: np.ndarray, max_iter: int = 40):
     """Self-consistent roots with N(lambda), n_o(lambda) evaluated at lambda = 2 pi R / Re x.
 
