@@ -139,3 +139,12 @@ def test_absorption_q_of_unpumped_film(d10):
     k = float(get_material("cspbbr3-ermolaev-o").k(mode.wavelength_nm))
     assert mode.q_abs == pytest.approx(s.n_group / (2 * s.confinement * k), rel=1e-4)
     assert 1e3 < mode.q_abs < 5e3  # the measured Q ~1.8e3 (0.3 nm at 535 nm) is of this order
+
+
+def test_no_resonance_and_leaky_small_discs():
+    tiny = estimate_disc(0.3)  # m ~ 3: nothing in the window
+    assert tiny.modes == [] and tiny.n_modes_in_window == 0 and not tiny.single_mode
+    # Substrate outside: ~1 um discs are too leaky to resonate (FSR NaN); the limit skips them.
+    lim = single_mode_limit(outside="substrate")
+    assert 1.0 < lim < 1.5
+    assert sweep([lim * 0.98], outside="substrate").fsr_nm[0] > 15.0

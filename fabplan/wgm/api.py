@@ -280,6 +280,9 @@ def _solve_batch(radius_um: np.ndarray, model: IndexModel, family: str, lo_nm, h
     q = _disc.radial_order(m, n_in * x.real)
     keep = (q >= 1) & (q <= max_radial_order)
     row, m, q, wl, x, n_in = row[keep], m[keep], q[keep], wl[keep], x[keep], n_in[keep]
+    if row.size == 0:
+        empty = np.zeros(0)
+        return row, m, q, empty, empty, empty
     o = np.lexsort((wl, q, m, row))
     same = (np.diff(row[o]) == 0) & (np.diff(m[o]) == 0) & (np.diff(q[o]) == 0) & (np.diff(wl[o]) < 1e-3)
     first = np.sort(o[np.concatenate([[True], ~same])])
@@ -466,45 +469,36 @@ def single_mode_limit(thickness_nm: float = 100.0, material: str | float | Mater
                       index_scale: float = 1.0, d_lo_um: float = 0.5, d_hi_um: float = 200.0) -> float:
     """Largest diameter whose fundamental FSR at the window centre exceeds the window width.
 
-    Below it at most one fundamental mode can sit in the window whatever the exact diameter.
-    Found by bisection on D (FSR falls ~1/D). NaN if even d_lo_um is too large.
+    Below it at most one fundamental mode can sit in the window whatever the exact diameter. A
+    geometric scan around the estimate lambda^2 / (pi D n_g) = width (one vectorised solve) brackets the
+    last crossing, then bisection to 1e-4 um. Diameters whose resonances are too leaky to find (FSR NaN,
+    e.g. ~1 um discs with the substrate outside) are skipped. NaN if no disc in [d_lo, d_hi] qualifies.
     """
     stack = make_stack(thickness_nm, material, substrate, outside, polarization, index_scale)
     window = _window(window_nm)
     width = window[1] - window[0]
 
-    def excess(d_um: float) -> float:
-        f, _, _, _ = _per_diameter(np.array([d_um]), stack, window, 1, 0.0)
-        return f[0] - width
+    def excess(d_um: np.ndarray) -> np.ndarray:
+        return _per_diameter(np.asarray(d_um, dtype=float), stack, window, 1, 0.0)[0] - width
 
-    # Start from the FSR estimate lambda^2/(pi D n_g) = width, then bracket.
     c = 0.5 * (window[0] + window[1])
     ng = float(slab_arrays(np.array([c]), stack.thickness_nm, stack.film, stack.substrate, stack.cover,
                            stack.polarization)[1][0])
-    d0 = float(np.clip(c * c / (np.pi * 1000.0 * ng * width), d_lo_um, d_hi_um))
-    a, b = d0 / 1.3, d0 * 1.3
-    fa, fb = excess(a), excess(b)
-    for _ in range(10):
-        if fa > 0 or a <= d_lo_um:
-            break
-        a = max(a / 1.5, d_lo_um)
-        fa = excess(a)
-    for _ in range(10):
-        if fb < 0 or b >= d_hi_um:
-            break
-        b = min(b * 1.5, d_hi_um)
-        fb = excess(b)
-    if not (np.isfinite(fa) and np.isfinite(fb)) or fa <= 0 or fb >= 0:
+    d0 = c * c / (np.pi * 1000.0 * max(ng, 1.0) * width)
+    grid = np.geomspace(max(d0 / 4, d_lo_um), min(max(d0 * 4, 2 * d_lo_um), d_hi_um), 33)
+    e = excess(grid)
+    above = np.nonzero(np.isfinite(e) & (e >= 0))[0]
+    if above.size == 0:
         return float("nan")
-    for _ in range(40):
+    i = above[-1]
+    if i == grid.size - 1:
+        return float(grid[-1])  # still single-mode at the top of the scan
+    a, b = float(grid[i]), float(grid[i + 1])
+    while b - a > 1e-4:
         mid = 0.5 * (a + b)
-        fm = excess(mid)
-        if not np.isfinite(fm):
-            break
-        if fm > 0:
+        fm = float(excess(np.array([mid]))[0])
+        if np.isfinite(fm) and fm >= 0:
             a = mid
         else:
             b = mid
-        if b - a < 1e-4:
-            break
     return 0.5 * (a + b)
