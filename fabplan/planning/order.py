@@ -16,7 +16,7 @@ import numpy as np
 from fabplan.planning.tour import improve, nearest_neighbour
 
 IMPROVE_LIMIT = 100_000  # above this many shots in one irregular segment, nearest neighbour only
-MAX_KICKS = 6000  # iterated-local-search kicks per segment: n/3, at most this (~3 s at 20,000 shots)
+MAX_KICKS = 5000  # iterated-local-search kicks per segment: n/4, at most this (~2.5 s at 20,000 shots)
 
 
 def line_index(row: np.ndarray, col: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -80,7 +80,7 @@ def order_nearest(
         start = int(np.argmin(np.hypot(x - prev[0], y - prev[1])))
     order = nearest_neighbour(x, y, start)
     if improve_paths and 3 < n <= IMPROVE_LIMIT:
-        order = improve(x, y, order, k=10, kicks=min(n // 3, MAX_KICKS))
+        order = improve(x, y, order, k=10, kicks=min(n // 4, MAX_KICKS))
         # 2-opt may have reversed the head: keep the start nearest `prev`
         if prev is not None:
             d0 = np.hypot(x[order[0]] - prev[0], y[order[0]] - prev[1])

@@ -123,7 +123,7 @@ def improve(
         pos[new] = np.arange(start, end + 1)
         mark(start, end)
 
-    def two_opt(a: int) -> float:
+    def two_opt(a: int, X=X, Y=Y, hyp=hyp, tour=tour, pos=pos) -> float:
         """Best-first 2-opt move around city a (successor and predecessor side); returns the gain."""
         for direction in (1, -1):
             i = int(pos[a])
@@ -140,8 +140,12 @@ def improve(
                 e = int(tour[je]) if 0 <= je < n else -1
                 if e == a or c == b:
                     continue
-                dce = d(c, e) if e >= 0 else 0.0
-                dbe = d(b, e) if e >= 0 else 0.0
+                if e >= 0:
+                    xe, ye = X[e], Y[e]
+                    dce = hyp(X[c] - xe, Y[c] - ye)
+                    dbe = hyp(X[b] - xe, Y[b] - ye)
+                else:
+                    dce = dbe = 0.0
                 gain = dab + dce - dac - dbe
                 if gain > 1e-9:
                     if direction == 1:
@@ -153,7 +157,7 @@ def improve(
                     return gain
         return 0.0
 
-    def or_opt(a: int) -> float:
+    def or_opt(a: int, X=X, Y=Y, hyp=hyp, tour=tour, pos=pos) -> float:
         """Move the segment (1-3 cities) starting or ending at a next to a neighbour; returns the gain."""
         i = int(pos[a])
         for length in (1, 2, 3):
@@ -185,8 +189,12 @@ def improve(
                             jn = jc + side
                             if lo <= jn <= hi:
                                 continue
-                            nn = int(tour[jn]) if 0 <= jn < n else -1
-                            added = dce + (d(other, nn) - d(c, nn) if nn >= 0 else 0.0)
+                            if 0 <= jn < n:
+                                nn = int(tour[jn])
+                                xn, yn = X[nn], Y[nn]
+                                added = dce + (hyp(X[other] - xn, Y[other] - yn) - hyp(X[c] - xn, Y[c] - yn))
+                            else:
+                                added = dce
                             delta = gain_out - added
                             if delta > 1e-9 and (best is None or delta > best[0]):
                                 best = (delta, c, side, end)
