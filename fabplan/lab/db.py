@@ -177,22 +177,23 @@ def from_blob(b: bytes) -> np.ndarray:
     return np.frombuffer(b, dtype="<f4")
 
 
-def axis_id(con: sqlite3.Connection, wavelength_nm: np.ndarray, cache: dict | None = None) -> int:
+def axis_id(con: sqlite3.Connection, wavelength_nm: np.ndarray | bytes, cache: dict | None = None) -> int:
     """Id of this wavelength axis, inserting it once (content-addressed by its float32 bytes)."""
-    blob = to_blob(wavelength_nm)
+    blob = wavelength_nm if isinstance(wavelength_nm, bytes) else to_blob(wavelength_nm)
+    key = blob if cache is not None else b""
+    if cache is not None and key in cache:
+        return cache[key]
     sha = hashlib.sha1(blob).hexdigest()
-    if cache is not None and sha in cache:
-        return cache[sha]
     row = con.execute("SELECT id FROM axes WHERE sha1=?", (sha,)).fetchone()
     if row is None:
         cur = con.execute(
-            "INSERT INTO axes(sha1, n, wavelength_nm) VALUES (?,?,?)", (sha, len(wavelength_nm), blob)
+            "INSERT INTO axes(sha1, n, wavelength_nm) VALUES (?,?,?)", (sha, len(blob) // 4, blob)
         )
         aid = int(cur.lastrowid)
     else:
         aid = int(row[0])
     if cache is not None:
-        cache[sha] = aid
+        cache[key] = aid
     return aid
 
 

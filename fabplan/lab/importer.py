@@ -13,6 +13,7 @@ import sqlite3
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
+from itertools import islice
 from pathlib import Path
 
 import numpy as np
@@ -103,7 +104,7 @@ def _insert(con, series_id: int, row: Row, wl, counts, integration_s, cache) -> 
                 series_id,
                 row.fluence_uj_cm2,
                 aid,
-                to_blob(counts),
+                counts if isinstance(counts, bytes) else to_blob(counts),
                 row.integration_s if row.integration_s is not None else integration_s,
                 str(row.spectrum),
             ),
@@ -186,10 +187,12 @@ def read_manifest(path: Path, default_sample: str) -> list[Row]:
 
 
 def _read_one(path: Path):
+    """Parse one file into float32 blobs (what is stored; half the bytes to ship from a worker)."""
     try:
-        return read_spectrum(path)
+        wl, counts, t = read_spectrum(path)
     except UserError as exc:
         return exc
+    return to_blob(wl), to_blob(counts), t
 
 
 def import_manifest(
@@ -212,6 +215,8 @@ def import_manifest(
         else (min(2, os.cpu_count() or 1) if len(rows) >= PARALLEL_MIN_FILES else 1)
     )
     pool = ProcessPoolExecutor(n_workers) if n_workers > 1 else None
+    # Workers parse ahead (in order) while this process stores the previous chunk.
+    stream = pool.map(_read_one, [r.spectrum for r in rows], chunksize=32) if pool else None
     series: dict[tuple, int] = {}
     cache: dict = {}
     done = 0
@@ -226,9 +231,10 @@ def import_manifest(
                 pks.update({(smp, k): v for k, v in got.items()})
             for start in range(0, len(rows), chunk):
                 part = rows[start : start + chunk]
-                files = [r.spectrum for r in part]
                 parsed = (
-                    list(pool.map(_read_one, files, chunksize=32)) if pool else [_read_one(f) for f in files]
+                    list(islice(stream, len(part)))
+                    if stream is not None
+                    else [_read_one(r.spectrum) for r in part]
                 )
                 bad = [
                     Problem(

@@ -41,7 +41,7 @@ def analyse(wl: np.ndarray, y: np.ndarray, window_nm: tuple[float, float] | None
     if inwin.sum() < 3:
         raise ValueError(f"integration window {lo}-{hi} nm holds fewer than 3 pixels")
     dx = np.gradient(wl)
-    integrated = (ys[:, inwin] * dx[inwin]).sum(axis=1)
+    integrated = ys @ np.where(inwin, dx, 0.0)
     # Dominant peak in the window, on a 3-pixel running mean (robust to single-pixel noise).
     sm = ys.copy()
     sm[:, 1:-1] = (ys[:, :-2] + ys[:, 1:-1] + ys[:, 2:]) / 3.0
@@ -106,8 +106,9 @@ def lorentz_fit(wl, ys, p, fw_px, iterations: int = 30):
     r, J = resid_jac(th)
     cost = (r * r).sum(axis=1)
     for _ in range(iterations):
-        JTJ = np.einsum("nki,nkj->nij", J, J)
-        g = np.einsum("nki,nk->ni", J, r)
+        Jt = J.transpose(0, 2, 1)
+        JTJ = Jt @ J
+        g = (Jt @ r[:, :, None])[:, :, 0]
         D = np.einsum("nii->ni", JTJ)
         A = JTJ + (lam[:, None] * np.maximum(D, 1e-30))[:, :, None] * np.eye(4)[None]
         try:

@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import optimize, stats
+from scipy import stats
 
 from fabplan.lab.ratemodel import light_out_bg
 
@@ -60,10 +60,11 @@ def two_segment(f: np.ndarray, y: np.ndarray, grid: int = 400) -> ThresholdFit:
     X[:, :, 1] = f[None, :]
     X[:, :, 2] = np.maximum(f[None, :] - cand[:, None], 0.0)
     X *= w[None, :, None]
-    XtX = np.einsum("gni,gnj->gij", X, X)
-    Xty = np.einsum("gni,n->gi", X, yw)
+    Xt = X.transpose(0, 2, 1)
+    XtX = Xt @ X
+    Xty = Xt @ yw
     coef = np.linalg.solve(XtX + 1e-12 * np.eye(3), Xty[:, :, None])[:, :, 0]
-    rss = ((np.einsum("gni,gi->gn", X, coef) - yw[None, :]) ** 2).sum(axis=1)
+    rss = (((X @ coef[:, :, None])[:, :, 0] - yw[None, :]) ** 2).sum(axis=1)
     k = int(np.argmin(rss))
     a, b1, db = coef[k]
     b2 = b1 + db
@@ -115,15 +116,8 @@ def _profile_interval(x: np.ndarray, rss: np.ndarray, k: int, level: float) -> t
     return edge(-1), edge(+1)
 
 
-def s_curve(f: np.ndarray, y: np.ndarray, start: ThresholdFit | None = None) -> ThresholdFit:
-    f = np.asarray(f, dtype=np.float64)
-    y = np.asarray(y, dtype=np.float64)
-    keep = (f > 0) & (y > 0)
-    f, y = f[keep], y[keep]
-    n = f.size
-    if n < MIN_POINTS:
-        return ThresholdFit("s-curve", False, f"too few positive points ({n} < {MIN_POINTS})")
-    ly = np.log(y)
+def _starts(f: np.ndarray, y: np.ndarray, start: ThresholdFit | None) -> list[np.ndarray]:
+    """Initial (ln scale, ln F_th, ln beta, ln kappa) guesses from the data and the hinge fit."""
     fmin, fmax = float(f.min()), float(f.max())
     if start is not None and start.has_threshold:
         th0 = start.threshold
@@ -134,41 +128,116 @@ def s_curve(f: np.ndarray, y: np.ndarray, start: ThresholdFit | None = None) -> 
         b0, s0 = 0.01, float(y.max()) / (fmax / th0)
     b0 = float(np.clip(b0, 1e-6, 0.2)) if np.isfinite(b0) else 0.01
     s0 = s0 if np.isfinite(s0) and s0 > 0 else float(y.max())
+    guesses = [(b0, KAPPA_MIN * 10), (b0 / 21, 20.0)]
+    if start is None or not start.has_threshold:
+        guesses += [(1e-2, KAPPA_MIN * 10), (1e-4, KAPPA_MIN * 10)]
+    return [np.log([s0 / (1 + k), th0, b, k]) for b, k in guesses]
+
+
+def s_curve_batch(
+    fs: list[np.ndarray], ys: list[np.ndarray], starts: list[ThresholdFit | None], iterations: int = 200
+) -> list[ThresholdFit]:
+    """`s_curve` for many series at once: one vectorised Levenberg-Marquardt over all series and
+    all starting points (forward-difference Jacobian), then the best start per series."""
+    out: list[ThresholdFit | None] = [None] * len(fs)
+    rows, owner, data = [], [], []
+    for i, (f, y, st) in enumerate(zip(fs, ys, starts, strict=True)):
+        f = np.asarray(f, dtype=np.float64)
+        y = np.asarray(y, dtype=np.float64)
+        keep = (f > 0) & (y > 0) & np.isfinite(y)
+        f, y = f[keep], y[keep]
+        if f.size < MIN_POINTS:
+            out[i] = ThresholdFit("s-curve", False, f"too few positive points ({f.size} < {MIN_POINTS})")
+            continue
+        data.append((f, y))
+        for t0 in _starts(f, y, st):
+            rows.append(t0)
+            owner.append(len(data) - 1)
+    if not rows:
+        return out  # type: ignore[return-value]
+    m = max(f.size for f, _ in data)
+    n = len(rows)
+    F = np.ones((n, m))
+    LY = np.zeros((n, m))
+    W = np.zeros((n, m))
+    for r, o in enumerate(owner):
+        f, y = data[o]
+        F[r, : f.size], LY[r, : f.size], W[r, : f.size] = f, np.log(y), 1.0
+    fmin = np.where(W > 0, F, np.inf).min(axis=1)
+    fmax = np.where(W > 0, F, -np.inf).max(axis=1)
+    lo = np.stack(
+        [np.full(n, -700.0), np.log(fmin / 10), np.full(n, np.log(1e-8)), np.full(n, np.log(KAPPA_MIN))], 1
+    )
+    hi = np.stack(
+        [np.full(n, 700.0), np.log(fmax * 10), np.full(n, np.log(0.99)), np.full(n, np.log(1e4))], 1
+    )
+    t = np.clip(np.asarray(rows), lo, hi)
 
     def resid(t):
         with np.errstate(all="ignore"):
-            m = light_out_bg(f, np.exp(t[1]), np.exp(t[2]), np.exp(t[0]), np.exp(t[3]))
-            return np.log(np.maximum(m, 1e-300)) - ly
+            e = np.exp(t)
+            mod = light_out_bg(F, e[:, 1:2], e[:, 2:3], e[:, 0:1], e[:, 3:4])
+            r = (np.log(np.maximum(mod, 1e-300)) - LY) * W
+        return np.where(np.isfinite(r), r, 1e3)
 
-    lo = [-np.inf, np.log(fmin / 10), np.log(1e-8), np.log(KAPPA_MIN)]
-    hi = [np.inf, np.log(fmax * 10), np.log(0.99), np.log(1e4)]
-    best = None
-    starts = [(b0, KAPPA_MIN * 10), (b0 / 21, 20.0)]
-    if start is None or not start.has_threshold:
-        starts += [(1e-2, KAPPA_MIN * 10), (1e-4, KAPPA_MIN * 10)]
-    for tb, tk in starts:
-        t0 = np.clip(
-            [np.log(s0 / (1 + tk)), np.log(th0), np.log(tb), np.log(tk)],
-            np.array(lo) + 1e-9,
-            np.array(hi) - 1e-9,
-        )
-        try:
-            res = optimize.least_squares(resid, t0, bounds=(lo, hi), method="trf", x_scale=1.0)
-        except ValueError:
+    def jac(t, r):
+        J = np.empty((n, m, 4))
+        for k in range(4):
+            h = 1e-6 * np.maximum(1.0, np.abs(t[:, k]))
+            tk = t.copy()
+            tk[:, k] += h
+            J[:, :, k] = (resid(tk) - r) / h[:, None]
+        return J
+
+    r = resid(t)
+    cost = (r * r).sum(axis=1)
+    J = jac(t, r)
+    lam = np.full(n, 1e-2)
+    active = np.ones(n, bool)
+    for _ in range(iterations):
+        Jt = J.transpose(0, 2, 1)
+        A = Jt @ J
+        g = (Jt @ r[:, :, None])[:, :, 0]
+        D = np.einsum("nii->ni", A)
+        M = A + (lam[:, None] * np.maximum(D, 1e-12))[:, :, None] * np.eye(4)
+        step = np.linalg.solve(M, -g[:, :, None])[:, :, 0]
+        new = np.clip(t + np.where(active[:, None], step, 0.0), lo, hi)
+        r2 = resid(new)
+        c2 = (r2 * r2).sum(axis=1)
+        ok = active & (c2 < cost)
+        small = ok & ((cost - c2) < 1e-12 * np.maximum(cost, 1e-300) + 1e-14)
+        t = np.where(ok[:, None], new, t)
+        r = np.where(ok[:, None], r2, r)
+        cost = np.where(ok, c2, cost)
+        lam = np.where(ok, np.maximum(lam / 3, 1e-9), lam * 4)
+        active &= ~small & (lam < 1e10)
+        if not active.any():
+            break
+        if ok.any():
+            J = np.where(ok[:, None, None], jac(t, r), J)
+    J = jac(t, r)
+    best: dict[int, int] = {}
+    for row, o in enumerate(owner):
+        if o not in best or cost[row] < cost[best[o]]:
+            best[o] = row
+    k = 0
+    for i in range(len(fs)):
+        if out[i] is not None:
             continue
-        if best is None or res.cost < best.cost:
-            best = res
-    if best is None:
-        return ThresholdFit("s-curve", False, "fit failed")
-    t = best.x
+        row = best[k]
+        out[i] = _scurve_result(t[row], cost[row], J[row], data[k][0])
+        k += 1
+    return out  # type: ignore[return-value]
+
+
+def _scurve_result(t: np.ndarray, cost: float, J: np.ndarray, f: np.ndarray) -> ThresholdFit:
+    n = f.size
+    fmin, fmax = float(f.min()), float(f.max())
     th, beta, scale, kappa = (float(np.exp(t[i])) for i in (1, 2, 0, 3))
     dof = max(n - 4, 1)
-    s2 = 2 * best.cost / dof
-    try:
-        cov = np.linalg.inv(best.jac.T @ best.jac) * s2
-        sd = float(np.sqrt(max(cov[1, 1], 0.0)))
-    except np.linalg.LinAlgError:
-        sd = float("nan")
+    s2 = cost / dof
+    cov = np.linalg.pinv(J[:n].T @ J[:n]) * s2
+    sd = float(np.sqrt(max(cov[1, 1], 0.0)))
     half = 1.96 * sd if np.isfinite(sd) and sd < 50 else np.inf
     fit = ThresholdFit(
         "s-curve",
@@ -199,9 +268,20 @@ def s_curve(f: np.ndarray, y: np.ndarray, start: ThresholdFit | None = None) -> 
     return fit
 
 
+def s_curve(f: np.ndarray, y: np.ndarray, start: ThresholdFit | None = None) -> ThresholdFit:
+    """Rate-equation S-curve fit of one series (see `s_curve_batch`)."""
+    return s_curve_batch([f], [y], [start])[0]
+
+
 def fit_threshold(f: np.ndarray, y: np.ndarray) -> tuple[ThresholdFit, ThresholdFit]:
     a = two_segment(f, y)
     return a, s_curve(f, y, a)
+
+
+def fit_many(fs: list[np.ndarray], ys: list[np.ndarray]) -> list[tuple[ThresholdFit, ThresholdFit]]:
+    """`fit_threshold` for many series (the S-curve fits run as one batch)."""
+    a = [two_segment(f, y) for f, y in zip(fs, ys, strict=True)]
+    return list(zip(a, s_curve_batch(fs, ys, a), strict=True))
 
 
 def verdict(a: ThresholdFit, b: ThresholdFit) -> tuple[bool, str]:
