@@ -49,6 +49,37 @@ process:
 """
 
 
+ROTATED = """
+schema_version: 1
+name: rotated-fly
+sample:
+  film: {thickness: 100 nm}
+  region: {rect: [-50 um, -50 um, 300 um, 200 um]}
+  fiducials: {F1: [0 um, 0 um], F2: [1000 um, 0 um], F3: [0 um, 1000 um]}
+laser:
+  max_pulse_energy: 5 uJ
+  repetition_rate: 10 kHz
+beam:
+  profile: {model: lg01, ring_diameter: 12 um}
+  threshold_fluence: 40 mJ/cm^2
+  damage_fluence: 400 mJ/cm^2
+arrays:
+  - id: R
+    lattice: square
+    origin: [10 um, 10 um]
+    pitch: 20 um
+    shape: [4, 10]
+    disc: {diameter: 6 um, pulses: 1}
+process:
+  mode: fly
+  ordering: serpentine
+  position_tolerance: 100 nm
+  motion: {velocity: 20 mm/s, acceleration: 1 m/s^2, jerk: 100 m/s^3}
+  alignment:  # the sample sits rotated by 0.2 deg on the stage: rows are not parallel to x
+    fiducials: {F1: [5000, 3000], F2: [5999.99391, 3003.49065], F3: [4996.50935, 3999.99391]}
+"""
+
+
 @cache
 def _plan(name: str):
     from fabplan.design import load_design, loads_design
@@ -56,6 +87,8 @@ def _plan(name: str):
 
     if name == "dose_matrix":
         return build_plan(load_design(ROOT / "designs" / "dose_matrix.yaml"))
+    if name == "rotated":
+        return build_plan(loads_design(ROTATED))
     mode, pulses = name.split("-")
     return build_plan(loads_design(SMALL.format(mode=mode, pulses=pulses)))
 
@@ -96,7 +129,7 @@ def _run(plan, lab, journal, *, stage_params="", resume=False, **kw):
                        pulse_readback=PulseLogReader(lab.pulse_log_path, flush=lab.laser.log.flush), **kw)
 
 
-@pytest.mark.parametrize("name", ["dose_matrix", "fly-1", "fly-3"])
+@pytest.mark.parametrize("name", ["dose_matrix", "fly-1", "fly-3", "rotated"])
 def test_dry_run_fires_every_disc_once_at_position_and_energy(tmp_path, name):
     plan = _plan(name)
     with start_lab(tmp_path / "pulses.csv", max_pulse_energy_uj=5.0) as lab:
@@ -104,6 +137,8 @@ def test_dry_run_fires_every_disc_once_at_position_and_energy(tmp_path, name):
         assert res.status == "completed", res.message
         got = check_ground_truth(plan, lab, tmp_path / "j.jsonl")
     assert got == {"fired": len(plan.shots), "uncertain": 0, "pending": 0, "lit_uncertain": 0}
+    if plan.lines:  # fly: every disc fired by position compare in one pass per row, none by step fallback
+        assert res.stats.fired == len(plan.shots) and not res.stats.flagged_rows[1:]
 
 
 FAULTS = [

@@ -90,3 +90,15 @@ def test_fly_without_readback_confirms_at_targets(tmp_path):
     assert res.status == "completed" and _xy(laser.log) == _planned(plan)
     st = read_journal(tmp_path / "j.jsonl")
     assert st.counts()["fired"] == 12 and np.isnan(st.encoder).all()
+
+
+def test_compare_positions_never_overshoot_the_last_disc():
+    from fabplan.execute.fly import compare_positions
+
+    xs = [5009.965 + k * 19.9998782 for k in range(10)]  # a rotated lattice: off-grid pitch
+    pts = compare_positions(xs, 0.05)
+    step_mm = round((pts[-1] - pts[0]) / 9 / 1000, 9)  # what the driver prints
+    assert (pts[-1] - pts[0]) / 1000 / step_mm + 1e-9 >= 9  # the controller reaches the 10th point
+    assert max(abs(p - (x - 0.05)) for p, x in zip(pts, xs, strict=True)) < 1e-3
+    reverse = compare_positions(xs[::-1], -0.05)
+    assert reverse[0] > reverse[-1] and len(reverse) == 10

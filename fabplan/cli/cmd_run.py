@@ -119,7 +119,7 @@ def _selection(args, plan, header_sel: dict | None):
 
 
 def _execute(args, plan, design, stage, laser, journal: Path, *, resume: bool, extra: dict, header_sel,
-             pulse_readback=None):
+             pulse_readback=None, attenuator_type: str | None = None):
     from fabplan.execute.control import RunControl, SignalHandlers
     from fabplan.execute.progress import Progress
     from fabplan.execute.runner import execute
@@ -132,7 +132,7 @@ def _execute(args, plan, design, stage, laser, journal: Path, *, resume: bool, e
                        selection=mask, selection_text=sel, header_extra=extra, control=control, progress=progress,
                        on_pause=_on_pause_prompt, pulse_readback=pulse_readback,
                        sync=args.durability or ("batch" if args.func is _dry_run else "fsync"),
-                       attenuator_type=plan.header.get("attenuator"))
+                       attenuator_type=attenuator_type or plan.header.get("attenuator"))
 
 
 def _finish(args, plan, result, extra_summary: dict | None = None, sim_time_s: float | None = None) -> int:
@@ -238,7 +238,15 @@ def _dry_run(args) -> int:
             raise UserError(f"--fault {spec!r}: device must be xps or pharos (xps=drop@40, pharos=interlock@3)")
         faults[dev] = ",".join(x for x in (faults.get(dev), rest) if x)
     in_process = mode == "fly" if args.lab_process == "auto" else args.lab_process == "no"
+    # the emulated Pharos is linear in percent: give it the design's calibration when it has one
     energy = float(design.laser.max_pulse_energy) if design is not None else 10.0
+    att = getattr(getattr(design, "laser", None), "attenuator", None)
+    att_type_override = None
+    if att is not None and att.type == "percent":
+        if float(att.offset_percent or 0.0) == 0.0:
+            energy = float(att.energy_at_100)
+        else:  # an offset the emulator does not model: derive percentages from its reported energy
+            att_type_override = "emulated-linear"
     try:
         lab = start_lab(pulse_log, speedup=args.speedup, process=not in_process, faults=faults, homed=False,
                         max_pulse_energy_uj=energy)
@@ -251,7 +259,7 @@ def _dry_run(args) -> int:
         readback = PulseLogReader(lab.pulse_log_path, flush=lab.flush)  # a child-process lab flushes itself
         with open_stage(lab.stage_url) as stage, open_laser(lab.laser_url, stage=stage) as laser:
             result = _execute(args, plan, design, stage, laser, journal, resume=False, extra=extra, header_sel=None,
-                              pulse_readback=readback)
+                              pulse_readback=readback, attenuator_type=att_type_override)
     wall = time.perf_counter() - t0
     pulses = read_pulse_log(pulse_log)
     sim_t = float(pulses[-1, 0]) if len(pulses) else math.nan

@@ -36,6 +36,36 @@ def _equally_spaced(xs: np.ndarray) -> bool:
     return bool(np.all(np.abs(d - d.mean()) <= 1e-3) and abs(d.mean()) > 0)
 
 
+def compare_positions(xs: list[float], lead_um: float) -> list[float]:
+    """Equally spaced compare positions on a 1e-6 um grid (1e-9 mm: what the XPS driver prints).
+
+    An off-grid step printed rounded *up* makes n-1 steps overshoot the last position, and the
+    controller then never reaches it (the row's last disc is lost; see notes/requests.md). The step
+    is rounded toward zero instead; the drift is <= n * 1e-6 um (0.5 nm over a 500-disc row)."""
+    n = len(xs)
+    first = round(xs[0] - lead_um, 6)
+    if n < 2:
+        return [first]
+    step = (xs[-1] - xs[0]) / (n - 1)
+    step = math.floor(abs(step) * 1e6) / 1e6 * (1.0 if step >= 0 else -1.0)
+    return [round(first + k * step, 6) for k in range(n)]
+
+
+def _line_yz(line: dict[str, Any], x: float) -> tuple[float, float]:
+    """y, z on the row's straight line at x (rows follow a rotated / tilted sample)."""
+    x0 = float(line.get("x_um", x))
+    return (float(line["y_um"]) + float(line.get("dy_dx", 0.0)) * (x - x0),
+            float(line["z_um"]) + float(line.get("dz_dx", 0.0)) * (x - x0))
+
+
+def _on_line(line: dict[str, Any], shots, seqs: np.ndarray) -> bool:
+    x0 = float(line.get("x_um", shots.x_um[seqs[0]]))
+    dx = shots.x_um[seqs] - x0
+    dy = shots.y_um[seqs] - (float(line["y_um"]) + float(line.get("dy_dx", 0.0)) * dx)
+    dz = shots.z_um[seqs] - (float(line["z_um"]) + float(line.get("dz_dx", 0.0)) * dx)
+    return bool(np.all(np.abs(dy) <= 1e-3) and np.all(np.abs(dz) <= 1e-3))
+
+
 def row_plan(ctx: Context, line: dict[str, Any], todo_mask: np.ndarray) -> tuple[str, np.ndarray, int]:
     """('skip'|'fly'|'step', seqs to fire, passes) for one plan line."""
     first, last = int(line["first_seq"]), int(line["last_seq"])
@@ -49,7 +79,7 @@ def row_plan(ctx: Context, line: dict[str, Any], todo_mask: np.ndarray) -> tuple
     pulses = shots.pulses[seqs]
     att = shots.attenuator[seqs]
     same_energy = np.all(np.isnan(att)) or np.all(att == att[0])
-    if not same_energy or not _equally_spaced(shots.x_um[seqs]) or np.ptp(shots.y_um[seqs]) > 1e-6:
+    if not same_energy or not _equally_spaced(shots.x_um[seqs]) or not _on_line(line, shots, seqs):
         return "step", todo, 0
     if pulses.min() != pulses.max():
         return "step", todo, 0
@@ -82,20 +112,27 @@ def fire_row(ctx: Context, line: dict[str, Any], seqs: np.ndarray, passes: int) 
     a = ctx.arrays
     stage, laser, journal = ctx.stage, ctx.laser, ctx.journal
     first = int(seqs[0])
-    y, z = float(line["y_um"]), float(line["z_um"])
     start, stop = float(line["start_um"]), float(line["stop_um"])
+    y0, z0 = _line_yz(line, start)
+    y1, z1 = _line_yz(line, stop)
     v = float(line["velocity_um_s"])
     direction = 1.0 if stop >= start else -1.0
     # trigger lead: pulses leave a mean delay after the compare event (PCO latency + waiting for the
     # next amplified pulse), i.e. v * delay downstream; arm the compare that much earlier
-    # rounded to the plan's 0.1 nm grid: compare start/stop/step then print exactly in controller units
-    # (an off-grid step can lose the last compare point to rounding: see notes/requests.md)
-    lead_um = round(direction * v * ctx.fly_lead_s, 4)
-    xs = [a["x"][s] - lead_um for s in seqs.tolist()]
+    lead_um = direction * v * ctx.fly_lead_s
+    xs = compare_positions([a["x"][s] for s in seqs.tolist()], lead_um)
     ctx.set_energy(first)
-    stage.move_to(start, y, z)
-    old = stage.motion_params("X")
-    stage.set_motion_params("X", MotionParams(v, old.acceleration_um_s2, old.min_jerk_time_s, old.max_jerk_time_s))
+    stage.move_to(start, y0, z0)
+    # Each positioner follows its own S-curve: give Y and Z the same profile scaled by the slope so the
+    # group moves on the straight row line at constant speed (a rotated or tilted sample).
+    slopes = {"X": 1.0, "Y": abs(float(line.get("dy_dx", 0.0))), "Z": abs(float(line.get("dz_dx", 0.0)))}
+    axes = [ax for ax, k in slopes.items() if k > 1e-9 and ax in getattr(stage, "axes", ("X", "Y", "Z"))]
+    saved = {ax: stage.motion_params(ax) for ax in axes}
+    acc = saved["X"].acceleration_um_s2
+    for ax in axes:
+        k = slopes[ax]
+        stage.set_motion_params(ax, MotionParams(v * k, acc * k, saved["X"].min_jerk_time_s,
+                                                 saved["X"].max_jerk_time_s))
     failed = True
     try:
         sl = seqs.tolist()
@@ -106,19 +143,20 @@ def fire_row(ctx: Context, line: dict[str, Any], seqs: np.ndarray, passes: int) 
             ctx.pulse_readback.read_new()  # discard anything before this row
         for p in range(passes):
             if p:
-                stage.move_to(start, y, z)  # line disarmed: the return trip fires nothing
+                stage.move_to(start, y0, z0)  # line disarmed: the return trip fires nothing
             laser.arm_line("X", xs)
             try:
-                stage.move_to(stop, y, z)
+                stage.move_to(stop, y1, z1)
             finally:
                 laser.disarm_line()
         failed = False
     finally:
-        try:
-            stage.set_motion_params("X", old)
-        except Exception:
-            if not failed:
-                raise  # otherwise keep the original fault as the reason the run stopped
+        for ax, params in saved.items():
+            try:
+                stage.set_motion_params(ax, params)
+            except Exception:
+                if not failed:
+                    raise  # otherwise keep the original fault as the reason the run stopped
     confirm_row(ctx, line, seqs, passes)
 
 
