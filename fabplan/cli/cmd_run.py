@@ -22,6 +22,8 @@ from fabplan.cli._output import print_json
 from fabplan.errors import UserError
 
 EXIT = {"completed": 0, "failed": 1, "paused": 3, "stopped": 3}
+EPILOG = ("exit codes: 0 completed, 1 a device fault stopped the run (gate closed; resume after fixing it), "
+          "2 user error (nothing moved), 3 paused or stopped by the operator (resume with --resume JOURNAL)")
 
 
 # ---------------------------------------------------------------------- plan loading
@@ -309,7 +311,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("run", help="fabricate: drive the stage and laser through a plan, with a crash-safe journal",
                        description="Run a design or plan on real hardware (or emulators given by URL). Pre-flight "
                        "checks come first; Ctrl+C once pauses after the current shot, twice stops at once; the laser "
-                       "gate is closed on every exit. Resume an interrupted run with --resume JOURNAL.")
+                       "gate is closed on every exit. Resume an interrupted run with --resume JOURNAL.",
+                       epilog=EPILOG)
     p.add_argument("target", nargs="?", metavar="DESIGN|PLAN_DIR")
     p.add_argument("--stage", metavar="URL", help="stage controller, e.g. xps://192.168.0.254:5001?group=XYZ")
     p.add_argument("--laser", metavar="URL", help="laser, e.g. pharos://192.168.0.20:20020 (default: the stage gate)")
@@ -320,7 +323,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     q = sub.add_parser("dry-run", help="run a design against emulators started here (same code path as run)",
                        description="Start the XPS + Pharos emulators over loopback and run the design through the "
-                       "real drivers and executor; the emulator's pulse log is the ground truth.")
+                       "real drivers and executor; the emulator's pulse log is the ground truth.",
+                       epilog=EPILOG)
     q.add_argument("design", metavar="DESIGN|PLAN_DIR")
     q.add_argument("--speedup", default="inf", help="emulated time factor or 'inf' (instant moves, default)")
     q.add_argument("--pulse-log", metavar="FILE", help="emulator pulse log (default next to the journal)")
