@@ -46,3 +46,15 @@ def test_user_errors_exit_2(capsys):
     assert main(["wgm"]) == 2
     assert main(["wgm", "--sweep", "2um:1um"]) == 2
     assert main(["wgm", "--diameter", "10um", "--material", "nosuch"]) == 2
+
+
+def test_design_annotation(capsys):
+    from pathlib import Path
+
+    design = Path(__file__).resolve().parents[1] / "designs" / "dose_matrix.yaml"
+    d = _json(capsys, ["wgm", "--design", str(design), "--json"])
+    # dose_matrix gives fluences, not diameters: the beam model's predicted diameters are annotated.
+    assert d["by_diameter"] and sum(g["n_discs"] for g in d["by_diameter"]) == 72
+    assert all(g["fsr_nm"] > 0 and g["n_modes"] >= 1 for g in d["by_diameter"])
+    assert main(["wgm", "--design", str(design)]) == 0
+    assert "WGM estimate" in capsys.readouterr().out

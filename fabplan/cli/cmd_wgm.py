@@ -115,6 +115,41 @@ def _sweep(args: argparse.Namespace) -> int:
     return 0
 
 
+def _design(args: argparse.Namespace) -> int:
+    """Per-disc annotation of a design: diameters as planned (nominal, or predicted by the beam model
+    for discs given by fluence), film and substrate from the design's sample."""
+    from fabplan.beam import make_beam
+    from fabplan.design import expand, load_design
+    from fabplan.planning.shots import make_raw_shots
+    from fabplan.wgm.design import design_wgm_summary, format_wgm_summary, public
+
+    design = load_design(args.design)
+    discs = expand(design)
+    beam = make_beam(design.beam, design.laser, base_dir=design.path.parent if design.path else None)
+    diam = np.asarray(make_raw_shots(design, discs, beam).diameter_um, dtype=float)
+    window = _range(args.window, "wavelength_nm", "--window", 2)
+    s = design_wgm_summary(design, diam, ids=lambda idx: discs.take(idx).ids, window_nm=window)
+    per = s.get("_per_disc")
+    groups = []
+    if per is not None:
+        key = np.round(diam, 3)
+        for d_um in np.unique(key[np.isfinite(key)]):
+            sel = key == d_um
+            i = int(np.argmax(sel))
+            groups.append({"diameter_um": float(d_um), "n_discs": int(sel.sum()), "fsr_nm": float(per["fsr_nm"][i]),
+                           "n_modes": int(per["n_modes"][i]), "single_mode": bool(per["single_mode"][i])})
+    if args.json:
+        print_json({**public(s), "by_diameter": groups})
+        return 0
+    print(format_wgm_summary(s))
+    if groups:
+        print(f"  {'D (um)':>8} {'discs':>7} {'FSR (nm)':>9} {'modes':>6}")
+        for g in groups:
+            flag = "  single-mode" if g["single_mode"] else ""
+            print(f"  {g['diameter_um']:>8.3f} {g['n_discs']:>7d} {g['fsr_nm']:>9.3f} {g['n_modes']:>6d}{flag}")
+    return 0
+
+
 def _plot(s, path: str) -> None:
     import matplotlib
 
@@ -147,9 +182,11 @@ def _plot(s, path: str) -> None:
 
 
 def _handler(args: argparse.Namespace) -> int:
-    modes = [bool(args.slab), args.sweep is not None, args.diameter is not None]
+    modes = [bool(args.slab), args.sweep is not None, args.diameter is not None, args.design is not None]
     if sum(modes) != 1:
-        raise UserError("give exactly one of --diameter D, --slab or --sweep START:STOP:STEP")
+        raise UserError("give exactly one of --diameter D, --slab, --sweep START:STOP:STEP or --design FILE")
+    if args.design is not None:
+        return _design(args)
     if args.slab:
         return _slab(args)
     if args.sweep is not None:
@@ -170,6 +207,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--diameter", help="disc diameter, e.g. 10um")
     p.add_argument("--slab", action="store_true", help="slab results only (needs --wavelength)")
     p.add_argument("--sweep", metavar="START:STOP:STEP", help="diameter sweep, e.g. 2um:30um:0.5um")
+    p.add_argument("--design", metavar="FILE",
+                   help="annotate every disc of a design (film, substrate from the design; --window applies)")
     p.add_argument("--thickness", default="100nm", help="film thickness (default 100nm)")
     p.add_argument("--material", default="cspbbr3-ermolaev-o",
                    help="film: cspbbr3-ermolaev-o (default), cspbbr3-ermolaev-e, cspbbr3-brennan, a CSV "
