@@ -135,7 +135,7 @@ class SellmeierMaterial(Material):
         return dn2 * (2.0 * wl / 1e6) / (2.0 * np.sqrt(n2))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # arrays inside: identity comparison, hashable
 class TabulatedMaterial(Material):
     """n, k from a table: cubic spline of n (smooth derivative), linear k."""
 
