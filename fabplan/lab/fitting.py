@@ -7,9 +7,10 @@ Lorentzian width (deconvolved from the stated resolution) gives the linewidth an
 the peaks of the brightest spectrum give the measured mode spacing, compared with the WGM
 prediction for the disc's designed diameter (`modes.predicted_fsr`).
 
-Status (unless set by hand): lasing = threshold and narrow lines (< 2 nm and < 1/5 of the
-below-threshold width); ASE-only = threshold without such narrowing; damaged = output collapses
-(last point < 30 % of the maximum); dead = no threshold (or no signal) in the measured range.
+Status (unless set by hand): lasing = threshold and narrow cavity lines above it (< 2 nm; below
+it the 38 nm spontaneous band or a cold-cavity mode); ASE-only = threshold but no such lines;
+damaged = output collapses (last point < 30 % of the maximum); dead = no threshold (or no signal)
+in the measured range.
 """
 
 from __future__ import annotations
@@ -245,8 +246,12 @@ def _fit_series(r, rows, ab, axes, resolution_nm, thickness_nm, window_nm):
     elif rows:
         below = float(np.median([x["fwhm_nm"] for x in rows]))
     fsr, src = predicted_fsr(
-        diameter if diameter is not None else nan, peak if math.isfinite(peak) else 540.0, thickness_nm
+        diameter if diameter is not None else nan,
+        peak if math.isfinite(peak) else 540.0,
+        thickness_nm,
+        peaks_nm=peaks,
     )
+
     status = _status_for(rows, y, has, lw, below)
     flag = why
     res = SeriesResult(
@@ -293,8 +298,7 @@ def _status_for(rows, y, has, lw, below) -> str:
         return "damaged"
     if not has:
         return "dead"
-    narrow = math.isfinite(lw) and lw < NARROW_NM and (not math.isfinite(below) or lw < below / 5)
-    return "lasing" if narrow else "ASE-only"
+    return "lasing" if math.isfinite(lw) and lw < NARROW_NM else "ASE-only"
 
 
 def result_dict(r: SeriesResult) -> dict:

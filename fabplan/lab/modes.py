@@ -43,21 +43,33 @@ def predicted_fsr(
     wavelength_nm: float = 540.0,
     thickness_nm: float = 100.0,
     window_nm: tuple[float, float] = DEFAULT_WINDOW_NM,
+    peaks_nm=None,
 ) -> tuple[float, str]:
-    """(FSR in nm near `wavelength_nm`, source) for a disc of this diameter."""
+    """(FSR in nm, source) for a disc of this diameter, comparable with a measured spacing.
+
+    With the estimator: the median gap of the predicted fundamental-family resonances over the span
+    of the measured peaks (`peaks_nm`), else the local gap at `wavelength_nm` (the FSR changes by
+    ~2x across 533-547 nm through material dispersion, so like must be compared with like).
+    """
     if not (diameter_um and math.isfinite(diameter_um) and diameter_um > 0):
         return float("nan"), ""
+    pk = np.sort(np.asarray(peaks_nm, dtype=np.float64)) if peaks_nm is not None and len(peaks_nm) else None
+    centre = float(np.mean(pk)) if pk is not None else wavelength_nm
     dm = _estimate(round(float(diameter_um), 3), float(thickness_nm), tuple(window_nm))
     if dm is not None:
         wl = mode_wavelengths(dm)
-        if wl.size >= 2 and math.isfinite(wavelength_nm):
-            # Local spacing of the fundamental radial family nearest the measured peaks.
-            i = int(np.clip(np.searchsorted(wl, wavelength_nm), 1, wl.size - 1))
-            return float(wl[i] - wl[i - 1]), "fabplan.wgm"
+        if wl.size >= 2 and math.isfinite(centre):
+            gaps = np.diff(wl)
+            mid = 0.5 * (wl[1:] + wl[:-1])
+            if pk is not None and pk.size >= 2:
+                sel = (mid >= pk[0]) & (mid <= pk[-1])
+                if sel.any():
+                    return float(np.median(gaps[sel])), "fabplan.wgm"
+            return float(gaps[int(np.argmin(np.abs(mid - centre)))]), "fabplan.wgm"
         fsr = float(getattr(dm, "fsr_nm", float("nan")))
         if math.isfinite(fsr) and fsr > 0:
             return fsr, "fabplan.wgm"
-    return wavelength_nm**2 / (math.pi * diameter_um * 1e3 * FALLBACK_NG), FALLBACK_SOURCE
+    return centre**2 / (math.pi * diameter_um * 1e3 * FALLBACK_NG), FALLBACK_SOURCE
 
 
 def mode_wavelengths(dm) -> np.ndarray:
