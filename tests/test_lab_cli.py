@@ -1,10 +1,13 @@
 """`fabplan lab ...` end to end on simulated spectra: the dry-run path of the final demo."""
 
 import json
+from pathlib import Path
 
 import pytest
 
 from fabplan.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def run(capsys, *argv):
@@ -80,3 +83,38 @@ def test_dry_run_path(lab_dir, capsys, monkeypatch):
 def test_show_unknown_disc_is_a_user_error(lab_dir, capsys):
     rc, _, err = run(capsys, "lab", "show", "Z-r00c00", "--db", str(lab_dir / "other.sqlite"))
     assert rc == 2 and "not in the lab database" in err
+
+
+def test_design_registered_discs_get_wgm_mode_spacing(tmp_path, capsys):
+    design = str(ROOT / "designs" / "seed_single_disc.yaml")  # one 10 um disc, S-r00c00
+    db = str(tmp_path / "lab.sqlite")
+    rc, out, _ = run(capsys, "lab", "add-design", design, "--db", db, "--sample", "seed")
+    assert rc == 0 and "1 discs" in out
+    assert (
+        main(
+            [
+                "lab",
+                "simulate",
+                "--design",
+                design,
+                "--out",
+                str(tmp_path / "sp"),
+                "--dead-fraction",
+                "0",
+                "--points",
+                "14",
+            ]
+        )
+        == 0
+    )
+    rc, _, err = run(
+        capsys, "lab", "import", str(tmp_path / "sp" / "manifest.csv"), "--db", db, "--sample", "seed"
+    )
+    assert rc == 0, err
+    rc, out, _ = run(capsys, "lab", "fit", "--db", db, "--json")
+    (fit,) = json.loads(out)
+    assert fit["status"] == "lasing"
+    # Simulated comb and prediction both come from the WGM estimator for D = 10 um: they must agree
+    # (REFERENCE.md section 4: ~1.0-1.5 nm at 533-540 nm for this disc).
+    assert 0.9 < fit["fsr_predicted_nm"] < 1.7
+    assert fit["mode_spacing_nm"] == pytest.approx(fit["fsr_predicted_nm"], rel=0.1)

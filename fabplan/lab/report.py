@@ -309,7 +309,11 @@ def _array_figures(plt, rows: list[dict], out: Path) -> list[str]:
     fig, ax = plt.subplots(figsize=(3.4, 3.0))
     sel = np.isfinite(ms) & np.isfinite(pr)
     if sel.any():
-        ax.scatter(pr[sel], ms[sel], s=8, c=d[sel] if np.isfinite(d[sel]).all() else "k", cmap="plasma", lw=0)
+        if np.isfinite(d[sel]).all():
+            sc = ax.scatter(pr[sel], ms[sel], s=8, c=d[sel], cmap="plasma", lw=0)
+            fig.colorbar(sc, ax=ax).set_label(r"Designed diameter ($\mu$m)")
+        else:
+            ax.scatter(pr[sel], ms[sel], s=8, c="k", lw=0)
         lim = [0.9 * min(pr[sel].min(), ms[sel].min()), 1.1 * max(pr[sel].max(), ms[sel].max())]
         ax.plot(lim, lim, color="0.5", lw=0.7, ls="--", label="measured = predicted")
         ax.set_xlim(lim)
