@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -52,17 +53,37 @@ def _read_text(p: Path) -> tuple[np.ndarray, np.ndarray, float | None]:
                     pass
         pos = len(text) if nl < 0 else nl + 1
     body = text[pos:]
+    tokens = body.replace(",", " ").replace(";", " ").split()
     try:
-        values = np.array(body.replace(",", " ").replace(";", " ").split(), dtype=np.float64)
+        if len(tokens) < 4 or len(tokens) % 2:
+            raise UserError(
+                f"{p}: expected two numeric columns (wavelength, counts), got {len(tokens)} values"
+            )
+        wl = _axis(tuple(tokens[0::2]))
+        counts = _numbers(tokens[1::2])
     except ValueError:
         for k, line in enumerate(body.splitlines(), lineno + 1):
             if line.strip() and not _numeric(line.strip()):
                 raise UserError(f"{p}:{k}: not two numbers: {line.strip()[:60]!r}") from None
         raise
-    if values.size < 4 or values.size % 2:
-        raise UserError(f"{p}: expected two numeric columns (wavelength, counts), got {values.size} values")
-    data = values.reshape(-1, 2)
-    return _finish(p, data[:, 0], data[:, 1], integration_s)
+    return _finish(p, wl, counts, integration_s)
+
+
+def _numbers(tokens: list[str]) -> np.ndarray:
+    """Counts as float64; integer text (ADC counts) parses ~3x faster as int64, so try that first."""
+    try:
+        return np.array(tokens, dtype=np.int64).astype(np.float64)
+    except (ValueError, OverflowError):
+        return np.array(tokens, dtype=np.float64)
+
+
+@lru_cache(maxsize=16)
+def _axis(tokens: tuple[str, ...]) -> np.ndarray:
+    """Parsed wavelength column, cached by its exact text: a spectrometer writes the same
+    calibration into every file of a session, so only the counts need parsing (half the work)."""
+    a = np.array(tokens, dtype=np.float64)
+    a.flags.writeable = False
+    return a
 
 
 def _numeric(line: str) -> bool:
