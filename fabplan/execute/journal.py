@@ -13,12 +13,12 @@ Format (one JSON object per line, key "k" gives the kind; times "t" are Unix sec
             {"k":"header","format":"fabplan-journal","format_version":1,"run_id":..,"plan_hash":..,
              "design_hash":..,"design_file":..,"design_file_sha256":..,"plan_dir":..,"design_name":..,
              "mode":"step"|"fly","n_shots":N,"devices":{"stage":url,"laser":url,..},
-             "software":{"fabplan":..,"python":..},"selection":{"only":..,"skip":..},
+             "software":{"fabplan":..,"python":..},"selection":{"only":..,"skip_ids":[..]},
              "started":"2026-11-24T00:40:00Z","t":..,"host":..,"pid":..}
   session   start of every run of this journal (the first run and each resume):
             {"k":"session","n":0,"resume":false,"refire_uncertain":false,"pid":..,"started":..,"t":..,
              "devices":{..},"uncertain":[seq,..]}
-  intent    written, and fsynced, BEFORE the laser may fire at this shot:
+  intent    written (and fsynced, or covered by a fsynced horizon) BEFORE the laser may fire:
             {"k":"intent","seq":12,"id":"A-r00c12","x":..,"y":..,"z":..,"e":uJ,"n":pulses,"t":..}
             (x, y, z: commanded stage position, um; e: planned pulse energy, uJ)
   fired     after the controller confirmed the pulses:
@@ -31,7 +31,8 @@ Format (one JSON object per line, key "k" gives the kind; times "t" are Unix sec
   uncertain shots a session declared uncertain when it started (horizon rule below):
             {"k":"uncertain","seqs":[..],"reason":"..","t":..}
   unconfirmed shots recorded fired that may have been dark (the laser interlock was found open
-            after them): {"k":"unconfirmed","seqs":[..],"reason":"..","t":..} -> uncertain again
+            after them, or an emergency stop struck after the last good move):
+            {"k":"unconfirmed","seqs":[..],"reason":"..","t":..} -> uncertain again
   skip      shots this session deliberately left out: {"k":"skip","seqs":[..],"reason":"uncertain","t":..}
   event     anything else worth a line in the log: {"k":"event","what":"pause"|"error"|..,"message":..,"t":..}
   end       end of a session: {"k":"end","status":"completed"|"paused"|"stopped"|"failed",
@@ -40,8 +41,8 @@ Format (one JSON object per line, key "k" gives the kind; times "t" are Unix sec
 Shot state, derived by replaying the lines in order: no intent -> pending; intent then fired ->
 fired; intent then not_fired -> pending; intent with neither -> UNCERTAIN (the process died between
 making the intent durable and learning the outcome: the disc may or may not have been shot). A
-torn or unparsable line is skipped and counted: a torn intent was never fsynced, so its shot was
-never fired.
+torn or unparsable line is skipped and counted: a torn intent was never made durable, so its shot
+was never fired (in "batch" mode the horizon rule covers it).
 
 Durability ("sync" of the writer):
   fsync  one `write` + one `fsync` per shot, the intent synced before the laser fires. The fired
@@ -59,7 +60,8 @@ Durability ("sync" of the writer):
          one fsync per batch (256 shots by default) instead of per shot.
   none   no fsync (tests).
 Each session starts with an fsync of the whole file, so only the last session's tail is ever at risk.
-See /work/notes/journal_format.md and bench/RESULTS.md for the measured cost.
+The writer holds an exclusive flock for its session: a second executor on the same journal is
+refused. Measured costs: bench/RESULTS.md (executor section).
 """
 
 from __future__ import annotations
