@@ -269,7 +269,10 @@ def _set_status(args) -> int:
             "UPDATE discs SET status=?, status_manual=? WHERE id=?",
             (args.status if args.status != "auto" else d["status"], int(args.status != "auto"), d["id"]),
         )
-    print(f"{args.disc_id}: status {args.status}")
+    if args.json:
+        print_json({"disc_id": args.disc_id, "status": args.status})
+    else:
+        print(f"{args.disc_id}: status {args.status}")
     return 0
 
 

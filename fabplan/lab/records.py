@@ -27,12 +27,17 @@ def design_hash(text: str) -> str:
 
 
 def register_design(con: sqlite3.Connection, path: str | os.PathLike, sample: str = "default") -> dict:
-    """Store the design (hash + YAML text) and upsert every designed disc for `sample`."""
+    """Store the design (hash + YAML text) and upsert every designed disc for `sample`.
+
+    Discs specified by fluence get the beam model's predicted diameter (fabplan.beam), so the WGM
+    prediction of their mode spacing is available too; a run imported earlier is linked by hash.
+    """
     from fabplan.design import expand, load_design
 
     design = load_design(path)
     text = design.source_text or Path(path).read_text(encoding="utf-8")
     discs = expand(design)
+    diameter = _diameters(design, discs)
     h = design_hash(text)
     with transaction(con):
         sid = sample_id(con, sample)
@@ -52,7 +57,7 @@ def register_design(con: sqlite3.Connection, path: str | os.PathLike, sample: st
             for i, a, d, fl, p, x, y in zip(
                 discs.ids,
                 arrays,
-                discs.diameter_um,
+                diameter,
                 discs.fluence_mj_cm2,
                 discs.pulses,
                 discs.x_um,
@@ -69,7 +74,26 @@ def register_design(con: sqlite3.Connection, path: str | os.PathLike, sample: st
                  x_um=excluded.x_um, y_um=excluded.y_um, known=1""",
             rows,
         )
+        con.execute(
+            "UPDATE runs SET design_id=? WHERE design_id IS NULL AND json_extract(header_json, '$.design_hash')=?",
+            (did, h),
+        )
     return {"design_id": did, "hash": h, "name": design.name, "discs": len(rows), "sample": sample}
+
+
+def _diameters(design, discs) -> np.ndarray:
+    """Target diameters; where a disc is given by fluence, the beam model's prediction (or NaN)."""
+    d = np.asarray(discs.diameter_um, dtype=np.float64).copy()
+    todo = ~np.isfinite(d) & np.isfinite(discs.fluence_mj_cm2)
+    if todo.any():
+        try:
+            from fabplan.beam import make_beam
+
+            beam = make_beam(design.beam, design.laser)
+            d[todo] = beam.disc_diameter_um(discs.fluence_mj_cm2[todo], discs.pulses[todo])
+        except Exception:  # the prediction is a convenience: keep NaN when the beam model cannot say
+            pass
+    return d
 
 
 def _f(v) -> float | None:
