@@ -146,3 +146,45 @@ def test_journal_import_records_run_and_fired_discs(tmp_path):
     add_spectrum(con, "B-r00c01", "5", tmp_path / "s.csv")  # now a known disc
     with pytest.raises(UserError, match="unknown"):
         add_spectrum(con, "B-r00c03", "5", tmp_path / "s.csv")  # never shot
+
+
+def test_journal_with_plan_gives_sample_positions_and_diameters(tmp_path):
+    """A real plan (designs/dose_matrix.yaml, discs given by fluence) + journal: the lab log takes the
+    disc ids, sample coordinates and beam-model diameters from the plan named in the header."""
+    from fabplan.design import load_design
+    from fabplan.execute.journal import Journal
+    from fabplan.planning import build_plan
+
+    design_path = ROOT / "designs" / "dose_matrix.yaml"
+    plan = build_plan(load_design(design_path))
+    plan.save(tmp_path / "plan")
+    path = tmp_path / "journal.jsonl"
+    h = plan.header
+    j = Journal.create(
+        path,
+        {
+            "plan_hash": h["plan_hash"],
+            "design_hash": h["design_hash"],
+            "n_shots": len(plan.shots),
+            "plan_dir": str(tmp_path / "plan"),
+        },
+        sync="none",
+    )
+    sh = plan.shots
+    for q in range(3):
+        j.intent(
+            q, str(sh.disc_id[q]), float(sh.x_um[q]), float(sh.y_um[q]), 0.0, float(sh.pulse_energy_uj[q]), 1
+        )
+        j.fired(q, float(sh.x_um[q]), float(sh.y_um[q]), 0.0, float(sh.pulse_energy_uj[q]))
+    j.flush()
+    j.close()
+    con = open_db(tmp_path / "lab.sqlite")
+    assert import_journal(con, path)["fired"] == 3
+    row = con.execute(
+        "SELECT diameter_um, x_um, y_um FROM discs WHERE disc_id=?", (str(sh.disc_id[0]),)
+    ).fetchone()
+    assert row[0] == pytest.approx(float(sh.diameter_um[0]))
+    assert (row[1], row[2]) == pytest.approx((float(sh.sample_x_um[0]), float(sh.sample_y_um[0])))
+    # Registering the design afterwards links the run to it by hash.
+    register_design(con, design_path)
+    assert con.execute("SELECT design_id FROM runs").fetchone()[0] is not None

@@ -131,35 +131,43 @@ def read_journal_shots(path: Path) -> tuple[dict, dict[str, dict]]:
         if isinstance(rec, dict) and rec.get("k") == "intent":
             intents[int(rec["seq"])] = rec
     wanted = np.flatnonzero((st.state == FIRED) | (st.state == UNCERTAIN))
-    plan_ids = _plan_ids(st.header) if any(int(q) not in intents for q in wanted) else {}
+    plan = _plan_info(st.header)
     shots: dict[str, dict] = {}
     for q in wanted:
         q = int(q)
         rec = intents.get(q, {})
-        disc_id = rec.get("id") or plan_ids.get(q)
+        pinfo = plan.get(q)
+        disc_id = rec.get("id") or (pinfo[0] if pinfo else None)
         if not disc_id:
             continue
-        enc = st.encoder[q]
         fired = st.state[q] == FIRED
         shots[disc_id] = {
             "disc_id": disc_id,
             "state": "fired" if fired else "uncertain",
-            "x_um": float(enc[0]) if fired and np.isfinite(enc[0]) else rec.get("x"),
-            "y_um": float(enc[1]) if fired and np.isfinite(enc[1]) else rec.get("y"),
+            # Sample coordinates from the plan when it is at hand; else the journal's stage position.
+            "x_um": pinfo[2] if pinfo else rec.get("x"),
+            "y_um": pinfo[3] if pinfo else rec.get("y"),
+            "diameter_um": pinfo[1] if pinfo else None,
             "energy_uj": float(st.energy_uj[q]) if np.isfinite(st.energy_uj[q]) else rec.get("e"),
             "pulses": rec.get("n"),
         }
     return st.header, shots
 
 
-def _plan_ids(header: dict) -> dict[int, str]:
-    """seq -> disc id from the saved plan named in the journal header (empty if unavailable)."""
+def _plan_info(header: dict) -> dict[int, tuple[str, float | None, float | None, float | None]]:
+    """seq -> (disc id, predicted diameter, sample x, sample y) from the saved plan named in the
+    journal header; empty when the plan is not at hand (it is optional context here)."""
     try:
         from fabplan.planning import Plan
 
-        shots = Plan.load(header["plan_dir"]).shots
-        return {int(q): str(d) for q, d in zip(shots.seq, shots.disc_id, strict=True)}
-    except Exception:  # the plan is optional context here
+        sh = Plan.load(header["plan_dir"]).shots
+        return {
+            int(q): (str(d), _f(dm), _f(x), _f(y))
+            for q, d, dm, x, y in zip(
+                sh.seq, sh.disc_id, sh.diameter_um, sh.sample_x_um, sh.sample_y_um, strict=True
+            )
+        }
+    except Exception:
         return {}
 
 
@@ -246,12 +254,13 @@ def import_journal(con: sqlite3.Connection, path: str | os.PathLike, sample: str
         )
         con.executemany(
             """INSERT INTO discs(sample_id, disc_id, array_id, run_id, design_id, pulses, x_um, y_um,
-                                 fab_state, energy_uj, known) VALUES (?,?,?,?,?,?,?,?,?,?,1)
+                                 fab_state, energy_uj, diameter_um, known) VALUES (?,?,?,?,?,?,?,?,?,?,?,1)
                ON CONFLICT(sample_id, disc_id) DO UPDATE SET run_id=excluded.run_id,
                  design_id=COALESCE(discs.design_id, excluded.design_id),
                  pulses=COALESCE(discs.pulses, excluded.pulses), x_um=COALESCE(discs.x_um, excluded.x_um),
                  y_um=COALESCE(discs.y_um, excluded.y_um), fab_state=excluded.fab_state,
-                 energy_uj=excluded.energy_uj, known=1""",
+                 energy_uj=excluded.energy_uj, diameter_um=COALESCE(discs.diameter_um, excluded.diameter_um),
+                 known=1""",
             [
                 (
                     sid,
@@ -264,6 +273,7 @@ def import_journal(con: sqlite3.Connection, path: str | os.PathLike, sample: str
                     s.get("y_um"),
                     s["state"],
                     s.get("energy_uj"),
+                    s.get("diameter_um"),
                 )
                 for s in fab
             ],
