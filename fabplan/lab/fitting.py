@@ -210,7 +210,7 @@ def _analyse_spectra(spec, axes, window_nm) -> dict[int, list[dict]]:
                 "peak_nm": float(b.peak_nm[j]),
                 "fwhm_nm": float(b.fwhm_nm[j]),
                 "fwhm_err_nm": float(b.fwhm_err_nm[j]),
-                "rate": y[j] - b.baseline[j],
+                "rate": y[j],  # a view; find_modes subtracts its own baseline
             }
     out: dict[int, list[dict]] = {}
     for r in rows:
