@@ -116,7 +116,7 @@ def test_leaky_higher_radial_orders_are_labelled_by_zero_count():
     from fabplan.wgm.api import _batch
 
     d = np.arange(1.5, 6.0, 0.7)
-    _, _, (row, m, q, wl, _, n_in) = _batch(d, make_stack(outside="substrate"), (530.0, 545.0), 5)
+    _, _, (row, m, q, wl, _, n_in), _, _ = _batch(d, make_stack(outside="substrate"), (530.0, 545.0), 5)
     assert len(set(zip(row, m, q, np.round(wl, 2), strict=True))) == len(row) > 30
     for r, mi, qi, wi, ni in zip(row, m, q, wl, n_in, strict=True):
         z = np.concatenate([[0.0], jn_zeros(int(mi), int(qi))])

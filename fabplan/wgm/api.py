@@ -91,7 +91,7 @@ class Sweep:
     fsr_nm: np.ndarray
     fsr_estimate_nm: np.ndarray
     n_modes: np.ndarray
-    q_rad: np.ndarray  # Q of the fundamental mode nearest the window centre
+    q_rad: np.ndarray  # radiative Q trend of the fundamental family at the window centre
     single_mode: np.ndarray
     window_nm: tuple[float, float]
     single_mode_limit_um: float  # largest D whose FSR at the window centre exceeds the window width
@@ -267,7 +267,9 @@ def _solve_batch(radius_um: np.ndarray, model: IndexModel, family: str, lo_nm, h
     wl0 = np.concatenate(seeds)
     lo_r = np.broadcast_to(np.asarray(lo_nm, dtype=float), radius_um.shape)
     hi_r = np.broadcast_to(np.asarray(hi_nm, dtype=float), radius_um.shape)
-    slack = 0.3 * (grid[1] - grid[0]) + 0.05 * (hi_r[row] - lo_r[row])  # seeds are approximate
+    # Seeds are approximate: the Airy series is off by up to ~2 % at m ~ 10 (leaky, high radial orders),
+    # ~0.2 % at m ~ 100. A seed this close outside the range may still converge inside it.
+    slack = 0.3 * (grid[1] - grid[0]) + 0.05 * (hi_r[row] - lo_r[row]) + 0.2 * wl0 / np.maximum(m, 1.0) * q
     keep = (m >= 1) & (wl0 >= lo_r[row] - slack) & (wl0 <= hi_r[row] + slack)
     row, m, q, wl0 = row[keep], m[keep], q[keep], wl0[keep]
     x, wl, n_in, ok = _disc.solve_dispersive(m, q, radius_um[row], model, family, wl0)
@@ -298,19 +300,33 @@ def free_spectral_range(diameter_um: float, wavelength_nm: float, thickness_nm: 
                          (wavelength_nm - 0.05, wavelength_nm + 0.05), polarization, index_scale).fsr_nm
 
 
-def _fsr_at(wl: np.ndarray, m: np.ndarray, centre: float) -> float:
-    """Spacing of wavelength-adjacent resonances with |dm| = 1, interpolated at `centre` (NaN if not
-    bracketed)."""
-    if wl.size < 2:
-        return float("nan")
-    order = np.argsort(wl)
-    wl, m = wl[order], m[order]
-    adjacent = np.abs(np.diff(m)) == 1
-    spacing = np.diff(wl)[adjacent]
-    mid = 0.5 * (wl[:-1] + wl[1:])[adjacent]
-    if mid.size == 0 or centre < mid[0] - spacing[0] or centre > mid[-1] + spacing[-1]:
-        return float("nan")
-    return float(np.interp(centre, mid, spacing))
+def _fsr_centre(radius_um: np.ndarray, model: IndexModel, family: str, centre: float):
+    """FSR and Q of the fundamental family at `centre`, smooth in D: (fsr_nm, q_rad) arrays.
+
+    The characteristic equation holds for any real order nu, so lambda(nu) is a smooth curve through
+    the integer-m resonances. With nu_c the (asymptotic) order resonating at the centre, the exact
+    self-consistent roots at nu_c -/+ 1/2 give FSR = lambda(nu_c - 1/2) - lambda(nu_c + 1/2): a unit
+    step in m centred on the window centre, without the jumps of "the two modes nearest the centre" as
+    D changes. Q is the geometric mean of the two roots' Q (the trend, not one mode's Q).
+    """
+    R = np.asarray(radius_um, dtype=float)
+    n = R.size
+    nu = _m_continuous(np.ones(n, dtype=int), R, np.full(n, centre), model, family)
+    ng = max(model.slab(centre)[1], 1.0)
+    half = 0.5 * centre**2 / (np.pi * 2000.0 * R * ng)
+    orders = np.concatenate([nu - 0.5, nu + 0.5])
+    ok_order = orders >= 0.5
+    orders = np.maximum(orders, 0.5)
+    x, wl, n_in, ok = _disc.solve_dispersive(orders, np.ones(2 * n, dtype=int), np.tile(R, 2), model, family,
+                                             np.concatenate([centre + half, centre - half]))
+    ok &= ok_order
+    ok[ok] &= _disc.radial_order(orders[ok], n_in[ok] * x.real[ok]) == 1
+    q = _disc.q_rad(x)
+    good = ok[:n] & ok[n:]
+    fsr = np.where(good, wl[:n] - wl[n:], np.nan)
+    with np.errstate(invalid="ignore"):
+        q_c = np.where(good, np.sqrt(q[:n]) * np.sqrt(q[n:]), np.nan)
+    return fsr, q_c
 
 
 def _ext_range(stack: Stack, window_nm: tuple[float, float], d_min_um: float, ng: float) -> tuple[float, float]:
@@ -352,14 +368,9 @@ def _batch(diameters_um: np.ndarray, stack: Stack, window: tuple[float, float], 
         raise UserError("max_radial_order must be >= 1")
     model, lo_ext, hi_ext = _model_for(stack, window, float(d.min()))
     family = _disc.family_for(stack.polarization)
-    # Per-disc range: the window plus ~1.5 FSR each side (enough to bracket the FSR at the centre).
-    c = 0.5 * (window[0] + window[1])
-    ng = max(model.slab(c)[1], 1.0)
-    pad = 1.5 * c * c / (np.pi * d * 1000.0 * ng) + 1.0
-    lo = np.maximum(window[0] - pad, lo_ext)
-    hi = np.minimum(window[1] + pad, hi_ext)
-    res = _solve_batch(d / 2.0, model, family, lo, hi, max_radial_order)
-    return model, family, res
+    res = _solve_batch(d / 2.0, model, family, window[0], window[1], max_radial_order)
+    fsr, q_c = _fsr_centre(d / 2.0, model, family, 0.5 * (window[0] + window[1]))
+    return model, family, res, fsr, q_c
 
 
 def estimate_disc(diameter_um: float, thickness_nm: float = 100.0, material: str | float | Material = DEFAULT_FILM,
@@ -369,11 +380,11 @@ def estimate_disc(diameter_um: float, thickness_nm: float = 100.0, material: str
     """Resonances of one disc in a gain window, FSR at the window centre, slab numbers at the centre."""
     stack = make_stack(thickness_nm, material, substrate, outside, polarization, index_scale)
     window = _window(window_nm)
-    model, family, (row, m, q, wl, Q, N) = _batch(np.array([float(diameter_um)]), stack, window, max_radial_order)
+    model, family, (row, m, q, wl, Q, N), fsr_c, _ = _batch(np.array([float(diameter_um)]), stack, window,
+                                                             max_radial_order)
     centre = 0.5 * (window[0] + window[1])
     n_eff, n_g, gamma, n_out = model.slab(centre)
-    fund = q == 1
-    fsr = _fsr_at(wl[fund], m[fund], centre)
+    fsr = float(fsr_c[0])
     inw = (wl >= window[0]) & (wl <= window[1])
     order = np.argsort(wl[inw])
     wl_in = wl[inw][order]
@@ -393,25 +404,11 @@ def estimate_disc(diameter_um: float, thickness_nm: float = 100.0, material: str
 
 def _per_diameter(d_unique: np.ndarray, stack: Stack, window: tuple[float, float], max_radial_order: int,
                   q_min: float):
-    """(fsr, n_modes, Q nearest centre, n_g at centre) for each diameter, one vectorised solve."""
-    model, _, (row, m, q, wl, Q, _) = _batch(d_unique, stack, window, max_radial_order)
-    centre = 0.5 * (window[0] + window[1])
-    n = d_unique.size
+    """(fsr, n_modes, fundamental Q at the centre, n_g at centre) per diameter, one vectorised solve."""
+    model, _, (row, m, q, wl, Q, _), fsr, q_c = _batch(d_unique, stack, window, max_radial_order)
     counted = (wl >= window[0]) & (wl <= window[1]) & (Q >= q_min)
-    n_modes = np.bincount(row[counted], minlength=n)
-    fsr = np.full(n, np.nan)
-    q_c = np.full(n, np.nan)
-    fund = q == 1
-    order = np.lexsort((wl[fund], row[fund]))
-    rf, mf, wf, Qf = row[fund][order], m[fund][order], wl[fund][order], Q[fund][order]
-    bounds = np.searchsorted(rf, np.arange(n + 1))
-    for i in range(n):
-        s, e = bounds[i], bounds[i + 1]
-        if e - s >= 2:
-            fsr[i] = _fsr_at(wf[s:e], mf[s:e], centre)
-        if e > s:
-            q_c[i] = Qf[s + np.argmin(np.abs(wf[s:e] - centre))]
-    return fsr, n_modes, q_c, model.slab(centre)[1]
+    n_modes = np.bincount(row[counted], minlength=d_unique.size)
+    return fsr, n_modes, q_c, model.slab(0.5 * (window[0] + window[1]))[1]
 
 
 def annotate_diameters(diameters_um, thickness_nm: float = 100.0, material: str | float | Material = DEFAULT_FILM,
