@@ -7,6 +7,17 @@ the lowest radiation loss at a given wavelength and sits at the rim where lasing
 spacing is the FSR the lab measures. `max_radial_order` adds higher radial families. A mode counts in
 the window if its resonance lies in the window and its radiative Q >= q_min (default 100: a mode
 broader than ~5 nm is not a resonance worth counting). "Single-mode" means exactly one counted mode.
+
+FSR: the local spacing of the fundamental family at the window centre, from exact dispersive roots at
+the continuous azimuthal order resonating there, minus and plus 1/2 (see `_fsr_centre`); it includes
+the film's material dispersion (n_g ~ 7 at 540 nm) and the disc's own geometric dispersion.
+`single_mode_limit` is the largest D whose FSR still exceeds the window width.
+
+Example (notebook):
+    >>> from fabplan.wgm import estimate_disc, sweep
+    >>> r = estimate_disc(10.0)               # 100 nm CsPbBr3 on silica, air outside, 530-545 nm
+    >>> r.fsr_nm, r.n_modes_in_window, r.wavelengths_nm
+    >>> s = sweep(np.arange(2, 30, 0.5))      # arrays: s.fsr_nm, s.n_modes, s.q_rad, s.single_mode_limit_um
 """
 
 from __future__ import annotations
@@ -54,7 +65,7 @@ class DiscModes:
     n_group: float
     confinement: float
     n_outside: float
-    fsr_nm: float  # spacing of the fundamental family at the window centre, from exact roots
+    fsr_nm: float  # local spacing of the fundamental family at the window centre (exact roots)
     fsr_estimate_nm: float  # lambda^2 / (pi D n_g), for comparison
     modes: list[Mode]  # resonances inside the window, sorted by wavelength
     window_nm: tuple[float, float]
