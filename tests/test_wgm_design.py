@@ -48,3 +48,12 @@ def test_validate_and_plan_show_wgm(capsys, tmp_path):
     assert 1.0 < wgm["fsr_nm"][0] < 1.5 and wgm["n_single_mode"] == 0
     assert main(["plan", str(SEED), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["wgm"]["modes_in_window"][0] >= 10
+
+
+def test_validate_lists_single_mode_disc_ids(tmp_path, capsys):
+    text = SEED.read_text().replace("shape: [1, 1]", "shape: [2, 3]").replace("diameter: 10 um", "diameter: 1 um")
+    design = tmp_path / "small.yaml"
+    design.write_text(text)
+    assert main(["validate", str(design)]) == 0
+    out = capsys.readouterr().out
+    assert "single-mode discs (6): S-r00c00, S-r00c01, S-r00c02, S-r01c00, S-r01c01, S-r01c02" in out
