@@ -92,7 +92,7 @@ def placement_p99_nm(plan, pulse_log: Path) -> tuple[float, float, int]:
     return float(np.percentile(d, 99) * 1e3), float(d.max() * 1e3), len(p)
 
 
-def run_step(plan, design, work: Path, sync: str, selection=None, label: str = "") -> dict:
+def run_step(plan, design, work: Path, sync: str, selection=None, label: str = "", process: bool = False) -> dict:
     from fabplan.execute.context import Options
     from fabplan.execute.pulselog import read_pulse_log
     from fabplan.execute.runner import execute
@@ -100,7 +100,7 @@ def run_step(plan, design, work: Path, sync: str, selection=None, label: str = "
     from stage_drivers import open_laser, open_stage
 
     pulses = work / f"step-{label}.pulses.csv"
-    with start_lab(pulses, process=True, max_pulse_energy_uj=float(design.laser.max_pulse_energy)) as lab:
+    with start_lab(pulses, process=process, max_pulse_energy_uj=float(design.laser.max_pulse_energy)) as lab:
         with open_stage(lab.stage_url) as stage, open_laser(lab.laser_url, stage=stage) as laser:
             before = dict(COUNTS)
             res = execute(plan, stage, laser, work / f"step-{label}.jsonl", options=Options(home=True), sync=sync,
@@ -119,6 +119,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rows", type=int, help="only the first ROWS rows of the 500 x 500 lattice")
     ap.add_argument("--fsync-slice", type=int, default=5000, help="shots run with a per-shot fsync (0: skip)")
+    ap.add_argument("--lab-process", action="store_true",
+                    help="emulators in a child process (default: threads of this process, as dry-run does)")
     ap.add_argument("--workdir", help="where journals and pulse logs go (default: a temp dir on disk)")
     args = ap.parse_args()
     _count_calls()
@@ -134,10 +136,11 @@ def main() -> int:
     step_plan, design = _plan("step", args.rows)
     print(f"step plan: {len(step_plan.shots)} shots, planned in {time.perf_counter() - t:.1f} s, "
           f"estimate {step_plan.estimate['total_s']:.0f} s")
-    step = run_step(step_plan, design, work, "batch", label="batch")
+    step = run_step(step_plan, design, work, "batch", label="batch", process=args.lab_process)
     p99, pmax, npulses = placement_p99_nm(step_plan, step["pulse_log"])
     step.update(p99_nm=p99, max_nm=pmax, pulses=npulses)
-    print(f"step, batch durability: {step['shots']} shots in {step['wall_s']:.1f} s = {step['shots_per_s']:.0f} "
+    where = "child process" if args.lab_process else "in-process"
+    print(f"step, batch durability, lab {where}: {step['shots']} shots in {step['wall_s']:.1f} s = {step['shots_per_s']:.0f} "
           f"shots/s; per shot {step['per_shot']}; emulated {step['emulated_s']:.0f} s; p99 {p99:.1f} nm")
     results["step_batch"] = {k: v for k, v in step.items() if k != "pulse_log"}
 
@@ -145,7 +148,7 @@ def main() -> int:
         sel = np.zeros(len(step_plan.shots), bool)
         sel[: args.fsync_slice] = True
         for sync in ("fsync", "async"):
-            r = run_step(step_plan, design, work, sync, selection=sel, label=sync)
+            r = run_step(step_plan, design, work, sync, selection=sel, label=sync, process=args.lab_process)
             print(f"step, {sync} durability ({r['shots']} shots): {r['shots_per_s']:.0f} shots/s; "
                   f"per shot {r['per_shot']}")
             results[f"step_{sync}"] = {k: v for k, v in r.items() if k != "pulse_log"}

@@ -239,7 +239,7 @@ def _dry_run(args) -> int:
         if dev not in ("xps", "pharos"):
             raise UserError(f"--fault {spec!r}: device must be xps or pharos (xps=drop@40, pharos=interlock@3)")
         faults[dev] = ",".join(x for x in (faults.get(dev), rest) if x)
-    in_process = mode == "fly" if args.lab_process == "auto" else args.lab_process == "no"
+    in_process = args.lab_process != "yes"
     # the emulated Pharos is linear in percent: give it the design's calibration when it has one
     energy = float(design.laser.max_pulse_energy) if design is not None else 10.0
     att = getattr(getattr(design, "laser", None), "attenuator", None)
@@ -331,8 +331,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--fault", action="append", default=[], metavar="[DEV=]KIND[@K][:ARG]",
                    help="inject a fault (xps or pharos; kinds: drop garble split slow:S following limit estop "
                         "interlock); repeatable")
-    q.add_argument("--lab-process", choices=("auto", "yes", "no"), default="auto",
-                   help="emulators in a child process (default: yes for step mode, no for fly mode)")
+    q.add_argument("--lab-process", choices=("yes", "no"), default="no",
+                   help="run the emulators in a child process instead of threads of this one (default no: "
+                        "faster on a small machine, and the pulse log can be flushed for each fly row)")
     _common(q)
     q.set_defaults(func=_dry_run, home=True)
 
