@@ -170,11 +170,16 @@ def _plot(s, path: str) -> None:
         axes[2].plot(s.diameter_um, np.log10(s.q_rad))
     axes[2].set_ylabel(r"log$_{10}$ Q$_{rad}$ (fundamental)")
     axes[2].set_xlabel("disc diameter (um)")
-    if np.isfinite(s.single_mode_limit_um):
+    lim = s.single_mode_limit_um
+    if np.isfinite(lim) and s.diameter_um.min() <= lim <= s.diameter_um.max():
         for a in axes:
-            a.axvline(s.single_mode_limit_um, color="C3", lw=1)
-        axes[0].annotate(f"single-mode < {s.single_mode_limit_um:.2f} um", (s.single_mode_limit_um, 0.98),
-                         xycoords=("data", "axes fraction"), va="top", ha="left", color="C3", fontsize=8)
+            a.axvline(lim, color="C3", lw=1)
+        axes[0].annotate(f" single-mode below {lim:.2f} um", (lim, 0.98), xycoords=("data", "axes fraction"),
+                         va="top", ha="left", color="C3", fontsize=8)
+    else:
+        where = "not found" if not np.isfinite(lim) else f"below {lim:.2f} um, outside the sweep"
+        axes[0].text(0.99, 0.98, f"single-mode: {where}", transform=axes[0].transAxes, va="top", ha="right",
+                     color="C3", fontsize=8)
     fig.suptitle(f"{s.thickness_nm:g} nm film, slab {s.polarization.upper()}0")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
