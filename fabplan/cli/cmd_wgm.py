@@ -160,7 +160,7 @@ def _plot(s, path: str) -> None:
     ax = axes[0]
     ax.plot(s.diameter_um, s.fsr_nm, label="exact roots")
     ax.plot(s.diameter_um, s.fsr_estimate_nm, "--", lw=1, label=r"$\lambda^2/(\pi D n_g)$")
-    ax.axhline(s.window_nm[1] - s.window_nm[0], color="grey", lw=0.8, ls=":")
+    ax.axhline(s.window_nm[1] - s.window_nm[0], color="grey", lw=0.8, ls=":", label="window width")
     ax.set_ylabel("FSR (nm)")
     ax.set_yscale("log")
     ax.legend(fontsize=8)
@@ -178,8 +178,8 @@ def _plot(s, path: str) -> None:
                          va="top", ha="left", color="C3", fontsize=8)
     else:
         where = "not found" if not np.isfinite(lim) else f"below {lim:.2f} um, outside the sweep"
-        axes[0].text(0.99, 0.98, f"single-mode: {where}", transform=axes[0].transAxes, va="top", ha="right",
-                     color="C3", fontsize=8)
+        axes[0].text(0.99, 0.85, f"single-mode: {where}", transform=axes[0].transAxes, va="top", ha="right",
+                     color="C3", fontsize=8, bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.8})
     fig.suptitle(f"{s.thickness_nm:g} nm film, slab {s.polarization.upper()}0")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
