@@ -109,3 +109,15 @@ def test_simulated_disc_threshold_and_linewidth():
     # Below threshold: the 38 nm spontaneous band; far above: a mode ~ lambda/Q = 535/1800 nm wide.
     assert 30 < b.fwhm_nm[0] < 50
     assert b.fwhm_nm[-1] < 0.5
+
+
+def test_damage_onset_found_and_threshold_fitted_before_it():
+    from sim.lasing import LasingDisc, simulate_series
+
+    s = simulate_series(LasingDisc(10.0, 1.0, damage_uj_cm2=45.0), np.linspace(2, 60, 20), seed=4)
+    y = spectral.analyse(s.wavelength_nm, s.counts / s.integration_s[:, None]).integrated
+    k = threshold.damage_onset(y)
+    assert k is not None and s.fluence_uj_cm2[k] >= 45.0 > s.fluence_uj_cm2[k - 1]
+    a, b = threshold.fit_threshold(s.fluence_uj_cm2[:k], y[:k])
+    assert a.threshold == pytest.approx(15.0, rel=0.05) and b.threshold == pytest.approx(15.0, rel=0.05)
+    assert threshold.damage_onset(np.array([1.0, 2.0, 0.1, 3.0])) is None  # a dip that recovers

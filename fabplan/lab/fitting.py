@@ -9,8 +9,8 @@ prediction for the disc's designed diameter (`modes.predicted_fsr`).
 
 Status (unless set by hand): lasing = threshold and narrow cavity lines above it (< 2 nm; below
 it the 38 nm spontaneous band or a cold-cavity mode); ASE-only = threshold but no such lines;
-damaged = output collapses (last point < 30 % of the maximum); dead = no threshold (or no signal)
-in the measured range.
+damaged = output collapses for good during the sweep (below 30 % of the maximum so far; the
+threshold is fitted on the points before); dead = no threshold (or no signal) in the measured range.
 """
 
 from __future__ import annotations
@@ -134,16 +134,19 @@ def _compute_chunk(con, axes, chunk, window_nm, resolution_nm, thickness_nm):
     per_spec = _analyse_spectra(spec, axes, window_nm)
     results, spec_updates = [], []
     lists = [per_spec.get(r[0], []) for r in chunk]
+    cuts = [threshold.damage_onset(np.array([x["integrated"] for x in rows])) for rows in lists]
+    fitted = [rows[:k] if k is not None else rows for rows, k in zip(lists, cuts, strict=True)]
     ll = threshold.fit_many(
-        [np.array([x["fluence"] for x in rows]) for rows in lists],
-        [np.array([x["integrated"] for x in rows]) for rows in lists],
+        [np.array([x["fluence"] for x in rows]) for rows in fitted],
+        [np.array([x["integrated"] for x in rows]) for rows in fitted],
     )
-    for r, rows, ab in zip(chunk, lists, ll, strict=True):
+    for r, rows, all_rows, k, ab in zip(chunk, fitted, lists, cuts, ll, strict=True):
+        damaged_at = all_rows[k]["fluence"] if k is not None else None
         res, fits, spectral_row = _fit_series(
-            tuple(r), rows, ab, axes, resolution_nm, thickness_nm, window_nm
+            tuple(r), rows, ab, axes, resolution_nm, thickness_nm, window_nm, damaged_at
         )
         results.append((tuple(r), res, fits, spectral_row))
-        spec_updates += [(x["integrated"], x["peak_nm"], x["fwhm_nm"], x["id"]) for x in rows]
+        spec_updates += [(x["integrated"], x["peak_nm"], x["fwhm_nm"], x["id"]) for x in all_rows]
     return results, spec_updates
 
 
@@ -218,7 +221,7 @@ def _analyse_spectra(spec, axes, window_nm) -> dict[int, list[dict]]:
     return out
 
 
-def _fit_series(r, rows, ab, axes, resolution_nm, thickness_nm, window_nm):
+def _fit_series(r, rows, ab, axes, resolution_nm, thickness_nm, window_nm, damaged_at=None):
     sid, disc_id, diameter, _manual, _status, series_res, _pk = r
     res_nm = resolution_nm if resolution_nm is not None else (series_res or DEFAULT_RESOLUTION_NM)
     y = np.array([x["integrated"] for x in rows])
@@ -252,8 +255,12 @@ def _fit_series(r, rows, ab, axes, resolution_nm, thickness_nm, window_nm):
         peaks_nm=peaks,
     )
 
-    status = _status_for(rows, y, has, lw, below)
+    status = "damaged" if damaged_at is not None else _status_for(rows, y, has, lw, below)
     flag = why
+    if damaged_at is not None:
+        flag = "; ".join(
+            x for x in (f"output collapsed from {damaged_at:g} uJ/cm^2 (fitted below)", why) if x
+        )
     res = SeriesResult(
         sid,
         disc_id,
@@ -294,8 +301,6 @@ def _fit_series(r, rows, ab, axes, resolution_nm, thickness_nm, window_nm):
 def _status_for(rows, y, has, lw, below) -> str:
     if not rows:
         return "untested"
-    if y.size >= 3 and y.max() > 0 and y[-1] < 0.3 * y.max() and int(np.argmax(y)) < y.size - 1:
-        return "damaged"
     if not has:
         return "dead"
     return "lasing" if math.isfinite(lw) and lw < NARROW_NM else "ASE-only"

@@ -278,6 +278,24 @@ def fit_threshold(f: np.ndarray, y: np.ndarray) -> tuple[ThresholdFit, Threshold
     return a, s_curve(f, y, a)
 
 
+def damage_onset(y: np.ndarray, drop: float = 0.3) -> int | None:
+    """Index (in fluence order) where the output collapses for good, or None.
+
+    A disc burnt during the sweep emits less at every higher fluence: the first point below `drop`
+    times the maximum so far, with no later point recovering above it. The threshold is then fitted
+    on the points before it.
+    """
+    y = np.asarray(y, dtype=np.float64)
+    if y.size < 3:
+        return None
+    peak = np.maximum.accumulate(y)
+    for k in range(1, y.size):
+        level = drop * peak[k - 1]
+        if peak[k - 1] > 0 and y[k] < level and np.all(y[k:] < level):
+            return k
+    return None
+
+
 def fit_many(fs: list[np.ndarray], ys: list[np.ndarray]) -> list[tuple[ThresholdFit, ThresholdFit]]:
     """`fit_threshold` for many series (the S-curve fits run as one batch)."""
     a = [two_segment(f, y) for f, y in zip(fs, ys, strict=True)]
