@@ -183,13 +183,24 @@ def _disc_figure(plt, con, r: dict, path: Path) -> None:
     a_log.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
     a_log.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
     a_log.xaxis.set_minor_formatter(NullFormatter())
+    if not _fin(th):
+        a_lin.text(
+            0.97,
+            0.05,
+            "no threshold in the measured range",
+            transform=a_lin.transAxes,
+            ha="right",
+            va="bottom",
+            fontsize=7,
+            color="0.3",
+        )
     a_lin.legend(loc="upper left")
     a_log.legend(loc="upper left")
     # (d) linewidth vs fluence
     a_lw.semilogy(f, fwhm, "s", ms=3, mfc="white", mec="k", mew=0.7)
     if _fin(res):
         a_lw.axhline(res, color="0.5", ls=":", lw=0.8, label=f"resolution {res:g} nm")
-        a_lw.legend(loc="upper right")
+        a_lw.legend(loc="center right")
     if _fin(th):
         a_lw.axvline(th, color="#b2182b", ls="--", lw=0.8)
     a_lw.set_xlabel(F_LABEL)
