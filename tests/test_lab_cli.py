@@ -118,3 +118,42 @@ def test_design_registered_discs_get_wgm_mode_spacing(tmp_path, capsys):
     # (REFERENCE.md section 4: ~1.0-1.5 nm at 533-540 nm for this disc).
     assert 0.9 < fit["fsr_predicted_nm"] < 1.7
     assert fit["mode_spacing_nm"] == pytest.approx(fit["fsr_predicted_nm"], rel=0.1)
+
+
+def test_python_api_demo_path(tmp_path):
+    """The issue-8 demo through the Python API: plan + journal -> fabricated discs -> simulated
+    spectra -> atomic import (ids known from the run) -> fits -> report."""
+    import numpy as np
+
+    from fabplan import lab
+    from fabplan.design import load_design
+    from fabplan.execute.journal import Journal
+    from fabplan.planning import build_plan
+
+    plan = build_plan(load_design(ROOT / "designs" / "dose_matrix.yaml"))
+    plan.save(tmp_path / "plan")
+    j = Journal.create(
+        tmp_path / "j.jsonl",
+        {
+            "plan_hash": plan.header["plan_hash"],
+            "n_shots": len(plan.shots),
+            "design_hash": plan.header["design_hash"],
+            "plan_dir": str(tmp_path / "plan"),
+        },
+        sync="none",
+    )
+    for q in range(4):
+        j.intent(q, str(plan.shots.disc_id[q]), 0.0, 0.0, 0.0, 1.0, 1)
+        j.fired(q, None, None, None, 1.0)
+    j.flush()
+    j.close()
+    con = lab.open_db(tmp_path / "lab.sqlite")
+    lab.import_journal(con, tmp_path / "j.jsonl", sample="s1")
+    discs = lab.fabricated_discs(con)
+    assert [d["disc_id"] for d in discs] == sorted(str(x) for x in plan.shots.disc_id[:4])
+    manifest = lab.simulate_series(discs, tmp_path / "spectra", np.linspace(2, 60, 12), dead_fraction=0.0)
+    assert lab.import_manifest(con, manifest)["spectra"] == 4 * 12
+    results = lab.fit_all(con)
+    assert len(results) == 4 and all(np.isfinite(r.fsr_predicted_nm) for r in results)
+    rep = lab.report(con, tmp_path / "report", max_disc_figures=0)
+    assert rep["measured"] == 4 and (tmp_path / "report" / "fits.json").is_file()

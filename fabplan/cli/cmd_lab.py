@@ -277,7 +277,7 @@ def _set_status(args) -> int:
 
 
 def _report(args) -> int:
-    from fabplan.lab.report import report
+    from fabplan.lab.figures import report
 
     res = report(
         _db(args), args.out, pattern=args.disc, sample=args.sample, max_disc_figures=args.max_disc_figures
@@ -332,14 +332,22 @@ def _export(args) -> int:
 def _simulate(args) -> int:
     from fabplan.lab.simulate import simulate_series
 
-    if args.design:
+    if args.from_db:
+        from fabplan.lab.queries import fabricated_discs
+
+        discs = fabricated_discs(_db(args), args.sample)
+        if not discs:
+            raise UserError(
+                "no fabricated or designed discs in the lab database (lab import-journal / add-design)"
+            )
+    elif args.design:
         from fabplan.design import expand, load_design
 
         discs = expand(load_design(args.design))
     elif args.ids:
         discs = [(i.strip(), args.diameter) for i in args.ids.split(",") if i.strip()]
     else:
-        raise UserError("lab simulate needs --design FILE or --ids A-r00c00,A-r00c01")
+        raise UserError("lab simulate needs --from-db, --design FILE or --ids A-r00c00,A-r00c01")
     from fabplan.units import parse_quantity
 
     lo, hi = (parse_quantity(v, "uJ/cm^2", "a pump fluence") for v in args.fluence_range.split(":"))
@@ -440,6 +448,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = add("simulate", _simulate, "dry run: simulated lasing spectra + manifest for `lab import`")
     p.add_argument("--out", required=True, help="output directory")
+    p.add_argument(
+        "--from-db",
+        action="store_true",
+        help="simulate the discs the lab database knows were fabricated (imported journal or design)",
+    )
     p.add_argument("--design", help="simulate every disc of this design")
     p.add_argument("--ids", help="comma-separated disc ids (with --diameter)")
     p.add_argument("--diameter", type=float, default=10.0, help="disc diameter in um for --ids (default 10)")

@@ -6,6 +6,7 @@ Python API for scripts and the end-to-end demo:
     con = lab.open_db("lab.sqlite")                       # WAL, migrated
     lab.register_design(con, "designs/dose_matrix.yaml")  # designs + designed discs (optional)
     lab.import_journal(con, "run/journal.jsonl")          # fabricated discs (optional)
+    discs = lab.fabricated_discs(con)                     # [{"disc_id", "diameter_um", ...}]
     manifest = lab.simulate_series(discs, "spectra/")     # dry run: files + manifest.csv
     lab.import_manifest(con, manifest)                    # atomic
     results = lab.fit_all(con)                            # thresholds, linewidth, Q, FSR; stored
@@ -15,6 +16,7 @@ Python API for scripts and the end-to-end demo:
 from fabplan.lab.db import open_db, transaction
 from fabplan.lab.fitting import fit_all
 from fabplan.lab.importer import add_spectrum, import_manifest
+from fabplan.lab.queries import disc_rows, fabricated_discs
 from fabplan.lab.records import import_journal, register_design
 
 
@@ -26,14 +28,16 @@ def simulate_series(*args, **kwargs):
 
 
 def report(*args, **kwargs):
-    """See `fabplan.lab.report.report` (imported lazily: matplotlib)."""
-    from fabplan.lab.report import report as _report
+    """See `fabplan.lab.figures.report` (imported lazily: matplotlib)."""
+    from fabplan.lab.figures import report as _report
 
     return _report(*args, **kwargs)
 
 
 __all__ = [
     "add_spectrum",
+    "disc_rows",
+    "fabricated_discs",
     "fit_all",
     "import_journal",
     "import_manifest",

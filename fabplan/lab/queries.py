@@ -198,3 +198,24 @@ def series_spectra(
     wl = [from_blob(r[0]).astype(np.float64) for r in rows]
     y = [from_blob(r[1]).astype(np.float64) / (r[2] or 1.0) for r in rows]
     return wl, y, np.array([r[3] for r in rows], dtype=np.float64)
+
+
+def fabricated_discs(
+    con: sqlite3.Connection, sample: str | None = None, include_uncertain: bool = False
+) -> list[dict]:
+    """Discs to measure: those an imported journal says were fired (optionally also the uncertain
+    ones); when no run was imported for a sample, every disc of its registered design."""
+    sql = """SELECT sm.name, d.disc_id, d.diameter_um, d.fab_state, d.run_id FROM discs d
+             JOIN samples sm ON sm.id = d.sample_id WHERE d.known = 1"""
+    args: list = []
+    if sample:
+        sql += " AND sm.name = ?"
+        args.append(sample)
+    rows = con.execute(sql + " ORDER BY sm.name, d.disc_id", args).fetchall()
+    with_runs = {r[0] for r in rows if r[4] is not None}
+    ok = {"fired", "uncertain"} if include_uncertain else {"fired"}
+    return [
+        {"sample": r[0], "disc_id": r[1], "diameter_um": r[2] if r[2] is not None else float("nan")}
+        for r in rows
+        if (r[0] not in with_runs) or (r[3] in ok)
+    ]

@@ -53,7 +53,8 @@ def simulate_series(
     Each disc gets a film quality ~ N(1, film_quality_sd) (clipped to 0.4-1.3), a `dead_fraction`
     of discs do not lase and a `damaged_fraction` are damaged at 80 % of the top fluence (see
     sim/lasing.py for the physics). Per-disc overrides: items may carry film_quality,
-    threshold_uj_cm2, beta. The ground truth goes to `out_dir/truth.json`.
+    threshold_uj_cm2, beta, sample (files then go to out_dir/<sample>/<disc_id>/). The ground
+    truth goes to `out_dir/truth.json`, keyed by disc id (by "<sample>/<disc id>" with samples).
     """
     from sim.lasing import LasingDisc, Spectrometer, write_series
     from sim.lasing import simulate_series as sim_one
@@ -78,16 +79,18 @@ def simulate_series(
             damage_uj_cm2=damage,
         )
         s = sim_one(disc, f, spec, rng)
-        for disc_id, fl, path, t in write_series(s, out, it["disc_id"]):
-            rows.append((disc_id, f"{fl:g}", os.path.relpath(path, out), f"{t:g}"))
-        truth[it["disc_id"]] = {**s.truth, "damage_uj_cm2": damage}
+        smp = it.get("sample") or sample
+        for disc_id, fl, path, t in write_series(s, out / smp if smp else out, it["disc_id"]):
+            rows.append((disc_id, f"{fl:g}", os.path.relpath(path, out), f"{t:g}", smp or ""))
+        truth[f"{smp}/{it['disc_id']}" if smp else it["disc_id"]] = {**s.truth, "damage_uj_cm2": damage}
     manifest = out / "manifest.csv"
     with manifest.open("w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh)
         head = ["disc_id", "fluence_uj_cm2", "spectrum", "integration_s", "resolution_nm"]
-        w.writerow(head + (["sample"] if sample else []))
+        with_sample = any(r[4] for r in rows)
+        w.writerow(head + (["sample"] if with_sample else []))
         for r in rows:
-            w.writerow([*r, f"{spec.resolution_nm:g}"] + ([sample] if sample else []))
+            w.writerow([*r[:4], f"{spec.resolution_nm:g}"] + ([r[4]] if with_sample else []))
     (out / "truth.json").write_text(json.dumps(truth, indent=1, default=_nan_none), encoding="utf-8")
     return manifest
 
