@@ -109,6 +109,14 @@ def test_resume_of_a_finished_dry_run_without_devices_fails_cleanly(tmp_path, de
     assert "emulators are gone" in capsys.readouterr().err
 
 
+def test_dry_run_with_a_fault_fails_safely(tmp_path, design, capsys):
+    rc = main(["dry-run", str(design), "--journal", str(tmp_path / "j.jsonl"), "--fault", "xps=following@40", "--json"])
+    out = _json(capsys)
+    assert rc == 1 and out["status"] == "failed" and "Following" in out["message"]
+    assert out["pulses_with_light"] == out["journal_counts"]["fired"] > 0
+    assert main(["dry-run", str(design), "--journal", str(tmp_path / "k.jsonl"), "--fault", "drop@2"]) == 1
+
+
 def test_user_errors_exit_2(tmp_path, design, capsys):
     assert main(["run", str(design)]) == 2
     assert main(["run", str(tmp_path / "missing.yaml"), "--stage", "xps://127.0.0.1:1"]) == 2

@@ -257,11 +257,17 @@ def _dry_run(args) -> int:
     extra = {**extra, "dry_run": True, "speedup": args.speedup, "faults": faults, "pulse_log": str(pulse_log)}
     args.home = True  # the emulated stage starts unreferenced, like a real one after power-up
     t0 = time.perf_counter()
+    from stage_drivers.protocols import DeviceError
+
     with lab:
         readback = PulseLogReader(lab.pulse_log_path, flush=lab.flush)  # a child-process lab flushes itself
-        with open_stage(lab.stage_url) as stage, open_laser(lab.laser_url, stage=stage) as laser:
-            result = _execute(args, plan, design, stage, laser, journal, resume=False, extra=extra, header_sel=None,
-                              pulse_readback=readback, attenuator_type=att_type_override)
+        try:
+            with open_stage(lab.stage_url) as stage, open_laser(lab.laser_url, stage=stage) as laser:
+                result = _execute(args, plan, design, stage, laser, journal, resume=False, extra=extra,
+                                  header_sel=None, pulse_readback=readback, attenuator_type=att_type_override)
+        except DeviceError as exc:  # an injected fault struck during connect / pre-flight: nothing moved
+            print(f"error: {exc} (before the first shot: nothing moved, nothing fired)", file=sys.stderr)
+            return 1
     wall = time.perf_counter() - t0
     pulses = read_pulse_log(pulse_log)
     sim_t = float(pulses[-1, 0]) if len(pulses) else math.nan
