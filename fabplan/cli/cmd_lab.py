@@ -57,7 +57,7 @@ def _prepare(con, args) -> None:
     if getattr(args, "design", None):
         register_design(con, args.design, _ws(args))
     if getattr(args, "journal", None):
-        import_journal(con, args.journal, _ws(args))
+        import_journal(con, args.journal, _ws(args), if_new=True)
 
 
 def _add(args) -> int:

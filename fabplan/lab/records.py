@@ -216,10 +216,13 @@ def _replay_minimal(path: Path) -> tuple[dict, dict[str, dict]]:
     return header, shots
 
 
-def import_journal(con: sqlite3.Connection, path: str | os.PathLike, sample: str = "default") -> dict:
+def import_journal(
+    con: sqlite3.Connection, path: str | os.PathLike, sample: str = "default", if_new: bool = False
+) -> dict:
     """Record a fabrication run and mark its fired (and uncertain) discs as known, linked to the run.
 
-    Importing the same journal bytes twice is refused (journal_sha256 is unique).
+    Importing the same journal bytes twice is refused (journal_sha256 is unique), or with `if_new`
+    a no-op returning {"already_imported": True}.
     """
     p = Path(path)
     if not p.is_file():
@@ -231,8 +234,11 @@ def import_journal(con: sqlite3.Connection, path: str | os.PathLike, sample: str
         raise UserError(f"{p}: malformed disc ids: {summarize_ids(bad)}")
     fab = [s for s in shots.values() if s["state"] in ("fired", "uncertain")]
     with transaction(con):
-        if con.execute("SELECT 1 FROM runs WHERE journal_sha256=?", (sha,)).fetchone():
-            raise UserError(f"{p}: this journal is already imported")
+        prev = con.execute("SELECT id FROM runs WHERE journal_sha256=?", (sha,)).fetchone()
+        if prev and if_new:
+            return {"run_id": int(prev[0]), "already_imported": True}
+        if prev:
+            raise UserError(f"{p}: this journal is already imported (run {prev[0]})")
         sid = sample_id(con, sample)
         drow = con.execute("SELECT id FROM designs WHERE hash=?", (header.get("design_hash", ""),)).fetchone()
         did = int(drow[0]) if drow else None
