@@ -139,3 +139,20 @@ def test_region_and_keepout_helpers_vectorised():
     assert outside_region_mask(region, x, np.full(3, 50.0), np.full(3, 5.0)).tolist() == [False, True, True]
     hits = keepout_hits([shapely.box(40, 40, 45, 45)], x, np.full(3, 44.0), np.full(3, 6.0))
     assert hits[0].tolist() == [0]
+
+
+def test_centre_ablated_with_an_annular_image():
+    # the annular mask image (10/16 um, NA 0.32, 515 nm) keeps ~0.8 % of the peak at the centre
+    # (coherent ringing): far above 40 / 0.0079 = 5,040 mJ/cm^2 the centre ablates too, no disc.
+    text = (
+        BASE.format(discs="      - {x: 0, y: 0, fluence: 7000 mJ/cm^2}", margin=1.0, emax="500 uJ", att="")
+        .replace(
+            "profile: {model: lg01, ring_diameter: 12 um}",
+            "profile: {model: annular, inner_diameter: 10 um, outer_diameter: 16 um, na: 0.32}",
+        )
+        .replace("damage_fluence: 400 mJ/cm^2", "damage_fluence: 20000 mJ/cm^2")
+    )
+    with pytest.raises(PlanViolations) as exc:
+        build_plan(loads_design(text))
+    v = {x.kind: x for x in exc.value.violations}
+    assert v["centre_ablated"].ids == ["E-r00c00"]
