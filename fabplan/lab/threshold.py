@@ -252,6 +252,8 @@ def _scurve_result(t: np.ndarray, cost: float, J: np.ndarray, f: np.ndarray) -> 
             "scale": scale,
             "kappa": kappa,
             "beta_apparent": beta * (1 + kappa),
+            # Bjork-Yamamoto threshold (mean photon number 1 in the lasing mode), for comparison.
+            "threshold_photon_number_one": th * (1 + beta) / (2 * (1 - beta)),
             "rms_log_resid": float(np.sqrt(s2)),
             "n": n,
         },
