@@ -1,0 +1,29 @@
+"""`fabplan demo`: validate, plan, preview, dry-run, simulated lasing, logbook, fits and report."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from fabplan.cli._output import print_json
+    from fabplan.demo import run_demo
+
+    result = run_demo(args.out, args.design)
+    if args.json:
+        print_json({"artefacts": result.artefacts, **result.summary})
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "demo",
+        help="the whole experiment on emulators: design to lasing report",
+        description="Validate, plan and preview a design (the paper's seed disc by default), dry-run its "
+        "fabrication through the real drivers against the emulators, simulate the lasing measurements "
+        "of the discs made, log and fit them, and write the report.",
+    )
+    p.add_argument("--out", default="demo-out", help="output folder (default: demo-out)")
+    p.add_argument("--design", help="design YAML (default: designs/seed_single_disc.yaml)")
+    p.add_argument("--json", action="store_true", help="also print the summary as JSON")
+    p.set_defaults(func=_demo)

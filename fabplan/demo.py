@@ -1,0 +1,169 @@
+"""`fabplan demo`: the whole experiment on one machine with no hardware.
+
+design -> validate -> plan -> preview -> dry-run fabrication through the real drivers against the
+emulators -> simulated lasing measurements of the discs that were fired -> logbook -> fits -> report,
+then a short summary of where everything is. Each step is the same code a user runs by hand; the
+demo only strings them together and checks each one succeeded before going on.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from fabplan.errors import UserError
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_DESIGN = ROOT / "designs" / "seed_single_disc.yaml"
+
+
+@dataclass
+class DemoResult:
+    out_dir: Path
+    artefacts: dict[str, str] = field(default_factory=dict)
+    summary: dict[str, Any] = field(default_factory=dict)
+
+
+def _step(title: str) -> None:
+    print(f"\n== {title}", flush=True)
+
+
+def _cli(argv: list[str]) -> None:
+    """Run one fabplan command in-process; a non-zero exit stops the demo with that command named."""
+    from fabplan.cli import main
+
+    code = main(argv)
+    if code != 0:
+        raise UserError(f"demo step `fabplan {' '.join(argv)}` exited {code}")
+
+
+def run_demo(out_dir: str | Path, design_path: str | Path | None = None, *, fresh: bool = True) -> DemoResult:
+    """Run every stage of the product on `design_path` (the seed design by default) into `out_dir`."""
+    from fabplan.design import load_design
+    from fabplan.planning.plan import Plan
+
+    design_path = Path(design_path) if design_path else DEFAULT_DESIGN
+    if not design_path.is_file():
+        raise UserError(f"{design_path}: design not found (pass --design FILE)")
+    out = Path(out_dir)
+    if fresh and out.exists():
+        if not (out / "demo-summary.json").exists() and any(out.iterdir()):
+            raise UserError(f"{out}: exists and is not a previous demo output; choose another --out")
+        shutil.rmtree(out)
+    out.mkdir(parents=True, exist_ok=True)
+    res = DemoResult(out)
+    a = res.artefacts
+    t_start = time.perf_counter()
+
+    _step(f"1/6 validate {design_path}")
+    _cli(["validate", str(design_path)])
+    design = load_design(design_path)
+
+    _step("2/6 plan")
+    a["plan"] = str(out / "plan")
+    _cli(["plan", str(design_path), "-o", a["plan"]])
+    plan = Plan.load(a["plan"])
+
+    _step("3/6 preview")
+    a["preview"] = str(out / "preview.png")
+    _cli(["preview", str(design_path), "-o", a["preview"]])
+
+    _step("4/6 dry-run fabrication: real drivers against the XPS + Pharos emulators")
+    a["journal"] = str(out / "fabrication.jsonl")
+    a["pulse_log"] = str(out / "pulses.csv")
+    a["fabrication_report"] = str(out / "fabrication.png")
+    _cli(["dry-run", a["plan"], "--journal", a["journal"], "--pulse-log", a["pulse_log"],
+          "--report", a["fabrication_report"]])
+    fired_ids, emulated_s = _fabricated(a["journal"], a["pulse_log"])
+
+    _step("5/6 lasing measurements (simulated spectrometer) -> logbook -> threshold fits")
+    results = _measure_and_fit(out, a, design_path, plan, fired_ids)
+
+    _step("6/6 summary")
+    res.summary = _summary(design, plan, fired_ids, emulated_s, results, time.perf_counter() - t_start)
+    (out / "demo-summary.json").write_text(json.dumps({"artefacts": a, **res.summary}, indent=2, default=str))
+    a["summary"] = str(out / "demo-summary.json")
+    print(format_summary(res))
+    return res
+
+
+def _fabricated(journal: str, pulse_log: str) -> tuple[list[str], float]:
+    from fabplan.execute.pulselog import read_pulse_log
+    from fabplan.lab.records import read_journal_shots
+
+    _header, shots = read_journal_shots(Path(journal))
+    fired = sorted(d for d, s in shots.items() if s.get("state") == "fired")
+    pulses = read_pulse_log(pulse_log)
+    return fired, float(pulses[-1, 0]) if len(pulses) else 0.0
+
+
+def _measure_and_fit(out: Path, a: dict, design_path: Path, plan, fired_ids: list[str]) -> list:
+    from fabplan import lab
+
+    shots = plan.shots
+    diameter = dict(zip(shots.disc_id.tolist(), shots.diameter_um.tolist(), strict=True))
+    a["spectra"] = str(out / "spectra")
+    a["lab_db"] = str(out / "lab.sqlite")
+    a["lab_report"] = str(out / "report")
+    manifest = lab.simulate_series({d: diameter[d] for d in fired_ids}, a["spectra"], seed=1)
+    con = lab.open_db(a["lab_db"])
+    try:
+        lab.register_design(con, design_path)
+        lab.import_journal(con, a["journal"])
+        counts = lab.import_manifest(con, manifest)
+        print(f"imported {counts}")
+        results = lab.fit_all(con)
+        written = lab.report(con, a["lab_report"])
+        print(f"report: {written['out']} ({written['disc_figures']} disc figure(s), "
+              f"{len(written['array_figures'])} array figure(s), table {written['table_csv']})")
+    finally:
+        con.close()
+    return results
+
+
+def _summary(design, plan, fired_ids, emulated_s, results, wall_s) -> dict[str, Any]:
+    from fabplan.wgm import annotate_diameters
+
+    shots = plan.shots
+    fired = np.isin(shots.disc_id, np.asarray(fired_ids, dtype=shots.disc_id.dtype))
+    _fsr, n_modes, single = annotate_diameters(shots.diameter_um, thickness_nm=design.sample.film.thickness)
+    lasing = [r for r in results if r.has_threshold]
+    return {
+        "design": design.name,
+        "discs_planned": int(len(shots)),
+        "discs_made": int(fired.sum()),
+        "estimated_real_duration_s": float(plan.header.get("estimate", {}).get("total_s", float("nan"))),
+        "emulated_duration_s": emulated_s,
+        "measured_series": len(results),
+        "thresholds_found": len(lasing),
+        "thresholds_uj_cm2": {r.disc_id: round(float(r.threshold_uj_cm2), 2) for r in lasing},
+        "no_threshold": sorted(r.disc_id for r in results if not r.has_threshold),
+        "single_mode_discs": sorted(shots.disc_id[single & fired].tolist()),
+        "modes_in_window": {str(d): int(n) for d, n in zip(shots.disc_id[:20], n_modes[:20], strict=True)},
+        "demo_wall_s": round(wall_s, 1),
+    }
+
+
+def format_summary(res: DemoResult) -> str:
+    s, a = res.summary, res.artefacts
+    lines = [
+        f"design {s['design']!r}: {s['discs_made']} of {s['discs_planned']} disc(s) made; "
+        f"estimated real duration {s['estimated_real_duration_s']:.2f} s, emulated {s['emulated_duration_s']:.2f} s",
+        f"lasing: {s['thresholds_found']} of {s['measured_series']} measured disc(s) show a threshold"
+        + (
+            " (" + ", ".join(f"{k} {v:g} uJ/cm^2" for k, v in list(s["thresholds_uj_cm2"].items())[:5]) + ")"
+            if s["thresholds_uj_cm2"]
+            else ""
+        ),
+        "single-mode (predicted): " + (", ".join(s["single_mode_discs"][:10]) or "none"),
+        "artefacts:",
+    ]
+    width = max(len(k) for k in a)
+    lines += [f"  {k:<{width}}  {v}" for k, v in a.items()]
+    return "\n".join(lines)
