@@ -207,9 +207,11 @@ def _show(args) -> int:
     for s in d["series"]:
         print(
             f"  series {s['id']} ({s['created']}): pump {_f(s['pump_wavelength_nm'], 'g')} nm, "
-            f"{_f(s['pulse_width_fs'], 'g')} fs, spot {_f(s['spot_fwhm_um'], 'g')} um, "
-            f"{len(s['spectra'])} spectra, operator {s['operator'] or '-'}"
+            f"{_f(s['pulse_width_fs'], 'g')} fs, {_f(s['rep_rate_hz'], 'g')} Hz, spot {_f(s['spot_fwhm_um'], 'g')} um FWHM, "
+            f"resolution {_f(s['resolution_nm'], 'g')} nm, {len(s['spectra'])} spectra, operator {s['operator'] or '-'}"
         )
+        if s["notes"]:
+            print(f"    notes: {s['notes']}")
         for f in s["fits"]:
             extra = f", beta {f['beta']:.2g}" if f["beta"] is not None else ""
             if f["has_threshold"]:
