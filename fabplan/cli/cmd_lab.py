@@ -281,8 +281,17 @@ def _set_status(args) -> int:
 def _report(args) -> int:
     from fabplan.lab.figures import report
 
+    def tick(done: int, total: int) -> None:
+        if not args.json and (done % 50 == 0 or done == total):
+            print(f"  disc figures {done}/{total}", file=sys.stderr)
+
     res = report(
-        _db(args), args.out, pattern=args.disc, sample=args.sample, max_disc_figures=args.max_disc_figures
+        _db(args),
+        args.out,
+        pattern=args.disc,
+        sample=args.sample,
+        max_disc_figures=args.max_disc_figures,
+        progress=tick,
     )
     if args.json:
         print_json(res)
