@@ -140,3 +140,16 @@ def test_readers_see_committed_state_only(tmp_path):
     assert r.execute("SELECT count(*) FROM samples").fetchone()[0] == 0  # WAL: reader not blocked
     w.execute("COMMIT")
     assert r.execute("SELECT count(*) FROM samples").fetchone()[0] == 1
+
+
+def test_fit_in_worker_processes_matches_serial(tmp_path):
+    from fabplan.lab import fit_all
+
+    (manifest,) = _manifests(tmp_path, 1, 3, 12)
+    con = open_db(tmp_path / "f.sqlite")
+    import_manifest(con, manifest, allow_unknown=True)
+    serial = fit_all(con)
+    parallel = fit_all(con, workers=2)  # workers read the WAL database, this process writes
+    assert [r.disc_id for r in serial] == [r.disc_id for r in parallel]
+    for a, b in zip(serial, parallel, strict=True):
+        assert a.status == b.status and np.allclose(a.threshold_uj_cm2, b.threshold_uj_cm2, equal_nan=True)
