@@ -104,7 +104,12 @@ def _v2(con: sqlite3.Connection) -> None:
     )
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1, _v2]
+def _v3(con: sqlite3.Connection) -> None:
+    """Film thickness per design: the WGM prediction depends on it (slab effective index)."""
+    con.execute("ALTER TABLE designs ADD COLUMN film_thickness_nm REAL")
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1, _v2, _v3]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -55,8 +55,10 @@ class SeriesResult:
 
 
 def _series_rows(con: sqlite3.Connection, pattern: str | None, sample: str | None):
-    sql = """SELECT s.id, d.disc_id, d.diameter_um, d.status_manual, d.status, s.resolution_nm, d.id
-             FROM series s JOIN discs d ON d.id = s.disc_pk JOIN samples sm ON sm.id = d.sample_id"""
+    sql = """SELECT s.id, d.disc_id, d.diameter_um, d.status_manual, d.status, s.resolution_nm, d.id,
+                    g.film_thickness_nm
+             FROM series s JOIN discs d ON d.id = s.disc_pk JOIN samples sm ON sm.id = d.sample_id
+             LEFT JOIN designs g ON g.id = d.design_id"""
     cond, args = [], []
     if pattern:
         cond.append("d.disc_id GLOB ?")
@@ -79,7 +81,10 @@ def fit_all(
     progress: Callable[[int, int], None] | None = None,
     workers: int | None = None,
 ) -> list[SeriesResult]:
-    """Fit every measurement series (of discs matching the glob `pattern`); results are stored."""
+    """Fit every measurement series (of discs matching the glob `pattern`); results are stored.
+
+    `thickness_nm` is the film thickness for the WGM prediction when a disc's design gives none.
+    """
     series = _series_rows(con, pattern, sample)
     axes = load_axes(con)
     out: list[SeriesResult] = []
@@ -222,7 +227,8 @@ def _analyse_spectra(spec, axes, window_nm) -> dict[int, list[dict]]:
 
 
 def _fit_series(r, rows, ab, axes, resolution_nm, thickness_nm, window_nm, damaged_at=None):
-    sid, disc_id, diameter, _manual, _status, series_res, _pk = r
+    sid, disc_id, diameter, _manual, _status, series_res, _pk, film_nm = r
+    thickness_nm = film_nm or thickness_nm  # the design's film, else the caller's default
     res_nm = resolution_nm if resolution_nm is not None else (series_res or DEFAULT_RESOLUTION_NM)
     y = np.array([x["integrated"] for x in rows])
     a, b = ab

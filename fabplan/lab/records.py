@@ -47,7 +47,8 @@ def register_design(con: sqlite3.Connection, path: str | os.PathLike, sample: st
             if row
             else int(
                 con.execute(
-                    "INSERT INTO designs(hash, name, yaml) VALUES (?,?,?)", (h, design.name, text)
+                    "INSERT INTO designs(hash, name, yaml, film_thickness_nm) VALUES (?,?,?,?)",
+                    (h, design.name, text, _film_thickness(design)),
                 ).lastrowid
             )
         )
@@ -79,6 +80,13 @@ def register_design(con: sqlite3.Connection, path: str | os.PathLike, sample: st
             (did, h),
         )
     return {"design_id": did, "hash": h, "name": design.name, "discs": len(rows), "sample": sample}
+
+
+def _film_thickness(design) -> float | None:
+    try:
+        return float(design.sample.film.thickness)
+    except (AttributeError, TypeError, ValueError):
+        return None
 
 
 def _diameters(design, discs) -> np.ndarray:
