@@ -206,3 +206,17 @@ def test_sif_glue_with_a_stand_in_sif_parser(tmp_path, monkeypatch):
     p.write_bytes(b"stand-in")
     wl, counts, t = read_spectrum(p)
     assert t == 0.5 and np.allclose(wl, np.linspace(530.0, 531.0, 5)) and np.allclose(counts, 6.0)
+
+
+def test_parallel_import_path_is_atomic_too(tmp_path):
+    """Large manifests are parsed in worker processes; a bad file deep inside still rolls back all."""
+    _spec(tmp_path / "s0.csv")
+    rows = [(f"A-r{i // 50:02d}c{i % 50:02d}", "5", "s0.csv", "x") for i in range(450)]
+    rows[437] = ("A-r08c37", "5", "missing.csv", "x")
+    con = open_db(tmp_path / "lab.sqlite")
+    with pytest.raises(ProblemsError, match=r"m\.csv:439: .*missing\.csv"):
+        import_manifest(con, _manifest(tmp_path, rows), allow_unknown=True, workers=2, chunk=100)
+    assert con.execute("SELECT count(*) FROM spectra").fetchone()[0] == 0
+    rows[437] = ("A-r08c37", "5", "s0.csv", "x")
+    res = import_manifest(con, _manifest(tmp_path, rows), allow_unknown=True, workers=2, chunk=100)
+    assert res["spectra"] == 450 and con.execute("SELECT count(*) FROM axes").fetchone()[0] == 1
