@@ -78,7 +78,7 @@ def run_demo(out_dir: str | Path, design_path: str | Path | None = None, *, fres
     a["journal"] = str(out / "fabrication.jsonl")
     a["pulse_log"] = str(out / "pulses.csv")
     a["fabrication_report"] = str(out / "fabrication.png")
-    _cli(["dry-run", a["plan"], "--journal", a["journal"], "--pulse-log", a["pulse_log"],
+    _cli(["dry-run", str(design_path), "--journal", a["journal"], "--pulse-log", a["pulse_log"],
           "--report", a["fabrication_report"]])
     fired_ids, emulated_s = _fabricated(a["journal"], a["pulse_log"])
 

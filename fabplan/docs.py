@@ -131,3 +131,42 @@ def update_readme(path: Path) -> bool:
     if new != old:
         path.write_text(new, encoding="utf-8")
     return new != old
+
+
+PICTURES = {
+    "hex_sweep_preview.png": "preview of designs/hex_sweep.yaml",
+    "dense_cm2_preview.png": "preview of designs/dense_cm2.yaml (250,000 discs)",
+    "demo_fabrication.png": "dry-run fabrication report of designs/hex_sweep.yaml",
+    "demo_disc.png": "one disc's lasing measurement from the demo logbook report",
+    "demo_threshold_vs_diameter.png": "lasing threshold against disc diameter, hex_sweep demo",
+}
+
+
+def make_pictures(out_dir: Path, designs_dir: Path) -> list[Path]:
+    """Regenerate the README's pictures with fabplan itself (preview, demo reports)."""
+    import shutil
+    import tempfile
+
+    from fabplan.cli import main
+    from fabplan.demo import run_demo
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for stem in ("hex_sweep", "dense_cm2"):
+        target = out_dir / f"{stem}_preview.png"
+        if main(["preview", str(designs_dir / f"{stem}.yaml"), "-o", str(target)]) != 0:
+            raise RuntimeError(f"preview of {stem} failed")
+        written.append(target)
+    with tempfile.TemporaryDirectory() as tmp:
+        demo = run_demo(Path(tmp) / "demo", designs_dir / "hex_sweep.yaml")
+        report = Path(demo.artefacts["lab_report"])
+        disc_figs = sorted((report / "discs").glob("*.png"))
+        pairs = {
+            "demo_fabrication.png": Path(demo.artefacts["fabrication_report"]),
+            "demo_disc.png": disc_figs[len(disc_figs) // 2],
+            "demo_threshold_vs_diameter.png": report / "threshold_vs_diameter.png",
+        }
+        for name, src in pairs.items():
+            shutil.copyfile(src, out_dir / name)
+            written.append(out_dir / name)
+    return written

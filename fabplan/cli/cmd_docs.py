@@ -11,6 +11,12 @@ from fabplan.errors import UserError
 def _docs(args: argparse.Namespace) -> int:
     from fabplan.docs import render_readme, update_readme
 
+    if args.pictures:
+        from fabplan.docs import make_pictures
+
+        for written in make_pictures(Path(args.pictures), Path(args.designs)):
+            print(f"written: {written}")
+        return 0
     path = Path(args.readme)
     if not path.is_file():
         raise UserError(f"{path}: no such file")
@@ -36,4 +42,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--readme", default="README.md", help="README file to update (default: README.md)")
     p.add_argument("--check", action="store_true", help="only check; exit 1 when out of date")
+    p.add_argument("--pictures", metavar="DIR", help="instead: regenerate the README's pictures into DIR")
+    p.add_argument("--designs", default="designs", help="folder of the shipped designs (default: designs)")
     p.set_defaults(func=_docs)
