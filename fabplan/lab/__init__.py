@@ -11,6 +11,13 @@ Python API for scripts and the end-to-end demo:
     lab.import_manifest(con, manifest)                    # atomic
     results = lab.fit_all(con)                            # thresholds, linewidth, Q, FSR; stored
     lab.report(con, "report/")                            # figures + fits.csv/json
+
+Modules: db (schema, migrations, WAL, transactions, float32 blobs), records (samples, designs,
+runs, discs), spectra_io (CSV/TXT, Andor SIF), importer (add / manifest import), spectral
+(baseline, integration, batched Lorentzian FWHM, peaks, mode spacing), ratemodel (rate-equation
+S-curve), threshold (two-segment + S-curve fits, flags, damage), modes (WGM estimator bridge),
+fitting (pipeline + status), queries (read views), figures (report), simulate (dry-run spectra via
+sim/lasing.py).
 """
 
 from fabplan.lab.db import open_db, transaction
