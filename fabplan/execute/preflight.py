@@ -82,6 +82,15 @@ def check_travel(plan, todo: np.ndarray, stage, report: PreflightReport) -> None
 
 def check_stage_ready(stage, report: PreflightReport, *, home: bool = False) -> None:
     status = stage.status()
+    if status.moving:  # a move left running by a session that died: stop it, never build on it
+        stage.stop()
+        import time
+
+        deadline = time.monotonic() + 10.0
+        while status.moving and time.monotonic() < deadline:
+            time.sleep(0.05)
+            status = stage.status()
+        report.ok(f"stopped a motion left running by a previous session (now {status.code} {status.text})")
     if status.fault:
         raise PreflightError(f"{stage.url}: stage reports a fault ({status.code} {status.text}); "
                              "clear it at the controller before running")
@@ -122,12 +131,30 @@ def check_trigger(laser, mode: str, report: PreflightReport) -> None:
     report.ok("laser triggered by the stage controller" + (" (position compare)" if mode == "fly" else ""))
 
 
+def reset_position_compare(laser, report: PreflightReport) -> None:
+    """Disable position compare on every positioner of the triggering controller.
+
+    A run killed during a fly pass leaves the controller's compare armed; the driver of the next
+    process does not know it, and the first move across that row would fire stray pulses as soon
+    as the gate opens. (Thin adapter over the XPS driver until it offers a forced disarm: see
+    notes/requests.md.)"""
+    trig = getattr(laser, "trigger", None) or getattr(laser, "stage", None)
+    positioners = getattr(trig, "positioners", None)
+    call = getattr(trig, "call", None)
+    if not positioners or call is None:
+        return
+    for pos in positioners:
+        call(f"PositionerPositionCompareDisable({pos})")
+    report.ok("position compare disabled on " + ", ".join(positioners))
+
+
 def preflight(plan, stage, laser, todo: np.ndarray, *, max_pulse_energy_uj: float | None = None,
               home: bool = False, mode: str = "step") -> PreflightReport:
     """All checks, cheapest first; raises PreflightError naming what to fix."""
     report = PreflightReport()
     check_plan(plan, report)
     check_trigger(laser, mode, report)
+    reset_position_compare(laser, report)  # first thing on the controller: no stray compare pulses
     check_energies(plan, todo, max_pulse_energy_uj, report)
     check_stage_ready(stage, report, home=home)
     check_travel(plan, todo, stage, report)
