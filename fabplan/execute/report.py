@@ -89,7 +89,7 @@ def write_report(path: str | Path, state: JournalState, plan, title: str = "") -
         ax.legend()
     else:
         ax.text(0.5, 0.5, "no encoder positions recorded", ha="center", transform=ax.transAxes)
-    ax.set_xlabel("placement error |encoder - target| (nm)")
+    ax.set_xlabel("placement error |recorded position - target| (nm)\n(step: encoder at firing; fly: pulse read-back)")
     ax.set_ylabel("shots")
     ax.set_title("placement error")
 
