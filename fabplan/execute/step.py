@@ -18,7 +18,7 @@ import time
 import numpy as np
 
 from fabplan.execute.context import Context, ShotFailed
-from stage_drivers.protocols import EmergencyStop
+from stage_drivers.protocols import EmergencyStop, InterlockOpen, NotInPosition
 
 
 def _distance(pos, x: float, y: float, z: float) -> float:
@@ -77,7 +77,13 @@ def fire_step(ctx: Context, seqs: np.ndarray) -> None:
         if not early_intent:
             journal.intent(seq, disc_id, x, y, z, energy[seq], pulses[seq])
         journal.wait_durable()
-        laser.fire(pulses[seq])  # an exception here leaves the shot uncertain, as it must
+        try:
+            laser.fire(pulses[seq])  # any other exception here leaves the shot uncertain, as it must
+        except (NotInPosition, InterlockOpen) as exc:
+            # refused before a trigger went out (or no light could leave): positively not fired
+            journal.not_fired(seq, f"{type(exc).__name__}: {exc}")
+            stats.failed += 1
+            raise
         journal.fired(seq, pos[0], pos[1], pos[2], ctx.energy_uj)
         ctx.fired_seqs.append(seq)
         ctx.fired_at.append(time.monotonic())
