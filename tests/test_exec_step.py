@@ -186,3 +186,13 @@ def test_a_stage_that_cannot_trigger_is_refused(tmp_path):
     with pytest.raises(PreflightError, match="cannot trigger|no stage controller"):
         execute(plan, stage, laser, tmp_path / "j.jsonl")
     assert stage.calls["move"] == 0
+
+
+def test_fire_refused_before_triggering_is_not_uncertain(tmp_path):
+    from stage_drivers.protocols import NotInPosition
+
+    plan = make_plan()
+    stage = FakeStage()
+    laser = FakeLaser(stage, faults={4: NotInPosition("refusing to fire", device="xps")})
+    res = execute(plan, stage, laser, tmp_path / "j.jsonl")
+    assert res.status == "failed" and res.counts["uncertain"] == 0 and res.counts["fired"] == 4
