@@ -8,15 +8,19 @@ through pint so any spelling pint knows ("µm", "micrometer", "kHz") works.
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
-import pint
+if TYPE_CHECKING:
+    import pint
 
 from fabplan.errors import UserError
 
 
 @lru_cache(maxsize=1)
 def registry() -> pint.UnitRegistry:
-    """The one pint registry, built on first use (it costs ~0.3 s; the CLI should not pay it for --help)."""
+    """The one pint registry, built on first use (pint pulls in scipy; the CLI's --help should not)."""
+    import pint
+
     return pint.UnitRegistry()
 
 # Canonical internal unit per physical kind, and the word used in error messages.
@@ -66,7 +70,7 @@ def parse_quantity(value: object, unit: str, kind_word: str | None = None) -> fl
         q = registry().Quantity(text)
     except Exception as exc:  # pint raises many types for garbage input
         raise UnitError(f"cannot read {value!r} as a quantity ({exc.__class__.__name__})") from None
-    if not isinstance(q, pint.Quantity):
+    if not isinstance(q, registry().Quantity):
         return float(q)
     target = _unit(unit)
     if q.dimensionality != target.dimensionality:

@@ -20,25 +20,36 @@ fitting (pipeline + status), queries (read views), figures (report), simulate (d
 sim/lasing.py).
 """
 
-from fabplan.lab.db import open_db, transaction
-from fabplan.lab.fitting import fit_all
-from fabplan.lab.importer import add_spectrum, import_manifest
-from fabplan.lab.queries import disc_rows, fabricated_discs
-from fabplan.lab.records import import_journal, register_design
+import importlib
+from typing import Any
 
-
-def simulate_series(*args, **kwargs):
-    """See `fabplan.lab.simulate.simulate_series` (imported lazily: it pulls in sim/)."""
-    from fabplan.lab.simulate import simulate_series as _sim
-
-    return _sim(*args, **kwargs)
+# Public names -> defining module. Imported on first use, so `fabplan --help` (which imports the CLI
+# module that names this package) does not pay for scipy and matplotlib.
+_EXPORTS = {
+    "open_db": "fabplan.lab.db",
+    "transaction": "fabplan.lab.db",
+    "fit_all": "fabplan.lab.fitting",
+    "add_spectrum": "fabplan.lab.importer",
+    "import_manifest": "fabplan.lab.importer",
+    "disc_rows": "fabplan.lab.queries",
+    "fabricated_discs": "fabplan.lab.queries",
+    "import_journal": "fabplan.lab.records",
+    "register_design": "fabplan.lab.records",
+    "simulate_series": "fabplan.lab.simulate",
+}
 
 
 def report(*args, **kwargs):
-    """See `fabplan.lab.figures.report` (imported lazily: matplotlib)."""
+    """See `fabplan.lab.figures.report` (a function here: the submodule is `figures`)."""
     from fabplan.lab.figures import report as _report
 
     return _report(*args, **kwargs)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'fabplan.lab' has no attribute {name!r}")
 
 
 __all__ = [
