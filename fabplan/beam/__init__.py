@@ -11,13 +11,23 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from fabplan.beam.annular import AnnularBeam
 from fabplan.beam.base import BeamModel, TabulatedBeam
 from fabplan.beam.lg01 import Lg01Beam
 from fabplan.beam.measured import MeasuredBeam, read_profile_csv
 from fabplan.errors import UserError
 
-__all__ = ["AnnularBeam", "BeamModel", "Lg01Beam", "MeasuredBeam", "TabulatedBeam", "make_beam"]
+__all__ = [
+    "AnnularBeam",
+    "BeamModel",
+    "Lg01Beam",
+    "MeasuredBeam",
+    "TabulatedBeam",
+    "expected_diameters",
+    "make_beam",
+]
 
 
 def _get(obj: Any, name: str, default: Any = None) -> Any:
@@ -80,3 +90,19 @@ def make_beam(beam: Any, laser: Any = None, base_dir: str | Path | None = None) 
 
 def _opt_float(value: Any) -> float | None:
     return None if value is None else float(value)
+
+
+def expected_diameters(design: Any, discs: Any) -> np.ndarray:
+    """Each disc's diameter: its target where the design gives one, else the beam model's
+    prediction for its fluence and pulses (NaN where nothing is ablated or the model cannot be built).
+
+    Summaries, the WGM annotation and the logbook all need a diameter for fluence-specified discs."""
+    d = np.asarray(discs.diameter_um, dtype=np.float64).copy()
+    todo = ~np.isfinite(d) & np.isfinite(discs.fluence_mj_cm2)
+    if todo.any():
+        try:
+            beam = make_beam(design)
+        except UserError:  # e.g. a measured profile that cannot be read: validate reports it elsewhere
+            return d
+        d[todo] = beam.disc_diameter_um(discs.fluence_mj_cm2[todo], discs.pulses[todo])
+    return d

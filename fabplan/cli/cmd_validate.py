@@ -27,14 +27,22 @@ def _validate(args: argparse.Namespace) -> int:
     design, discs = load_and_expand(args.design)
     summary = design_summary(design, discs)
     # WGM annotation (issue 6): predicted FSR / mode count per disc, single-mode discs listed.
+    from fabplan.beam import expected_diameters
     from fabplan.wgm.design import design_wgm_summary, format_wgm_summary, public
 
-    wgm = design_wgm_summary(design, discs.diameter_um, ids=lambda idx: discs.take(idx).ids)
+    diameters = expected_diameters(design, discs)  # fluence-specified discs: the beam model's prediction
+    wgm = design_wgm_summary(design, diameters, ids=lambda idx: discs.take(idx).ids)
+    by_fluence = ~(discs.diameter_um == discs.diameter_um) & (diameters == diameters)
+    if by_fluence.any():
+        summary["predicted_diameter_um"] = [float(diameters[by_fluence].min()), float(diameters[by_fluence].max())]
     summary["wgm"] = public(wgm)
     if args.json:
         print_json(summary)
     else:
         print(format_summary(summary))
+        if "predicted_diameter_um" in summary:
+            lo, hi = summary["predicted_diameter_um"]
+            print(f"discs given by fluence: predicted diameter {lo:.2f} - {hi:.2f} um (beam model)")
         print(format_wgm_summary(wgm))
     return 0
 

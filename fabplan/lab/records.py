@@ -91,17 +91,9 @@ def _film_thickness(design) -> float | None:
 
 def _diameters(design, discs) -> np.ndarray:
     """Target diameters; where a disc is given by fluence, the beam model's prediction (or NaN)."""
-    d = np.asarray(discs.diameter_um, dtype=np.float64).copy()
-    todo = ~np.isfinite(d) & np.isfinite(discs.fluence_mj_cm2)
-    if todo.any():
-        try:
-            from fabplan.beam import make_beam
+    from fabplan.beam import expected_diameters
 
-            beam = make_beam(design.beam, design.laser)
-            d[todo] = beam.disc_diameter_um(discs.fluence_mj_cm2[todo], discs.pulses[todo])
-        except Exception:  # the prediction is a convenience: keep NaN when the beam model cannot say
-            pass
-    return d
+    return expected_diameters(design, discs)
 
 
 def _f(v) -> float | None:
