@@ -27,12 +27,14 @@ def _validate(args: argparse.Namespace) -> int:
     design, discs = load_and_expand(args.design)
     summary = design_summary(design, discs)
     # WGM annotation (issue 6): predicted FSR / mode count per disc, single-mode discs listed.
+    import numpy as np
+
     from fabplan.beam import expected_diameters
     from fabplan.wgm.design import design_wgm_summary, format_wgm_summary, public
 
     diameters = expected_diameters(design, discs)  # fluence-specified discs: the beam model's prediction
     wgm = design_wgm_summary(design, diameters, ids=lambda idx: discs.take(idx).ids)
-    by_fluence = ~(discs.diameter_um == discs.diameter_um) & (diameters == diameters)
+    by_fluence = np.isnan(discs.diameter_um) & np.isfinite(diameters)
     if by_fluence.any():
         summary["predicted_diameter_um"] = [float(diameters[by_fluence].min()), float(diameters[by_fluence].max())]
     summary["wgm"] = public(wgm)
