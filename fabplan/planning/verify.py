@@ -172,12 +172,12 @@ def verify_shots(design: Any, raw: Any, ids: np.ndarray, beam: Any) -> list[Viol
         )
     dmg = beam.damage_fluence_mj_cm2
     if dmg is not None:
-        over = np.isfinite(raw.fluence_mj_cm2) & (raw.fluence_mj_cm2 >= dmg)
+        over = np.isfinite(raw.fluence_mj_cm2) & (raw.fluence_mj_cm2 > dmg)  # the beam range includes the limit itself
         if over.any():
             out.append(
                 _violation(
                     "damage_fluence",
-                    f"need a fluence at or above the film damage limit {dmg:g} mJ/cm^2",
+                    f"need a fluence above the film damage limit {dmg:g} mJ/cm^2",
                     np.flatnonzero(over),
                     ids,
                     f"highest {np.nanmax(raw.fluence_mj_cm2[over]):.4g} mJ/cm^2",
