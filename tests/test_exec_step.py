@@ -196,3 +196,38 @@ def test_fire_refused_before_triggering_is_not_uncertain(tmp_path):
     laser = FakeLaser(stage, faults={4: NotInPosition("refusing to fire", device="xps")})
     res = execute(plan, stage, laser, tmp_path / "j.jsonl")
     assert res.status == "failed" and res.counts["uncertain"] == 0 and res.counts["fired"] == 4
+
+
+def test_energy_waits_for_a_slow_attenuator_then_checks(tmp_path):
+    import numpy as np
+
+    from fabplan.planning.plan import Plan, ShotTable
+
+    base = make_plan(1, 4)
+    s = base.shots
+    cols = {name: getattr(s, name) for name in ("disc_id", "x_um", "y_um", "z_um", "sample_x_um", "sample_y_um",
+                                                "fluence_mj_cm2", "pulses", "attenuator", "diameter_um",
+                                                "trench_outer_um")}
+    cols["pulse_energy_uj"] = np.array([0.2, 0.2, 0.4, 0.4])
+    plan = Plan.assemble(dict(base.header), ShotTable.from_columns(**cols))
+
+    class SlowLaser(FakeLaser):
+        lag = 0
+
+        def set_attenuation(self, percent):
+            self.target, self.lag = percent, 3  # three reads before the energy follows
+
+        def pulse_energy_uj(self):
+            if self.lag:
+                self.lag -= 1
+                return 1.0 * self.att / 100.0
+            self.att = getattr(self, "target", self.att)
+            return 1.0 * self.att / 100.0
+
+    stage = FakeStage()
+    laser = SlowLaser(stage)
+    res = execute(plan, stage, laser, tmp_path / "j.jsonl")
+    assert res.status == "completed", res.message
+    from fabplan.execute.journal import read_journal
+
+    assert np.allclose(read_journal(tmp_path / "j.jsonl").energy_uj, [0.2, 0.2, 0.4, 0.4])

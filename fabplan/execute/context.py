@@ -41,6 +41,7 @@ class Options:
     home: bool = False
     fly_lead_s: float | None = None  # fly trigger lead; None: measured from the read-back (0 without one)
     batch_size: int = 256  # "batch" journal durability: shots per fsynced horizon
+    attenuator_timeout_s: float = 5.0  # wait for the laser's energy to settle after an attenuator move
     max_pulse_energy_uj: float | None = None
     energy_rel_tolerance: float | None = 0.05  # laser-reported vs planned energy; None: record only
 
@@ -116,11 +117,21 @@ class Context:
                 self.energy_uj = float(self.laser.pulse_energy_uj())
             return
         self.laser.set_attenuation(a)
-        self.attenuation = a
-        self.energy_uj = float(self.laser.pulse_energy_uj())
+        self.attenuation = math.nan  # unknown until the energy is confirmed below
         tol = self.options.energy_rel_tolerance
         planned = float(self.arrays["energy"][seq])
-        if tol is not None and abs(self.energy_uj - planned) > tol * planned:
+        # a motorised attenuator takes a while: poll the laser's energy until it settles on the plan
+        deadline = time.monotonic() + self.options.attenuator_timeout_s
+        while True:
+            self.energy_uj = float(self.laser.pulse_energy_uj())
+            ok = tol is None or math.isnan(self.energy_uj) or abs(self.energy_uj - planned) <= tol * planned
+            if ok or time.monotonic() >= deadline:
+                break
+            time.sleep(0.05)
+        if ok:
+            self.attenuation = a
+        else:
             raise ShotFailed(f"{self.laser.url}: pulse energy {self.energy_uj:.4g} uJ at attenuation {a:.4g} "
-                             f"differs from the planned {planned:.4g} uJ by more than {tol:.0%}",
+                             f"differs from the planned {planned:.4g} uJ by more than {tol:.0%} "
+                             f"{self.options.attenuator_timeout_s:g} s after the attenuator move",
                              str(self.arrays["disc_id"][seq]))
