@@ -169,3 +169,17 @@ def test_ctrl_c_pauses_then_stops(tmp_path, sig, presses, status, code):
     lit = sum(1 for ln in (tmp_path / "p.csv").read_text().splitlines()[1:] if ln.split(",")[5] == "1")
     c = st.counts()
     assert c["fired"] <= lit <= c["fired"] + c["uncertain"]  # every fired disc lit; only uncertain ones in doubt
+
+
+def test_dry_run_of_a_saved_plan_uses_its_attenuator_calibration(tmp_path, capsys):
+    """hex_sweep has a Pharos attenuator with 4 uJ at 100 %: a dry run of the saved plan directory
+    (no design at hand) must emulate that calibration, or every energy check fails."""
+    from pathlib import Path
+
+    design = Path(__file__).resolve().parents[1] / "designs" / "hex_sweep.yaml"
+    plan_dir = tmp_path / "plan"
+    assert main(["plan", str(design), "-o", str(plan_dir)]) == 0
+    capsys.readouterr()
+    rc = main(["dry-run", str(plan_dir), "--journal", str(tmp_path / "j.jsonl"), "--json"])
+    out = _json(capsys)
+    assert rc == 0 and out["journal_counts"]["fired"] == 63

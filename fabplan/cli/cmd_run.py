@@ -241,11 +241,18 @@ def _dry_run(args) -> int:
         faults[dev] = ",".join(x for x in (faults.get(dev), rest) if x)
     in_process = args.lab_process != "yes"
     # the emulated Pharos is linear in percent: give it the design's calibration when it has one
-    energy = float(design.laser.max_pulse_energy) if design is not None else 10.0
+    model = plan.header.get("model", {})
+    energy = float(
+        design.laser.max_pulse_energy if design is not None else model.get("beam", {}).get("max_pulse_energy_uj", 10.0)
+    )
     att = getattr(getattr(design, "laser", None), "attenuator", None)
+    if att is None and isinstance(model.get("attenuator"), dict):  # a saved plan carries its calibration
+        from types import SimpleNamespace
+
+        att = SimpleNamespace(**model["attenuator"])
     att_type_override = None
     if att is not None and att.type == "percent":
-        if float(att.offset_percent or 0.0) == 0.0:
+        if float(getattr(att, "offset_percent", 0.0) or 0.0) == 0.0:
             energy = float(att.energy_at_100)
         else:  # an offset the emulator does not model: derive percentages from its reported energy
             att_type_override = "emulated-linear"

@@ -232,6 +232,9 @@ def build_plan(design: Any, discs: DiscTable | None = None, beam: Any = None) ->
         "model": {
             "planner_version": PLANNER_VERSION,
             "beam": _beam_model_params(beam),
+            # The attenuator calibration turns energies into settings: part of the model, and what a
+            # dry run of a saved plan needs to emulate the same attenuator.
+            "attenuator": None if att is None else att.model_dump(),
             "motion": {
                 "velocity_um_s": float(proc.motion.velocity),
                 "acceleration_um_s2": float(proc.motion.acceleration),
