@@ -217,3 +217,13 @@ def test_cli_validate_exit_codes(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.startswith(f"{bad}:12:12: arrays[0].pitch: expected a length, got '20 mJ'")
     assert "Traceback" not in err
+
+
+def test_parameter_swept_on_both_axes_is_an_error():
+    text = MINIMAL.replace(
+        "    shape: [3, 4]\n    disc: {diameter: 6 um}\n",
+        "    sweep: {rows: {diameter: [4, 5]}, cols: {diameter: [6, 7]}}\n",
+    )
+    assert problems_of(text) == [
+        "d.yaml:13:56: arrays[0].sweep.cols.diameter: diameter is swept along both rows and cols"
+    ]

@@ -64,11 +64,18 @@ def _check_lattice(a: models.LatticeArray, i: int, src: YamlSource) -> list[Prob
     n_rows, n_cols = lattice_shape(a)
     if n_rows * n_cols > 20_000_000:
         out.append(src.problem(base + ("shape",), f"{n_rows} x {n_cols} discs is more than 20 million"))
-    swept = set()
+    swept: set[str] = set()
     if a.sweep:
-        for axis in (a.sweep.rows, a.sweep.cols):
+        for axis_name, axis in (("rows", a.sweep.rows), ("cols", a.sweep.cols)):
             if axis:
-                swept |= {name for name, _ in axis.parameters()}
+                names = {name for name, _ in axis.parameters()}
+                for name in sorted(names & swept):
+                    out.append(
+                        src.problem(
+                            base + ("sweep", axis_name, name), f"{name} is swept along both rows and cols"
+                        )
+                    )
+                swept |= names
     if a.disc.diameter is None and a.disc.fluence is None and not ({"diameter", "fluence"} & swept):
         out.append(src.problem(base + ("disc",), "each disc needs a target diameter or a fluence"))
     for k, entry in enumerate(a.skip):
