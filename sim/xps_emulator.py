@@ -86,6 +86,20 @@ PCO_SETTLING_US = (0.075, 1.0, 4.0, 12.0)
 PCO_LATENCY_S = 50e-9
 
 
+PCO_COUNT_TOLERANCE = 1e-3  # in steps
+
+
+def pco_count(lo: float, hi: float, step: float) -> int:
+    """Number of compare positions lo + k*step up to hi: (hi-lo)/step rounded to the nearest whole
+    number when within 0.1 % of a step of it, else rounded down (hi between two positions).
+
+    Not floor((hi-lo)/step + 1e-9): hi and step arrive as 9-decimal mm strings, and a step rounded
+    up by 5e-10 mm over 500 positions leaves (hi-lo)/step at n-1 - 1e-5, which dropped the last
+    one. Both encodings of a row count n: max = last (rounded) and max = last + step/2 (the driver).
+    """
+    return int(math.floor((hi - lo) / step + PCO_COUNT_TOLERANCE)) + 1
+
+
 class XpsError(Exception):
     def __init__(self, code: int):
         self.code = code
@@ -777,8 +791,7 @@ class XpsEmulator:
             if not p.pco_enabled or p.profile is None or p.pco is None:
                 continue
             lo, hi, step = p.pco
-            k = np.arange(int(math.floor((hi - lo) / step + 1e-9)) + 1)
-            values = lo + k * step
+            values = lo + np.arange(pco_count(lo, hi, step)) * step
             start = p.profile.start
             values = values[np.abs(values - start) > 1e-12]
             noise = self.rng.normal(0.0, self.encoder_noise, len(values))

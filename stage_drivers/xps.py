@@ -210,7 +210,7 @@ class XpsStage:
                  positioners: Sequence[str] = ("X", "Y", "Z"), unit: str = "mm", timeout_s: float | None = None,
                  move_timeout_s: float = 60.0, home_timeout_s: float = 180.0,
                  credentials: tuple[str, str] | None = None, gate_mask: int = 1, trigger_mask: int = 2,
-                 url: str | None = None):
+                 url: str | None = None, reset_on_connect: bool = True):
         self.host, self.port, self.group = host, port, group
         self.axes = tuple(positioners)
         self.positioners = tuple(f"{group}.{p}" for p in positioners)
@@ -233,6 +233,8 @@ class XpsStage:
         self._gate_touched = False
         self._status_text: dict[int, str] = {}
         self._target: list[float] | None = None
+        self.reset_on_connect = reset_on_connect
+        self._pco_reset_pending = False
 
     @classmethod
     def from_url(cls, u, timeout_s: float | None = None) -> XpsStage:
@@ -244,7 +246,8 @@ class XpsStage:
                    unit=p.get("unit", "mm"), timeout_s=timeout_s if timeout_s is not None else u.float_param(
                        "timeout", 5.0), move_timeout_s=u.float_param("move_timeout", 60.0),
                    credentials=credentials(u.host, "xps"), gate_mask=int(p.get("gate_mask", 1)),
-                   trigger_mask=int(p.get("trigger_mask", 2)), url=u.raw)
+                   trigger_mask=int(p.get("trigger_mask", 2)), url=u.raw,
+                   reset_on_connect=p.get("reset", "1").lower() not in ("0", "false", "no"))
 
     # ------------------------------------------------------------------ low level
 
@@ -292,10 +295,31 @@ class XpsStage:
     # ------------------------------------------------------------------ connection
 
     def connect(self) -> XpsStage:
-        """Open the polling socket (Login if configured) and read the group's limits."""
+        """Open the polling socket (Login if configured), make the outputs safe, read the group's limits.
+
+        Safe outputs (unless `reset_on_connect=False`, URL `?reset=0`, for monitors that must not
+        touch a run in progress): position compare disabled on every positioner of the group and
+        the gate low. A process killed mid-row leaves PCO enabled on the controller, and this
+        process's first move across that row would otherwise fire stray pulses once the gate opens.
+        Costs len(positioners) + 1 calls at connect, nothing per shot.
+        """
         self.status_code()  # validates the group name (-19) and the connection
+        if self.reset_on_connect:
+            self.reset_outputs()
         self._read_limits()
         return self
+
+    def reset_outputs(self) -> None:
+        """Position compare off on every positioner of the group (armed by anyone), then the gate low.
+
+        A controller that refuses PCO disable in its current state (not initialised: NotReadyError)
+        is asked again right after the next successful home(), before anything can move."""
+        try:
+            self.disarm_compare(all_positioners=True)
+            self._pco_reset_pending = False
+        except NotReadyError:
+            self._pco_reset_pending = True
+        self.set_gate(False)
 
     def _read_limits(self):
         for ax, pos in zip(self.axes, self.positioners, strict=True):
@@ -374,10 +398,12 @@ class XpsStage:
             self.call(f"GroupKill({self.group})")
             code = self.status_code()
         if 10 <= code <= 18:
+            self._finish_pco_reset()
             self._in_position = True
             return
         if 20 <= code <= 38:
             self.call(f"GroupMotionEnable({self.group})")
+            self._finish_pco_reset()
             self._in_position = True
             return
         if code < 10:
@@ -385,7 +411,14 @@ class XpsStage:
         self.call(f"GroupHomeSearch({self.group})", link="move",
                   timeout_s=timeout_s if timeout_s is not None else self.home_timeout_s)
         self._target = None
+        self._finish_pco_reset()
         self._in_position = True
+
+    def _finish_pco_reset(self) -> None:
+        """The connect-time PCO disable the controller refused (not initialised), before any move."""
+        if self._pco_reset_pending:
+            self.disarm_compare(all_positioners=True)
+            self._pco_reset_pending = False
 
     def check_limits(self, x_um: float, y_um: float, z_um: float | None = None) -> None:
         values = self._values(x_um, y_um, z_um)
@@ -534,13 +567,28 @@ class XpsStage:
         if pos in self._pco_armed:
             self.call(f"PositionerPositionCompareDisable({pos})")
             self._pco_armed.remove(pos)
-        self.call(f"PositionerPositionCompareSet({pos},{self._to_units(pts[0])},{self._to_units(pts[-1])},"
+        # max = last + step/2, not last: the controller fires at min + k*step <= max, and the step is
+        # sent rounded to 1e-9 mm, so (last - min)/step can come out at n-1 - 1e-7 and the last disc
+        # of the row would be lost (non-round pitch, rotated samples). Half a step of margin keeps the
+        # count exact whichever way the step rounds; clamped to the travel limit (the controller
+        # refuses a max outside it), where a tolerant controller still counts the last position.
+        hi = pts[-1] + 0.5 * step
+        if lim is not None:
+            hi = max(pts[-1], min(hi, lim.max_um))
+        self.call(f"PositionerPositionCompareSet({pos},{self._to_units(pts[0])},{self._to_units(hi)},"
                   f"{self._to_units(step)})")
         self.call(f"PositionerPositionCompareEnable({pos})")
         self._pco_armed.append(pos)
         return LineFiring(ax, pts)
 
-    def disarm_compare(self) -> None:
+    def disarm_compare(self, all_positioners: bool = False) -> None:
+        """Disable the position compare this process armed (all_positioners: every one of the group,
+        including compare left armed by another, possibly killed, process)."""
+        if all_positioners:
+            for pos in self.positioners:
+                self.call(f"PositionerPositionCompareDisable({pos})")
+            self._pco_armed.clear()
+            return
         while self._pco_armed:
             pos = self._pco_armed[0]
             self.call(f"PositionerPositionCompareDisable({pos})")

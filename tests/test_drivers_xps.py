@@ -27,6 +27,7 @@ from stage_drivers import (
     open_laser,
     open_stage,
 )
+from stage_drivers.urls import parse_device_url
 from stage_drivers.xps import XpsReplyParser, XpsStage, decode_status, fmt_num, split_reply
 
 
@@ -169,7 +170,9 @@ def test_status_decoding_follows_newport_table():
 def test_connect_and_move_bytes_and_separate_move_socket(fake):
     f = fake()
     st = stage_for(f)
-    assert f.sent() == ["GroupStatusGet(XYZ,int *)", "PositionerUserTravelLimitsGet(XYZ.X,double *,double *)",
+    assert f.sent() == ["GroupStatusGet(XYZ,int *)", "PositionerPositionCompareDisable(XYZ.X)",
+                        "PositionerPositionCompareDisable(XYZ.Y)", "PositionerPositionCompareDisable(XYZ.Z)",
+                        "GPIODigitalSet(GPIO3.DO,1,0)", "PositionerUserTravelLimitsGet(XYZ.X,double *,double *)",
                         "PositionerUserTravelLimitsGet(XYZ.Y,double *,double *)",
                         "PositionerUserTravelLimitsGet(XYZ.Z,double *,double *)"]
     st.move_to(100.0, -200.0, 0.5)  # um -> mm on the wire
@@ -229,10 +232,65 @@ def test_fire_and_position_compare_bytes(fake):
     st.arm_compare("X", [100.0, 110.0, 120.0])
     st.disarm_compare()
     assert f.sent()[n0:] == ["PositionerPositionComparePulseParametersSet(XYZ.X,1,0.075)",
-                             "PositionerPositionCompareSet(XYZ.X,0.1,0.12,0.01)",
+                             "PositionerPositionCompareSet(XYZ.X,0.1,0.125,0.01)",  # max = last + step/2
                              "PositionerPositionCompareEnable(XYZ.X)", "PositionerPositionCompareDisable(XYZ.X)"]
     with pytest.raises(ValueError):
         st.arm_compare("X", [0.0, 10.0, 25.0])  # PCO needs a constant step
+    st.close()
+
+
+def test_connect_reset_can_be_turned_off_for_monitors(fake):
+    f = fake()
+    st = XpsStage.from_url(parse_device_url(f"xps://127.0.0.1:{f.port}?group=XYZ&reset=0")).connect()
+    assert not any("Compare" in c or "GPIO" in c for c in f.sent())  # a monitor must not touch a running job
+    st.close()
+
+
+def test_compare_disable_refused_before_init_is_sent_after_homing(fake):
+    """A controller that refuses PCO disable while not initialised (-22) gets it right after homing."""
+    state = {"code": 0}
+
+    def respond(c):
+        if c.startswith("GroupStatusGet"):
+            return f"0,{state['code']},EndOfAPI"
+        if c.startswith("PositionerPositionCompareDisable") and state["code"] < 10:
+            return f"-22,{c},EndOfAPI"
+        if c.startswith("GroupHomeSearch"):
+            state["code"] = 11
+        return None
+
+    f = fake(respond)
+    st = stage_for(f)
+    assert "GPIODigitalSet(GPIO3.DO,1,0)" in f.sent()  # the gate goes low all the same
+    n0 = len(f.calls)
+    st.home()
+    assert f.sent()[n0:] == ["GroupStatusGet(XYZ,int *)", "GroupInitialize(XYZ)", "GroupHomeSearch(XYZ)",
+                             "PositionerPositionCompareDisable(XYZ.X)", "PositionerPositionCompareDisable(XYZ.Y)",
+                             "PositionerPositionCompareDisable(XYZ.Z)"]
+    st.close()
+
+
+@pytest.mark.parametrize("pitch_um, n", [(20.000000001, 300), (7.0 / 3.0, 3), (7.0 / 3.0, 4), (7.0, 3),
+                                         (14.0 / 3.0, 4), (14.0 / 3.0, 500), (19.9998782, 200)])
+def test_compare_max_is_last_plus_half_step(fake, pitch_um, n):
+    """The step goes out rounded to 1e-9 mm; max = last + step/2 keeps floor((max-min)/step) = n-1
+    whichever way it rounded (14/3 um -> 0.004666667 mm, rounded up: max = last lost the last disc)."""
+    f = fake()
+    st = stage_for(f)
+    x0 = -1514.23617
+    st.arm_compare("X", [x0 + i * pitch_um for i in range(n)])
+    cmd = [c for c in f.sent() if c.startswith("PositionerPositionCompareSet")][-1]
+    lo, hi, step = (float(v) for v in cmd[:-1].split(",")[1:])
+    assert int((hi - lo) / step) + 1 == n  # a plain floor, no tolerance needed
+    assert hi - lo == pytest.approx((n - 0.5) * pitch_um / 1000.0, abs=2e-9)
+    st.close()
+
+
+def test_compare_max_clamped_to_the_travel_limit(fake):
+    f = fake()
+    st = stage_for(f)  # limits -50..50 mm
+    st.arm_compare("X", [49980.0, 49990.0, 50000.0])
+    assert "PositionerPositionCompareSet(XYZ.X,49.98,50,0.01)" in f.sent()
     st.close()
 
 
@@ -375,6 +433,51 @@ def test_fly_line_fires_at_each_compare_position(emu, tmp_path):
     err = [abs(float(r[1]) - x) for r, x in zip(rows, xs, strict=True)]
     # trigger jitter <= 5 us at 200 kHz x 5 mm/s = 25 nm, + encoder noise 2 nm rms
     assert max(err) < 0.04
+
+
+def _pco_rows(emu, path):
+    emu.laser.log.flush()
+    return [r.split(",") for r in path.read_text().splitlines()[1:] if r.endswith(",pco")]
+
+
+def test_connect_disarms_compare_left_by_a_killed_process(emu, tmp_path):
+    """A run killed mid-row leaves PCO enabled and the gate high; the next process's driver disables
+    compare on every positioner and lowers the gate on connect, so its first pass fires nothing."""
+    xs = [1000.0 + 20.0 * i for i in range(10)]
+    st1 = open_stage(emu.url)
+    st1.home()
+    laser1 = open_laser(emu.url, stage=st1)
+    laser1.arm()
+    st1.move_to(0.0, 0.0, 0.0)
+    laser1.arm_line("X", xs)
+    st1._poll.close()  # killed: no disarm, no close, just the sockets gone
+    st1._move.close()
+    assert emu.group.positioners[0].pco_enabled and emu.gpio_do & 1
+    with open_stage(emu.url) as st2:
+        assert not any(p.pco_enabled for p in emu.group.positioners)  # before anything moves
+        assert emu.gpio_do & 1 == 0
+        with open_laser(emu.url, stage=st2) as laser2:
+            st2.home()
+            laser2.arm()
+            st2.move_to(1500.0, 0.0, 0.0)  # across the old row with the gate open
+    assert _pco_rows(emu, tmp_path / "pulses.csv") == []
+
+
+@pytest.mark.parametrize("pitch_um, n", [(20.000000001, 50), (7.0 / 3.0, 3), (7.0 / 3.0, 4), (14.0 / 3.0, 4),
+                                         (14.0 / 3.0, 100)])
+def test_fly_row_with_non_round_pitch_fires_every_disc(emu, tmp_path, pitch_um, n):
+    with open_stage(emu.url) as st, open_laser(emu.url, stage=st) as laser:
+        st.home()
+        st.set_motion_params("X", MotionParams(5000.0, 100000.0))
+        laser.arm()
+        xs = [-1514.23617 + i * pitch_um for i in range(n)]
+        st.move_to(xs[0] - 20.0, 0.0, 0.0)
+        laser.arm_line("X", xs)
+        st.move_to(xs[-1] + 20.0, 0.0, 0.0)
+        laser.disarm_line()
+    rows = _pco_rows(emu, tmp_path / "pulses.csv")
+    assert len(rows) == n
+    assert max(abs(float(r[1]) - x) for r, x in zip(rows, xs, strict=True)) < 0.04  # as in the test above
 
 
 def test_closing_the_laser_closes_the_gate(emu):

@@ -155,7 +155,10 @@ FAULTS = [
 @pytest.mark.parametrize("label,spec,params", FAULTS, ids=[f[0] for f in FAULTS])
 def test_fault_stops_safely_and_resume_is_exactly_once(tmp_path, label, spec, params, mode):
     plan = _plan("dose_matrix" if mode == "step" else "fly-1")
-    k = 70 if mode == "step" else 40
+    # K counts controller commands from the first connect; the XPS driver's connect sends 4 (PCO disable
+    # on X, Y, Z and the gate low): 40 + 4 is the first row's PositionerPositionCompareEnable, a polling
+    # command (a slowed *move* only waits: moves have their own 60 s timeout).
+    k = 74 if mode == "step" else 44
     j = tmp_path / "j.jsonl"
     with start_lab(tmp_path / "pulses.csv", max_pulse_energy_uj=5.0, faults={"xps": spec.format(k=k)}) as lab:
         res = _run(plan, lab, j, stage_params=params)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from sim.laser_model import LaserModel
-from sim.xps_emulator import XpsEmulator
+from sim.xps_emulator import XpsEmulator, pco_count
 
 
 def code(reply: str) -> int:
@@ -102,3 +102,28 @@ def test_pco_placement_error_bounded_by_trigger_jitter(tmp_path, velocity_mm_s):
     finally:
         e.close()
         laser.close()
+
+
+def test_pco_count_survives_rounded_max_and_step():
+    """(max-min)/step from 9-decimal mm strings: pitch 14/3 um -> step 0.004666667 (rounded up by
+    3.3e-10), 500 positions from 0 -> max 2.328666667 = 498.99996 steps: the old
+    floor(q + 1e-9) counted 499. Both max = last and max = last + step/2 must count 500."""
+    assert pco_count(0.0, 2.328666667, 0.004666667) == 500
+    assert pco_count(0.0, 2.328666667 + 0.0023333335, 0.004666667) == 500
+    assert pco_count(0.1, 0.12, 0.01) == 3  # (0.12 - 0.1) / 0.01 = 1.9999999999999996
+    assert pco_count(0.1, 0.125, 0.01) == 3
+    assert pco_count(1.0, 1.0, 0.01) == 1
+    assert pco_count(1.0, 1.0199, 0.01) == 2  # max short of the third position by 1 % of a step
+    assert pco_count(-1.514236, -1.514236 + 0.0035, 0.0035) == 2  # 7 um over 3 positions, 3.5 um apart
+    assert pco_count(-1.514236, -1.514236 + 0.007, 0.0035) == 3
+
+
+def test_pco_fires_the_last_position_of_a_rounded_row(emu):
+    e = emu
+    assert code(e.execute("GroupInitialize(XYZ)")) == 0 and code(e.execute("GroupHomeSearch(XYZ)")) == 0
+    assert code(e.execute("GroupMoveAbsolute(XYZ,-0.1,0,0)")) == 0
+    e.execute("GPIODigitalSet(GPIO3.DO,1,1)")
+    e.execute("PositionerPositionCompareSet(XYZ.X,0,2.328666667,0.004666667)")
+    assert code(e.execute("PositionerPositionCompareEnable(XYZ.X)")) == 0
+    assert code(e.execute("GroupMoveAbsolute(XYZ,2.4,0,0)")) == 0
+    assert e.laser.fired == 500
