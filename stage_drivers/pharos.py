@@ -46,6 +46,7 @@ class PharosLaser:
         self._lock = threading.Lock()
         self._armed = False
         self._last_check = 0.0
+        self._last_ok: float | None = None
 
     @classmethod
     def from_url(cls, u, trigger=None, timeout_s: float | None = None) -> PharosLaser:
@@ -131,10 +132,22 @@ class PharosLaser:
     def state(self) -> str:
         return str(self.request("GET", "ActualStateName"))
 
+    @property
+    def last_interlock_ok(self) -> float | None:
+        """time.monotonic() at which the interlock was last seen closed (None: never checked good).
+
+        Taken when the good check was *sent* (the state may change while the reply travels). When a
+        later check finds the interlock open, pulses triggered after this time may have been dark;
+        everything before it was lit (as far as the interlock goes)."""
+        return self._last_ok
+
     def check_interlock(self) -> None:
+        sent = time.monotonic()
         state = self.state()
         self._last_check = time.monotonic()
-        if "interlock" in state.lower():
+        if "interlock" not in state.lower():
+            self._last_ok = sent
+        else:
             self._armed = False
             self._close_gate()
             raise InterlockOpen("laser interlock open", device=self.url, command="GET ActualStateName",

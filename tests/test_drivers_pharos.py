@@ -99,3 +99,27 @@ def test_refused_connection_is_a_device_error():
     e.close()
     with pytest.raises(ConnectionLost):
         open_laser(url, timeout_s=0.5)
+
+
+def test_last_interlock_ok_is_the_last_good_check(emu):
+    """fire() checks the interlock only every interlock_check_s: when a check finds it open, the
+    shots since `last_interlock_ok` (monotonic, taken when the good check was sent) may be dark."""
+    import time
+
+    laser = open_laser(emu.url + "?interlock_check=3600", stage=FakeTrigger(), timeout_s=1.0)
+    assert laser.last_interlock_ok is None  # never checked good yet
+    before = time.monotonic()
+    laser.arm()
+    good = laser.last_interlock_ok
+    assert good is not None and before <= good <= time.monotonic()
+    laser.fire(1)  # within the check interval: no REST round trip, the time stays
+    assert laser.last_interlock_ok == good
+    emu.laser.interlock_open = True
+    laser.fire(1)  # the opening goes unseen until the next check
+    with pytest.raises(InterlockOpen):
+        laser.check_interlock()
+    assert laser.last_interlock_ok == good  # a failed check does not move it
+    emu.laser.interlock_open = False
+    laser.check_interlock()
+    assert laser.last_interlock_ok > good
+    laser.close()
