@@ -314,7 +314,7 @@ def _export(args) -> int:
     )
     out = open(args.out, "w", newline="", encoding="utf-8") if args.out else sys.stdout
     try:
-        if args.format == "json":
+        if args.format == "json" or args.json:  # --json (shared by every lab command) means JSON too
             from fabplan.cli._output import _clean
 
             json.dump(_clean(rows), out, indent=1, allow_nan=False)

@@ -73,12 +73,21 @@ def report(
 ) -> dict:
     """Write the report into out_dir; returns what was written. Per-disc figures take ~0.5 s each:
     `max_disc_figures` caps them (the table and the array figures always cover every disc)."""
+    rows = disc_rows(con, pattern=pattern, sample=sample)
+    measured = [r for r in rows if r["series_id"]]
+    fitted = {sid for (sid,) in con.execute("SELECT DISTINCT series_id FROM fits")}
+    unfitted = [r["disc_id"] for r in measured if r["series_id"] not in fitted]
+    if unfitted:  # their spectra have no integrated emission yet: the figures would be empty
+        from fabplan.errors import UserError, summarize_ids
+
+        raise UserError(
+            f"{len(unfitted)} measured disc(s) not fitted yet ({summarize_ids(unfitted)}): "
+            "run `fabplan lab fit` first"
+        )
     plt = _plt()
     out = Path(out_dir)
     (out / "discs").mkdir(parents=True, exist_ok=True)
-    rows = disc_rows(con, pattern=pattern, sample=sample)
     table_csv, table_json = _tables(rows, out)
-    measured = [r for r in rows if r["series_id"]]
     n_fig = 0
     with plt.rc_context(STYLE):
         todo = measured[: max_disc_figures if max_disc_figures is not None else None]
