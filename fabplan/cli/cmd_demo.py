@@ -9,7 +9,14 @@ def _demo(args: argparse.Namespace) -> int:
     from fabplan.cli._output import print_json
     from fabplan.demo import run_demo
 
-    result = run_demo(args.out, args.design)
+    if args.json:  # stdout carries the JSON document only; the step-by-step log goes to stderr
+        import contextlib
+        import sys
+
+        with contextlib.redirect_stdout(sys.stderr):
+            result = run_demo(args.out, args.design)
+    else:
+        result = run_demo(args.out, args.design)
     if args.json:
         print_json({"artefacts": result.artefacts, **result.summary})
     return 0
@@ -25,5 +32,5 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--out", default="demo-out", help="output folder (default: demo-out)")
     p.add_argument("--design", help="design YAML (default: designs/seed_single_disc.yaml)")
-    p.add_argument("--json", action="store_true", help="also print the summary as JSON")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON (the progress log goes to stderr)")
     p.set_defaults(func=_demo)
