@@ -46,10 +46,16 @@ def _import(args: argparse.Namespace) -> int:
         csv_path = out.with_suffix(".csv")
     else:
         raise UserError(f"-o must end in .csv or .yaml, got {args.output!r}")
+    if args.template and out.suffix.lower() != ".csv":  # read it before writing anything
+        try:
+            doc = yaml.safe_load(Path(args.template).read_text())
+        except OSError as exc:
+            raise UserError(f"{args.template}: cannot read template ({exc.strerror or exc})") from None
+        except yaml.YAMLError as exc:
+            raise UserError(f"{args.template}: not valid YAML ({str(exc).splitlines()[0]})") from None
     write_disc_csv(circles, csv_path)
     array["csv"] = csv_path.name
     if out.suffix.lower() != ".csv":
-        doc = yaml.safe_load(Path(args.template).read_text())
         if not isinstance(doc, dict):
             raise UserError(f"{args.template}: not a design mapping")
         doc["arrays"] = [array]

@@ -29,7 +29,10 @@ def _preview(args: argparse.Namespace) -> int:
         plan = build_plan(design, discs=discs, beam=beam)
     except PlanViolations as exc:
         problems = exc.violations
-    render_preview(design, raw, plan, args.output, color_by=args.color, problems=problems)
+    try:
+        render_preview(design, raw, plan, args.output, color_by=args.color, problems=problems)
+    except OSError as exc:  # e.g. -o into a folder that does not exist
+        raise UserError(f"cannot write {args.output}: {exc.strerror or exc}") from None
     if args.json:
         from fabplan.cli._output import print_json
 

@@ -182,8 +182,12 @@ def _plot(s, path: str) -> None:
                      color="C3", fontsize=8, bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.8})
     fig.suptitle(f"{s.thickness_nm:g} nm film, slab {s.polarization.upper()}0")
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    try:
+        fig.savefig(path, dpi=120)
+    except (OSError, ValueError) as exc:  # missing folder, or an extension matplotlib cannot write
+        raise UserError(f"cannot write plot {path}: {getattr(exc, 'strerror', None) or exc}") from None
+    finally:
+        plt.close(fig)
 
 
 def _handler(args: argparse.Namespace) -> int:
