@@ -1,10 +1,15 @@
 """Jerk-limited single-axis move profiles (the shape of an XPS SGamma move), in closed form.
 
-A trapezoidal velocity profile (limits v, a) box-filtered over the jerk time Tj is a 7-segment
-S-curve with jerk a/Tj and the same peak velocity and acceleration: position is the running mean
-p_s(t) = (P(t) - P(t - Tj)) / Tj of the trapezoid position p, where P is the integral of p.
-Everything is vectorised over t so the position-compare emulation can solve thousands of
-crossing times at once.
+The standard 7-phase S-curve with limits v (velocity), a (acceleration) and jerk j = a / Tj, where
+Tj is the SGamma jerk time: jerk +j, constant acceleration, jerk -j, cruise, and the mirror image.
+Phase durations follow the planner's closed form (fabplan.planning.kinematics.move_time), so an
+emulated move takes exactly the time the plan's estimate gives it for the same v, a, j; short moves
+never reach v (acceleration-limited) or even a (pure jerk, t = 4 (d / 2j)^(1/3)).
+
+Not an import of the planner's function: that one is vectorised numpy (~20 us per scalar call,
+x3 axes per step shot on the emulator's instant hot path), and the emulator also needs position(t)
+for position compare; tests/test_sim_motion.py checks the two agree.
+Everything here is vectorised over t so position compare can solve thousands of crossings at once.
 """
 
 from __future__ import annotations
@@ -13,6 +18,31 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+
+
+def _phases(dist: float, v: float, a: float, j: float) -> tuple[float, float, float]:
+    """(T1, T2, Tv): jerk-phase, constant-acceleration-phase and cruise durations (s) of a rest-to-rest
+    move of dist >= 0; total time 4 T1 + 2 T2 + Tv. j = inf gives the trapezoid (T1 = 0)."""
+    if dist <= 0:
+        return 0.0, 0.0, 0.0
+    if not math.isfinite(j):
+        if dist >= v * v / a:
+            return 0.0, v / a, dist / v - v / a
+        return 0.0, math.sqrt(dist / a), 0.0
+    ap = min(a, math.sqrt(v * j))  # peak acceleration when cruising
+    t_acc = v / ap + ap / j
+    if dist >= v * t_acc:  # cruise reached
+        return ap / j, max(v / ap - ap / j, 0.0), max(dist / v - t_acc, 0.0)
+    if dist >= 2.0 * a**3 / j**2:  # a reached, v not: vp^2 + vp a^2/j - a d = 0
+        c = a * a / j
+        vp = 0.5 * (-c + math.sqrt(c * c + 4.0 * a * dist))
+        return a / j, max(vp / a - a / j, 0.0), 0.0
+    return (dist / (2.0 * j)) ** (1.0 / 3.0), 0.0, 0.0  # pure jerk
+
+
+def _jerk(acceleration: float, jerk_time: float) -> float:
+    """SGamma: jerk = acceleration / jerk time (0 jerk time: no jerk limit)."""
+    return acceleration / jerk_time if jerk_time > 0 else math.inf
 
 
 @dataclass(frozen=True)
@@ -28,72 +58,61 @@ class Profile:
 
     def __post_init__(self):
         dist = abs(self.end - self.start)
-        v, a = self.velocity, self.acceleration
-        if dist <= v * v / a:  # triangular: never reaches v
-            ta = math.sqrt(dist / a) if dist > 0 else 0.0
-            tc = 0.0
-            vp = a * ta
-        else:
-            ta = v / a
-            tc = (dist - v * ta) / v
-            vp = v
-        object.__setattr__(self, "_ta", ta)
-        object.__setattr__(self, "_tc", tc)
-        object.__setattr__(self, "_vp", vp)
-        object.__setattr__(self, "_T", 2 * ta + tc)
+        j = _jerk(self.acceleration, self.jerk_time)
+        t1, t2, tv = _phases(dist, self.velocity, self.acceleration, j)
+        ap = j * t1 if t1 > 0 else self.acceleration  # peak acceleration reached
+        jj = j if t1 > 0 else 0.0
+        durs = np.array([t1, t2, t1, tv, t1, t2, t1])
+        acc0 = np.array([0.0, ap, ap, 0.0, 0.0, -ap, -ap])  # acceleration at each phase start
+        jerk = np.array([jj, 0.0, -jj, 0.0, -jj, 0.0, jj])
+        bounds = np.concatenate(([0.0], np.cumsum(durs)))
+        p0, v0 = np.zeros(7), np.zeros(7)
+        p, vel = 0.0, 0.0
+        for k in range(7):
+            p0[k], v0[k] = p, vel
+            tau, a0, jk = durs[k], acc0[k], jerk[k]
+            p += vel * tau + a0 * tau * tau / 2.0 + jk * tau**3 / 6.0
+            vel += a0 * tau + jk * tau * tau / 2.0
+        if p > 0:  # remove the float residue so the profile ends exactly at dist
+            p0 *= dist / p
+            v0 *= dist / p
+        object.__setattr__(self, "_seg", (bounds[:-1], p0, v0, acc0, jerk))
+        object.__setattr__(self, "_T", float(bounds[-1]))
         object.__setattr__(self, "_dist", dist)
 
     @property
     def duration(self) -> float:
-        """Time from start until the setpoint reaches `end` (trapezoid time + jerk time)."""
-        return 0.0 if self._dist == 0 else self._T + self.jerk_time
+        """Time from start until the setpoint reaches `end` (4 T1 + 2 T2 + Tv)."""
+        return 0.0 if self._dist == 0 else self._T
 
     @property
     def t_end(self) -> float:
         return self.t0 + self.duration
 
-    # trapezoid position (0..dist) and its integral, for t measured from t0
-    def _p(self, t):
-        a, ta, tc, T, D, vp = self.acceleration, self._ta, self._tc, self._T, self._dist, self._vp
-        t = np.clip(t, 0.0, T)
-        t2 = ta + tc
-        return np.where(t < ta, 0.5 * a * t * t,
-                        np.where(t < t2, 0.5 * a * ta * ta + vp * (t - ta), D - 0.5 * a * (T - t) ** 2))
-
-    def _P(self, t):
-        a, ta, tc, T, D, vp = self.acceleration, self._ta, self._tc, self._T, self._dist, self._vp
-        t = np.maximum(t, 0.0)
-        t2 = ta + tc
-        p1 = a * ta**3 / 6.0
-        p2 = p1 + 0.5 * a * ta * ta * tc + vp * tc * tc / 2.0
-        p3 = p2 + D * (T - t2) - (a / 6.0) * (T - t2) ** 3
-        s1 = a * np.minimum(t, ta) ** 3 / 6.0
-        u = np.clip(t - ta, 0.0, tc)
-        s2 = p1 + 0.5 * a * ta * ta * u + vp * u * u / 2.0
-        w = np.clip(t, t2, T)
-        s3 = p2 + D * (w - t2) - (a / 6.0) * ((T - t2) ** 3 - (T - w) ** 3)
-        s4 = p3 + D * (t - T)
-        return np.where(t <= ta, s1, np.where(t <= t2, s2, np.where(t <= T, s3, s4)))
+    def _eval(self, t, deriv: int):
+        """Distance travelled (deriv 0) or speed (deriv 1) at times t measured from t0."""
+        b, p0, v0, a0, jk = self._seg
+        tc = np.clip(t, 0.0, self._T)
+        k = np.clip(np.searchsorted(b, tc, side="right") - 1, 0, 6)
+        u = tc - b[k]
+        if deriv == 0:
+            return p0[k] + v0[k] * u + a0[k] * u * u / 2.0 + jk[k] * u**3 / 6.0
+        return v0[k] + a0[k] * u + jk[k] * u * u / 2.0
 
     def position(self, t):
         """Setpoint at absolute time(s) t."""
         t = np.asarray(t, dtype=float) - self.t0
         if self._dist == 0:
             return np.full_like(t, self.end)
-        tj = self.jerk_time
-        if tj > 0:
-            s = (self._P(t) - self._P(t - tj)) / tj
-        else:
-            s = self._p(t)
-        s = np.where(t <= 0, 0.0, np.where(t >= self.duration, self._dist, s))
+        s = self._eval(t, 0)
+        s = np.where(t <= 0, 0.0, np.where(t >= self._T, self._dist, s))
         return self.start + math.copysign(1.0, self.end - self.start) * s
 
     def velocity_at(self, t):
         t = np.asarray(t, dtype=float) - self.t0
         if self._dist == 0:
             return np.zeros_like(t)
-        tj = self.jerk_time
-        v = (self._p(t) - self._p(t - tj)) / tj if tj > 0 else np.gradient(self._p(t))
+        v = np.where((t <= 0) | (t >= self._T), 0.0, self._eval(t, 1))
         return math.copysign(1.0, self.end - self.start) * v
 
     def crossing_times(self, values, lag: float = 0.0):
@@ -114,15 +133,12 @@ class Profile:
 
 
 def move_duration(distance: float, velocity: float, acceleration: float, jerk_time: float) -> float:
-    """Duration of `Profile` for a move of |distance| (same formula, no object)."""
-    d = abs(distance)
-    if d == 0:
-        return 0.0
-    if d <= velocity * velocity / acceleration:
-        return 2.0 * math.sqrt(d / acceleration) + jerk_time
-    return velocity / acceleration + d / velocity + jerk_time
+    """Duration of `Profile` for a move of |distance| (same phases, no object: the instant hot path)."""
+    t1, t2, tv = _phases(abs(distance), velocity, acceleration, _jerk(acceleration, jerk_time))
+    return 4.0 * t1 + 2.0 * t2 + tv
 
 
 def jerk_time_for(velocity: float, acceleration: float, min_jerk: float, max_jerk: float) -> float:
-    """SGamma picks a jerk time within [min, max]; a quarter of the acceleration time is typical."""
+    """SGamma picks a jerk time within [min, max]; a quarter of the acceleration time is typical.
+    Set min = max = a / j to get a given jerk j (what the planner assumes)."""
     return float(min(max(0.25 * velocity / acceleration, min_jerk), max_jerk))
