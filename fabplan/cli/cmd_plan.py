@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from fabplan.cli._output import print_json
+from fabplan.errors import ProblemsError
 
 
 def _plan(args: argparse.Namespace) -> int:
@@ -13,7 +14,14 @@ def _plan(args: argparse.Namespace) -> int:
     from fabplan.planning.summary import format_plan_summary, plan_summary
     from fabplan.planning.verify import PlanViolations
 
-    design = load_design(args.design)
+    try:
+        design = load_design(args.design)
+    except ProblemsError as exc:
+        if args.json:
+            from fabplan.cli.cmd_validate import problems_json
+
+            print_json(problems_json(exc))
+        raise
     try:
         plan = build_plan(design)
     except PlanViolations as exc:

@@ -21,10 +21,22 @@ def load_and_expand(path: str):
     return design, discs
 
 
+def problems_json(exc: ProblemsError) -> dict:
+    """{"ok": false, "problems": [{message, path, file, line, col}, ...]} for --json output."""
+    from dataclasses import asdict
+
+    return {"ok": False, "problems": [asdict(p) for p in exc.problems]}
+
+
 def _validate(args: argparse.Namespace) -> int:
     from fabplan.design.summary import design_summary, format_summary
 
-    design, discs = load_and_expand(args.design)
+    try:
+        design, discs = load_and_expand(args.design)
+    except ProblemsError as exc:
+        if args.json:  # scripts get the problems on stdout too; the lines still go to stderr, exit 2
+            print_json(problems_json(exc))
+        raise
     summary = design_summary(design, discs)
     # WGM annotation (issue 6): predicted FSR / mode count per disc, single-mode discs listed.
     import numpy as np
