@@ -210,3 +210,22 @@ def test_cli_stage_home_and_negative_targets(capsys):
         assert json.loads(capsys.readouterr().out)["position_um"][:2] == pytest.approx([-100, -0.5], abs=0.05)
     finally:
         close_all_labs()
+
+
+def test_cli_stage_status_leaves_a_running_job_alone(capsys):
+    """`stage status` is a monitor: it must not disable another process's position compare or lower
+    its gate (the XPS driver does both on connect for every other caller)."""
+    from sim.xps_emulator import XpsEmulator
+
+    e = XpsEmulator(speedup="inf", initialized=True).start()
+    try:
+        e.execute("GPIODigitalSet(GPIO3.DO,1,1)")
+        e.execute("PositionerPositionCompareSet(XYZ.X,1,2,0.5)")
+        e.execute("PositionerPositionCompareEnable(XYZ.X)")
+        assert run_cli(["stage", "status", e.url, "--json"]) == 0
+        assert json.loads(capsys.readouterr().out)["code"] == 11
+        assert e.group.positioners[0].pco_enabled and e.gpio_do & 1
+        assert run_cli(["stage", "move", e.url, "0", "0", "0", "--json"]) == 0  # a mover resets them
+        assert not e.group.positioners[0].pco_enabled and e.gpio_do & 1 == 0
+    finally:
+        e.close()

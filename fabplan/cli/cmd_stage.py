@@ -10,11 +10,16 @@ from fabplan.errors import UserError
 from fabplan.units import parse_kind
 
 
-def _open(url: str, timeout_s: float):
+def _open(url: str, timeout_s: float, monitor: bool = False):
+    """monitor: leave the controller's outputs alone (the XPS driver otherwise disables position
+    compare and lowers the gate on connect, which would cut a run in progress short)."""
     from stage_drivers import DeviceError, open_stage
 
     try:
-        return open_stage(url, timeout_s=timeout_s)
+        stage = open_stage(url, timeout_s=timeout_s, connect=False)
+        if monitor and hasattr(stage, "reset_on_connect"):
+            stage.reset_on_connect = False
+        return stage.connect()
     except DeviceError as exc:
         raise UserError(str(exc)) from exc
 
@@ -22,7 +27,7 @@ def _open(url: str, timeout_s: float):
 def _status(args) -> int:
     from stage_drivers import DeviceError
 
-    stage = _open(args.url, args.timeout)
+    stage = _open(args.url, args.timeout, monitor=True)
     try:
         with stage:
             st = stage.status()
@@ -44,7 +49,7 @@ def _status(args) -> int:
 
 
 def _move(args) -> int:
-    from stage_drivers import DeviceError
+    from stage_drivers import DeviceError, NotReadyError
 
     x, y = parse_kind(args.x, "length_um"), parse_kind(args.y, "length_um")
     z = None if args.z is None else parse_kind(args.z, "length_um")
@@ -56,6 +61,9 @@ def _move(args) -> int:
                 stage.home()
             stage.move_to(x, y, z)
             pos = stage.position()
+    except NotReadyError as exc:  # e.g. XPS -22 "Not allowed action" on a group that is not homed
+        hint = "" if args.home else f"; if the stage is not homed: fabplan stage home {args.url} (or move --home)"
+        raise UserError(f"{exc}{hint}") from exc
     except DeviceError as exc:
         raise UserError(str(exc)) from exc
     if args.json:
