@@ -110,7 +110,9 @@ def parse_dose_csv(text: str, source: str = "<input>") -> DoseData:
             bad(n_col, f"pulses must be a whole number >= 1, got {cells[n_col]!r}")
             n = np.nan
         text_d = cells[d_col]
-        if text_d.lower() in NOT_ABLATED:
+        if idx[d_col] >= len(row):  # a truncated row is not "nothing ablated": that needs an empty cell
+            bad(d_col, f"row has {len(row)} cell(s), no {d_col} cell (if nothing was ablated, leave the cell empty but keep its comma)")
+        elif text_d.lower() in NOT_ABLATED:
             d = np.nan
         else:
             try:
