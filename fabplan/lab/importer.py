@@ -151,34 +151,42 @@ def read_manifest(path: Path, default_sample: str) -> list[Row]:
             if need not in cols:
                 raise UserError(f"{path}:1: manifest needs a {need!r} column (got {', '.join(header)})")
         rows, problems = [], []
+        names = dict(zip(cols, (h.strip() for h in header), strict=True))  # alias -> the user's column name
         base = path.parent
         for lineno, rec in enumerate(reader, 2):
             if not rec or all(not c.strip() for c in rec) or rec[0].lstrip().startswith("#"):
                 continue
             d = dict(zip(cols, (c.strip() for c in rec), strict=False))
             where = f"{path}:{lineno}"
+            field = ""  # the column being read, named in the problem
             try:
                 if len(rec) != len(cols):
                     raise UserError(f"expected {len(cols)} columns, got {len(rec)}")
                 meta = {}
                 for key, (col, kind) in SERIES_FIELDS.items():
                     if d.get(key):
+                        field = key
                         meta[col] = parse_kind(d[key], kind) if kind else d[key]
+                field = "fluence"
+                fluence = parse_fluence(d["fluence"])
+                field = "integration"
+                integration = float(d["integration"]) if d.get("integration") else None
+                field = ""
                 spec = Path(d["spectrum"])
                 rows.append(
                     Row(
                         d["disc_id"],
-                        parse_fluence(d["fluence"]),
+                        fluence,
                         spec if spec.is_absolute() else base / spec,
                         where,
-                        float(d["integration"]) if d.get("integration") else None,
+                        integration,
                         d.get("series", ""),
                         meta,
                         d.get("sample") or default_sample,
                     )
                 )
             except (UserError, ValueError) as exc:
-                problems.append(Problem(str(exc), file=str(path), line=lineno))
+                problems.append(Problem(str(exc), path=names.get(field, ""), file=str(path), line=lineno))
         if problems:
             raise ProblemsError(problems)
     if not rows:
