@@ -568,7 +568,7 @@ class XpsStage:
             self.call(f"PositionerPositionCompareDisable({pos})")
             self._pco_armed.remove(pos)
         # max = last + step/2, not last: the controller fires at min + k*step <= max, and the step is
-        # sent rounded to 1e-9 mm, so (last - min)/step can come out at n-1 - 1e-7 and the last disc
+        # sent rounded to 1e-9 mm, so (last - min)/step can come out just below n-1 and the last disc
         # of the row would be lost (non-round pitch, rotated samples). Half a step of margin keeps the
         # count exact whichever way the step rounds; clamped to the travel limit (the controller
         # refuses a max outside it), where a tolerant controller still counts the last position.
