@@ -19,7 +19,10 @@ def _export(args: argparse.Namespace) -> int:
     discs = expand(design)
     beam = make_beam(design.beam, design.laser, base_dir=design.path.parent if design.path else None)
     raw = make_raw_shots(design, discs, beam)
-    info = export_gds(design, raw, discs.ids, args.output, labels=not args.no_labels)
+    try:
+        info = export_gds(design, raw, discs.ids, args.output, labels=not args.no_labels)
+    except OSError as exc:  # gdstk says only "Error opening output file." (no file name)
+        raise UserError(f"cannot write {args.output}: {exc.strerror or exc}") from None
     layers = {k: f"{v[0]}/{v[1]}" for k, v in LAYERS.items()}
     if args.json:
         print_json({"output": args.output, **info, "layers": layers})
