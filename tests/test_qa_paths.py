@@ -52,3 +52,14 @@ def test_device_errors_keep_their_own_handling(capsys):
     # OSErrors without a file name (e.g. connection refused) are not turned into "cannot open".
     assert main(["stage", "status", "xps://127.0.0.1:1?group=XYZ"]) == 2
     assert "cannot connect" in capsys.readouterr().err
+
+
+def test_broken_pipe_still_exits_0(monkeypatch):
+    # BrokenPipeError is an OSError without a file name: `fabplan ... | head` must stay quiet, exit 0.
+    import fabplan.cli.cmd_validate as cmd_validate
+
+    def closed_pipe(args):
+        raise BrokenPipeError(32, "Broken pipe")
+
+    monkeypatch.setattr(cmd_validate, "_schema", closed_pipe)
+    assert main(["schema"]) == 0

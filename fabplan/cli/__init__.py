@@ -46,16 +46,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except OSError as exc:  # a path the user named cannot be read or written (-o into a missing folder, ...)
-        if exc.filename is None:
-            raise
-        print(f"error: cannot open {exc.filename}: {exc.strerror or exc}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:  # `fabplan ... | head`
         return 0
+    except OSError as exc:  # a path the user named cannot be read or written (-o into a missing folder, ...)
+        if exc.filename is None:
+            raise
+        print(f"error: cannot open {exc.filename}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
 
 
 def run() -> None:
