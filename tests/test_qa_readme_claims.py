@@ -23,3 +23,11 @@ def test_plan_warns_about_a_poor_fiducial_fit(tmp_path, capsys):
     assert "warning: alignment: the fiducial fit leaves 0.846 um RMS residual" in out
     readme = (ROOT / "README.md").read_text().replace("\n   ", " ")
     assert "`fabplan plan` warns when the fiducial fit's RMS residual exceeds `process.position_tolerance`" in readme
+
+
+def test_tour_says_how_to_get_fabplan_on_the_path():
+    # The install line puts fabplan in .venv/bin; the tour's bare `fabplan ...` lines then gave
+    # "fabplan: command not found" to a reader who had not activated the venv.
+    text = (ROOT / "README.md").read_text()
+    tour = text.split("## A short tour", 1)[1]
+    assert tour.index("source .venv/bin/activate") < tour.index("```bash")
