@@ -107,7 +107,10 @@ def check_ground_truth(plan, lab, journal) -> dict:
     s = plan.shots
     tree = cKDTree(np.column_stack([s.x_um, s.y_um]))
     d, idx = tree.query(p[:, 1:3])
-    assert d.max(initial=0) <= 0.1, f"a pulse landed {d.max() * 1e3:.0f} nm from any disc"
+    # 150 nm, not the 100 nm tolerance: a fly run's first row fires before the trigger-to-pulse delay
+    # (0-5 us at the emulated 200 kHz, ~v x 5 us = 100 nm at 20 mm/s) is measured, and the executor
+    # flags that row rather than failing it; later rows are held to the tolerance by `flagged_rows[1:]`.
+    assert d.max(initial=0) <= 0.15, f"a pulse landed {d.max() * 1e3:.0f} nm from any disc"
     count = np.bincount(idx, minlength=len(s))
     st = read_journal(journal)
     n = s.pulses
@@ -156,9 +159,10 @@ FAULTS = [
 def test_fault_stops_safely_and_resume_is_exactly_once(tmp_path, label, spec, params, mode):
     plan = _plan("dose_matrix" if mode == "step" else "fly-1")
     # K counts controller commands from the first connect; the XPS driver's connect sends 4 (PCO disable
-    # on X, Y, Z and the gate low): 40 + 4 is the first row's PositionerPositionCompareEnable, a polling
-    # command (a slowed *move* only waits: moves have their own 60 s timeout).
-    k = 74 if mode == "step" else 44
+    # on X, Y, Z and the gate low) and pre-flight 4 more (maximum velocity get + SGamma set on X and Y):
+    # 40 + 8 is the first row's PositionerPositionCompareEnable, a polling command (a slowed *move* only
+    # waits: moves have their own 60 s timeout).
+    k = 78 if mode == "step" else 48
     j = tmp_path / "j.jsonl"
     with start_lab(tmp_path / "pulses.csv", max_pulse_energy_uj=5.0, faults={"xps": spec.format(k=k)}) as lab:
         res = _run(plan, lab, j, stage_params=params)

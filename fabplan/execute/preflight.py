@@ -131,6 +131,31 @@ def check_trigger(laser, mode: str, report: PreflightReport) -> None:
     report.ok("laser triggered by the stage controller" + (" (position compare)" if mode == "fly" else ""))
 
 
+def apply_motion(plan, stage, report: PreflightReport) -> None:
+    """Give the controller the plan's velocity, acceleration and jerk for x and y.
+
+    The time estimate assumes them; a controller left at other settings (a previous user's, or its
+    power-up defaults) would make the run slower or harsher than planned. Values above the
+    controller's own maxima are clamped to them, and the report says so."""
+    motion = plan.header.get("model", {}).get("motion")
+    set_params = getattr(stage, "set_motion_params", None)
+    if not motion or set_params is None:
+        return
+    from stage_drivers.protocols import MotionParams
+
+    applied = []
+    for axis in [a for a in getattr(stage, "axes", ("X", "Y")) if a.upper() in ("X", "Y")]:
+        v, a = float(motion["velocity_um_s"]), float(motion["acceleration_um_s2"])
+        vmax, amax = stage.max_velocity_acceleration(axis)
+        clamped = v > vmax or a > amax
+        v, a = min(v, vmax), min(a, amax)
+        jerk_time = a / float(motion["jerk_um_s3"])  # SGamma: jerk time = acceleration / jerk
+        set_params(axis, MotionParams(v, a, jerk_time, jerk_time))
+        applied.append(f"{axis} {v / 1e3:g} mm/s, {a / 1e3:g} mm/s^2" + (" (clamped to controller max)" if clamped else ""))
+    if applied:
+        report.ok("motion set from the plan: " + "; ".join(applied))
+
+
 def reset_position_compare(laser, report: PreflightReport) -> None:
     """Disable position compare on every positioner of the triggering controller.
 
@@ -158,5 +183,6 @@ def preflight(plan, stage, laser, todo: np.ndarray, *, max_pulse_energy_uj: floa
     check_energies(plan, todo, max_pulse_energy_uj, report)
     check_stage_ready(stage, report, home=home)
     check_travel(plan, todo, stage, report)
+    apply_motion(plan, stage, report)
     check_laser(laser, report)
     return report

@@ -1,0 +1,28 @@
+"""Pre-flight gives the controller the plan's motion (the time estimate assumes it)."""
+
+import pytest
+
+from fabplan.design import loads_design
+from fabplan.planning import build_plan
+from sim.lab import start_lab
+from stage_drivers import open_stage
+from tests.test_exec_emulator import SMALL, _run
+
+
+def test_preflight_sets_plan_motion_on_the_controller(tmp_path):
+    text = SMALL.format(mode="step", pulses=1).replace(
+        "motion: {velocity: 20 mm/s, acceleration: 1 m/s^2, jerk: 100 m/s^3}",
+        "motion: {velocity: 50 mm/s, acceleration: 0.5 m/s^2, jerk: 50 m/s^3}",
+    )
+    assert "50 mm/s" in text
+    plan = build_plan(loads_design(text))
+    with start_lab(tmp_path / "pulses.csv", max_pulse_energy_uj=5.0) as lab:
+        res = _run(plan, lab, tmp_path / "j.jsonl")
+        assert res.status == "completed", res.message
+        with open_stage(lab.stage_url + "&reset=0") as stage:
+            for axis in ("X", "Y"):
+                p = stage.motion_params(axis)
+                assert p.velocity_um_s == pytest.approx(50_000)
+                assert p.acceleration_um_s2 == pytest.approx(500_000)
+                # SGamma jerk time = acceleration / jerk = 0.5 / 50 s
+                assert p.min_jerk_time_s == pytest.approx(0.01) and p.max_jerk_time_s == pytest.approx(0.01)
