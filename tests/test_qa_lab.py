@@ -38,3 +38,14 @@ def test_report_before_fit_is_a_user_error_not_a_traceback(db, capsys):
     capsys.readouterr()
     assert main(["lab", "report", "--out", "report", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["disc_figures"] == 1
+
+
+def test_import_journal_given_a_folder(tmp_path, monkeypatch, capsys):
+    # `fabplan dry-run --journal runs/hex.jsonl` writes runs/hex.jsonl.plan/ next to the journal;
+    # tab completion offers it, and the error said "journal not found" for a folder that exists.
+    monkeypatch.setenv("FABPLAN_DB", str(tmp_path / "lab.sqlite"))
+    (tmp_path / "hex.jsonl.plan").mkdir()
+    assert main(["lab", "import-journal", str(tmp_path / "hex.jsonl.plan")]) == 2
+    assert "hex.jsonl.plan: is a folder, not a journal (.jsonl)" in capsys.readouterr().err
+    assert main(["lab", "import-journal", str(tmp_path / "nothere.jsonl")]) == 2
+    assert "nothere.jsonl: journal not found" in capsys.readouterr().err

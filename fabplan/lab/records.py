@@ -225,8 +225,9 @@ def import_journal(
     a no-op returning {"already_imported": True}.
     """
     p = Path(path)
-    if not p.is_file():
-        raise UserError(f"{p}: journal not found")
+    if not p.is_file():  # a run's <journal>.plan/ folder sits next to it: say which file is wanted
+        what = "is a folder, not a journal (.jsonl)" if p.is_dir() else "journal not found"
+        raise UserError(f"{p}: {what}")
     sha = hashlib.sha256(p.read_bytes()).hexdigest()
     header, shots = read_journal_shots(p)
     bad = [d for d in shots if not _valid_id(d)]
