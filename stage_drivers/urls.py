@@ -31,7 +31,10 @@ class DeviceUrl:
 
 def parse_device_url(url: str) -> DeviceUrl:
     """Split a device URL; reject credentials in it (they belong in the environment or a config file)."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:  # e.g. "xps://[::1" (unbalanced IPv6 brackets)
+        raise UserError(f"{url!r}: not a device URL ({exc})") from None
     scheme = parts.scheme.lower()
     if scheme not in SCHEMES:
         raise UserError(f"{url!r}: unknown device scheme {scheme!r} (expected one of {', '.join(SCHEMES)})")

@@ -160,7 +160,17 @@ def _finish(args, plan, result, extra_summary: dict | None = None, sim_time_s: f
 # ---------------------------------------------------------------------- run
 
 
+def _check_args(args) -> None:
+    """Refuse bad options before anything connects or moves (a report name found wrong only after
+    a long run would lose its figure)."""
+    if args.tolerance_um is not None and not args.tolerance_um > 0:
+        raise UserError(f"--tolerance-um must be positive, got {args.tolerance_um:g}")
+    if args.report and Path(args.report).suffix.lower() not in (".png", ".svg", ".pdf"):
+        raise UserError(f"--report {args.report}: use a .png, .svg or .pdf file name")
+
+
 def _run(args) -> int:
+    _check_args(args)
     from fabplan.execute.journal import read_journal
     from stage_drivers import open_laser, open_stage
 
@@ -220,6 +230,7 @@ def _run(args) -> int:
 
 
 def _dry_run(args) -> int:
+    _check_args(args)
     from fabplan.execute.pulselog import PulseLogReader, read_pulse_log
     from sim.lab import start_lab
     from stage_drivers import open_laser, open_stage

@@ -1,0 +1,30 @@
+"""Malformed device URLs and report names are user errors (exit 2), never tracebacks."""
+
+from fabplan.cli import main
+
+
+def test_malformed_device_url_is_a_user_error(capsys):
+    assert main(["stage", "status", "xps://[::1"]) == 2
+    err = capsys.readouterr().err
+    assert "not a device URL" in err and "Traceback" not in err
+
+
+def test_dry_run_report_with_unknown_extension_is_refused_before_running(tmp_path, capsys):
+    from pathlib import Path
+
+    design = Path(__file__).resolve().parents[1] / "designs" / "seed_single_disc.yaml"
+    rc = main(
+        ["dry-run", str(design), "--journal", str(tmp_path / "j.jsonl"), "--report", str(tmp_path / "r.xyz")]
+    )
+    assert rc == 2
+    assert "r.xyz" in capsys.readouterr().err
+    assert not (tmp_path / "j.jsonl").exists()  # refused before anything ran
+
+
+def test_negative_tolerance_is_refused(tmp_path, capsys):
+    from pathlib import Path
+
+    design = Path(__file__).resolve().parents[1] / "designs" / "seed_single_disc.yaml"
+    rc = main(["dry-run", str(design), "--journal", str(tmp_path / "j.jsonl"), "--tolerance-um", "-1"])
+    assert rc == 2
+    assert "--tolerance-um" in capsys.readouterr().err
