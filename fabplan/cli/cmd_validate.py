@@ -18,7 +18,21 @@ def load_and_expand(path: str):
     problems = layout_problems(design, discs)
     if problems:
         raise ProblemsError(problems)
+    _verify_shots(design, discs)
     return design, discs
+
+
+def _verify_shots(design, discs) -> None:
+    """The planner's shot verification (trenches vs neighbours, reachable diameters, damage,
+    energies, travel), so `validate` never calls a design valid that `plan` rejects."""
+    from fabplan.beam import make_beam
+    from fabplan.planning.shots import make_raw_shots
+    from fabplan.planning.verify import PlanViolations, verify_shots
+
+    beam = make_beam(design)
+    violations = verify_shots(design, make_raw_shots(design, discs, beam), discs.ids, beam)
+    if violations:
+        raise PlanViolations(violations, str(design.path) if design.path else None)
 
 
 def problems_json(exc: ProblemsError) -> dict:
