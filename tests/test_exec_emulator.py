@@ -4,7 +4,9 @@ right place and energy; after a fault and a resume, exactly once except listed u
 
 from __future__ import annotations
 
+import json
 import math
+import time
 from functools import cache
 from pathlib import Path
 
@@ -210,3 +212,44 @@ def test_emulated_pulse_energy_mismatch_refuses(tmp_path):
         res = _run(plan, lab, tmp_path / "j.jsonl")
         assert res.status == "failed" and "delivers at most" in res.message
         assert math.isclose(len(_pulses(lab.pulse_log_path)), 0)
+
+
+def test_interlock_open_unconfirms_only_shots_after_the_last_good_check(tmp_path):
+    """The Pharos driver reports when the interlock was last seen closed (`last_interlock_ok`): shots
+    whose fire call returned before it were lit and stay fired; only later ones become uncertain.
+    interlock_check=0 makes the driver check before every fire, so the last good check is recent and
+    many shots precede it (a fixed 0.7 s window would have unconfirmed them all)."""
+    plan = _plan("dose_matrix")
+    j = tmp_path / "j.jsonl"
+    with start_lab(tmp_path / "pulses.csv", max_pulse_energy_uj=5.0, faults={"xps": "interlock@78"}) as lab:
+        calls: list[tuple[float, float]] = []  # (start, end) of each fire() that returned normally
+        with open_stage(lab.stage_url) as stage, \
+                open_laser(lab.laser_url + "?interlock_check=0", stage=stage) as laser:
+            fire = laser.fire
+
+            def timed_fire(n=1):
+                t0 = time.monotonic()
+                fire(n)
+                calls.append((t0, time.monotonic()))
+
+            laser.fire = timed_fire
+            res = execute(plan, stage, laser, j, options=Options(home=True),
+                          pulse_readback=PulseLogReader(lab.pulse_log_path, flush=lab.laser.log.flush))
+            last_ok = laser.last_interlock_ok
+        assert res.status == "failed" and "interlock" in res.message.lower(), res.message
+        check_ground_truth(plan, lab, j)  # fired discs were lit exactly once
+        fired_order = [r["seq"] for r in map(json.loads, j.read_text().splitlines()) if r["k"] == "fired"]
+        assert len(fired_order) == len(calls) >= 3
+        state = read_journal(j).state
+        before = [s for s, (_, end) in zip(fired_order, calls, strict=True) if end < last_ok]
+        after = [s for s, (_, end) in zip(fired_order, calls, strict=True) if end >= last_ok]
+        assert before and after, "the fault must strike after some shots and after a good check"
+        assert all(state[s] == FIRED for s in before), "a shot fired before the last good check was unconfirmed"
+        assert all(state[s] == UNCERTAIN for s in after)
+        # resume: the operator closes the interlock; every disc ends lit exactly once or uncertain
+        lab.laser.interlock_open = False
+        res = _run(plan, lab, j, resume=True)
+        assert res.status == "completed", res.message
+        got = check_ground_truth(plan, lab, j)
+    assert got["pending"] == 0 and got["fired"] + got["uncertain"] == len(plan.shots)
+    assert got["uncertain"] == len(after)

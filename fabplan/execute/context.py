@@ -85,9 +85,16 @@ class Context:
 
     def recent_shots(self, window_s: float) -> list[int]:
         """Shots of this session fired within the last `window_s` seconds."""
+        return self.shots_fired_since(time.monotonic() - window_s)
+
+    def shots_fired_since(self, t_monotonic: float) -> list[int]:
+        """Shots of this session whose fire call returned at or after `t_monotonic`.
+
+        fired_at is taken after fire() returns, so a shot whose trigger went out after `t` is always
+        included (a shot triggered just before `t` may be too: conservative)."""
         import bisect
 
-        k = bisect.bisect_left(self.fired_at, time.monotonic() - window_s)
+        k = bisect.bisect_left(self.fired_at, t_monotonic)
         return self.fired_seqs[k:]
 
     def checkpoint(self) -> None:

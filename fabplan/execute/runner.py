@@ -316,11 +316,21 @@ def _execute(plan, stage, laser, journal_path: Path, journal: Journal | None, re
 
 
 def _unconfirm_recent(ctx: Context, journal: Journal, exc: BaseException) -> None:
-    """The interlock was found open: shots since the previous good check may have been dark."""
-    window = float(getattr(ctx.laser, "interlock_check_s", 0.0) or 0.0) + 0.2
-    _unconfirm(ctx, journal, ctx.recent_shots(window),
-               f"laser interlock found open ({exc}); these shots came after the last good interlock check "
-               f"({window:.2f} s window) and may have been dark")
+    """The interlock was found open: shots since the previous good check may have been dark.
+
+    With the laser's `last_interlock_ok` (monotonic time the last good check was sent) the cut is
+    exact: shots fired after it are uncertain, those before were lit. Without it, a fixed window of
+    the laser's check period + 0.2 s."""
+    since = getattr(ctx.laser, "last_interlock_ok", None)
+    if isinstance(since, (int, float)) and math.isfinite(since):
+        seqs = ctx.shots_fired_since(float(since))
+        what = "after the last good interlock check"
+    else:
+        window = float(getattr(ctx.laser, "interlock_check_s", 0.0) or 0.0) + 0.2
+        seqs = ctx.recent_shots(window)
+        what = f"within {window:.2f} s of the failed interlock check (the laser does not report its last good check)"
+    _unconfirm(ctx, journal, seqs, f"laser interlock found open ({exc}); these shots fired {what} "
+               "and may have been dark")
 
 
 def _unconfirm(ctx: Context, journal: Journal, seqs: list[int], reason: str) -> None:
