@@ -124,6 +124,7 @@ class Positioner:
     acceleration: float = 200.0
     min_jerk: float = 0.005
     max_jerk: float = 0.05
+    checking_time: float = 0.0  # PositionerMotionDoneSet: time in the window before "motion done", s
     max_velocity: float = 100.0
     max_acceleration: float = 1000.0
     hw_min: float = -50.0
@@ -560,7 +561,8 @@ class XpsEmulator:
                 dur = max(move_duration(x - p.position, p.velocity, p.acceleration,
                                         jerk_time_for(p.velocity, p.acceleration, p.min_jerk, p.max_jerk))
                           for p, x in zip(g.positioners, targets, strict=True))
-                self.clock.wait_until(t0 + dur + self.lag)
+                settle = max(p.checking_time for p in g.positioners)
+                self.clock.wait_until(t0 + dur + self.lag + settle)
                 gauss, err = self.prng.gauss, self.rest_error
                 for p, x in zip(g.positioners, targets, strict=True):
                     p.target = x
@@ -571,7 +573,7 @@ class XpsEmulator:
                 jt = jerk_time_for(p.velocity, p.acceleration, p.min_jerk, p.max_jerk)
                 p.profile = Profile(p.position, x, t0, p.velocity, p.acceleration, jt)
                 p.target = x
-            t_end = max(p.profile.t_end for p in g.positioners) + self.lag
+            t_end = max(p.profile.t_end for p in g.positioners) + self.lag + max(p.checking_time for p in g.positioners)
             fault, g.pending_move_fault = g.pending_move_fault, ""
             t_stop = t0 + 0.5 * (t_end - t0) if fault else t_end
             g.status = 44
@@ -660,11 +662,15 @@ class XpsEmulator:
             p.user_min, p.user_max = lo, hi
 
     def _c_PositionerMotionDoneSet(self, args):
+        # (positioner, PositionWindow, VelocityWindow, CheckingTime, MeanPeriod, TimeOut): a move is
+        # "done" once the position has stayed in its window for CheckingTime, so it adds to every move.
         self._nargs(args, 6)
-        self._pos(args[0])
-        for a in args[1:]:
-            if _f(a) < 0:
-                raise XpsError(-17)
+        p = self._pos(args[0])
+        values = [_f(a) for a in args[1:]]
+        if any(v < 0 for v in values):
+            raise XpsError(-17)
+        with self.lock:
+            p.checking_time = values[2]
 
     # ------------------------------------------------------------------ commands: GPIO, events, PCO
 

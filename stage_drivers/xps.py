@@ -507,6 +507,17 @@ class XpsStage:
                   f"{self._to_units(params.acceleration_um_s2)},{fmt_num(params.min_jerk_time_s)},"
                   f"{fmt_num(params.max_jerk_time_s)})")
 
+    def set_motion_done(self, axis: str, position_window_um: float, checking_time_s: float,
+                        velocity_window_um_s: float = 100.0, mean_period_s: float = 0.001,
+                        timeout_s: float = 1.0) -> None:
+        """Settle criterion: a move is done once the position has stayed within `position_window_um`
+        for `checking_time_s` (PositionerMotionDoneSet). The controller applies it only when the
+        positioner's MotionDoneMode in system.ini is VelocityAndPositionWindow."""
+        pos = self._positioner(axis)
+        self.call(f"PositionerMotionDoneSet({pos},{self._to_units(position_window_um)},"
+                  f"{self._to_units(velocity_window_um_s)},{fmt_num(checking_time_s)},"
+                  f"{fmt_num(mean_period_s)},{fmt_num(timeout_s)})")
+
     def max_velocity_acceleration(self, axis: str) -> tuple[float, float]:
         pos = self._positioner(axis)
         v, a = self._floats(f"PositionerMaximumVelocityAndAccelerationGet({pos},double *,double *)", 2)

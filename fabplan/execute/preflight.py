@@ -132,7 +132,9 @@ def check_trigger(laser, mode: str, report: PreflightReport) -> None:
 
 
 def apply_motion(plan, stage, report: PreflightReport) -> None:
-    """Give the controller the plan's velocity, acceleration and jerk for x and y.
+    """Give the controller the plan's velocity, acceleration and jerk for x and y, and its settle
+    time as the motion-done criterion (a move returns once the stage has stayed within the position
+    tolerance for the settle time).
 
     The time estimate assumes them; a controller left at other settings (a previous user's, or its
     power-up defaults) would make the run slower or harsher than planned. Values above the
@@ -151,6 +153,10 @@ def apply_motion(plan, stage, report: PreflightReport) -> None:
         v, a = min(v, vmax), min(a, amax)
         jerk_time = a / float(motion["jerk_um_s3"])  # SGamma: jerk time = acceleration / jerk
         set_params(axis, MotionParams(v, a, jerk_time, jerk_time))
+        set_done = getattr(stage, "set_motion_done", None)
+        if set_done is not None:  # the plan's settle time, as the controller's motion-done criterion
+            set_done(axis, float(plan.header.get("position_tolerance_um") or 0.1),
+                     float(plan.header.get("settle_time_s") or 0.0))
         applied.append(f"{axis} {v / 1e3:g} mm/s, {a / 1e3:g} mm/s^2" + (" (clamped to controller max)" if clamped else ""))
     if applied:
         report.ok("motion set from the plan: " + "; ".join(applied))
