@@ -65,7 +65,25 @@ def test_dry_run_json_and_report(tmp_path, design, capsys):
 def test_dry_run_fly_mode_override(tmp_path, design, capsys):
     rc = main(["dry-run", str(design), "--mode", "fly", "--journal", str(tmp_path / "j.jsonl"), "--json"])
     out = _json(capsys)
-    assert rc == 0 and out["mode"] == "fly" and out["pulses_with_light"] == 24
+    # this design flies at the default 100 mm/s: the emulated laser's 0-5 us wait for its next amplified
+    # pulse (v * 5 us = 500 nm) puts shots beyond the 100 nm tolerance, so the run completes with exit 4
+    assert rc == 4 and out["mode"] == "fly" and out["pulses_with_light"] == 24
+    assert out["status"] == "completed" and out["out_of_tolerance"]["shots"] > 0
+
+
+def test_fly_dry_run_with_shots_out_of_tolerance_exits_4(tmp_path, design, capsys):
+    """A 10 nm tolerance: the emulated laser's 0-5 us wait for its next amplified pulse puts many fly
+    pulses further off than that (v * 5 us; sim/README), so the run completes but must not exit 0."""
+    rc = main(["dry-run", str(design), "--mode", "fly", "--journal", str(tmp_path / "j.jsonl"), "--json",
+               "--tolerance-um", "0.01"])
+    out = _json(capsys)
+    assert rc == 4 and out["status"] == "completed"
+    oot = out["out_of_tolerance"]
+    assert oot["shots"] > 0 and oot["rows"] >= 1 and oot["tolerance_nm"] == 10 and oot["ids"][0].startswith("C-r")
+    assert "OUT OF the 10 nm position tolerance" in out["message"]
+    rc = main(["dry-run", str(design), "--mode", "fly", "--journal", str(tmp_path / "k.jsonl"), "--tolerance-um", "0.01"])
+    text = capsys.readouterr().out
+    assert rc == 4 and "OUT OF TOLERANCE:" in text and "completed: 24 shot(s) fired; " in text
 
 
 def test_run_only_skip_then_resume_all(tmp_path, design, capsys):

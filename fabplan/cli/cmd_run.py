@@ -4,7 +4,10 @@ Both go through the same executor and the same drivers; dry-run only starts the 
 (XPS + Pharos over loopback) first and reads its pulse log back as ground truth.
 
 Exit codes: 0 completed, 1 a device fault stopped the run, 2 user error (nothing moved),
-3 paused or stopped by the operator (resume with `fabplan run --resume JOURNAL`).
+3 paused or stopped by the operator (resume with `fabplan run --resume JOURNAL`),
+4 completed, but fired shot(s) landed out of the position tolerance (fly mode read-back; the summary
+and `--json` "out_of_tolerance" list them). The first fly row, fired before the trigger lead is
+measured, only warns when it stays within 1.5x the tolerance.
 """
 
 from __future__ import annotations
@@ -22,8 +25,11 @@ from fabplan.cli._output import print_json
 from fabplan.errors import UserError
 
 EXIT = {"completed": 0, "failed": 1, "paused": 3, "stopped": 3}
+EXIT_OUT_OF_TOLERANCE = 4
 EPILOG = ("exit codes: 0 completed, 1 a device fault stopped the run (gate closed; resume after fixing it), "
-          "2 user error (nothing moved), 3 paused or stopped by the operator (resume with --resume JOURNAL)")
+          "2 user error (nothing moved), 3 paused or stopped by the operator (resume with --resume JOURNAL), "
+          "4 completed but fired shot(s) landed out of the position tolerance (fly read-back; listed in the "
+          "summary; the first row before the trigger lead is measured only warns within 1.5x tolerance)")
 
 
 # ---------------------------------------------------------------------- plan loading
@@ -154,7 +160,10 @@ def _finish(args, plan, result, extra_summary: dict | None = None, sim_time_s: f
             print(f"  pulse log {extra_summary['pulse_log']} ({extra_summary['pulses_with_light']} pulses with light)")
         if args.report:
             print(f"  report {args.report}")
-    return EXIT.get(result.status, 1)
+    rc = EXIT.get(result.status, 1)
+    if rc == 0 and summary["out_of_tolerance"]["shots"]:
+        rc = EXIT_OUT_OF_TOLERANCE
+    return rc
 
 
 # ---------------------------------------------------------------------- run

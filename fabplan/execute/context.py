@@ -54,7 +54,10 @@ class Stats:
     uncertain_skipped: list[int] = field(default_factory=list)
     not_selected: int = 0
     already_fired: int = 0
-    out_of_tolerance: int = 0
+    out_of_tolerance: int = 0  # fired shots placed beyond the tolerance (fly read-back), excused ones included
+    out_of_tolerance_ids: list[str] = field(default_factory=list)  # not excused: the run is not a clean success
+    warned_ids: list[str] = field(default_factory=list)  # excused: first row before the lead was measured, <= 1.5 tol
+    tolerance_um: float = math.nan
     flagged_rows: list[dict[str, Any]] = field(default_factory=list)
     errors_um: list[float] = field(default_factory=list)  # placement error of each fired shot
     t_start: float = field(default_factory=time.time)

@@ -53,8 +53,19 @@ def summary_lines(result, sim_time_s: float | None = None, dry_run: bool = False
     pe = s["placement_error_nm"]
     if pe:
         lines.append(f"  placement error: median {pe['median']:.1f} nm, p99 {pe['p99']:.1f} nm, max {pe['max']:.1f} nm")
+    oot = s.get("out_of_tolerance") or {}
+    if oot.get("shots"):
+        from fabplan.errors import summarize_ids
+
+        lines.append(f"  OUT OF TOLERANCE: {oot['shots']} fired shot(s) in {oot['rows']} row(s) (lines "
+                     f"{', '.join(str(x) for x in oot['lines'][:10])}) beyond {oot['tolerance_nm']:g} nm: "
+                     f"{summarize_ids(result.stats.out_of_tolerance_ids)}")
+    if oot.get("warned_shots"):
+        lines.append(f"  warning: {oot['warned_shots']} shot(s) of the first row (line "
+                     f"{', '.join(str(x) for x in oot['warned_lines'])}), fired before the trigger lead was measured, "
+                     f"beyond {oot['tolerance_nm']:g} nm but within 1.5x tolerance")
     if s["rows_out_of_tolerance"]:
-        lines.append(f"  rows with a shot out of tolerance: {s['rows_out_of_tolerance']} "
+        lines.append(f"  rows flagged (missing/extra pulses or out of tolerance): {s['rows_out_of_tolerance']} "
                      f"(lines {', '.join(str(r['line']) for r in result.stats.flagged_rows[:10])})")
     dur = f"  duration {_fmt_s(result.wall_s)} (wall)"
     if sim_time_s is not None and math.isfinite(sim_time_s):

@@ -71,8 +71,38 @@ class RunResult:
             "placement_error_nm": ({"median": float(np.median(errs) * 1e3), "p99": float(np.percentile(errs, 99) * 1e3),
                                     "max": float(errs.max() * 1e3)} if len(errs) else None),
             "rows_out_of_tolerance": len(self.stats.flagged_rows),
+            "out_of_tolerance": out_of_tolerance_summary(self.stats),
             "duration_s": self.wall_s, "estimate_s": self.estimate_s,
         }
+
+
+def _oot_rows(stats: Stats, excused: bool) -> list[int]:
+    return [r["line"] for r in stats.flagged_rows if r.get("n_out_of_tolerance") and r.get("excused") == excused]
+
+
+def out_of_tolerance_summary(stats: Stats) -> dict[str, Any]:
+    """Fired shots that landed beyond the position tolerance (fly read-back). `shots` > 0 means the
+    run is not a clean success (the CLI exits 4); `warned` are the first row's shots fired before the
+    trigger lead was measured and within 1.5 x tolerance (a warning only)."""
+    ids, warned = stats.out_of_tolerance_ids, stats.warned_ids
+    tol = stats.tolerance_um
+    return {"shots": len(ids), "rows": len(_oot_rows(stats, False)), "lines": _oot_rows(stats, False)[:100],
+            "ids": ids[:20], "tolerance_nm": tol * 1e3 if math.isfinite(tol) else None,
+            "warned_shots": len(warned), "warned_lines": _oot_rows(stats, True), "warned_ids": warned[:20]}
+
+
+def out_of_tolerance_note(stats: Stats) -> str:
+    """'' or '; N shot(s) in R row(s) OUT OF TOLERANCE (100 nm): ids' (+ the excused first row, as a warning)."""
+    s = out_of_tolerance_summary(stats)
+    note = ""
+    if s["shots"]:
+        note += (f"; {s['shots']} shot(s) in {s['rows']} row(s) OUT OF the {s['tolerance_nm']:g} nm position "
+                 f"tolerance: {summarize_ids(stats.out_of_tolerance_ids)}")
+    if s["warned_shots"]:
+        note += (f"; warning: {s['warned_shots']} shot(s) of the first row, fired before the trigger lead was "
+                 f"measured, beyond the {s['tolerance_nm']:g} nm tolerance but within 1.5x: "
+                 f"{summarize_ids(stats.warned_ids)}")
+    return note
 
 
 def selection_mask(ids: np.ndarray, only: str | None = None, skip_file: str | Path | None = None) -> np.ndarray:
@@ -272,7 +302,7 @@ def _execute(plan, stage, laser, journal_path: Path, journal: Journal | None, re
             check = getattr(laser, "check_interlock", None)
             if check is not None:
                 check()  # the last shots were lit only if the interlock is still closed
-        status, message = "completed", f"{stats.fired} shot(s) fired"
+        status, message = "completed", f"{stats.fired} shot(s) fired" + out_of_tolerance_note(stats)
         control.finish(RunState.DONE)
     except RunStopped as exc:
         status = "paused" if exc.state is RunState.PAUSED else "stopped"
@@ -303,6 +333,7 @@ def _execute(plan, stage, laser, journal_path: Path, journal: Journal | None, re
             journal.write({"k": "end", "status": status, "message": message,
                            "summary": {"fired": stats.fired, "failed": stats.failed, "skipped_uncertain": stats.skipped,
                                        "rows_out_of_tolerance": len(stats.flagged_rows),
+                                       "shots_out_of_tolerance": len(stats.out_of_tolerance_ids),
                                        "duration_s": stats.t_end - t0}}, durable=True)
         finally:
             journal.close()
