@@ -361,7 +361,15 @@ def _simulate(args) -> int:
         raise UserError("lab simulate needs --from-db, --design FILE or --ids A-r00c00,A-r00c01")
     from fabplan.units import parse_quantity
 
-    lo, hi = (parse_quantity(v, "uJ/cm^2", "a pump fluence") for v in args.fluence_range.split(":"))
+    if args.points < 1:
+        raise UserError(f"--points must be at least 1, got {args.points}")
+    parts = args.fluence_range.split(":")
+    if len(parts) != 2:
+        raise UserError(f"--fluence-range {args.fluence_range!r}: expected LO:HI in uJ/cm^2, e.g. 2:60")
+    lo, hi = (parse_quantity(v, "uJ/cm^2", "a pump fluence") for v in parts)
+    if lo < 0 or hi < lo or (hi == lo and args.points > 1):
+        raise UserError(f"--fluence-range {args.fluence_range}: need 0 <= LO < HI (a sweep from low to high "
+                        f"pump fluence), got LO {lo:g}, HI {hi:g} uJ/cm^2")
     import numpy as np
 
     m = simulate_series(

@@ -10,7 +10,8 @@ prediction for the disc's designed diameter (`modes.predicted_fsr`).
 Status (unless set by hand): lasing = threshold and narrow cavity lines above it (< 2 nm; below
 it the 38 nm spontaneous band or a cold-cavity mode); ASE-only = threshold but no such lines;
 damaged = output collapses for good during the sweep (below 30 % of the maximum so far; the
-threshold is fitted on the points before); dead = no threshold (or no signal) in the measured range.
+threshold is fitted on the points before); dead = no threshold (or no signal) in the measured range;
+untested = too few spectra for a threshold fit (< threshold.MIN_POINTS), flagged "insufficient data".
 """
 
 from __future__ import annotations
@@ -263,6 +264,9 @@ def _fit_series(r, rows, ab, axes, resolution_nm, thickness_nm, window_nm, damag
 
     status = "damaged" if damaged_at is not None else _status_for(rows, y, has, lw, below)
     flag = why
+    if status == "untested" and rows:  # too few spectra: no verdict either way, not a dead disc
+        flag = (f"insufficient data: {len(rows)} spectrum/spectra, a threshold fit needs >= "
+                f"{threshold.MIN_POINTS}; status left untested")
     if damaged_at is not None:
         flag = "; ".join(
             x for x in (f"output collapsed from {damaged_at:g} uJ/cm^2 (fitted below)", why) if x
@@ -305,8 +309,8 @@ def _fit_series(r, rows, ab, axes, resolution_nm, thickness_nm, window_nm, damag
 
 
 def _status_for(rows, y, has, lw, below) -> str:
-    if not rows:
-        return "untested"
+    if len(rows) < threshold.MIN_POINTS:
+        return "untested"  # no threshold fit is possible: say nothing rather than "dead"
     if not has:
         return "dead"
     return "lasing" if math.isfinite(lw) and lw < NARROW_NM else "ASE-only"
