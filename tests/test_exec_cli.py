@@ -123,8 +123,26 @@ def test_resume_of_a_finished_dry_run_without_devices_fails_cleanly(tmp_path, de
     j = tmp_path / "j.jsonl"
     assert main(["dry-run", str(design), "--journal", str(j), "--json", "--lab-process", "no"]) == 0
     capsys.readouterr()
-    assert main(["run", "--resume", str(j)]) == 1
-    assert "emulators are gone" in capsys.readouterr().err
+    # the journal's emulator URLs refuse the connection: a configuration error before anything moved
+    assert main(["run", "--resume", str(j)]) == 2
+    err = capsys.readouterr().err
+    assert "emulators are gone" in err and "cannot connect" in err and err.count("\n") == 1
+
+
+def test_unreachable_device_is_exit_2_naming_it_and_leaves_no_plan_folder(tmp_path, design, capsys):
+    """QA standard: user errors exit 2, device errors name the device; a URL that refuses the
+    connection (port 1 on loopback) before anything moved is a configuration error."""
+    dead_stage = "xps://127.0.0.1:1?group=XYZ"
+    j = tmp_path / "j.jsonl"
+    assert main(["run", str(design), "--stage", dead_stage, "--journal", str(j)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {dead_stage}: cannot connect") and err.count("\n") == 1 and "--stage" in err
+    with start_lab(tmp_path / "p.csv") as lab:  # a live stage, a dead laser
+        assert main(["run", str(design), "--stage", lab.stage_url, "--laser", "pharos://127.0.0.1:1",
+                     "--journal", str(j), "--home"]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: pharos://127.0.0.1:1") and err.count("\n") == 1 and "--laser" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d.yaml", "p.csv"]  # no journal, no j.jsonl.plan/
 
 
 def test_dry_run_with_a_fault_fails_safely(tmp_path, design, capsys):
@@ -133,6 +151,7 @@ def test_dry_run_with_a_fault_fails_safely(tmp_path, design, capsys):
     assert rc == 1 and out["status"] == "failed" and "Following" in out["message"]
     assert out["pulses_with_light"] == out["journal_counts"]["fired"] > 0
     assert main(["dry-run", str(design), "--journal", str(tmp_path / "k.jsonl"), "--fault", "drop@2"]) == 1
+    assert not (tmp_path / "k.jsonl.plan").exists()  # refused at connect: no plan folder left behind
 
 
 def test_user_errors_exit_2(tmp_path, design, capsys):

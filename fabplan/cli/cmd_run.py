@@ -3,7 +3,8 @@
 Both go through the same executor and the same drivers; dry-run only starts the emulated lab
 (XPS + Pharos over loopback) first and reads its pulse log back as ground truth.
 
-Exit codes: 0 completed, 1 a device fault stopped the run, 2 user error (nothing moved),
+Exit codes: 0 completed, 1 a device fault stopped the run, 2 user error (nothing moved; also a
+--stage/--laser that cannot be reached or refuses the connection: a configuration error),
 3 paused or stopped by the operator (resume with `fabplan run --resume JOURNAL`),
 4 completed, but fired shot(s) landed out of the position tolerance (fly mode read-back; the summary
 and `--json` "out_of_tolerance" list them). The first fly row, fired before the trigger lead is
@@ -13,7 +14,9 @@ measured, only warns when it stays within 1.5x the tolerance.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
+import shutil
 import sys
 import tempfile
 import time
@@ -27,7 +30,7 @@ from fabplan.errors import UserError
 EXIT = {"completed": 0, "failed": 1, "paused": 3, "stopped": 3}
 EXIT_OUT_OF_TOLERANCE = 4
 EPILOG = ("exit codes: 0 completed, 1 a device fault stopped the run (gate closed; resume after fixing it), "
-          "2 user error (nothing moved), 3 paused or stopped by the operator (resume with --resume JOURNAL), "
+          "2 user error or a device that cannot be reached (nothing moved), 3 paused or stopped by the operator (resume with --resume JOURNAL), "
           "4 completed but fired shot(s) landed out of the position tolerance (fly read-back; listed in the "
           "summary; the first row before the trigger lead is measured only warns within 1.5x tolerance)")
 
@@ -217,22 +220,44 @@ def _run(args) -> int:
         plan, design, extra = load_target(args.target, args.mode)
         stage_url, laser_url = args.stage, args.laser or args.stage
         journal = Path(args.journal) if args.journal else _default_journal(plan, dry=False)
-        extra.update(_keep_plan(plan, journal, extra))
     if not stage_url:
         raise UserError("--stage URL is required")
     from stage_drivers.protocols import DeviceError
 
+    hint = " (this journal is from a dry run whose emulators are gone: give --stage/--laser)" if h.get("dry_run") else ""
+    # connect first: a device that cannot be reached is a configuration error (exit 2, nothing moved)
+    # and must not leave a JOURNAL.plan/ behind for a run that never started
     try:
-        with open_stage(stage_url) as stage, open_laser(laser_url or stage_url, stage=stage) as laser:
+        stage = open_stage(stage_url)
+    except DeviceError as exc:
+        raise UserError(f"{exc} (--stage; nothing moved){hint}") from None
+    try:
+        laser = open_laser(laser_url or stage_url, stage=stage)
+    except DeviceError as exc:
+        stage.close()
+        raise UserError(f"{exc} (--laser; nothing moved){hint}") from None
+    try:
+        with stage, laser, _plan_kept_if_run(plan, journal, extra, keep=not args.resume):
             result = _execute(args, plan, design, stage, laser, journal, resume=bool(args.resume), extra=extra,
                               header_sel=header_sel)
-    except DeviceError as exc:  # could not connect / pre-flight query failed: nothing moved, nothing fired
-        hint = ""
-        if h.get("dry_run"):
-            hint = " (this journal is from a dry run whose emulators are gone: give --stage/--laser)"
+    except DeviceError as exc:  # a pre-flight query failed: nothing moved, nothing fired
         print(f"error: {exc}{hint}", file=sys.stderr)
         return 1
     return _finish(args, plan, result)
+
+
+@contextlib.contextmanager
+def _plan_kept_if_run(plan, journal: Path, extra: dict, keep: bool = True):
+    """Save the plan next to the journal (into `extra`) for the run; remove it again when the run is
+    refused before its journal exists (nothing ran: no stray JOURNAL.plan/ folder)."""
+    kept = _keep_plan(plan, journal, extra) if keep else {}
+    extra.update(kept)
+    try:
+        yield
+    except BaseException:
+        if kept and not journal.exists():
+            shutil.rmtree(kept["plan_dir"], ignore_errors=True)
+        raise
 
 
 # ---------------------------------------------------------------------- dry run
@@ -247,7 +272,6 @@ def _dry_run(args) -> int:
     plan, design, extra = load_target(args.design, args.mode)
     mode = args.mode or plan.mode
     journal = Path(args.journal) if args.journal else _default_journal(plan, dry=True)
-    extra.update(_keep_plan(plan, journal, extra))
     pulse_log = Path(args.pulse_log) if args.pulse_log else journal.with_suffix(".pulses.csv")
     if pulse_log.exists():
         raise UserError(f"{pulse_log}: pulse log exists; choose another --pulse-log")
@@ -289,7 +313,8 @@ def _dry_run(args) -> int:
     with lab:
         readback = PulseLogReader(lab.pulse_log_path, flush=lab.flush)  # a child-process lab flushes itself
         try:
-            with open_stage(lab.stage_url) as stage, open_laser(lab.laser_url, stage=stage) as laser:
+            with open_stage(lab.stage_url) as stage, open_laser(lab.laser_url, stage=stage) as laser, \
+                    _plan_kept_if_run(plan, journal, extra):
                 result = _execute(args, plan, design, stage, laser, journal, resume=False, extra=extra,
                                   header_sel=None, pulse_readback=readback, attenuator_type=att_type_override)
         except DeviceError as exc:  # an injected fault struck during connect / pre-flight: nothing moved
