@@ -154,7 +154,8 @@ def format_summary(res: DemoResult) -> str:
     s, a = res.summary, res.artefacts
     lines = [
         f"design {s['design']!r}: {s['discs_made']} of {s['discs_planned']} disc(s) made; "
-        f"estimated real duration {s['estimated_real_duration_s']:.2f} s, emulated {s['emulated_duration_s']:.2f} s",
+        f"estimated real duration {s['estimated_real_duration_s']:.2f} s, emulated {s['emulated_duration_s']:.2f} s "
+        "(emulated time includes homing and the move to the first disc)",
         f"lasing: {s['thresholds_found']} of {s['measured_series']} measured disc(s) show a threshold"
         + (
             " (" + ", ".join(f"{k} {v:g} uJ/cm^2" for k, v in list(s["thresholds_uj_cm2"].items())[:5]) + ")"
