@@ -15,37 +15,17 @@ import pytest
 from fabplan.cli import main
 from fabplan.execute.journal import read_journal
 from sim.lab import start_lab
+from tests.exec_designs import lattice_design
 
-DESIGN = """
-schema_version: 1
-name: cli-test
-sample:
-  film: {{thickness: 100 nm}}
-  region: {{rect: [-50 um, -50 um, 250 um, 150 um]}}
-laser:
-  max_pulse_energy: 5 uJ
-  repetition_rate: 10 kHz
-beam:
-  profile: {{model: lg01, ring_diameter: 12 um}}
-  threshold_fluence: 40 mJ/cm^2
-  damage_fluence: 400 mJ/cm^2
-arrays:
-  - id: C
-    lattice: square
-    origin: [10 um, 10 um]
-    pitch: 20 um
-    shape: [{rows}, 8]
-    disc: {{diameter: 6 um, pulses: 1}}
-process:
-  mode: {mode}
-  ordering: serpentine
-"""
+
+def cli_design(rows: int, mode: str) -> str:
+    return lattice_design("cli-test", "C", rows, 8, mode=mode, motion=None)
 
 
 @pytest.fixture
 def design(tmp_path):
     p = tmp_path / "d.yaml"
-    p.write_text(DESIGN.format(rows=3, mode="step"))
+    p.write_text(cli_design(3, "step"))
     return p
 
 
@@ -111,7 +91,7 @@ def test_resume_uses_the_saved_plan_and_refuses_a_changed_design(tmp_path, desig
     with start_lab(tmp_path / "p.csv") as lab:
         assert main(["run", str(design), "--stage", lab.stage_url, "--journal", str(j), "--home",
                      "--laser", lab.laser_url, "--json"]) == 0
-        design.write_text(DESIGN.format(rows=4, mode="step"))
+        design.write_text(cli_design(4, "step"))
         capsys.readouterr()
         assert main(["run", "--resume", str(j), "--json"]) == 0  # the plan saved with the journal is resumed
         assert "changed since this run started" in capsys.readouterr().err
@@ -173,7 +153,7 @@ def test_ctrl_c_pauses_then_stops(tmp_path, sig, presses, status, code):
     from fabplan.design import loads_design
     from fabplan.planning import build_plan
 
-    plan_dir = build_plan(loads_design(DESIGN.format(rows=6, mode="step"))).save(tmp_path / "plan")
+    plan_dir = build_plan(loads_design(cli_design(6, "step"))).save(tmp_path / "plan")
     j = tmp_path / "j.jsonl"
     lab = start_lab(tmp_path / "p.csv", process=True, speedup=0.05, homed=True)  # a 20 um move now takes ~0.4 s
     try:

@@ -20,66 +20,21 @@ from fabplan.execute.pulselog import PulseLogReader
 from fabplan.execute.runner import execute
 from sim.lab import start_lab
 from stage_drivers import open_laser, open_stage
+from tests.exec_designs import lattice_design
 
 ROOT = Path(__file__).resolve().parents[1]
 
-SMALL = """
-schema_version: 1
-name: small-{mode}
-sample:
-  film: {{thickness: 100 nm}}
-  region: {{rect: [-50 um, -50 um, 300 um, 200 um]}}
-laser:
-  max_pulse_energy: 5 uJ
-  repetition_rate: 10 kHz
-beam:
-  profile: {{model: lg01, ring_diameter: 12 um}}
-  threshold_fluence: 40 mJ/cm^2
-  damage_fluence: 400 mJ/cm^2
-arrays:
-  - id: D
-    lattice: square
-    origin: [10 um, 10 um]
-    pitch: 20 um
-    shape: [4, 10]
-    disc: {{diameter: 6 um, pulses: {pulses}}}
-process:
-  mode: {mode}
-  ordering: serpentine
-  position_tolerance: 100 nm
-  motion: {{velocity: 20 mm/s, acceleration: 1 m/s^2, jerk: 100 m/s^3}}
-"""
+def small_design(mode: str, pulses: int) -> str:
+    return lattice_design(f"small-{mode}", "D", 4, 10, mode=mode, pulses=pulses, tolerance="100 nm")
 
 
-ROTATED = """
-schema_version: 1
-name: rotated-fly
-sample:
-  film: {thickness: 100 nm}
-  region: {rect: [-50 um, -50 um, 300 um, 200 um]}
-  fiducials: {F1: [0 um, 0 um], F2: [1000 um, 0 um], F3: [0 um, 1000 um]}
-laser:
-  max_pulse_energy: 5 uJ
-  repetition_rate: 10 kHz
-beam:
-  profile: {model: lg01, ring_diameter: 12 um}
-  threshold_fluence: 40 mJ/cm^2
-  damage_fluence: 400 mJ/cm^2
-arrays:
-  - id: R
-    lattice: square
-    origin: [10 um, 10 um]
-    pitch: 20 um
-    shape: [4, 10]
-    disc: {diameter: 6 um, pulses: 1}
-process:
-  mode: fly
-  ordering: serpentine
-  position_tolerance: 100 nm
-  motion: {velocity: 20 mm/s, acceleration: 1 m/s^2, jerk: 100 m/s^3}
-  alignment:  # the sample sits rotated by 0.2 deg on the stage: rows are not parallel to x
-    fiducials: {F1: [5000, 3000], F2: [5999.99391, 3003.49065], F3: [4996.50935, 3999.99391]}
-"""
+ROTATED = lattice_design(
+    "rotated-fly", "R", 4, 10, mode="fly", tolerance="100 nm",
+    extra_sample="  fiducials: {F1: [0 um, 0 um], F2: [1000 um, 0 um], F3: [0 um, 1000 um]}\n",
+    # the sample sits rotated by 0.2 deg on the stage: rows are not parallel to x
+    extra_process="  alignment:\n    fiducials: {F1: [5000, 3000], F2: [5999.99391, 3003.49065], "
+    "F3: [4996.50935, 3999.99391]}\n",
+)
 
 
 @cache
@@ -92,7 +47,7 @@ def _plan(name: str):
     if name == "rotated":
         return build_plan(loads_design(ROTATED))
     mode, pulses = name.split("-")
-    return build_plan(loads_design(SMALL.format(mode=mode, pulses=pulses)))
+    return build_plan(loads_design(small_design(mode, pulses)))
 
 
 def _pulses(path) -> np.ndarray:

@@ -17,32 +17,11 @@ from scipy.spatial import cKDTree
 
 from fabplan.execute.journal import FIRED, PENDING, UNCERTAIN, read_journal
 from sim.lab import start_lab
+from tests.exec_designs import lattice_design
 
-DESIGN = """
-schema_version: 1
-name: kill-test
-sample:
-  film: {{thickness: 100 nm}}
-  region: {{rect: [-50 um, -50 um, 450 um, 250 um]}}
-laser:
-  max_pulse_energy: 5 uJ
-  repetition_rate: 10 kHz
-beam:
-  profile: {{model: lg01, ring_diameter: 12 um}}
-  threshold_fluence: 40 mJ/cm^2
-  damage_fluence: 400 mJ/cm^2
-arrays:
-  - id: K
-    lattice: square
-    origin: [10 um, 10 um]
-    pitch: 20 um
-    shape: [10, 20]
-    disc: {{diameter: 6 um, pulses: 1}}
-process:
-  mode: {mode}
-  ordering: serpentine
-  motion: {{velocity: 20 mm/s, acceleration: 1 m/s^2, jerk: 100 m/s^3}}
-"""
+
+def kill_design(mode: str) -> str:
+    return lattice_design("kill-test", "K", 10, 20, mode=mode)
 
 
 def _intents(path) -> int:
@@ -59,7 +38,7 @@ def test_sigkill_at_random_points_then_resume(tmp_path, mode):
     from fabplan.planning import build_plan
 
     rng = random.Random(20261124)
-    plan = build_plan(loads_design(DESIGN.format(mode=mode)))
+    plan = build_plan(loads_design(kill_design(mode)))
     plan_dir = plan.save(tmp_path / "plan")  # a plan directory: the subprocess needs no design parsing
     journal = tmp_path / "run.jsonl"
     env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")

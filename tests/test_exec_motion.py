@@ -7,11 +7,11 @@ from fabplan.design import loads_design
 from fabplan.planning import build_plan
 from sim.lab import start_lab
 from stage_drivers import open_stage
-from tests.test_exec_emulator import SMALL, _run
+from tests.test_exec_emulator import _run, small_design
 
 
 def test_preflight_sets_plan_motion_on_the_controller(tmp_path):
-    text = SMALL.format(mode="step", pulses=1).replace(
+    text = small_design("step", 1).replace(
         "motion: {velocity: 20 mm/s, acceleration: 1 m/s^2, jerk: 100 m/s^3}",
         "motion: {velocity: 50 mm/s, acceleration: 0.5 m/s^2, jerk: 50 m/s^3}",
     )
@@ -32,7 +32,7 @@ def test_preflight_sets_plan_motion_on_the_controller(tmp_path):
 def test_settle_time_reaches_the_controller_as_its_motion_done_criterion(tmp_path):
     """Every step move then lasts its S-curve plus the plan's settle time, on the emulated clock too,
     so the emulated duration of a step run matches the estimate (which counts settle per shot)."""
-    plan = build_plan(loads_design(SMALL.format(mode="step", pulses=1)))
+    plan = build_plan(loads_design(small_design("step", 1)))
     with start_lab(tmp_path / "pulses.csv", max_pulse_energy_uj=5.0) as lab:
         res = _run(plan, lab, tmp_path / "j.jsonl")
         assert res.status == "completed", res.message
