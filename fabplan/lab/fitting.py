@@ -28,6 +28,7 @@ import numpy as np
 from fabplan.lab import spectral, threshold
 from fabplan.lab.db import from_blob, load_axes, transaction
 from fabplan.lab.modes import predicted_fsr
+from fabplan.lab.queries import disc_filter, where
 
 DEFAULT_RESOLUTION_NM = 0.1
 NARROW_NM = 2.0
@@ -60,16 +61,8 @@ def _series_rows(con: sqlite3.Connection, pattern: str | None, sample: str | Non
                     g.film_thickness_nm
              FROM series s JOIN discs d ON d.id = s.disc_pk JOIN samples sm ON sm.id = d.sample_id
              LEFT JOIN designs g ON g.id = d.design_id"""
-    cond, args = [], []
-    if pattern:
-        cond.append("d.disc_id GLOB ?")
-        args.append(pattern)
-    if sample:
-        cond.append("sm.name = ?")
-        args.append(sample)
-    if cond:
-        sql += " WHERE " + " AND ".join(cond)
-    return con.execute(sql + " ORDER BY s.id", args).fetchall()
+    cond, args = disc_filter(pattern, sample)
+    return con.execute(sql + where(cond) + " ORDER BY s.id", args).fetchall()
 
 
 def fit_all(

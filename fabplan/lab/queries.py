@@ -72,6 +72,22 @@ LEFT JOIN spectral sp ON sp.series_id = l.sid
 """
 
 
+def disc_filter(
+    pattern: str | None = None, sample: str | None = None, status: str | None = None
+) -> tuple[list[str], list]:
+    """SQL conditions and arguments selecting discs by id glob, sample name and status (aliases d, sm)."""
+    cond, args = [], []
+    for clause, value in (("d.disc_id GLOB ?", pattern), ("sm.name = ?", sample), ("d.status = ?", status)):
+        if value:
+            cond.append(clause)
+            args.append(value)
+    return cond, args
+
+
+def where(cond: list[str]) -> str:
+    return " WHERE " + " AND ".join(cond) if cond else ""
+
+
 def disc_rows(
     con: sqlite3.Connection,
     pattern: str | None = None,
@@ -79,19 +95,10 @@ def disc_rows(
     sample: str | None = None,
     measured_only: bool = False,
 ) -> list[dict]:
-    cond, args = [], []
-    if pattern:
-        cond.append("d.disc_id GLOB ?")
-        args.append(pattern)
-    if status:
-        cond.append("d.status = ?")
-        args.append(status)
-    if sample:
-        cond.append("sm.name = ?")
-        args.append(sample)
+    cond, args = disc_filter(pattern, sample, status)
     if measured_only:
         cond.append("l.sid IS NOT NULL")
-    sql = _DISC_SQL + (" WHERE " + " AND ".join(cond) if cond else "") + " ORDER BY sm.name, d.disc_id"
+    sql = _DISC_SQL + where(cond) + " ORDER BY sm.name, d.disc_id"
     out = []
     for r in con.execute(sql, args):
         d = dict(zip(DISC_COLUMNS, tuple(r), strict=True))
@@ -121,21 +128,14 @@ def measurement_rows(
     con: sqlite3.Connection, pattern: str | None = None, sample: str | None = None
 ) -> list[dict]:
     """One row per stored spectrum with its series metadata and derived scalars."""
-    cond, args = [], []
-    if pattern:
-        cond.append("d.disc_id GLOB ?")
-        args.append(pattern)
-    if sample:
-        cond.append("sm.name = ?")
-        args.append(sample)
+    cond, args = disc_filter(pattern, sample)
     sql = """SELECT sm.name AS sample, d.disc_id, s.id AS series_id, s.created AS series_created,
                     s.pump_wavelength_nm, s.pulse_width_fs, s.rep_rate_hz, s.spot_fwhm_um, s.operator, s.notes,
                     s.resolution_nm, x.id AS spectrum_id, x.fluence_uj_cm2, x.integration_s, x.source_file,
                     x.acquired, x.integrated, x.peak_nm, x.fwhm_nm
              FROM spectra x JOIN series s ON s.id = x.series_id JOIN discs d ON d.id = s.disc_pk
              JOIN samples sm ON sm.id = d.sample_id"""
-    if cond:
-        sql += " WHERE " + " AND ".join(cond)
+    sql += where(cond)
     return [
         dict(r) for r in con.execute(sql + " ORDER BY sm.name, d.disc_id, s.id, x.fluence_uj_cm2, x.id", args)
     ]
