@@ -7,6 +7,7 @@ through pint so any spelling pint knows ("µm", "micrometer", "kHz") works.
 
 from __future__ import annotations
 
+import math
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
@@ -50,7 +51,17 @@ def _unit(unit: str) -> pint.Unit:
 
 
 def parse_quantity(value: object, unit: str, kind_word: str | None = None) -> float:
-    """Return `value` as a float in `unit`.
+    """Return `value` as a finite float in `unit` (NaN and infinities are refused: no physical
+    quantity in a design is meant to be one, and they break geometry downstream)."""
+    result = _convert(value, unit, kind_word)
+    if not math.isfinite(result):
+        what = (kind_word or "quantity").removeprefix("an ").removeprefix("a ")
+        raise UnitError(f"expected a finite {what}, got {value!r}")
+    return result
+
+
+def _convert(value: object, unit: str, kind_word: str | None) -> float:
+    """`value` as a float in `unit`.
 
     A bare int/float (or a numeric string) is taken to be in `unit` already. A string with units is
     converted; a wrong dimension raises UnitError("expected a length, got '20 mJ'").
@@ -79,6 +90,8 @@ def parse_quantity(value: object, unit: str, kind_word: str | None = None) -> fl
             pass
         raise UnitError(f"expected {kind_word or 'a quantity in ' + unit}, got {value!r}")
     return float(f"{q.to(target).magnitude:.12g}")  # drop conversion noise (0.22 ps -> 220 fs)
+
+
 
 
 def parse_kind(value: object, kind: str) -> float:

@@ -38,6 +38,9 @@ def test_parse_quantities(value, kind, expected):
         ("fast", "velocity_um_s", "cannot read 'fast'"),
         (True, "length_um", "expected a length"),
         ([1, 2], "length_um", "expected a length"),
+        ("nan", "length_um", "expected a finite length, got 'nan'"),
+        (float("inf"), "fluence_mj_cm2", "expected a finite fluence"),
+        ("1e400 um", "length_um", "expected a finite length"),
     ],
 )
 def test_wrong_dimension_or_garbage_is_a_clear_error(value, kind, message):
