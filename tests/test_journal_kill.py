@@ -23,10 +23,12 @@ if path.exists():
     st = read_journal(path)
     todo = [int(s) for s in st.pending]
     j = Journal.append_to(path, sync=sync)
+    if len(st.horizon_uncertain):  # as the runner does: make the horizon rule's verdict durable
+        j.write({"k": "uncertain", "seqs": st.horizon_uncertain.tolist(), "reason": "horizon"}, durable=True)
 else:
     todo = list(range(n))
     j = Journal.create(path, {"plan_hash": "h", "n_shots": n}, sync=sync)
-j.write({"k": "session"}, durable=True)
+j.write({"k": "session"}, durable=True)  # no boot id: every resume applies the horizon rule
 fd = os.open(truth, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
 for i, s in enumerate(todo):
     if i % 64 == 0:
