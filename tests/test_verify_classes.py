@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 
 from fabplan.design import loads_design
+from fabplan.geometry import keepout_hits, outside_region_mask
 from fabplan.planning import build_plan
-from fabplan.planning.verify import PlanViolations, keepout_hits, neighbour_conflicts, outside_region_mask
+from fabplan.planning.verify import PlanViolations, neighbour_conflicts
 
 BASE = """
 schema_version: 1

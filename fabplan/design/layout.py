@@ -8,12 +8,12 @@ only coincident positions are caught here (the planner checks the ablated trench
 from __future__ import annotations
 
 import numpy as np
-import shapely
 from scipy.spatial import cKDTree
 
 from fabplan.design import models
 from fabplan.disctable import DiscTable
 from fabplan.errors import Problem, summarize_ids
+from fabplan.geometry import keepout_hits, outside_region_mask
 
 
 def _radius(discs: DiscTable) -> np.ndarray:
@@ -36,28 +36,13 @@ def close_pairs(discs: DiscTable, margin_um: float) -> np.ndarray:
 
 def outside_region(discs: DiscTable, region) -> np.ndarray:
     """Mask of discs not wholly inside the film region."""
-    inside = shapely.contains_xy(region, discs.x_um, discs.y_um)
-    r = _radius(discs)
-    check = np.flatnonzero(inside & (r > 0))
-    if check.size:
-        pts = shapely.points(discs.x_um[check], discs.y_um[check])
-        inside[check] = shapely.distance(region.boundary, pts) >= r[check]
-    return ~inside
+    return outside_region_mask(region, discs.x_um, discs.y_um, _radius(discs))
 
 
 def in_keepouts(discs: DiscTable, keepouts: list) -> np.ndarray:
     """Mask of discs touching any keep-out zone."""
     hit = np.zeros(len(discs), bool)
-    if not keepouts or len(discs) == 0:
-        return hit
-    r = _radius(discs)
-    pts = shapely.points(discs.x_um, discs.y_um)
-    tree = shapely.STRtree(keepouts)
-    # Candidate pairs within the largest radius, then exact distance per pair (vectorised).
-    pt_idx, ko_idx = tree.query(pts, predicate="dwithin", distance=float(r.max()) + 1e-9)
-    if len(pt_idx):
-        d = shapely.distance(np.asarray(keepouts, dtype=object)[ko_idx], pts[pt_idx])
-        hit[pt_idx[d < np.maximum(r[pt_idx], 1e-9)]] = True
+    hit[keepout_hits(keepouts, discs.x_um, discs.y_um, _radius(discs))[0]] = True
     return hit
 
 
@@ -80,22 +65,16 @@ def layout_problems(design: models.Design, discs: DiscTable) -> list[Problem]:
                 f"({design.process.margin:g} um): " + summarize_ids(names, total=len(pairs)),
             )
         )
-    mask = outside_region(discs, design.sample.region_polygon())
-    if mask.any():
-        out.append(
-            design.problem(
-                _first_array_path(discs, mask),
-                f"{int(mask.sum())} disc(s) not inside the film region (sample.region): "
-                + summarize_ids(discs.ids[mask]),
+    masks = (
+        (outside_region(discs, design.sample.region_polygon()), "not inside the film region (sample.region)"),
+        (in_keepouts(discs, design.sample.keepout_geometries()), "inside a keep-out zone (sample.keepouts)"),
+    )
+    for mask, what in masks:
+        if mask.any():
+            out.append(
+                design.problem(
+                    _first_array_path(discs, mask),
+                    f"{int(mask.sum())} disc(s) {what}: " + summarize_ids(discs.ids[mask]),
+                )
             )
-        )
-    mask = in_keepouts(discs, design.sample.keepout_geometries())
-    if mask.any():
-        out.append(
-            design.problem(
-                _first_array_path(discs, mask),
-                f"{int(mask.sum())} disc(s) inside a keep-out zone (sample.keepouts): "
-                + summarize_ids(discs.ids[mask]),
-            )
-        )
     return out

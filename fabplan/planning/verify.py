@@ -22,10 +22,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import shapely
 from scipy.spatial import cKDTree
 
 from fabplan.errors import Problem, ProblemsError, summarize_ids
+from fabplan.geometry import keepout_hits, outside_region_mask
 
 
 @dataclass
@@ -79,40 +79,6 @@ def neighbour_conflicts(
     bad = dist < need - 1e-9
     order = np.lexsort((pairs[bad, 1], pairs[bad, 0]))
     return pairs[bad][order], (need - dist)[bad][order]
-
-
-def outside_region_mask(region, x: np.ndarray, y: np.ndarray, r: np.ndarray) -> np.ndarray:
-    """True where the circle (x, y, r) is not wholly inside `region` (shapely, vectorised)."""
-    if len(x) == 0:
-        return np.zeros(0, bool)
-    rmax = float(np.max(r))
-    inner = region.buffer(-rmax) if rmax > 0 else region
-    surely_in = shapely.contains_xy(inner, x, y) if not inner.is_empty else np.zeros(len(x), bool)
-    out = np.zeros(len(x), bool)
-    rest = np.flatnonzero(~surely_in)
-    if rest.size:
-        pts = shapely.points(x[rest], y[rest])
-        inside = shapely.contains_xy(region, x[rest], y[rest])
-        edge = shapely.distance(region.boundary, pts)
-        out[rest] = ~inside | (edge < r[rest] - 1e-9)
-    return out
-
-
-def keepout_hits(keepouts: list, x: np.ndarray, y: np.ndarray, r: np.ndarray) -> np.ndarray:
-    """(disc index, keep-out index) pairs where a circle of radius r reaches into a keep-out."""
-    if not keepouts or len(x) == 0:
-        return np.empty((2, 0), np.int64)
-    geoms = np.asarray(keepouts, dtype=object)
-    pts = shapely.points(x, y)
-    tree = shapely.STRtree(pts)
-    rmax = float(np.max(r)) if len(r) else 0.0
-    cand = tree.query(shapely.buffer(geoms, rmax) if rmax > 0 else geoms, predicate="intersects")
-    k_idx, d_idx = cand[0], cand[1]
-    if k_idx.size == 0:
-        return np.empty((2, 0), np.int64)
-    dist = shapely.distance(geoms[k_idx], pts[d_idx])
-    hit = (dist < r[d_idx] - 1e-9) | (dist == 0)  # distance 0: the centre is inside the keep-out
-    return np.vstack([d_idx[hit], k_idx[hit]])
 
 
 def verify_shots(design: Any, raw: Any, ids: np.ndarray, beam: Any) -> list[Violation]:
