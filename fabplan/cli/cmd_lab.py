@@ -6,7 +6,6 @@ The database is `--db PATH`, else $FABPLAN_DB, else ./fabplan-lab.sqlite.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import math
 import sys
@@ -314,24 +313,12 @@ def _export(args) -> int:
     )
     out = open(args.out, "w", newline="", encoding="utf-8") if args.out else sys.stdout
     try:
-        if args.format == "json" or args.json:  # --json (shared by every lab command) means JSON too
-            from fabplan.cli._output import _clean
+        from fabplan.lab.tables import to_json, write_csv
 
-            json.dump(_clean(rows), out, indent=1, allow_nan=False)
-            out.write("\n")
+        if args.format == "json" or args.json:  # --json (shared by every lab command) means JSON too
+            out.write(to_json(rows) + "\n")
         else:
-            cols = list(rows[0].keys()) if rows else []
-            w = csv.writer(out)
-            w.writerow(cols)
-            for r in rows:
-                w.writerow(
-                    [
-                        ""
-                        if r[c] is None
-                        else (" ".join(f"{v:.4f}" for v in r[c]) if isinstance(r[c], list) else r[c])
-                        for c in cols
-                    ]
-                )
+            write_csv(rows, out)
     finally:
         if args.out:
             out.close()

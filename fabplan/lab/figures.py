@@ -8,7 +8,6 @@ predicted mode spacing. Plus fits.csv / fits.json (one row per disc).
 
 from __future__ import annotations
 
-import csv
 import json
 import math
 import os
@@ -109,25 +108,13 @@ def report(
 
 
 def _tables(rows: list[dict], out: Path) -> tuple[Path, Path]:
-    from fabplan.cli._output import _clean
+    from fabplan.lab.tables import to_json, write_csv
 
     p_csv, p_json = out / "fits.csv", out / "fits.json"
-    cols = list(rows[0].keys()) if rows else []
     with p_csv.open("w", newline="", encoding="utf-8") as fh:
-        w = csv.writer(fh)
-        w.writerow(cols)
-        for r in rows:
-            w.writerow(
-                [
-                    ""
-                    if r[c] is None
-                    else (" ".join(f"{v:.4f}" for v in r[c]) if isinstance(r[c], list) else r[c])
-                    for c in cols
-                ]
-            )
-    p_json.write_text(json.dumps(_clean(rows), indent=1, allow_nan=False), encoding="utf-8")
+        write_csv(rows, fh)
+    p_json.write_text(to_json(rows), encoding="utf-8")
     return p_csv, p_json
-
 
 def _disc_figure(plt, con, r: dict, path: Path) -> None:
     wls, ys, f = series_spectra(con, r["series_id"])

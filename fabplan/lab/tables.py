@@ -1,0 +1,30 @@
+"""Logbook rows (lists of dicts from fabplan.lab.queries) as CSV or JSON, for export and reports."""
+
+from __future__ import annotations
+
+import csv
+import json
+from typing import IO, Any
+
+
+def _cell(value: Any) -> Any:
+    """None -> empty; a list (peak wavelengths) -> space-separated; anything else as is."""
+    if value is None:
+        return ""
+    if isinstance(value, list):
+        return " ".join(f"{v:.4f}" for v in value)
+    return value
+
+
+def write_csv(rows: list[dict], fh: IO[str]) -> None:
+    cols = list(rows[0].keys()) if rows else []
+    w = csv.writer(fh)
+    w.writerow(cols)
+    w.writerows([_cell(r[c]) for c in cols] for r in rows)
+
+
+def to_json(rows: list[dict]) -> str:
+    """JSON text with NaN/inf as null (JSON has none)."""
+    from fabplan.cli._output import _clean
+
+    return json.dumps(_clean(rows), indent=1, allow_nan=False)
