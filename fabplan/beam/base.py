@@ -184,29 +184,25 @@ class BeamModel(ABC):
         with np.errstate(divide="ignore", invalid="ignore"):
             return np.where(f > 0, self.threshold_mj_cm2(pulses) / f, np.inf)
 
-    def disc_diameter_um(self, fluence_mj_cm2, pulses=1) -> np.ndarray:
-        """Diameter of the standing disc (inner ablation edge x 2); NaN where nothing ablates."""
+    def _edge_diameter(self, radius_at_level, fluence_mj_cm2, pulses) -> np.ndarray:
+        """2 x radius_at_level(F_th(N)/F) where the pulse ablates at all, NaN elsewhere."""
 
         def one(f, n):
             s = self._levels(f, n)
             ok = s <= 1.0
             out = np.full(s.shape, np.nan)
-            out[ok] = 2.0 * self._inner_radius(s[ok])
+            out[ok] = 2.0 * radius_at_level(s[ok])
             return out
 
         return _unique_apply(one, fluence_mj_cm2, pulses)
+
+    def disc_diameter_um(self, fluence_mj_cm2, pulses=1) -> np.ndarray:
+        """Diameter of the standing disc (inner ablation edge x 2); NaN where nothing ablates."""
+        return self._edge_diameter(self._inner_radius, fluence_mj_cm2, pulses)
 
     def trench_outer_diameter_um(self, fluence_mj_cm2, pulses=1) -> np.ndarray:
         """Outer diameter of the ablated annulus; NaN where nothing ablates."""
-
-        def one(f, n):
-            s = self._levels(f, n)
-            ok = s <= 1.0
-            out = np.full(s.shape, np.nan)
-            out[ok] = 2.0 * self._outer_radius(s[ok])
-            return out
-
-        return _unique_apply(one, fluence_mj_cm2, pulses)
+        return self._edge_diameter(self._outer_radius, fluence_mj_cm2, pulses)
 
     # ---- inverse: diameter -> fluence ---------------------------------------------------------
     def level_window(self) -> tuple[float, float]:
