@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
 from fabplan.cli._output import print_json
 from fabplan.errors import ProblemsError
 
+if TYPE_CHECKING:
+    import numpy as np
+
 
 def load_and_expand(path: str):
-    """Load, expand and layout-check a design (raises ProblemsError with every problem)."""
+    """Load, expand, layout-check and shot-verify a design (raises ProblemsError with every problem).
+
+    Returns (design, discs, diameters): each disc's target diameter, or the beam model's prediction
+    where the design gives only a fluence."""
     from fabplan.design import expand, load_design
     from fabplan.design.layout import layout_problems
 
@@ -18,11 +25,10 @@ def load_and_expand(path: str):
     problems = layout_problems(design, discs)
     if problems:
         raise ProblemsError(problems)
-    _verify_shots(design, discs)
-    return design, discs
+    return design, discs, _verify_shots(design, discs)
 
 
-def _verify_shots(design, discs) -> None:
+def _verify_shots(design, discs) -> np.ndarray:
     """The planner's shot verification (trenches vs neighbours, reachable diameters, damage,
     energies, travel), so `validate` never calls a design valid that `plan` rejects."""
     from fabplan.beam import make_beam
@@ -30,9 +36,13 @@ def _verify_shots(design, discs) -> None:
     from fabplan.planning.verify import PlanViolations, verify_shots
 
     beam = make_beam(design)
-    violations = verify_shots(design, make_raw_shots(design, discs, beam), discs.ids, beam)
+    raw = make_raw_shots(design, discs, beam)
+    violations = verify_shots(design, raw, discs.ids, beam)
     if violations:
         raise PlanViolations(violations, str(design.path) if design.path else None)
+    import numpy as np
+
+    return np.where(np.isfinite(discs.diameter_um), discs.diameter_um, raw.diameter_um)
 
 
 def problems_json(exc: ProblemsError) -> dict:
@@ -46,20 +56,18 @@ def _validate(args: argparse.Namespace) -> int:
     from fabplan.design.summary import design_summary, format_summary
 
     try:
-        design, discs = load_and_expand(args.design)
+        design, discs, diameters = load_and_expand(args.design)
     except ProblemsError as exc:
         if args.json:  # scripts get the problems on stdout too; the lines still go to stderr, exit 2
             print_json(problems_json(exc))
         raise
     summary = design_summary(design, discs)
     # WGM annotation (issue 6): predicted FSR / mode count per disc, single-mode discs listed.
-    import numpy as np
-
-    from fabplan.beam import expected_diameters
     from fabplan.wgm.design import design_wgm_summary, format_wgm_summary, public
 
-    diameters = expected_diameters(design, discs)  # fluence-specified discs: the beam model's prediction
     wgm = design_wgm_summary(design, diameters, ids=lambda idx: discs.take(idx).ids)
+    import numpy as np
+
     by_fluence = np.isnan(discs.diameter_um) & np.isfinite(diameters)
     if by_fluence.any():
         summary["predicted_diameter_um"] = [float(diameters[by_fluence].min()), float(diameters[by_fluence].max())]

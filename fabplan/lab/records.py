@@ -37,7 +37,9 @@ def register_design(con: sqlite3.Connection, path: str | os.PathLike, sample: st
     design = load_design(path)
     text = design.source_text or Path(path).read_text(encoding="utf-8")
     discs = expand(design)
-    diameter = _diameters(design, discs)
+    from fabplan.beam import expected_diameters
+
+    diameter = expected_diameters(design, discs)  # fluence-specified discs: the beam model's prediction
     h = design_hash(text)
     with transaction(con):
         sid = sample_id(con, sample)
@@ -87,13 +89,6 @@ def _film_thickness(design) -> float | None:
         return float(design.sample.film.thickness)
     except (AttributeError, TypeError, ValueError):
         return None
-
-
-def _diameters(design, discs) -> np.ndarray:
-    """Target diameters; where a disc is given by fluence, the beam model's prediction (or NaN)."""
-    from fabplan.beam import expected_diameters
-
-    return expected_diameters(design, discs)
 
 
 def _f(v) -> float | None:
