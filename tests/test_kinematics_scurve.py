@@ -71,23 +71,19 @@ def test_step_estimate_by_hand():
     assert est["total_s"] == pytest.approx(1.6 + 0.06 + 0.006 + 0.5)
 
 
+def _line(**changes) -> dict:
+    """One fly line from x = -2 to 101 um at 10 um/s (shots 0..10), as the planner writes it."""
+    line = {
+        "line": 0, "axis": "x", "x_um": 0.0, "y_um": 0.0, "z_um": 0.0, "start_um": -2.0, "stop_um": 101.0,
+        "velocity_um_s": 10.0, "first_seq": 0, "last_seq": 10, "dy_dx": 0.0, "dz_dx": 0.0,
+    }
+    return {**line, **changes}
+
+
 def test_fly_estimate_by_hand():
     # one line: first shot x=0, last x=100 at v=10; run-up = accel distance 10*Ta/2 with
     # Ta = 10/100 + 0.1 = 0.2 -> 1.0, settle 0.1 s adds 1.0 of constant velocity before the first shot.
-    line = {
-        "line": 0,
-        "axis": "x",
-        "x_um": 0.0,
-        "y_um": 0.0,
-        "z_um": 0.0,
-        "start_um": -2.0,
-        "stop_um": 101.0,
-        "velocity_um_s": 10.0,
-        "first_seq": 0,
-        "last_seq": 10,
-        "dy_dx": 0.0,
-        "dz_dx": 0.0,
-    }
+    line = _line()
     back = dict(line, line=1, y_um=5.0, start_um=102.0, stop_um=-1.0, velocity_um_s=10.0)
     est = estimate_fly(
         [line, back], np.array([np.nan, np.nan]), v=V, a=A, j=J, settle_s=0.1, attenuator_move_s=0.5
@@ -101,21 +97,7 @@ def test_fly_estimate_by_hand():
 
 
 def test_fly_multi_pulse_lines_take_passes():
-    line = {
-        "line": 0,
-        "axis": "x",
-        "x_um": 0.0,
-        "y_um": 0.0,
-        "z_um": 0.0,
-        "start_um": -2.0,
-        "stop_um": 101.0,
-        "velocity_um_s": 10.0,
-        "first_seq": 0,
-        "last_seq": 10,
-        "dy_dx": 0.0,
-        "dz_dx": 0.0,
-        "passes": 3,
-    }
+    line = _line(passes=3)
     est = estimate_fly([line], np.array([np.nan]), v=V, a=A, j=J, settle_s=0.1, attenuator_move_s=0.5)
     assert est["moves_s"] + est["settle_s"] == pytest.approx(3 * (103.0 / 10.0 + 0.2))
     assert est["settle_s"] == pytest.approx(0.3)
