@@ -1,7 +1,10 @@
 """Scriptable fault injection for the emulators: `KIND[@K][:ARG]`, comma separated.
 
 K is the 1-based index of the command (counted over all connections of one emulator) at which
-the fault strikes; without @K it strikes at the next command. Kinds:
+the fault strikes; without @K it strikes at the next command. K may instead name a command,
+`@NAME` or `@NAME#N` (its N-th call, default the first), so a test does not depend on how many
+set-up commands a driver sends before it (e.g. `slow@PositionerPositionCompareEnable:1.0`,
+`drop@GroupPositionCurrentGet#20`). Kinds:
 
   drop       close the connection instead of answering
   garble     answer with bytes that do not parse
@@ -25,9 +28,11 @@ MOVE_KINDS = ("following", "limit")
 @dataclass
 class Fault:
     kind: str
-    at: int
+    at: int  # global command index; 0 until a named trigger is reached
     arg: str = ""
     done: bool = False
+    command: str = ""  # named trigger: strike at this command's `occurrence`-th call
+    occurrence: int = 1
 
 
 def parse_faults(spec) -> list[Fault]:
@@ -45,11 +50,14 @@ def parse_faults(spec) -> list[Fault]:
         kind = kind.strip().lower()
         if kind not in KINDS:
             raise ValueError(f"unknown fault {kind!r} (expected one of {', '.join(KINDS)})")
-        try:
-            k = int(at) if at else 0
-        except ValueError as exc:
-            raise ValueError(f"fault {item!r}: @K must be an integer") from exc
-        faults.append(Fault(kind, k, arg.strip()))
+        at = at.strip()
+        if at and not at.isdigit():
+            name, _, nth = at.partition("#")
+            if not name.isidentifier() or (nth and not nth.isdigit()) or nth == "0":
+                raise ValueError(f"fault {item!r}: @K must be a command number, NAME or NAME#N")
+            faults.append(Fault(kind, 0, arg.strip(), command=name, occurrence=int(nth or 1)))
+            continue
+        faults.append(Fault(kind, int(at) if at else 0, arg.strip()))
     return faults
 
 
@@ -61,8 +69,12 @@ class FaultPlan:
         self.count = 0
         self.faults: list[Fault] = []
         self.split_all = False
+        self._calls: dict[str, int] = {}
         for f in parse_faults(spec):
-            self.add(f.kind, f.at or None, f.arg)
+            if f.command:
+                self.faults.append(f)
+            else:
+                self.add(f.kind, f.at or None, f.arg)
 
     def add(self, kind: str, at: int | None = None, arg: str = "") -> None:
         """Schedule a fault at command `at` (default: the next command)."""
@@ -71,13 +83,18 @@ class FaultPlan:
         with self._lock:
             self.faults.append(Fault(kind, at if at else self.count + 1, str(arg)))
 
-    def next_command(self, is_move: bool = False) -> list[Fault]:
-        """Advance the counter; return the faults that strike this command."""
+    def next_command(self, is_move: bool = False, name: str = "") -> list[Fault]:
+        """Advance the counter; return the faults that strike this command (`name`: its function)."""
         with self._lock:
             self.count += 1
+            if name:
+                self._calls[name] = calls = self._calls.get(name, 0) + 1
+                for f in self.faults:
+                    if f.command == name and not f.at and calls == f.occurrence:
+                        f.at = self.count  # the named trigger is reached: strike from here on
             hits = []
             for f in self.faults:
-                if f.done or f.at > self.count:
+                if f.done or not f.at or f.at > self.count:
                     continue
                 if f.kind in MOVE_KINDS and not is_move:
                     continue  # waits for the first move at or after K

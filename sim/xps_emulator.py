@@ -293,7 +293,7 @@ class XpsEmulator:
 
     def _handle_one(self, conn: socket.socket, cmd: str, state: dict) -> bool:
         name = cmd.partition("(")[0]
-        hits = self.faults.next_command(is_move=name in ("GroupMoveAbsolute", "GroupMoveRelative"))
+        hits = self.faults.next_command(is_move=name in ("GroupMoveAbsolute", "GroupMoveRelative"), name=name)
         self.commands_seen += 1
         split = slow = garble = False
         slow_s = 0.0

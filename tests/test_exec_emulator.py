@@ -115,11 +115,11 @@ FAULTS = [
 @pytest.mark.parametrize("label,spec,params", FAULTS, ids=[f[0] for f in FAULTS])
 def test_fault_stops_safely_and_resume_is_exactly_once(tmp_path, label, spec, params, mode):
     plan = _plan("dose_matrix" if mode == "step" else "fly-1")
-    # K counts controller commands from the first connect; the XPS driver's connect sends 4 (PCO disable
-    # on X, Y, Z and the gate low) and pre-flight 6 more (maximum velocity get, SGamma set and motion-done
-    # set on X and Y): 40 + 10 is the first row's PositionerPositionCompareEnable, a polling command (a
-    # slowed *move* only waits: moves have their own 60 s timeout).
-    k = 80 if mode == "step" else 50
+    # The fault strikes at a named controller call, whatever the driver sends before it: step mode,
+    # the 20th encoder read (mid-run); fly mode, the first row's PositionerPositionCompareEnable, a
+    # polling command (a slowed *move* only waits: moves have their own 60 s timeout). Move faults
+    # (following, limit) strike at the first move from there on.
+    k = "GroupPositionCurrentGet#20" if mode == "step" else "PositionerPositionCompareEnable"
     j = tmp_path / "j.jsonl"
     with start_lab(tmp_path / "pulses.csv", max_pulse_energy_uj=5.0, faults={"xps": spec.format(k=k)}) as lab:
         res = _run(plan, lab, j, stage_params=params)

@@ -101,3 +101,15 @@ def test_fault_spec_parsing():
     assert [(x.kind, x.at, x.arg) for x in f] == [("drop", 5, ""), ("slow", 3, "2.5"), ("estop", 0, "")]
     with pytest.raises(ValueError):
         parse_faults("explode@1")
+
+
+def test_named_fault_trigger_strikes_at_that_calls_nth_occurrence():
+    from sim.faults import FaultPlan
+
+    plan = FaultPlan("slow@GroupPositionCurrentGet#2:1.0,following@GroupStatusGet")
+    calls = ["Login", "GroupPositionCurrentGet", "GroupStatusGet", "GroupPositionCurrentGet", "GroupMoveAbsolute"]
+    struck = [[f.kind for f in plan.next_command(is_move=c == "GroupMoveAbsolute", name=c)] for c in calls]
+    # slow at the 2nd encoder read (4th command); following waits for the first move after its trigger
+    assert struck == [[], [], [], ["slow"], ["following"]]
+    with pytest.raises(ValueError, match="NAME#N"):
+        parse_faults("drop@Group Move#x")

@@ -388,7 +388,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--pulse-log", metavar="FILE", help="emulator pulse log (default next to the journal)")
     q.add_argument("--fault", action="append", default=[], metavar="[DEV=]KIND[@K][:ARG]",
                    help="inject a fault (xps or pharos; kinds: drop garble split slow:S following limit estop "
-                        "interlock); repeatable")
+                        "interlock; @K: at the K-th command, or on the xps @NAME[#N]: at the N-th call of a "
+                        "controller function, e.g. slow@GroupPositionCurrentGet#20:1.0); repeatable")
     q.add_argument("--lab-process", choices=("yes", "no"), default="no",
                    help="run the emulators in a child process instead of threads of this one (default no: "
                         "faster on a small machine, and the pulse log can be flushed for each fly row)")
