@@ -400,24 +400,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 def main(argv: list[str] | None = None) -> int:
     """`python -m fabplan.cli.cmd_run run|dry-run ...`: the same commands without importing every other
     command module (a lighter process for supervisors and the kill tests)."""
+    from fabplan.cli import dispatch
+
     parser = argparse.ArgumentParser(prog="fabplan")
     register(parser.add_subparsers(dest="command", metavar="COMMAND"))
-    args = parser.parse_args(argv)
-    if not getattr(args, "func", None):
-        parser.print_help()
-        return 2
-    return _handle(args)
-
-
-def _handle(args) -> int:
-    try:
-        return int(args.func(args) or 0)
-    except UserError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+    return dispatch(parser, argv)
 
 
 if __name__ == "__main__":
