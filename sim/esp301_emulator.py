@@ -52,14 +52,17 @@ class Axis:
     right: float = 25.0
     motor_on: bool = True
     profile: Profile | None = None
+    unit: int = 2  # SN code; positions and limits are numbers in this unit (the manual: a label only)
 
 
 class Esp301Emulator:
     """`start()` opens the pty pair; `.port` is the device path for pyserial; `close()` stops it."""
 
     def __init__(self, *, n_axes: int = 3, speedup: float = 1.0, faults=None, seed: int = 0,
-                 encoder_noise_mm: float = 2e-6):
+                 encoder_noise_mm: float = 2e-6, units: tuple[int, ...] = ()):
         self.axes = [Axis() for _ in range(n_axes)]
+        for ax, code in zip(self.axes, units, strict=False):
+            ax.unit = code
         self.clock = SimClock(speedup)
         self.faults = faults if isinstance(faults, FaultPlan) else FaultPlan(faults)
         self.rng = np.random.default_rng(seed)
@@ -269,7 +272,16 @@ class Esp301Emulator:
         return "XMS100, 123456"
 
     def _x_SN(self, i, ax, q, arg, now):
-        return "2" if q else None
+        if q:
+            return str(ax.unit)
+        v = self._num(arg)
+        if v is None:
+            return None
+        if v != int(v) or not 0 <= v <= 11:
+            self._error(i * 100 + 1)
+            return None
+        ax.unit = int(v)  # a label: the manual leaves converting positions/speeds to the user
+        return None
 
     def _x_MO(self, i, ax, q, arg, now):
         if q:

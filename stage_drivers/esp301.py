@@ -33,7 +33,35 @@ from stage_drivers.protocols import (
 )
 from stage_drivers.xps import fmt_num
 
-UM_PER_UNIT = {2: 1000.0, 3: 1.0, 7: 1000.0}  # SN? codes: 2 mm, 3 um, 7 (mm, as configured here)
+# SN? displacement-unit codes, ESP301 user manual (EDH0235En1030, section 3 "SN - set axis displacement
+# units"): 0 encoder count, 1 motor step, 2 millimeter, 3 micrometer, 4 inches, 5 milli-inches,
+# 6 micro-inches, 7 degree, 8 gradian, 9 radian, 10 milliradian, 11 microradian. The manual says the unit
+# is a label the controller reports positions in, so every length unit converts exactly (1 in = 25.4 mm).
+UNIT_NAMES = {0: "encoder count", 1: "motor step", 2: "millimeter", 3: "micrometer", 4: "inch",
+              5: "milli-inch", 6: "micro-inch", 7: "degree", 8: "gradian", 9: "radian", 10: "milliradian",
+              11: "microradian"}
+UM_PER_UNIT = {2: 1000.0, 3: 1.0, 4: 25400.0, 5: 25.4, 6: 0.0254}
+
+
+class UnitError(DeviceError):
+    """An axis reports a displacement unit a linear stage cannot be driven in (SN? code)."""
+
+
+def um_per_unit(code: int, axis: str, number: int, *, device: str = "esp301") -> float:
+    """um per controller unit for SN? `code` of `axis` (controller axis `number`), or UnitError."""
+    if code in UM_PER_UNIT:
+        return UM_PER_UNIT[code]
+    name = UNIT_NAMES.get(code)
+    if name is None:
+        why = "which is not a unit code the ESP301 manual lists (0-11)"
+    elif code in (0, 1):
+        why = f"({name}s): no length resolution the driver can rely on"
+    else:
+        why = f"({name}): angular, a linear stage cannot be driven in it"
+    raise UnitError(f"axis {axis} (controller axis {number}) reports displacement unit SN?={code} {why}; "
+                    f"refusing to drive it. Configure the axis in millimeters ({number}SN2) or micrometers "
+                    f"({number}SN3) with matching SU/FR resolution, then reconnect",
+                    device=device, command=f"{number}SN?", reply=str(code), code=code)
 
 
 def error_class(code: int) -> type[DeviceError]:
@@ -176,10 +204,20 @@ class Esp301Stage:
     # ------------------------------------------------------------------ lifecycle
 
     def connect(self) -> Esp301Stage:
+        try:
+            return self._connect()
+        except BaseException:
+            self._drop()
+            raise
+
+    def _connect(self) -> Esp301Stage:
         self.exchange("VE?")
         for i in range(len(self.axes)):
-            code = int(self.query_float(f"{i + 1}SN?"))
-            self._um[i] = UM_PER_UNIT.get(code, 1000.0)
+            raw = self.query_float(f"{i + 1}SN?")
+            if raw != int(raw):
+                raise ProtocolError("SN? reply is not an integer unit code", device=self.url,
+                                    command=f"{i + 1}SN?", reply=str(raw))
+            self._um[i] = um_per_unit(int(raw), self.axes[i], i + 1, device=self.url)
         self._read_limits()
         err = self.exchange("TB?")  # clear anything left from before we connected
         del err
