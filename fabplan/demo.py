@@ -19,9 +19,6 @@ import numpy as np
 
 from fabplan.errors import UserError
 
-ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_DESIGN = ROOT / "designs" / "seed_single_disc.yaml"
-
 
 @dataclass
 class DemoResult:
@@ -47,8 +44,9 @@ def run_demo(out_dir: str | Path, design_path: str | Path | None = None, *, fres
     """Run every stage of the product on `design_path` (the seed design by default) into `out_dir`."""
     from fabplan.design import load_design
     from fabplan.planning.plan import Plan
+    from fabplan.shipped import shipped_design
 
-    design_path = Path(design_path) if design_path else DEFAULT_DESIGN
+    design_path = Path(design_path) if design_path else shipped_design("seed_single_disc")  # ships in the wheel
     if not design_path.is_file():
         raise UserError(f"{design_path}: design not found (pass --design FILE)")
     out = Path(out_dir)
