@@ -1,14 +1,14 @@
 """Simulated lasing measurements: the spectra a spectrometer would record from one microdisc.
 
 For dry runs of the lab logbook. Physics, kept simple and stated:
-- Rate equations (`fabplan.lab.ratemodel`) for the lasing modes, photon number s(F; F_th, beta_m):
+- Rate equations (`fabplan.physics.ratemodel`) for the lasing modes, photon number s(F; F_th, beta_m):
   lasing-mode output ~ s; spontaneous emission into all other modes ~ carrier density
   ~ s/(1+s), which is linear below threshold and clamps above. With broad_to_mode = 20 times more
   spontaneous than mode emission below threshold, the integrated output is an S-curve whose jump
   is ~1/beta, beta = beta_m (1 + broad_to_mode) (the apparent beta a fit of integrated emission
   returns).
 - Spontaneous band: Gaussian at 528 nm, FWHM 38 nm (paper: linewidth 38 nm below threshold).
-- Lasing comb: WGM resonances in 530-545 nm from `fabplan.lab.modes.comb` (the WGM estimator when
+- Lasing comb: WGM resonances in 530-545 nm from `fabplan.physics.comb.comb` (the WGM estimator when
   present, else a uniform lambda^2/(pi D n_g) comb), weighted by a gain envelope on the red wing
   (536 nm) that narrows as the pump rises (mode competition).
 - Mode linewidth: lambda/Q far above threshold (Q = 1800 x film quality: paper 0.3 nm at 535 nm),
@@ -30,8 +30,8 @@ from pathlib import Path
 import numpy as np
 from scipy.special import voigt_profile
 
-from fabplan.lab.modes import comb
-from fabplan.lab.ratemodel import photon_number
+from fabplan.physics.comb import comb
+from fabplan.physics.ratemodel import photon_number
 
 NO_LASING_THRESHOLD = 1e9  # uJ/cm^2: a threshold no pump reaches (spontaneous emission only)
 

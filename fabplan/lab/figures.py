@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from fabplan.lab.queries import disc_rows, series_spectra
-from fabplan.lab.ratemodel import light_out_bg
+from fabplan.physics.ratemodel import light_out_bg
 
 STATUS_COLORS = {
     "lasing": "#1b7837",

@@ -27,8 +27,8 @@ import numpy as np
 
 from fabplan.lab import spectral, threshold
 from fabplan.lab.db import from_blob, load_axes, transaction
-from fabplan.lab.modes import predicted_fsr
 from fabplan.lab.queries import disc_filter, where
+from fabplan.physics.comb import predicted_fsr
 
 DEFAULT_RESOLUTION_NM = 0.1
 NARROW_NM = 2.0

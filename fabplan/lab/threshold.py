@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import stats
 
-from fabplan.lab.ratemodel import light_out_bg
+from fabplan.physics.ratemodel import light_out_bg
 
 MIN_POINTS = 6
 MIN_SLOPE_RATIO = 4.0  # above/below slope: spontaneous emission is linear, lasing far steeper
