@@ -15,6 +15,15 @@ from typing import Any
 import numpy as np
 
 from fabplan.errors import UserError, summarize_ids
+from stage_drivers.protocols import (
+    BurstTrigger,
+    ExternallyTriggered,
+    InterlockCheck,
+    MotionDoneCriterion,
+    MotionParams,
+    MotionProfile,
+    PositionCompare,
+)
 
 
 class PreflightError(UserError):
@@ -32,9 +41,7 @@ class PreflightReport:
 
 def check_plan(plan, report: PreflightReport) -> None:
     """Recompute the plan hash from its content: a hand-edited or truncated plan never runs."""
-    from fabplan.planning.plan import compute_plan_hash
-
-    h = compute_plan_hash(plan.design_hash, plan.header.get("model", {}), plan.shots.to_csv_bytes())
+    h = plan.content_hash()  # shots, fly lines, tolerance, settle, mode: everything the executor acts on
     if h != plan.plan_hash:
         raise PreflightError(f"plan content does not match its plan_hash ({plan.plan_hash[:12]}... recorded, "
                              f"{h[:12]}... computed): re-plan from the design")
@@ -108,9 +115,8 @@ def check_stage_ready(stage, report: PreflightReport, *, home: bool = False) -> 
 
 
 def check_laser(laser, report: PreflightReport) -> None:
-    check = getattr(laser, "check_interlock", None)
-    if check is not None:
-        check()  # raises InterlockOpen
+    if isinstance(laser, InterlockCheck):
+        laser.check_interlock()  # raises InterlockOpen
         report.ok("laser interlock closed")
     energy = laser.pulse_energy_uj()
     report.devices["laser"] = {"url": laser.url, "pulse_energy_uj": energy,
@@ -119,15 +125,19 @@ def check_laser(laser, report: PreflightReport) -> None:
 
 
 def check_trigger(laser, mode: str, report: PreflightReport) -> None:
-    """Per-shot firing comes from the stage controller: it must be able to pulse (and compare in fly)."""
-    trig = getattr(laser, "trigger", "n/a")
-    if trig == "n/a":
-        return  # a source that triggers itself (e.g. the xps:// gate)
-    if trig is None or not hasattr(trig, "fire_pulses"):
+    """An externally triggered laser fires through a stage controller: it must have the BurstTrigger
+    ability (and PositionCompare in fly mode). A source that triggers itself (the xps:// gate) needs
+    neither here."""
+    if not isinstance(laser, ExternallyTriggered):
+        return
+    trig = laser.trigger
+    if not isinstance(trig, BurstTrigger):
         raise PreflightError(f"{laser.url}: no stage controller that can trigger the laser "
-                             f"({getattr(trig, 'url', trig)!s} has no gate/trigger output); use an XPS stage")
-    if mode == "fly" and not hasattr(trig, "arm_compare"):
-        raise PreflightError(f"{trig.url}: no position compare output: fly mode needs an XPS; use --mode step")
+                             f"({getattr(trig, 'url', trig)!s} lacks the BurstTrigger ability: set_gate, "
+                             "fire_pulses); use an XPS stage")
+    if mode == "fly" and not isinstance(trig, PositionCompare):
+        raise PreflightError(f"{trig.url}: lacks the PositionCompare ability (arm_compare): fly mode needs an "
+                             "XPS; use --mode step")
     report.ok("laser triggered by the stage controller" + (" (position compare)" if mode == "fly" else ""))
 
 
@@ -138,45 +148,41 @@ def apply_motion(plan, stage, report: PreflightReport) -> None:
 
     The time estimate assumes them; a controller left at other settings (a previous user's, or its
     power-up defaults) would make the run slower or harsher than planned. Values above the
-    controller's own maxima are clamped to them, and the report says so."""
+    controller's own maxima are clamped to them, and the report says so. A stage without the
+    MotionProfile ability keeps its own settings."""
     motion = plan.header.get("model", {}).get("motion")
-    set_params = getattr(stage, "set_motion_params", None)
-    if not motion or set_params is None:
+    if not motion or not isinstance(stage, MotionProfile):
         return
-    from stage_drivers.protocols import MotionParams
-
     applied = []
-    for axis in [a for a in getattr(stage, "axes", ("X", "Y")) if a.upper() in ("X", "Y")]:
+    for axis in [a for a in stage.axes if a.upper() in ("X", "Y")]:
         v, a = float(motion["velocity_um_s"]), float(motion["acceleration_um_s2"])
         vmax, amax = stage.max_velocity_acceleration(axis)
         clamped = v > vmax or a > amax
         v, a = min(v, vmax), min(a, amax)
         jerk_time = a / float(motion["jerk_um_s3"])  # SGamma: jerk time = acceleration / jerk
-        set_params(axis, MotionParams(v, a, jerk_time, jerk_time))
-        set_done = getattr(stage, "set_motion_done", None)
-        if set_done is not None:  # the plan's settle time, as the controller's motion-done criterion
-            set_done(axis, float(plan.header.get("position_tolerance_um") or 0.1),
-                     float(plan.header.get("settle_time_s") or 0.0))
+        stage.set_motion_params(axis, MotionParams(v, a, jerk_time, jerk_time))
+        if isinstance(stage, MotionDoneCriterion):  # the plan's settle time, as the motion-done criterion
+            stage.set_motion_done(axis, float(plan.header.get("position_tolerance_um") or 0.1),
+                                  float(plan.header.get("settle_time_s") or 0.0))
         applied.append(f"{axis} {v / 1e3:g} mm/s, {a / 1e3:g} mm/s^2" + (" (clamped to controller max)" if clamped else ""))
     if applied:
         report.ok("motion set from the plan: " + "; ".join(applied))
 
 
-def reset_position_compare(laser, report: PreflightReport) -> None:
-    """Disable position compare on every positioner of the triggering controller.
+def reset_position_compare(stage, laser, report: PreflightReport) -> None:
+    """Disable position compare on every positioner of the controllers that can trigger the laser.
 
     A run killed during a fly pass leaves the controller's compare armed; the driver of the next
     process does not know it, and the first move across that row would fire stray pulses as soon
-    as the gate opens. (Thin adapter over the XPS driver until it offers a forced disarm: see
-    notes/requests.md.)"""
-    trig = getattr(laser, "trigger", None) or getattr(laser, "stage", None)
-    positioners = getattr(trig, "positioners", None)
-    call = getattr(trig, "call", None)
-    if not positioners or call is None:
-        return
-    for pos in positioners:
-        call(f"PositionerPositionCompareDisable({pos})")
-    report.ok("position compare disabled on " + ", ".join(positioners))
+    as the gate opens."""
+    controllers = [laser.trigger] if isinstance(laser, ExternallyTriggered) else []
+    controllers += [getattr(laser, "stage", None), stage]  # a gate-only source (xps://) rides on its stage
+    done: list = []
+    for c in controllers:
+        if isinstance(c, PositionCompare) and not any(c is d for d in done):
+            c.disarm_compare(all_positioners=True)
+            done.append(c)
+            report.ok(f"position compare disabled on every positioner of {c.url}")
 
 
 def preflight(plan, stage, laser, todo: np.ndarray, *, max_pulse_energy_uj: float | None = None,
@@ -185,7 +191,7 @@ def preflight(plan, stage, laser, todo: np.ndarray, *, max_pulse_energy_uj: floa
     report = PreflightReport()
     check_plan(plan, report)
     check_trigger(laser, mode, report)
-    reset_position_compare(laser, report)  # first thing on the controller: no stray compare pulses
+    reset_position_compare(stage, laser, report)  # first thing on the controller: no stray compare pulses
     check_energies(plan, todo, max_pulse_energy_uj, report)
     check_stage_ready(stage, report, home=home)
     check_travel(plan, todo, stage, report)

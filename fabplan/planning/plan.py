@@ -6,8 +6,13 @@ A plan directory holds two files and nothing else that varies between runs:
 
 Float columns are quantised to the decimals written in the CSV when the table is built, so a plan
 loaded from disk equals the plan that was saved, and saving it again gives the same bytes.
-`plan_hash` is sha256 over the design hash, the model parameters (canonical JSON) and the bytes of
-shots.csv: two plans with the same hash fire the same shots.
+`plan_hash` is sha256 over the design hash, the model parameters (canonical JSON), the bytes of
+shots.csv and (format version 2) every other field of plan.json, the fly `lines` included: the
+executor acts on lines, tolerance, settle time and mode, so an edit to any of them is refused.
+Two plans with the same hash fire the same shots the same way.
+
+Loading defends itself: size limits on both files, every column parsed with a located error,
+`seq` must be 0..n-1, fly lines must be well-formed and reference existing shots.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ import numpy as np
 from fabplan.errors import UserError
 
 FORMAT = "fabplan-plan"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: plan_hash covers the whole of plan.json (fly lines, tolerance, settle, mode)
 PLAN_FILE = "plan.json"
 SHOTS_FILE = "shots.csv"
 
@@ -161,23 +166,77 @@ class ShotTable:
         return text.encode("ascii")
 
     @classmethod
-    def from_csv_bytes(cls, data: bytes) -> ShotTable:
-        lines = data.decode("ascii").splitlines()
+    def from_csv_bytes(cls, data: bytes, source: str = SHOTS_FILE) -> ShotTable:
+        """Parse canonical shots.csv; UserError naming `source`, the line and the column on bad data."""
+        try:
+            text = data.decode("ascii")
+        except UnicodeDecodeError as exc:
+            line = data[: exc.start].count(b"\n") + 1
+            raise UserError(
+                f"{source}:{line}: not ASCII text (byte {exc.start}): not a fabplan shots.csv"
+            ) from None
+        lines = text.splitlines()
         if not lines or tuple(lines[0].split(",")) != COLUMN_NAMES:
-            raise UserError(f"{SHOTS_FILE}: header must be {','.join(COLUMN_NAMES)}")
+            raise UserError(f"{source}:1: header must be {','.join(COLUMN_NAMES)}")
         rows = [line.split(",") for line in lines[1:] if line]
-        if any(len(r) != len(COLUMN_NAMES) for r in rows):
-            raise UserError(f"{SHOTS_FILE}: every row needs {len(COLUMN_NAMES)} fields")
+        for i, r in enumerate(rows):
+            if len(r) != len(COLUMN_NAMES):
+                raise UserError(
+                    f"{source}:{_line_of(lines, i)}: {len(r)} field(s), every row needs {len(COLUMN_NAMES)}"
+                )
         cols = list(zip(*rows, strict=True)) if rows else [()] * len(COLUMN_NAMES)
         out: dict[str, np.ndarray] = {}
         for (name, kind, _), values in zip(SHOT_COLUMNS, cols, strict=True):
-            if kind == "i":
-                out[name] = np.array(values, dtype=np.int64)
-            elif kind == "f":
-                out[name] = np.array(values, dtype=np.float64)
-            else:
+            if kind == "s":
                 out[name] = np.array(values, dtype=str) if values else np.empty(0, dtype="<U1")
+                continue
+            try:
+                out[name] = np.array(values, dtype=np.int64 if kind == "i" else np.float64)
+            except (ValueError, OverflowError):
+                i = next(k for k, v in enumerate(values) if not _parses(v, kind))
+                what = "an integer" if kind == "i" else "a number"
+                raise UserError(
+                    f"{source}:{_line_of(lines, i)}: {name}: expected {what}, got {_clip(values[i])}"
+                ) from None
+        for name in ("x_um", "y_um", "z_um", "pulse_energy_uj"):
+            bad = ~np.isfinite(out[name])
+            if bad.any():
+                i = int(np.argmax(bad))
+                raise UserError(
+                    f"{source}:{_line_of(lines, i)}: {name}: must be finite, got {cols[COLUMN_NAMES.index(name)][i]}"
+                )
+        n = len(rows)
+        if n and not np.array_equal(out["seq"], np.arange(n)):
+            i = int(np.argmax(out["seq"] != np.arange(n)))
+            raise UserError(
+                f"{source}:{_line_of(lines, i)}: seq {out['seq'][i]} out of order: rows must be seq 0..{n - 1}"
+            )
         return cls(**out)
+
+
+def _line_of(lines: list[str], row: int) -> int:
+    """File line (1-based) of data row `row` (blank lines skipped, as the parser does)."""
+    k = -1
+    for j, line in enumerate(lines[1:], start=2):
+        if line:
+            k += 1
+            if k == row:
+                return j
+    return len(lines)
+
+
+def _parses(value: str, kind: str) -> bool:
+    try:
+        np.array([value], dtype=np.int64 if kind == "i" else np.float64)
+    except (ValueError, OverflowError):
+        return False
+    return True
+
+
+def _clip(value: Any, limit: int = 40) -> str:
+    """repr of a user value, shortened: messages never echo a huge field whole."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 5] + "...'" + f" ({len(str(value)):,} chars)"
 
 
 def _format_column(values: np.ndarray, kind: str, decimals: int) -> list[str]:
@@ -204,8 +263,24 @@ def canonical_json(obj: Any) -> bytes:
     return json.dumps(_finite(obj), sort_keys=True, separators=(",", ":"), allow_nan=False).encode()
 
 
-def compute_plan_hash(design_hash: str, model: dict, shots_csv: bytes) -> str:
-    return sha256_hex(design_hash.encode(), canonical_json(model), shots_csv)
+_UNHASHED = frozenset({"plan_hash", "shots_file", "lines"})
+
+
+def compute_plan_hash(
+    design_hash: str,
+    model: dict,
+    shots_csv: bytes,
+    header: dict | None = None,
+    lines: list | None = None,
+) -> str:
+    """sha256 over design hash, model, shots.csv and, when given, the rest of the header and the lines.
+
+    Callers checking a plan should use `Plan.content_hash()`, which always passes header and lines."""
+    parts = [design_hash.encode(), canonical_json(model), shots_csv]
+    if header is not None or lines is not None:
+        rest = {k: v for k, v in (header or {}).items() if k not in _UNHASHED}
+        parts += [canonical_json(rest), canonical_json(list(lines or []))]
+    return sha256_hex(*parts)
 
 
 def _finite(obj: Any) -> Any:
@@ -272,11 +347,20 @@ class Plan:
         h.update(header)
         h["n_shots"] = len(shots)
         h.setdefault("model", {})
+        h.pop("plan_hash", None)
         csv = shots.to_csv_bytes()
-        h["plan_hash"] = compute_plan_hash(h["design_hash"], h["model"], csv)
-        plan = cls(header=_finite(h), shots=shots, lines=_finite(list(lines or [])))
+        # Through JSON and back, so the hash is over exactly what a reader of plan.json will see.
+        h = json.loads(json.dumps(_finite(h), allow_nan=False))
+        lines = json.loads(json.dumps(_finite(list(lines or [])), allow_nan=False))
+        h["plan_hash"] = compute_plan_hash(h["design_hash"], h["model"], csv, h, lines)
+        plan = cls(header=h, shots=shots, lines=lines)
         plan._csv = csv
         return plan
+
+    def content_hash(self) -> str:
+        """The hash this plan's content gives now (equal to `plan_hash` unless it was edited)."""
+        csv = self._csv if self._csv is not None else self.shots.to_csv_bytes()
+        return compute_plan_hash(self.design_hash, self.header.get("model", {}), csv, self.header, self.lines)
 
     def to_json_bytes(self) -> bytes:
         doc = dict(self.header)
@@ -297,31 +381,118 @@ class Plan:
 
     @classmethod
     def load(cls, plan_dir: str | Path, verify_hash: bool = True) -> Plan:
-        """Read a plan directory; by default refuse one whose shots do not match its plan_hash."""
+        """Read a plan directory; by default refuse one whose content does not match its plan_hash.
+
+        A damaged or hand-edited directory is a UserError naming the file (and line), never a traceback."""
         d = Path(plan_dir)
+        if not d.is_dir():
+            raise UserError(f"{d}: not a plan directory" + ("" if d.exists() else " (does not exist)"))
+        raw = _read_limited(d / PLAN_FILE, MAX_PLAN_JSON_BYTES)
+        csv = _read_limited(d / SHOTS_FILE, MAX_SHOTS_CSV_BYTES)
         try:
-            doc = json.loads((d / PLAN_FILE).read_text())
-            csv = (d / SHOTS_FILE).read_bytes()
-        except FileNotFoundError as exc:
-            raise UserError(f"{d}: not a plan directory (missing {Path(exc.filename).name})") from None
+            doc = json.loads(raw.decode("utf-8"))
+        except UnicodeDecodeError as exc:
+            raise UserError(f"{d / PLAN_FILE}: not UTF-8 text (byte {exc.start})") from None
         except json.JSONDecodeError as exc:
-            raise UserError(f"{d / PLAN_FILE}: invalid JSON ({exc})") from None
+            raise UserError(f"{d / PLAN_FILE}:{exc.lineno}:{exc.colno}: invalid JSON ({exc.msg})") from None
+        except RecursionError:
+            raise UserError(f"{d / PLAN_FILE}: JSON nested too deeply") from None
+        where = str(d / PLAN_FILE)
+        if not isinstance(doc, dict):
+            raise UserError(f"{where}: expected a JSON object, got {type(doc).__name__}")
         if doc.get("format") != FORMAT:
-            raise UserError(f"{d / PLAN_FILE}: not a fabplan plan (format {doc.get('format')!r})")
+            raise UserError(f"{where}: not a fabplan plan (format {_clip(doc.get('format'))})")
         if doc.get("format_version") != FORMAT_VERSION:
             raise UserError(
-                f"{d / PLAN_FILE}: plan format version {doc.get('format_version')} is not supported "
-                f"(this fabplan reads version {FORMAT_VERSION})"
+                f"{where}: plan format version {_clip(doc.get('format_version'))} is not supported "
+                f"(this fabplan reads version {FORMAT_VERSION}): re-run `fabplan plan` on the design"
             )
+        _check_header(doc, where)
         lines = doc.pop("lines", [])
         doc.pop("shots_file", None)
-        shots = ShotTable.from_csv_bytes(csv)
+        shots = ShotTable.from_csv_bytes(csv, str(d / SHOTS_FILE))
+        _check_lines(lines, doc["mode"], shots, where)
+        plan = cls(header=doc, shots=shots, lines=lines, _csv=csv)
         if verify_hash:
-            got = compute_plan_hash(doc["design_hash"], doc.get("model", {}), csv)
-            if got != doc.get("plan_hash"):
+            if plan.content_hash() != doc.get("plan_hash"):
                 raise UserError(
-                    f"{d}: shots.csv does not match plan_hash (file edited or corrupted); re-run `fabplan plan`"
+                    f"{d}: plan.json or shots.csv does not match plan_hash (file edited or corrupted); "
+                    "re-run `fabplan plan`"
                 )
             if len(shots) != doc.get("n_shots"):
-                raise UserError(f"{d}: n_shots {doc.get('n_shots')} but {len(shots)} rows in {SHOTS_FILE}")
-        return cls(header=doc, shots=shots, lines=lines, _csv=csv)
+                raise UserError(
+                    f"{d}: n_shots {_clip(doc.get('n_shots'))} but {len(shots)} rows in {SHOTS_FILE}"
+                )
+        return plan
+
+
+# Far beyond any real plan (1 cm^2 at 20 um pitch is 250,000 shots, ~35 MB of shots.csv), and small
+# enough that loading stays in bounded memory and time.
+MAX_PLAN_JSON_BYTES = 256 * 2**20
+MAX_SHOTS_CSV_BYTES = 512 * 2**20
+_LINE_KEYS = ("start_um", "stop_um", "velocity_um_s", "y_um", "z_um")
+
+
+def _read_limited(path: Path, limit: int) -> bytes:
+    try:
+        with open(path, "rb") as f:
+            data = f.read(limit + 1)
+    except FileNotFoundError:
+        raise UserError(f"{path.parent}: not a plan directory (missing {path.name})") from None
+    except OSError as exc:
+        raise UserError(f"cannot read {path}: {exc.strerror or exc}") from None
+    if len(data) > limit:
+        raise UserError(f"{path}: larger than {limit // 2**20} MiB: not a fabplan plan file")
+    return data
+
+
+def _is_num(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _check_header(doc: dict, where: str) -> None:
+    """The fields the executor acts on have the right types (the hash says nobody changed them)."""
+    for key in ("plan_hash", "design_hash"):
+        if not isinstance(doc.get(key), str):
+            raise UserError(f"{where}: {key}: expected a string, got {_clip(doc.get(key))}")
+    if doc.get("mode") not in ("step", "fly"):
+        raise UserError(f"{where}: mode: expected 'step' or 'fly', got {_clip(doc.get('mode'))}")
+    n = doc.get("n_shots")
+    if not (isinstance(n, int) and not isinstance(n, bool) and n >= 0):
+        raise UserError(f"{where}: n_shots: expected a whole number >= 0, got {_clip(n)}")
+    if not isinstance(doc.get("model", {}), dict):
+        raise UserError(f"{where}: model: expected an object")
+    for key in ("position_tolerance_um", "settle_time_s", "repetition_rate_hz"):
+        if key in doc and doc[key] is not None and not (_is_num(doc[key]) and doc[key] >= 0):
+            raise UserError(f"{where}: {key}: expected a finite number >= 0, got {_clip(doc[key])}")
+    if not isinstance(doc.get("lines", []), list):
+        raise UserError(f"{where}: lines: expected a list")
+
+
+def _check_lines(lines: list, mode: str, shots: ShotTable, where: str) -> None:
+    """Fly lines are objects with finite numbers whose shots exist and belong to them."""
+    n = len(shots)
+    if mode == "step":
+        if lines:
+            raise UserError(f"{where}: lines: a step-mode plan has no fly lines")
+        return
+    for k, ln in enumerate(lines):
+        at = f"{where}: lines[{k}]"
+        if not isinstance(ln, dict):
+            raise UserError(f"{at}: expected an object")
+        for key in _LINE_KEYS:
+            if not _is_num(ln.get(key)):
+                raise UserError(f"{at}.{key}: expected a finite number, got {_clip(ln.get(key))}")
+        if ln.get("line") != k:
+            raise UserError(f"{at}.line: expected {k}, got {_clip(ln.get('line'))}")
+        first, last = ln.get("first_seq"), ln.get("last_seq")
+        if first is None and last is None:
+            continue
+        if not all(isinstance(v, int) and not isinstance(v, bool) and 0 <= v < n for v in (first, last)):
+            raise UserError(
+                f"{at}: first_seq/last_seq must be shot numbers 0..{n - 1}, got {_clip(first)}, {_clip(last)}"
+            )
+        if first > last:
+            raise UserError(f"{at}: first_seq {first} after last_seq {last}")
+        if not np.all(shots.line[first : last + 1] == k):
+            raise UserError(f"{at}: shots {first}..{last} do not all belong to line {k} in {SHOTS_FILE}")
