@@ -35,10 +35,10 @@ def _export(args: argparse.Namespace) -> int:
 def _import(args: argparse.Namespace) -> int:
     import yaml
 
-    from fabplan.export.gds import import_gds_circles, parse_layer, write_disc_csv
+    from fabplan.export.gds_import import import_circles, parse_layer, write_disc_csv
 
     layer, datatype = parse_layer(args.layer)
-    circles = import_gds_circles(args.layout, layer, datatype, cell=args.cell)
+    circles = import_circles(args.layout, layer, datatype, cell=args.cell, rule=args.circle_rule)
     out = Path(args.output)
     array = {"id": args.id, "csv": None, "disc": {"pulses": args.pulses}}
     if out.suffix.lower() == ".csv":
@@ -73,8 +73,11 @@ def _import(args: argparse.Namespace) -> int:
     summary = {
         "layout": args.layout,
         "layer": f"{layer}/{datatype}",
+        "cell": circles.cell,
         "circles": int(len(circles.x_um)),
+        "diameter_rules": circles.rules,
         "rejected_polygons": int(circles.rejected),
+        "rejected_at_um": [[round(float(x), 3), round(float(y), 3)] for x, y in circles.rejected_xy_um[:20]],
         "csv": str(csv_path),
         "design": str(out) if out.suffix.lower() != ".csv" else None,
         "array": array,
@@ -82,9 +85,17 @@ def _import(args: argparse.Namespace) -> int:
     if args.json:
         print_json(summary)
     else:
-        print(f"{summary['circles']} circles on layer {layer}/{datatype} -> {csv_path}")
+        rules = ", ".join(f"{n} by {r}" for r, n in circles.rules.items())
+        print(
+            f"{summary['circles']} circles on layer {layer}/{datatype} of {circles.cell} ({rules}) -> {csv_path}"
+        )
         if circles.rejected:
-            print(f"warning: {circles.rejected} polygon(s) on that layer are not circles and were skipped")
+            at = "; ".join(f"({x:.3f}, {y:.3f})" for x, y in circles.rejected_xy_um[:5])
+            more = " ..." if circles.rejected > 5 else ""
+            print(
+                f"warning: {circles.rejected} polygon(s) on that layer are not circles and were skipped, "
+                f"at (x, y) um: {at}{more}"
+            )
         if summary["design"]:
             print(f"design written: {out}")
         else:
@@ -107,17 +118,32 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     q = sub.add_parser(
         "import-gds",
-        help="turn circles on a GDS layer (KLayout, gdsfactory) into an explicit disc array",
-        description="Read circles (polygons with vertices at a constant radius) on LAYER/DATATYPE and write "
-        "their centres and diameters as a disc CSV (-o discs.csv), or a whole design from a template "
-        "(-o design.yaml --template base.yaml).",
+        help="turn circles on a GDS/OASIS layer (KLayout, gdsfactory) into an explicit disc array",
+        description="Read circles on LAYER/DATATYPE of a GDSII or OASIS layout and write their centres and "
+        "nominal diameters as a disc CSV (-o discs.csv), or a whole design from a template "
+        "(-o design.yaml --template base.yaml). A circle is a polygon with >= 8 vertices all within 6% of "
+        "their mean distance from the centroid; other polygons on the layer are reported with their "
+        "positions. KLayout's hidden $$$CONTEXT_INFO$$$ cell (also in gdsfactory files) is not a top cell. "
+        "Diameter rule (--circle-rule): 'vertices' = the circle through the vertices, d = 2 x mean vertex "
+        "distance (gdsfactory's circle, gdstk, fabplan export-gds); 'edges' = the circle touching the edge "
+        "midpoints, vertices at r/cos(pi/n), d = 2 x mean vertex distance x cos(pi/n) (KLayout's "
+        "Basic.CIRCLE PCell); 'auto' (default) = 'edges' for cells KLayout's context information names as "
+        "Basic.CIRCLE PCells, 'vertices' for all others.",
     )
-    q.add_argument("layout", help="GDSII file")
+    q.add_argument("layout", help="GDSII (.gds) or OASIS (.oas) file")
     q.add_argument("--layer", required=True, help="LAYER/DATATYPE, e.g. 1/0")
     q.add_argument("-o", "--output", required=True, help="discs.csv or design.yaml")
     q.add_argument("--template", help="design whose sample/laser/beam/process the new design copies")
     q.add_argument("--id", default="G", help="array id for the imported discs (default G)")
     q.add_argument("--pulses", type=int, default=1, help="pulses per shot (default 1)")
-    q.add_argument("--cell", help="top cell to read (default: the only top cell)")
+    q.add_argument(
+        "--cell", help="cell to read (default: the only top cell, or the only one with shapes on --layer)"
+    )
+    q.add_argument(
+        "--circle-rule",
+        choices=["auto", "vertices", "edges"],
+        default="auto",
+        help="nominal diameter from the vertices or the edges of the polygon (default auto, see above)",
+    )
     q.add_argument("--json", action="store_true", help="print the summary as JSON")
     q.set_defaults(func=_import)

@@ -5,19 +5,24 @@ Export layers (layer/datatype), all in um (library unit 1 um, precision 1 nm), s
   10/0 film region                          11/0 keep-outs
   12/0 fiducial crosses                     100/0 labels: disc ids (text at each disc centre)
 Every distinct (disc, ring) size is one cell placed by reference, so a 250,000-disc array stays a
-small file. Import: polygons on one layer/datatype that are circles (vertices at a constant
-distance from the area centroid) become disc centres and diameters; anything else is reported.
+small file. Import (GDSII and OASIS, KLayout's and gdsfactory's circle conventions): gds_import.py.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from fabplan.errors import UserError
+from fabplan.export.gds_import import (  # noqa: F401  (the import side, re-exported)
+    ImportedCircles,
+    circles_from_polygons,
+    import_circles,
+    parse_layer,
+    require_gdstk,
+    write_disc_csv,
+)
 
 LAYERS = {
     "disc": (1, 0),
@@ -28,14 +33,6 @@ LAYERS = {
     "label": (100, 0),
 }
 CIRCLE_TOLERANCE_UM = 0.005  # polygonal approximation error of exported circles
-
-
-def require_gdstk():
-    try:
-        import gdstk
-    except ImportError:  # pragma: no cover - depends on the environment
-        raise UserError("GDS support needs the optional package gdstk: pip install 'fabplan[gds]'") from None
-    return gdstk
 
 
 def _polygons_of(gdstk, geom, layer: int, datatype: int) -> list:
@@ -125,109 +122,3 @@ def _cell_name(name: str) -> str:
 import datetime as _dt  # noqa: E402
 
 _EPOCH = _dt.datetime(2000, 1, 1)
-
-
-@dataclass
-class ImportedCircles:
-    x_um: np.ndarray
-    y_um: np.ndarray
-    diameter_um: np.ndarray
-    rejected: int  # polygons on the layer that are not circles
-
-
-def parse_layer(text: str) -> tuple[int, int]:
-    """'5/0' or '5' -> (5, 0)."""
-    try:
-        parts = [int(p) for p in str(text).split("/")]
-    except ValueError:
-        raise UserError(f"--layer must be LAYER/DATATYPE like 1/0, got {text!r}") from None
-    if len(parts) == 1:
-        parts.append(0)
-    if len(parts) != 2 or min(parts) < 0:
-        raise UserError(f"--layer must be LAYER/DATATYPE like 1/0, got {text!r}")
-    return parts[0], parts[1]
-
-
-def circles_from_polygons(
-    polys: list[np.ndarray], rel_tol: float = 0.06, min_vertices: int = 8
-) -> ImportedCircles:
-    """Circle fit per polygon: centre = area centroid, diameter = 2 x mean vertex distance.
-
-    A polygon counts as a circle when every vertex is within rel_tol of that mean distance (a
-    regular octagon deviates ~0 at the vertices, but a square has 4 vertices and is refused by
-    min_vertices) and its area matches pi r^2 within rel_tol.
-    """
-    xs, ys, ds = [], [], []
-    rejected = 0
-    for p in polys:
-        p = np.asarray(p, float)
-        if len(p) < min_vertices:
-            rejected += 1
-            continue
-        x, y = p[:, 0], p[:, 1]
-        x1, y1 = np.roll(x, -1), np.roll(y, -1)
-        cross = x * y1 - x1 * y
-        area = cross.sum() / 2.0
-        if abs(area) <= 0:
-            rejected += 1
-            continue
-        cx = ((x + x1) * cross).sum() / (6 * area)
-        cy = ((y + y1) * cross).sum() / (6 * area)
-        r = np.hypot(x - cx, y - cy)
-        rm = r.mean()
-        if (
-            np.abs(r - rm).max() > rel_tol * rm
-            or abs(abs(area) - np.pi * rm * rm) > 2 * rel_tol * np.pi * rm * rm
-        ):
-            rejected += 1
-            continue
-        xs.append(cx)
-        ys.append(cy)
-        ds.append(2 * rm)
-    return ImportedCircles(np.array(xs), np.array(ys), np.array(ds), rejected)
-
-
-def import_gds_circles(
-    path: str | Path, layer: int, datatype: int, cell: str | None = None
-) -> ImportedCircles:
-    """Circles on layer/datatype of the (single or named) top cell, in um, references flattened."""
-    gdstk = require_gdstk()
-    p = Path(path)
-    if not p.exists():
-        raise UserError(f"{p}: no such file")
-    try:
-        lib = gdstk.read_gds(str(p))
-    except Exception as exc:  # gdstk raises plain errors for bad files
-        raise UserError(f"{p}: cannot read as GDSII ({exc})") from None
-    scale = lib.unit / 1e-6
-    if cell is not None:
-        found = [c for c in lib.cells if c.name == cell]
-        if not found:
-            raise UserError(
-                f"{p}: no cell named {cell!r} (cells: {', '.join(c.name for c in lib.cells)[:200]})"
-            )
-        top = found[0]
-    else:
-        tops = lib.top_level()
-        if len(tops) != 1:
-            raise UserError(
-                f"{p}: {len(tops)} top cells; choose one with --cell ({', '.join(c.name for c in tops)})"
-            )
-        top = tops[0]
-    polys = top.get_polygons(layer=layer, datatype=datatype)
-    out = circles_from_polygons([pp.points * scale for pp in polys])
-    if len(out.x_um) == 0:
-        raise UserError(
-            f"{p}: no circles on layer {layer}/{datatype} of cell {top.name} ({out.rejected} other polygons)"
-        )
-    # a stable order: rows of increasing y, then x (nm grid)
-    order = np.lexsort((np.round(out.x_um, 3), np.round(out.y_um, 3)))
-    return ImportedCircles(out.x_um[order], out.y_um[order], out.diameter_um[order], out.rejected)
-
-
-def write_disc_csv(circles: ImportedCircles, path: str | Path) -> None:
-    """CSV an explicit array reads: x_um, y_um, diameter_um (nm resolution)."""
-    lines = ["x_um,y_um,diameter_um"]
-    cols = [np.round(c, 3) + 0.0 for c in (circles.x_um, circles.y_um, circles.diameter_um)]  # no "-0.000"
-    lines += [f"{x:.3f},{y:.3f},{d:.3f}" for x, y, d in zip(*cols, strict=True)]
-    Path(path).write_text("\n".join(lines) + "\n")
