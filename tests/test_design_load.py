@@ -144,16 +144,18 @@ def test_dose_matrix_is_one_short_block():
     text = MINIMAL.replace(
         "    shape: [3, 4]\n    disc: {diameter: 6 um}\n",
         "    sweep:\n      cols: {fluence: {start: 60 mJ/cm^2, stop: 0.12 J/cm^2, step: 20 mJ/cm^2}}\n"
-        "      rows: {diameter: [6 um, 8 um], pulses: [1, 3]}\n    repeats: 2\n",
+        "      rows: {pulses: [1, 3, 10]}\n    repeats: 2\n",
     ).replace("pitch: 20 um", "pitch: 30 um")
     discs = expand(loads_design(text))
-    assert len(discs) == 4 * 4 * 2  # 4 fluences x (2 diameters x 2 pulses) x 2 repeats
+    assert len(discs) == 4 * 3 * 2  # 4 fluences x 3 pulse counts x 2 repeats
     assert discs.fluence_mj_cm2[:4].tolist() == [60.0, 80.0, 100.0, 120.0]
     per_row = discs.row * 4 == np.arange(len(discs)) - discs.col
     assert per_row.all()
     first_col = discs.col == 0
-    assert discs.diameter_um[first_col].tolist() == [6, 6, 8, 8] * 2
-    assert discs.pulses[first_col].tolist() == [1, 3, 1, 3] * 2
+    assert discs.pulses[first_col].tolist() == [1, 3, 10] * 2
+    # a diameter sweep as well would be a second specification of the same discs (a located error)
+    with pytest.raises(ProblemsError, match="sweep.cols.fluence: diameter and fluence are both swept"):
+        loads_design(text.replace("rows: {pulses", "rows: {diameter: [6 um, 8 um], pulses"))
 
 
 def test_hex_lattice_geometry_and_skip():

@@ -74,6 +74,12 @@ def _add(args) -> int:
         new_series=args.new_series,
         meta=_meta(args),
     )
+    from fabplan.units import implausible
+
+    slip = implausible(float(res["fluence_uj_cm2"]), "pump_fluence")  # e.g. 12mJ/cm^2 typed for 12uJ/cm^2
+    if slip:
+        print(f"warning: --fluence {args.fluence}: {slip} (stored as given)",
+              file=sys.stderr)
     if args.json:
         print_json(res)
     else:

@@ -22,6 +22,9 @@ def _plan(args: argparse.Namespace) -> int:
 
             print_json(problems_json(exc))
         raise
+    from fabplan.design.checks import report_design_warnings
+
+    design_warnings = report_design_warnings(design)  # unit slips: valid, but almost certainly not meant
     try:
         plan = build_plan(design)
     except PlanViolations as exc:
@@ -29,6 +32,8 @@ def _plan(args: argparse.Namespace) -> int:
             print_json({"ok": False, "violations": [v.to_dict() for v in exc.violations]})
         raise
     summary = plan_summary(plan)
+    if design_warnings:
+        summary["design_warnings"] = design_warnings
     # WGM annotation (issue 6): predicted FSR / mode count of the planned discs.
     from fabplan.wgm.design import design_wgm_summary, format_wgm_summary, public
 

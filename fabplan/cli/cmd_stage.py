@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 from dataclasses import asdict
 
 from fabplan.cli._output import print_json
@@ -48,11 +49,34 @@ def _status(args) -> int:
     return 0
 
 
+def move_target(tokens: list[str]) -> tuple[float, float, float | None]:
+    """X Y [Z] in um from the command line's words: "100um 0 0", "100 um 0 0" (a unit on its own
+    belongs to the number before it), "-5um 0", "0.1 mm" quoted.
+
+    >>> move_target(["100", "mm", "-5um", "0"])
+    (100000.0, -5.0, 0.0)
+    """
+    coords: list[str] = []
+    for tok in tokens:
+        if coords and not re.search(r"\d", tok):  # a bare unit word: "mm", "um", "µm"
+            coords[-1] += f" {tok}"
+        else:
+            coords.append(tok)
+    if len(coords) not in (2, 3):
+        raise UserError(f"stage move: expected a target X Y [Z] (e.g. 100um 0 0, or 100 um 0 0), got "
+                        f"{len(coords)} value(s): {' '.join(tokens)!r}")
+    x, y, *rest = (parse_kind(c, "length_um") for c in coords)
+    return x, y, (rest[0] if rest else None)
+
+
+# "-5um", "-0.1 mm", "-1e3": negative targets are values, not options (no `--` needed)
+_NEGATIVE_QUANTITY = re.compile(r"^-(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*[A-Za-zµμ]*$")
+
+
 def _move(args) -> int:
     from stage_drivers import DeviceError, NotReadyError
 
-    x, y = parse_kind(args.x, "length_um"), parse_kind(args.y, "length_um")
-    z = None if args.z is None else parse_kind(args.z, "length_um")
+    x, y, z = move_target(args.target)
     stage = _open(args.url, args.timeout)
     try:
         with stage:
@@ -100,12 +124,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--timeout", type=float, default=5.0, help="per-call timeout, s")
     q.add_argument("--json", action="store_true")
     q.set_defaults(func=_status)
-    q = s.add_parser("move", help="absolute move (limits checked before anything is sent)")
+    q = s.add_parser("move", help="absolute move (limits checked before anything is sent)",
+                     usage="fabplan stage move [-h] [--home] [--timeout TIMEOUT] [--json] url X Y [Z]")
     q.add_argument("url")
-    q.add_argument("x", help='target X, e.g. 100 or "0.1 mm" (bare numbers are um; put -- before negative '
-                             'quantities with units)')
-    q.add_argument("y")
-    q.add_argument("z", nargs="?")
+    q.add_argument("target", nargs="+", metavar="X Y [Z]",
+                   help='target position, e.g. 100um 0 0, 100 um -5um 0, "0.1 mm" 0 (bare numbers are um)')
+    # argparse reads "-5um" as an unknown option; this parser has no option that looks like a number
+    q._negative_number_matcher = _NEGATIVE_QUANTITY
     q.add_argument("--home", action="store_true", help="initialise and home first if needed")
     q.add_argument("--timeout", type=float, default=5.0, help="per-call timeout, s")
     q.add_argument("--json", action="store_true")

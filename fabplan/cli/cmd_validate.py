@@ -61,7 +61,12 @@ def _validate(args: argparse.Namespace) -> int:
         if args.json:  # scripts get the problems on stdout too; the lines still go to stderr, exit 2
             print_json(problems_json(exc))
         raise
+    from fabplan.design.checks import report_design_warnings
+
+    warnings = report_design_warnings(design)  # unit slips: valid, but almost certainly not meant
     summary = design_summary(design, discs)
+    if warnings:
+        summary["warnings"] = warnings
     # WGM annotation (issue 6): predicted FSR / mode count per disc, single-mode discs listed.
     from fabplan.wgm.design import design_wgm_summary, format_wgm_summary, public
 

@@ -17,6 +17,14 @@ from fabplan.errors import Problem
 SKIP_PATTERN = re.compile(r"^(?:(?P<array>[A-Za-z0-9_.]+)-)?r(?P<row>\d+)c(?P<col>\d+)$")
 
 
+# One disc, two specifications of its size: the planner would fire the fluence and silently drop the
+# diameter (or the reverse), and outputs would disagree about which it used. Say so where it is written.
+_BOTH = (
+    "give a disc's diameter or its fluence, not both: with a diameter the planner finds the fluence "
+    "that makes it; with a fluence the beam model predicts the diameter (shown by validate and plan)"
+)
+
+
 def sweep_counts(array: models.LatticeArray) -> tuple[int | None, int | None]:
     """Rows and cols implied by the sweep (None where that axis is not swept)."""
     sweep = array.sweep
@@ -78,6 +86,17 @@ def _check_lattice(a: models.LatticeArray, i: int, src: YamlSource) -> list[Prob
                 swept |= names
     if a.disc.diameter is None and a.disc.fluence is None and not ({"diameter", "fluence"} & swept):
         out.append(src.problem(base + ("disc",), "each disc needs a target diameter or a fluence"))
+    given = {k for k in ("diameter", "fluence") if getattr(a.disc, k) is not None}
+    if given == {"diameter", "fluence"}:
+        out.append(src.problem(base + ("disc", "fluence"), _BOTH))
+    elif given | (swept & {"diameter", "fluence"}) == {"diameter", "fluence"}:
+        # one in disc: and the other swept, or both swept: located at the sweep of the one not in disc:
+        name = "fluence" if "fluence" not in given else "diameter"
+        axis = next(n for n, ax in (("rows", a.sweep.rows), ("cols", a.sweep.cols))
+                    if ax and getattr(ax, name) is not None)
+        what = f"disc.{next(iter(given))} is given" if given else "diameter and fluence are both swept"
+        out.append(src.problem(base + ("sweep", axis, name),
+                               f"{what}{' and ' + name + ' is swept' if given else ''}: " + _BOTH))
     for k, entry in enumerate(a.skip):
         m = SKIP_PATTERN.match(entry)
         if not m or (m["array"] and m["array"] != a.id):
@@ -97,9 +116,13 @@ def _check_explicit(a: models.ExplicitArray, i: int, design: models.Design, src:
     if a.csv is not None and not design.resolve(a.csv).is_file():
         out.append(src.problem(base + ("csv",), f"CSV file not found: {design.resolve(a.csv)}"))
     has_default = a.disc.diameter is not None or a.disc.fluence is not None
+    if a.disc.diameter is not None and a.disc.fluence is not None:
+        out.append(src.problem(base + ("disc", "fluence"), _BOTH))
     for k, disc in enumerate(a.discs or []):
         if not has_default and disc.diameter is None and disc.fluence is None:
             out.append(src.problem(base + ("discs", k), "each disc needs a target diameter or a fluence"))
+        if disc.diameter is not None and disc.fluence is not None:
+            out.append(src.problem(base + ("discs", k, "fluence"), _BOTH))
     return out
 
 
@@ -166,3 +189,93 @@ def check_design(design: models.Design, src: YamlSource) -> list[Problem]:
         elif np.linalg.matrix_rank(np.c_[pts[:, :2], np.ones(len(pts))]) < 3:
             out.append(src.problem(("process", "focus_map", "points"), "focus map points are collinear"))
     return out
+
+
+def _raw(src: YamlSource, path: tuple) -> object:
+    cur: object = src.data
+    for part in path:
+        try:
+            cur = cur[part]  # type: ignore[index]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return cur
+
+
+def design_warnings(design: models.Design) -> list[Problem]:
+    """Values that are valid but almost certainly not meant (a unit slip): located, with the likely
+    intended value. Warnings, not errors: `validate` and `plan` print them and carry on.
+
+    >>> from fabplan.design import loads_design
+    >>> d = loads_design('''
+    ... schema_version: 1
+    ... sample: {film: {thickness: 0.1}, region: {rect: [0, 0, 100, 100]}}
+    ... laser: {max_pulse_energy: 5 uJ}
+    ... beam: {profile: {model: lg01, ring_diameter: 12 um}, threshold_fluence: 40 mJ/cm^2,
+    ...        damage_fluence: 400 mJ/cm^2}
+    ... arrays: [{id: A, pitch: 40, shape: [1, 1], disc: {fluence: 100 mJ/cm^2}}]
+    ... ''', file="d.yaml")
+    >>> for w in design_warnings(d): print(format_warning(w))
+    d.yaml:3:28: warning: sample.film.thickness: 0.1 nm is outside 10-5000 nm, the usual range for a perovskite film thickness; did you mean 100 nm? (a bare number is read as nm: write the unit, e.g. '0.1 um')
+    """
+    from fabplan.units import PLAUSIBLE, implausible
+
+    src = getattr(design, "_yaml", None)
+    if src is None:
+        return []
+    checks: list[tuple[tuple, float | None, str]] = [
+        (("sample", "film", "thickness"), design.sample.film.thickness, "film_thickness"),
+        (("laser", "wavelength"), design.laser.wavelength, "wavelength"),
+        (("laser", "max_pulse_energy"), design.laser.max_pulse_energy, "pulse_energy"),
+        (("beam", "threshold_fluence"), design.beam.threshold_fluence, "ablation_fluence"),
+        (("beam", "damage_fluence"), design.beam.damage_fluence, "ablation_fluence"),
+    ]
+    prof = design.beam.profile
+    for name in ("ring_diameter", "inner_diameter", "outer_diameter"):
+        if hasattr(prof, name):
+            checks.append((("beam", "profile", name), getattr(prof, name), "ring_diameter"))
+    for i, a in enumerate(design.arrays):
+        checks.append((("arrays", i, "disc", "diameter"), a.disc.diameter, "disc_diameter"))
+        checks.append((("arrays", i, "disc", "fluence"), a.disc.fluence, "ablation_fluence"))
+        sweep = getattr(a, "sweep", None)
+        for axis_name in ("rows", "cols"):
+            axis = getattr(sweep, axis_name, None) if sweep else None
+            for name, role in (("diameter", "disc_diameter"), ("fluence", "ablation_fluence")):
+                values = getattr(axis, name, None) if axis else None
+                if values:  # the extreme value that is furthest out, located at the sweep
+                    lo, hi = PLAUSIBLE[role][:2]
+                    worst = min(values) if min(values) < lo else max(values)
+                    checks.append((("arrays", i, "sweep", axis_name, name), worst, role))
+    out = []
+    for path, value, role in checks:
+        msg = None if value is None else implausible(float(value), role)
+        if msg:
+            raw = _raw(src, path)
+            if isinstance(raw, (int, float)) and not isinstance(raw, bool):
+                unit = PLAUSIBLE[role][2]
+                msg += f" (a bare number is read as {unit}: write the unit, e.g. '{raw:g} {_other_unit(unit)}')"
+            out.append(src.problem(path, msg))
+    return out
+
+
+def _other_unit(unit: str) -> str:
+    """The unit a bare number was most likely meant in (one prefix step up)."""
+    return {"nm": "um", "um": "mm", "uJ": "mJ", "mJ/cm^2": "J/cm^2"}.get(unit, unit)
+
+
+def format_warning(p: Problem) -> str:
+    """`file:line:col: warning: path: message`, the compiler convention editors understand."""
+    where = p.file or "<input>"
+    if p.line is not None:
+        where += f":{p.line}" + (f":{p.col}" if p.col is not None else "")
+    return f"{where}: warning: {p.path + ': ' if p.path else ''}{p.message}"
+
+
+def report_design_warnings(design: models.Design) -> list[str]:
+    """Print the design's plausibility warnings to stderr (one located line each) and return them
+    (for --json output)."""
+    import sys
+
+    lines = [format_warning(w) for w in design_warnings(design)]
+    for line in lines:
+        print(line, file=sys.stderr)
+    return lines

@@ -12,7 +12,7 @@ from pydantic import BeforeValidator, WithJsonSchema
 
 from fabplan.units import KINDS, parse_kind
 
-_QUANTITY_PATTERN = r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*[A-Za-zµμ%°/^*·0-9 ]*$"
+_QUANTITY_PATTERN = r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*[A-Za-zµμ%°/^*·²³0-9 -]*$"
 
 
 def _quantity(kind: str) -> object:
