@@ -1,8 +1,9 @@
 """A Newport ESP301 emulator on a pseudo-terminal: pyserial opens `.port` like a real serial port.
 
 Lines end "\\r" (accepts "\\n" too); replies end "\\r\\n"; ";" joins commands on one line.
-Implements PA PR TP? MD? MO MF MO? OR ST AB VA AC AG SL SR (and their ? forms), TE? TB? ID? VE? SN?
-with the ESP error queue: axis errors are axis*100 + code (e.g. 103 = axis 1 following error),
+Implements PA PR TP? MD? MO MF MO? OR ST AB VA AC AG SL SR (and their ? forms), TE? TB? ID? VE? SN SN?
+WS (wait for stop: later commands wait), DH (define home), DP? (desired position), TS (status byte),
+as the ESP301 user manual (EDH0235En1030) describes them, with the ESP error queue: axis errors are axis*100 + code (e.g. 103 = axis 1 following error),
 general errors 6 (unknown command), 7 (parameter out of range), 9 (axis out of range),
 37 (axis number missing), 38 (parameter missing), 4 (emergency stop). Units: mm (SN? -> 2).
 Moves are jerk-limited profiles on the shared simulated clock (instant with speedup=inf).
@@ -211,7 +212,7 @@ class Esp301Emulator:
         name = name.upper()
         with self.lock:
             moving = [ax.profile.t_end for ax in self.axes if ax.profile is not None]
-            if query and moving and self.clock.instant:
+            if (query or name in ("TP", "MD", "TS", "DP")) and moving and self.clock.instant:
                 self.clock.wait_until(max(moving))  # instant mode: every pending move has finished
             now = self.clock.now()
             for ax in self.axes:
@@ -225,6 +226,14 @@ class Esp301Emulator:
                 return f"{code}, {int(ts * 1000)}, {text}"
             if name == "VE" and query:
                 return "ESP301 Version 3.0.2 fabplan emulator"
+            if name == "TS" and not axis_s:
+                # status byte as one ASCII character: bits 0-2 axis 1-3 in motion, bit 4 motor power of
+                # at least one axis on, bit 6 set (the manual's example '[' / 'P' characters)
+                bits = sum(1 << k for k, ax in enumerate(self.axes[:3]) if ax.profile is not None)
+                bits |= 0x10 if any(ax.motor_on for ax in self.axes) else 0
+                return chr(0x40 | bits)
+            if name == "WS" and not axis_s:
+                return self._wait_stop(self.axes, arg)
             if not axis_s:
                 if name in ("PA", "PR", "TP", "MD", "MO", "MF", "OR", "VA", "AC", "AG", "SL", "SR", "ST", "SN", "ID"):
                     self._error(37)
@@ -262,6 +271,40 @@ class Esp301Emulator:
     def _x_MD(self, i, ax, q, arg, now):
         return "0" if ax.profile is not None else "1"
 
+    def _x_DP(self, i, ax, q, arg, now):
+        return f"{ax.target:.6f}"  # desired position: the target of the last motion command
+
+    def _x_DH(self, i, ax, q, arg, now):
+        """Define home: the current position becomes `arg` (0 when missing); refused while moving."""
+        if q:
+            return f"{0.0:.6f}"
+        v = 0.0 if not arg else self._num(arg)
+        if v is None:
+            return None
+        if ax.profile is not None:
+            self._error(i * 100 + 1)
+            return None
+        ax.position = ax.target = v
+        return None
+
+    def _x_WS(self, i, ax, q, arg, now):
+        return self._wait_stop([ax], arg)
+
+    def _wait_stop(self, axes, arg: str):
+        """WS: command execution waits until the axes have stopped, then `arg` ms more."""
+        try:
+            delay = float(arg) / 1000.0 if arg else 0.0
+        except ValueError:
+            self._error(7)
+            return None
+        ends = [ax.profile.t_end for ax in axes if ax.profile is not None]
+        if ends or delay:
+            self.clock.wait_until(max(ends, default=self.clock.now()) + delay)
+            now = self.clock.now()
+            for ax in axes:
+                self._settle(ax, now)
+        return None
+
     def _x_VU(self, i, ax, q, arg, now):
         return "300.000000" if q else None
 
@@ -286,9 +329,9 @@ class Esp301Emulator:
     def _x_MO(self, i, ax, q, arg, now):
         if q:
             return "1" if ax.motor_on else "0"
-        if self.estop:
-            self._error(4)
-            return None
+        # MO re-enables the motor, also after AB/emergency stop (the stop is an event, not a latch:
+        # a controller nothing can clear would need a power cycle the manual does not ask for)
+        self.estop = False
         ax.motor_on = True
         return None
 

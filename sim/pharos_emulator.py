@@ -1,14 +1,18 @@
 """A Light Conversion Pharos REST emulator (http.server, 127.0.0.1 only) over the shared laser model.
 
-Endpoints (JSON bodies, as the driver uses them), under /v1/Basic:
-  GET  ''                              all values below in one object
+Endpoints (JSON bodies, as the driver and Light Conversion's `lightcon.laser_clients.Pharos` use
+them), under each of `base_paths` (default /v1/Basic; older firmware and public scripts use /v0/Basic):
+  GET  ''                              all values below in one object (lightcon's get_status)
   GET  /ActualOutputFrequency          kHz (base rate / pulse-picker divider)
-  GET|PUT /TargetPpDivider             integer >= 1
+  GET|PUT /TargetPpDivider             integer >= 1 (lightcon PUTs it as a JSON number string "4")
+  GET  /ActualPpDivider                the divider in effect (lightcon's set_pp(blocking=True) polls it)
   POST /EnableOutput, /CloseOutput, /GoToStandby
   GET  /IsOutputEnabled                true | false
   GET|PUT /TargetAttenuatorPercentage  0..100
+  GET  /ActualAttenuatorPercentage     where the attenuator is (the driver waits for it after a PUT)
   GET  /ActualOutputEnergy             uJ per pulse after the attenuator
-  GET  /ActualStateName                "Operational" | "StandingBy" | "Interlock"
+  GET  /ActualOutputPower              W (energy x output frequency; 0 with the output closed)
+  GET  /ActualStateName, /GeneralStatus "Operational" | "StandingBy" | "Interlock"
 Faults (sim.faults) count HTTP requests: drop, garble, split, slow, interlock.
 """
 
@@ -87,10 +91,11 @@ class PharosEmulator:
     """`start()`, then `.url` (pharos://127.0.0.1:PORT); `close()` stops the server."""
 
     def __init__(self, *, host: str = "127.0.0.1", port: int = 0, laser: LaserModel | None = None,
-                 pulse_log=None, faults=None, seed: int = 0):
+                 pulse_log=None, faults=None, seed: int = 0, base_paths: tuple[str, ...] = (PREFIX,)):
         if host not in ("127.0.0.1", "localhost"):
             raise ValueError("the emulator listens on loopback only")
         self.host, self.port = host, port
+        self.base_paths = tuple(b.rstrip("/") for b in base_paths)
         self.laser = laser or LaserModel(pulse_log, seed=seed)
         self._own_laser = laser is None
         self.faults = faults if isinstance(faults, FaultPlan) else FaultPlan(faults)
@@ -100,7 +105,8 @@ class PharosEmulator:
 
     @property
     def url(self) -> str:
-        return f"pharos://{self.host}:{self.port}"
+        base = self.base_paths[0]
+        return f"pharos://{self.host}:{self.port}" + ("" if base == PREFIX else base)
 
     def start(self) -> PharosEmulator:
         self._server = ThreadingHTTPServer((self.host, self.port), _Handler)
@@ -131,17 +137,21 @@ class PharosEmulator:
 
     def snapshot(self) -> dict:
         m = self.laser
+        energy = m.energy_uj() if m.output_enabled else 0.0
         return {"ActualOutputFrequency": m.output_frequency_hz / 1000.0, "TargetPpDivider": m.pp_divider,
+                "ActualPpDivider": m.pp_divider,
                 "IsOutputEnabled": m.output_enabled, "TargetAttenuatorPercentage": m.attenuator_percent,
-                "ActualOutputEnergy": m.energy_uj() if m.output_enabled else 0.0,
-                "ActualStateName": m.state_name()}
+                "ActualAttenuatorPercentage": m.attenuator_percent,
+                "ActualOutputEnergy": energy, "ActualOutputPower": energy * 1e-6 * m.output_frequency_hz,
+                "ActualStateName": m.state_name(), "GeneralStatus": m.state_name()}
 
     def handle(self, method: str, path: str, body: bytes) -> tuple[int, object]:
         """(HTTP status, JSON payload) for one request."""
         path = path.split("?")[0].rstrip("/")
-        if not path.startswith(PREFIX):
+        base = next((b for b in self.base_paths if path == b or path.startswith(b + "/")), None)
+        if base is None:
             return 404, {"Error": f"no such endpoint {path}"}
-        name = path[len(PREFIX):].lstrip("/")
+        name = path[len(base):].lstrip("/")
         m = self.laser
         with m.lock:
             snap = self.snapshot()

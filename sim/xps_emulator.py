@@ -10,9 +10,14 @@ firing a trigger each time a positioner's encoder crosses a compare position.
 
 Controller units are mm, mm/s, mm/s^2; the pulse log is in um.
 
-Emulator extension (documented, not Newport): the first free parameter of
-`EventExtendedConfigurationActionSet(GPIO3.DO.DOPulse,mask,N,0,0)` is the number of laser pulses
-one trigger releases (on hardware: the laser's burst length); 0 means 1.
+Calls answered as Newport's XPS Unified Programmer's Manual (EDH0373En1023) describes them and as
+Newport's own Python class (`newportxps.XPS_C8_drivers.XPS`) sends them: positioner names where
+the manual allows a positioner or a group (GroupPositionCurrentGet(XYZ.X,double *),
+GroupMoveAbsolute(XYZ.X,1.5)), the list calls (ErrorListGet, GroupStatusListGet, ObjectsListGet),
+extended events (trigger + action; unknown event/action names are refused with -40/-39; a
+DOPulse is one pulse of about 1 us: its unused parameters carry no burst count), and external
+gathering (GatheringExternalConfigurationSet + action ExternalGatheringRun): each position-compare
+pulse, wired to TRIG IN, latches the encoder positions (`Group.Positioner.ExternalLatchPosition`).
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import socket
 import threading
 import time
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 
 import numpy as np
 
@@ -51,6 +57,10 @@ ERRORS = {
     -28: "Home search timeout",
     -33: "Motion done timeout",
     -35: "Position is outside of travel limits",
+    -39: "Mnemonic action doesn't exist",
+    -40: "Mnemonic event doesn't exist",
+    -43: "Gathering running",
+    -29: "Mnemonic gathering type doesn't exist",
     -80: "Event ID not defined",
     -106: "Wrong user name or password",
     -109: "Group need to be homed at least once to use this function (distance measured from home)",
@@ -79,6 +89,16 @@ STATUS = {
     47: "Jogging state",
 }
 
+CONTROLLER_STATUS = {0: "Controller status OK"}
+# Extended-event names (programmer's manual section 8.1); <P> a positioner, <G> the group.
+EVENTS_GLOBAL = {"Immediate", "Always"} | {f"Timer{i}" for i in range(1, 6)}
+EVENTS_POSITIONER = {f"SGamma.{k}{w}" for k in ("Motion", "ConstantVelocity", "ConstantAcceleration",
+                                                 "ConstantDeceleration") for w in ("Start", "End", "State")}
+EVENTS_GROUP = {f"PVT.{k}" for k in ("TrajectoryStart", "TrajectoryEnd", "TrajectoryState", "ElementNumberStart",
+                                     "ElementNumberState", "TrajectoryPulse", "TrajectoryPulseState")}
+GPIO_OUT = {"GPIO1.DO": 0, "GPIO2.DO": 0, "GPIO3.DO": 0, "GPIO4.DO": 0}
+GPIO_IN = {"GPIO1.DI": 0, "GPIO2.DI": 0, "GPIO3.DI": 0, "GPIO4.DI": 0}
+EXT_GATHER_TYPES = ("ExternalLatchPosition", "SetpointPosition", "CurrentPosition", "FollowingError")
 GATE_MASK = 1  # GPIO3.DO bit 0: laser gate (level)
 TRIGGER_MASK = 2  # GPIO3.DO bit 1: laser trigger (DOPulse)
 PCO_WIDTHS_US = (0.2, 1.0, 2.5, 10.0)
@@ -125,6 +145,8 @@ class Positioner:
     min_jerk: float = 0.005
     max_jerk: float = 0.05
     checking_time: float = 0.0  # PositionerMotionDoneSet: time in the window before "motion done", s
+    motion_done: tuple = (0.001, 0.001, 0.0, 0.001, 1.0)  # PositionWindow, VelocityWindow, CheckingTime, ...
+    pco_settling_us: float = 0.075
     max_velocity: float = 100.0
     max_acceleration: float = 1000.0
     hw_min: float = -50.0
@@ -195,6 +217,13 @@ class XpsEmulator:
         self.event_trigger = ""
         self.event_action: tuple[str, int, int] | None = None
         self.event_ids = 0
+        self.events: dict[int, tuple[str, tuple]] = {}
+        self.gpio_in = dict(GPIO_IN)
+        self.gpio_out = dict(GPIO_OUT)
+        self.ext_types: list[tuple[Positioner, str]] = []
+        self.ext_data: list[str] = []
+        self.ext_max = 0
+        self.ext_running = False
         self.lock = threading.RLock()
         self._sock: socket.socket | None = None
         self._conns: set[socket.socket] = set()
@@ -363,6 +392,12 @@ class XpsEmulator:
             raise XpsError(-19)
         return self.group
 
+    def _members(self, name: str) -> list[Positioner]:
+        """The positioners a group-or-positioner argument names (the manual allows either)."""
+        if "." in name:
+            return [self._pos(name)]
+        return list(self._group(name).positioners)
+
     def _pos(self, name: str) -> Positioner:
         for p in self.group.positioners:
             if p.name == name:
@@ -401,6 +436,61 @@ class XpsEmulator:
     def _c_FirmwareVersionGet(self, args):
         self._nargs(args, 0, 1)
         return ["XPS-D-N13 fabplan emulator"]
+
+    def _c_InstallerVersionGet(self, args):
+        self._nargs(args, 0, 1)
+        return ["XPS-D Installer fabplan emulator"]
+
+    def _c_ControllerStatusGet(self, args):
+        self._nargs(args, 0, 1)
+        return ["0"]
+
+    def _c_ControllerStatusStringGet(self, args):
+        self._nargs(args, 1, 1)
+        return [CONTROLLER_STATUS.get(self._int(args[0]), "Unknown controller status")]
+
+    @staticmethod
+    def _int(a: str) -> int:
+        try:
+            return int(a)
+        except ValueError:
+            raise XpsError(-7) from None
+
+    def _c_ErrorListGet(self, args):
+        self._nargs(args, 0, 1)
+        return [";".join(f"{k} : {v}" for k, v in sorted(ERRORS.items(), reverse=True))]
+
+    def _c_GroupStatusListGet(self, args):
+        self._nargs(args, 0, 1)
+        return [";".join(f"{k} : {v}" for k, v in sorted(STATUS.items()))]
+
+    def _c_ControllerStatusListGet(self, args):
+        self._nargs(args, 0, 1)
+        return [";".join(f"{k} : {v}" for k, v in sorted(CONTROLLER_STATUS.items()))]
+
+    def _c_ObjectsListGet(self, args):
+        self._nargs(args, 0, 1)
+        return [";".join([self.group.name] + [p.name for p in self.group.positioners]) + ";"]
+
+    def _c_PositionerErrorGet(self, args):
+        self._nargs(args, 1, 1)
+        self._pos(args[0])
+        return ["0"]
+
+    _c_PositionerErrorRead = _c_PositionerErrorGet
+
+    def _c_PositionerErrorStringGet(self, args):
+        self._nargs(args, 1, 1)
+        return ["No error" if self._int(args[0]) == 0 else f"Positioner error {args[0]}"]
+
+    def _c_PositionerHardwareStatusGet(self, args):
+        self._nargs(args, 1, 1)
+        self._pos(args[0])
+        return ["0"]
+
+    def _c_PositionerHardwareStatusStringGet(self, args):
+        self._nargs(args, 1, 1)
+        return ["Hardware OK" if self._int(args[0]) == 0 else f"Hardware status {args[0]}"]
 
     def _c_ElapsedTimeGet(self, args):
         self._nargs(args, 0, 1)
@@ -537,14 +627,12 @@ class XpsEmulator:
     def _move(self, args, relative: bool):
         if not args:
             raise XpsError(-9)
-        if "." in args[0]:
-            # a positioner of a multi-axis group must move through its group
-            self._pos(args[0])
-            raise XpsError(-22)
         with self.lock:
-            g = self._group(args[0])
-            self._nargs(args, 1 + len(g.positioners))
-            values = [_f(a) for a in args[1:]]
+            g = self.group
+            named = self._members(args[0])  # a positioner moves alone, the others keep their target
+            self._nargs(args, 1 + len(named))
+            given = {p.name: _f(a) for p, a in zip(named, args[1:], strict=True)}
+            values = [given.get(p.name, 0.0 if relative else p.target) for p in g.positioners]
             if g.estop:
                 raise XpsError(-26)
             if g.status == 42:
@@ -602,7 +690,7 @@ class XpsEmulator:
             g.status = 12
 
     def _c_GroupPositionCurrentGet(self, args):
-        g = self._group(args[0] if args else "")
+        g = SimpleNamespace(positioners=self._members(args[0] if args else ""))
         self._nargs(args, 1, len(g.positioners))
         now = self.clock.now()
         gauss, sd, lag = self.prng.gauss, self.encoder_noise, self.lag
@@ -610,21 +698,27 @@ class XpsEmulator:
                 for p in g.positioners]
 
     def _c_GroupPositionSetpointGet(self, args):
-        g = self._group(args[0] if args else "")
+        g = SimpleNamespace(positioners=self._members(args[0] if args else ""))
         self._nargs(args, 1, len(g.positioners))
         now = self.clock.now()
         return [self._fmt(p.setpoint(now)) for p in g.positioners]
 
     def _c_GroupPositionTargetGet(self, args):
-        g = self._group(args[0] if args else "")
+        g = SimpleNamespace(positioners=self._members(args[0] if args else ""))
         self._nargs(args, 1, len(g.positioners))
         return [self._fmt(p.target) for p in g.positioners]
 
     def _c_GroupCurrentFollowingErrorGet(self, args):
-        g = self._group(args[0] if args else "")
+        g = SimpleNamespace(positioners=self._members(args[0] if args else ""))
         self._nargs(args, 1, len(g.positioners))
         now = self.clock.now()
         return [self._fmt(p.setpoint(now) - float(p.actual(now, self.lag))) for p in g.positioners]
+
+    def _c_GroupVelocityCurrentGet(self, args):
+        ps = self._members(args[0] if args else "")
+        self._nargs(args, 1, len(ps))
+        now = self.clock.now()
+        return [self._fmt(0.0 if p.profile is None else float(p.profile.velocity_at(now - self.lag))) for p in ps]
 
     # ------------------------------------------------------------------ commands: positioner parameters
 
@@ -671,60 +765,195 @@ class XpsEmulator:
             raise XpsError(-17)
         with self.lock:
             p.checking_time = values[2]
+            p.motion_done = tuple(values)
+
+    def _c_PositionerMotionDoneGet(self, args):
+        self._nargs(args, 1, 5)
+        return [self._fmt(v) for v in self._pos(args[0]).motion_done]
 
     # ------------------------------------------------------------------ commands: GPIO, events, PCO
 
     def _c_GPIODigitalSet(self, args):
         self._nargs(args, 3)
-        if args[0] != "GPIO3.DO":
+        if args[0] in self.gpio_in:
+            raise XpsError(-8)  # an input cannot be set
+        if args[0] not in self.gpio_out:
             raise XpsError(-8)
         try:
             mask, value = int(args[1]), int(args[2])
         except ValueError:
             raise XpsError(-7) from None
+        if not (0 <= mask <= 0xFFFF and 0 <= value <= 0xFFFF):
+            raise XpsError(-17)
         with self.lock:
+            if args[0] != "GPIO3.DO":
+                self.gpio_out[args[0]] = (self.gpio_out[args[0]] & ~mask) | (value & mask)
+                return
             self.gpio_do = (self.gpio_do & ~mask) | (value & mask)
             with self.laser.lock:
                 self.laser.gate = bool(self.gpio_do & GATE_MASK)
 
     def _c_GPIODigitalGet(self, args):
         self._nargs(args, 1, 1)
-        if args[0] != "GPIO3.DO":
-            raise XpsError(-8)
-        return [str(self.gpio_do)]
+        if args[0] == "GPIO3.DO":
+            return [str(self.gpio_do)]
+        if args[0] in self.gpio_out:
+            return [str(self.gpio_out[args[0]])]
+        if args[0] in self.gpio_in:
+            return [str(self.gpio_in[args[0]])]
+        raise XpsError(-8)
+
+    def _event_known(self, name: str) -> bool:
+        if name in EVENTS_GLOBAL:
+            return True
+        for p in self.group.positioners:
+            if name.startswith(p.name + ".") and name[len(p.name) + 1:] in EVENTS_POSITIONER:
+                return True
+        if name.startswith(self.group.name + ".") and name[len(self.group.name) + 1:] in EVENTS_GROUP:
+            return True
+        gpio, _, edge = name.rpartition(".")
+        return gpio in self.gpio_in and edge in ("DILowHigh", "DIHighLow", "DIToggled")
 
     def _c_EventExtendedConfigurationTriggerSet(self, args):
         if len(args) % 5 != 0 or not args:
             raise XpsError(-9)
-        if args[0] not in ("Immediate", "Always"):
-            raise XpsError(-17)
-        self.event_trigger = args[0]
+        names = args[0::5]
+        if not all(self._event_known(n) for n in names):
+            raise XpsError(-40)
+        self.event_trigger = ",".join(names)
+
+    def _c_EventExtendedConfigurationTriggerGet(self, args):
+        self._nargs(args, 0, 1)
+        return [self.event_trigger]
 
     def _c_EventExtendedConfigurationActionSet(self, args):
-        self._nargs(args, 5)
-        if args[0] != "GPIO3.DO.DOPulse":
-            raise XpsError(-17)
-        try:
-            mask, burst = int(args[1]), int(float(args[2]))
-        except ValueError:
-            raise XpsError(-7) from None
-        if burst < 0 or mask <= 0:
-            raise XpsError(-17)
-        self.event_action = (args[0], mask, max(burst, 1))
+        if len(args) % 5 != 0 or not args:
+            raise XpsError(-9)
+        actions = []
+        for i in range(0, len(args), 5):
+            name, params = args[i], args[i + 1:i + 5]
+            gpio, _, act = name.rpartition(".")
+            if act in ("DOPulse", "DOToggle", "DOSet") and gpio in self.gpio_out:
+                try:
+                    mask = int(params[0])
+                    value = int(params[1] or 0) if act == "DOSet" else 0
+                except ValueError:
+                    raise XpsError(-7) from None
+                if not 0 < mask <= 0xFFFF:
+                    raise XpsError(-17)
+                # DOPulse/DOToggle use parameter 1 only (the mask); the others are unused by the controller
+                actions.append((gpio, act, mask, value))
+            elif name == "ExternalGatheringRun":
+                try:
+                    n, div = int(params[0]), int(params[1] or 1)
+                except ValueError:
+                    raise XpsError(-7) from None
+                if n < 1 or div < 1:
+                    raise XpsError(-17)
+                actions.append(("", name, n, div))
+            elif name in ("GatheringOneData", "GatheringStop", "GatheringRunAppend"):
+                actions.append(("", name, 0, 0))
+            else:
+                raise XpsError(-39)
+        self.event_action = tuple(actions)
+
+    def _c_EventExtendedConfigurationActionGet(self, args):
+        self._nargs(args, 0, 1)
+        return [",".join(f"{g}.{a}" if g else a for g, a, _, _ in (self.event_action or ()))]
 
     def _c_EventExtendedStart(self, args):
         self._nargs(args, 0, 1)
-        if not self.event_trigger or self.event_action is None:
+        if not self.event_trigger or not self.event_action:
             raise XpsError(-80)
         with self.lock:
-            _, mask, n = self.event_action
             self.event_ids += 1
-            if mask & TRIGGER_MASK:
-                self._fire_burst(n)
+            if self.event_trigger == "Immediate":  # done at once: nothing stays configured
+                for gpio, act, a, b in self.event_action:
+                    self._run_action(gpio, act, a, b)
+            else:
+                self.events[self.event_ids] = (self.event_trigger, self.event_action)
             return [str(self.event_ids)]
+
+    def _run_action(self, gpio: str, act: str, a: int, b: int):
+        if act == "DOPulse":
+            if gpio == "GPIO3.DO" and a & TRIGGER_MASK:
+                self._fire_burst(1)  # one DOPulse is one trigger, so one laser pulse
+        elif act == "DOSet":
+            self._c_GPIODigitalSet([gpio, str(a), str(b)])
+        elif act == "DOToggle":
+            cur = self.gpio_do if gpio == "GPIO3.DO" else self.gpio_out[gpio]
+            self._c_GPIODigitalSet([gpio, str(a), str(cur ^ a)])
+        elif act == "ExternalGatheringRun":
+            if not self.ext_types:
+                raise XpsError(-17)
+            self.ext_data, self.ext_max, self.ext_running = [], a, True
 
     def _c_EventExtendedRemove(self, args):
         self._nargs(args, 1)
+        if self.events.pop(self._int(args[0]), None) is None:
+            raise XpsError(-80)
+
+    def _c_EventExtendedAllGet(self, args):
+        self._nargs(args, 0, 1)
+        return [";".join(str(k) for k in sorted(self.events))]
+
+    # ------------------------------------------------------------------ commands: external gathering
+
+    def _c_GatheringExternalConfigurationSet(self, args):
+        if not args:
+            raise XpsError(-9)
+        with self.lock:
+            if self.ext_running:
+                raise XpsError(-43)
+            types = []
+            for a in args:
+                pos, _, kind = a.rpartition(".")
+                if kind not in EXT_GATHER_TYPES:
+                    raise XpsError(-29)
+                try:
+                    types.append((self._pos(pos), kind))
+                except XpsError:
+                    raise XpsError(-29) from None
+            self.ext_types = types
+
+    def _c_GatheringExternalConfigurationGet(self, args):
+        self._nargs(args, 0, 1)
+        return [";".join(f"{p.name}.{k}" for p, k in self.ext_types)]
+
+    def _c_GatheringExternalCurrentNumberGet(self, args):
+        self._nargs(args, 0, 2)
+        return [str(len(self.ext_data)), str(self.ext_max)]
+
+    def _c_GatheringExternalDataGet(self, args):
+        self._nargs(args, 1, 1)
+        i = self._int(args[0])
+        if not 0 <= i < len(self.ext_data):
+            raise XpsError(-17)
+        return [self.ext_data[i]]
+
+    def _c_GatheringExternalStopAndSave(self, args):
+        self._nargs(args, 0)
+        self.ext_running = False
+
+    def _latch(self, t: np.ndarray):
+        """External gathering: each trigger at times t latches the configured values."""
+        if not self.ext_running or not self.ext_types:
+            return
+        room = self.ext_max - len(self.ext_data)
+        t = t[:max(room, 0)]
+        cols = []
+        for p, kind in self.ext_types:
+            true = np.broadcast_to(np.asarray(p.actual(t, self.lag), dtype=float), t.shape)
+            if kind in ("ExternalLatchPosition", "CurrentPosition"):
+                cols.append(true + self.rng.normal(0.0, self.encoder_noise, len(t)))
+            elif kind == "SetpointPosition":
+                cols.append(np.array([p.setpoint(x) for x in t]))
+            else:
+                cols.append(np.array([p.setpoint(x) for x in t]) - true)
+        for row in zip(*cols, strict=True):
+            self.ext_data.append(";".join(repr(float(v)) for v in row))
+        if len(self.ext_data) >= self.ext_max:
+            self.ext_running = False
 
     def _fire_burst(self, n: int):
         now = self.clock.now()
@@ -758,7 +987,12 @@ class XpsEmulator:
             raise XpsError(-17)
         if p.pco_enabled:
             raise XpsError(-22)
-        p.pco_width_us = width
+        p.pco_width_us, p.pco_settling_us = width, settling
+
+    def _c_PositionerPositionComparePulseParametersGet(self, args):
+        self._nargs(args, 1, 2)
+        p = self._pos(args[0])
+        return [self._fmt(p.pco_width_us), self._fmt(p.pco_settling_us)]
 
     def _c_PositionerPositionCompareSet(self, args):
         self._nargs(args, 4)
@@ -810,3 +1044,4 @@ class XpsEmulator:
         if times:
             t = np.sort(np.concatenate(times))
             self.laser.fire(t, *self._true_xyz(t), source="pco")
+            self._latch(t)  # the PCO output is wired to TRIG IN too

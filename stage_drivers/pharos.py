@@ -1,4 +1,7 @@
-"""Light Conversion Pharos laser over its REST API (http://host:20020/v1/), with a stage-controller trigger.
+"""Light Conversion Pharos laser over its REST API (http://host:20020/v1/Basic), with a stage-controller trigger.
+
+The URL chooses port and base path: `pharos://host:20022` (lightcon's default port),
+`pharos://host:20020/v0` or `pharos://host/v0/Basic` (firmware serving /v0/, as public scripts use).
 
 REST calls are software-timed: they arm the output, set the attenuator and pulse picker and read
 energy and state. Per-shot firing goes through `trigger` (an XpsStage: GPIO gate + DOPulse trigger,
@@ -29,19 +32,31 @@ from stage_drivers.protocols import (
 )
 
 DEFAULT_PORT = 20020
+ATTENUATOR_TOLERANCE_PCT = 0.05
+
+
+def base_path_for(url_path: str) -> str:
+    """REST base path from a pharos:// URL path: '' -> /v1/Basic, '/v0' -> /v0/Basic, '/v0/Basic' kept."""
+    p = "/" + (url_path or "").strip("/")
+    if p == "/":
+        return "/v1/Basic"
+    return p if p.endswith("/Basic") else p + "/Basic"
 
 
 class PharosLaser:
     """A `PulseSource`: Pharos output/attenuator over REST, per-shot triggers from the stage controller."""
 
     def __init__(self, host: str, port: int = DEFAULT_PORT, *, trigger=None, timeout_s: float | None = None,
-                 url: str | None = None, base_path: str = "/v1/Basic", interlock_check_s: float = 0.5):
+                 url: str | None = None, base_path: str = "/v1/Basic", interlock_check_s: float = 0.5,
+                 attenuator_timeout_s: float = 30.0, poll_interval_s: float = 0.05):
         self.host, self.port = host, port
         self.trigger = trigger
         self.timeout_s = 3.0 if timeout_s is None else float(timeout_s)
         self.url = url or f"pharos://{host}:{port}"
         self.base_path = base_path
         self.interlock_check_s = interlock_check_s
+        self.attenuator_timeout_s = attenuator_timeout_s
+        self.poll_interval_s = poll_interval_s
         self._conn: http.client.HTTPConnection | None = None
         self._lock = threading.Lock()
         self._armed = False
@@ -52,7 +67,8 @@ class PharosLaser:
     def from_url(cls, u, trigger=None, timeout_s: float | None = None) -> PharosLaser:
         return cls(u.host or "127.0.0.1", u.port or DEFAULT_PORT, trigger=trigger,
                    timeout_s=timeout_s if timeout_s is not None else u.float_param("timeout", 3.0), url=u.raw,
-                   interlock_check_s=u.float_param("interlock_check", 0.5))
+                   base_path=base_path_for(u.path), interlock_check_s=u.float_param("interlock_check", 0.5),
+                   attenuator_timeout_s=u.float_param("attenuator_timeout", 30.0))
 
     # ------------------------------------------------------------------ HTTP
 
@@ -199,9 +215,18 @@ class PharosLaser:
         if not (isinstance(percent, (int, float)) and math.isfinite(percent) and 0 <= percent <= 100):
             raise ValueError(f"attenuation must be within 0..100 %, got {percent!r}")
         self.request("PUT", "TargetAttenuatorPercentage", float(percent))
+        # the attenuator is a motorised waveplate: shots wait until it has arrived (Actual, not Target)
+        deadline = time.monotonic() + self.attenuator_timeout_s
+        while abs((actual := self.attenuation()) - percent) > ATTENUATOR_TOLERANCE_PCT:
+            if time.monotonic() > deadline:
+                raise DeviceTimeout(f"attenuator at {actual:.3f} %, not {percent:.3f} %, after "
+                                    f"{self.attenuator_timeout_s:g} s", device=self.url,
+                                    command="GET ActualAttenuatorPercentage", reply=repr(actual))
+            time.sleep(self.poll_interval_s)
 
     def attenuation(self) -> float:
-        return self._number("TargetAttenuatorPercentage")
+        """Where the attenuator is (ActualAttenuatorPercentage), not where it was told to go."""
+        return self._number("ActualAttenuatorPercentage")
 
     def pulse_energy_uj(self) -> float:
         return self._number("ActualOutputEnergy")

@@ -227,7 +227,7 @@ class XpsStage:
         self._move = _Link(self, "move")
         self._limits: dict[str, AxisLimits] = {}
         self._in_position = False
-        self._burst: int | None = None
+        self._burst: tuple[str, str] | None = None  # the extended event configuration last sent
         self._pco_params_set: set[str] = set()
         self._pco_armed: list[str] = []
         self._gate_touched = False
@@ -548,11 +548,17 @@ class XpsStage:
         if not self._in_position:
             raise NotInPosition("refusing to fire: the stage has not reported the last move done",
                                 device=self.url, command="EventExtendedStart(int *)")
-        if self._burst != n:
-            self.call("EventExtendedConfigurationTriggerSet(Immediate,0,0,0,0)")
-            self.call(f"EventExtendedConfigurationActionSet(GPIO3.DO.DOPulse,{self.trigger_mask},{n},0,0)")
-            self._burst = n
-        self.call("EventExtendedStart(int *)", 1)
+        self._configure_event("Immediate,0,0,0,0", f"GPIO3.DO.DOPulse,{self.trigger_mask},0,0,0")
+        for _ in range(n):  # one DOPulse releases one pulse: its other parameters are unused (manual)
+            self.call("EventExtendedStart(int *)", 1)
+
+    def _configure_event(self, trigger: str, action: str) -> None:
+        """EventExtendedStart launches the last configuration sent: send it only when it changes."""
+        if self._burst != (trigger, action):
+            self._burst = None
+            self.call(f"EventExtendedConfigurationTriggerSet({trigger})")
+            self.call(f"EventExtendedConfigurationActionSet({action})")
+            self._burst = (trigger, action)
 
     def arm_compare(self, axis: str, positions_um: Sequence[float]) -> LineFiring:
         """Position compare on `axis`: a trigger each time its encoder crosses one of the positions."""

@@ -53,6 +53,7 @@ def test_requests_and_replies(emu):
     laser.set_divider(4)
     laser.arm()
     assert emu.requests == [("PUT", "/v1/Basic/TargetAttenuatorPercentage", b"25.0"),
+                            ("GET", "/v1/Basic/ActualAttenuatorPercentage", b""),  # waits for arrival
                             ("PUT", "/v1/Basic/TargetPpDivider", b"4"),
                             ("GET", "/v1/Basic/ActualStateName", b""), ("POST", "/v1/Basic/EnableOutput", b"")]
     assert laser.attenuation() == 25.0

@@ -225,9 +225,10 @@ def test_fire_and_position_compare_bytes(fake):
     n0 = len(f.calls)
     st.fire_pulses(3)
     st.fire_pulses(3)
+    # one DOPulse per pulse (the manual leaves the action's other parameters unused: no burst count)
     assert f.sent()[n0:] == ["EventExtendedConfigurationTriggerSet(Immediate,0,0,0,0)",
-                             "EventExtendedConfigurationActionSet(GPIO3.DO.DOPulse,2,3,0,0)",
-                             "EventExtendedStart(int *)", "EventExtendedStart(int *)"]
+                             "EventExtendedConfigurationActionSet(GPIO3.DO.DOPulse,2,0,0,0)"] + [
+                             "EventExtendedStart(int *)"] * 6
     n0 = len(f.calls)
     st.arm_compare("X", [100.0, 110.0, 120.0])
     st.disarm_compare()

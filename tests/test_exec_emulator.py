@@ -73,7 +73,9 @@ def check_ground_truth(plan, lab, journal) -> dict:
     n = s.pulses
     fired, unc, pend = st.state == FIRED, st.state == UNCERTAIN, st.state == PENDING
     assert np.array_equal(count[fired], n[fired]), "a disc the journal calls fired was not lit exactly N times"
-    assert np.all((count[unc] == 0) | (count[unc] == n[unc])), "an uncertain disc was lit twice or partly"
+    # one trigger per pulse (the XPS DOPulse has no burst count): an interlock opening mid-shot leaves the
+    # disc partly lit, which is what "uncertain" is for; never more than planned
+    assert np.all(count[unc] <= n[unc]), "an uncertain disc was lit more than planned"
     assert np.all(count[pend] == 0), "a pending disc was lit"
     assert st.counts()["double_fired"] == 0
     if len(p):  # energy: the emulator's 1 % rms noise around the planned pulse energy
