@@ -94,3 +94,71 @@ def test_import_foreign_layout_in_nm_units(tmp_path, capsys):
     assert "3 circles" in text and "1 polygon(s)" in text and "csv: discs.csv" in text
     rows = out.read_text().splitlines()
     assert rows[1:] == ["0.000,0.000,6.000", "20.000,0.000,6.000", "10.000,15.000,9.000"]
+
+
+def test_cell_names_are_legal_gdsii_and_lattices_are_arrays_klayout_sees(tmp_path, capsys):
+    """KLayout (klayout.db, an independent reader) sees every disc once, placed by arrays."""
+    kdb = pytest.importorskip("klayout.db")
+    import re
+
+    from fabplan.design import expand, load_design
+
+    for name in ("hex_sweep.yaml", "dose_matrix.yaml"):
+        out = tmp_path / name.replace(".yaml", ".gds")
+        assert main(["export-gds", str(DESIGNS / name), "-o", str(out), "--json"]) == 0
+        info = __import__("json").loads(capsys.readouterr().out)
+        discs = expand(load_design(DESIGNS / name))
+        ly = kdb.Layout()
+        ly.read(str(out))
+        (top,) = ly.top_cells()
+        for c in ly.each_cell():
+            assert re.fullmatch(r"[A-Za-z0-9_?$]{1,32}", c.name), c.name  # GDSII structure name characters
+        insts = list(top.each_inst())
+        assert sum(i.size() for i in insts) == len(discs.ids) == info["discs"]
+        assert len(insts) == info["arrays"] + info["single_references"] < len(discs.ids) / 2
+        placed = []
+        for inst in insts:
+            for k in range(inst.size() if inst.is_regular_array() else 1):
+                a, b = divmod(k, inst.nb) if inst.is_regular_array() else (0, 0)
+                v = inst.dcplx_trans.disp + (
+                    inst.da * a + inst.db * b if inst.is_regular_array() else kdb.DVector()
+                )
+                placed.append((round(v.x, 3), round(v.y, 3)))
+        expect = sorted(zip(np.round(discs.x_um, 3).tolist(), np.round(discs.y_um, 3).tolist(), strict=True))
+        assert sorted(placed) == expect
+
+
+def test_labels_by_row_for_large_designs(tmp_path, capsys):
+    out = tmp_path / "dm.gds"
+    assert (
+        main(["export-gds", str(DESIGNS / "dose_matrix.yaml"), "-o", str(out), "--labels", "rows", "--json"])
+        == 0
+    )
+    info = __import__("json").loads(capsys.readouterr().out)
+    (top,) = gdstk.read_gds(str(out)).top_level()
+    texts = [lb.text for lb in top.get_labels() if lb.layer == 100 and "-r" in lb.text]
+    assert info["labels"] == "rows" and len(texts) == info["disc_labels"] > 0
+    assert all(t.endswith("c00") for t in texts)  # the first disc of each row
+
+
+def test_lattice_blocks_cover_every_point_once():
+    from fabplan.export.lattice import find_blocks
+
+    rng = np.random.default_rng(3)
+    gx, gy = np.meshgrid(np.arange(30) * 700, np.arange(20) * 600)
+    hx = np.where((gy // 600) % 2 == 1, gx + 350, gx) + 50_000  # hexagonal: two blocks
+    pts = np.concatenate(
+        [
+            np.column_stack([gx.ravel(), gy.ravel()]),
+            np.column_stack([hx.ravel(), gy.ravel()]),
+            rng.integers(-90_000, -1000, (40, 2)),  # scattered
+        ]
+    )
+    blocks = find_blocks(pts[:, 0], pts[:, 1])
+    members = np.concatenate([b.members for b in blocks])
+    assert sorted(members.tolist()) == list(range(len(pts)))
+    for b in blocks:
+        i, j = np.meshgrid(np.arange(b.columns), np.arange(b.rows))
+        grid = np.column_stack([(b.x0 + i * b.dx).ravel(), (b.y0 + j * b.dy).ravel()])
+        assert sorted(map(tuple, grid.tolist())) == sorted(map(tuple, pts[b.members].tolist()))
+    assert sum(b.columns * b.rows > 1 for b in blocks) >= 3 and len(blocks) < 60

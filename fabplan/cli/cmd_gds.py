@@ -20,14 +20,20 @@ def _export(args: argparse.Namespace) -> int:
     beam = make_beam(design.beam, design.laser, base_dir=design.path.parent if design.path else None)
     raw = make_raw_shots(design, discs, beam)
     try:
-        info = export_gds(design, raw, discs.ids, args.output, labels=not args.no_labels)
+        info = export_gds(
+            design, raw, discs.ids, args.output, labels="none" if args.no_labels else args.labels
+        )
     except OSError as exc:  # gdstk says only "Error opening output file." (no file name)
         raise UserError(f"cannot write {args.output}: {exc.strerror or exc}") from None
     layers = {k: f"{v[0]}/{v[1]}" for k, v in LAYERS.items()}
     if args.json:
         print_json({"output": args.output, **info, "layers": layers})
     else:
-        print(f"written: {args.output} ({info['discs']} discs)")
+        print(
+            f"written: {args.output} ({info['discs']} discs: {info['arrays']} arrays + "
+            f"{info['single_references']} single references of {info['cells'] - 1} disc cell(s); "
+            f"{info['disc_labels']} id labels ({info['labels']}))"
+        )
         print("layers: " + ", ".join(f"{k} {v}" for k, v in layers.items()))
     return 0
 
@@ -108,11 +114,20 @@ def register(sub: argparse._SubParsersAction) -> None:
         "export-gds",
         help="write the design as GDSII (discs, rings, region, keep-outs, id labels) for KLayout",
         description="Write the design as GDSII: discs 1/0, ablation rings 2/0, film region 10/0, keep-outs 11/0, "
-        "fiducials 12/0, disc id labels 100/0 (um, sample coordinates). Needs gdstk (pip install 'fabplan[gds]').",
+        "fiducials 12/0, disc id labels 100/0 (um, sample coordinates). Each disc size is one cell "
+        "(DISC_D<diameter nm>_T<trench nm>), placed as GDSII arrays (AREF) where discs repeat on a lattice. "
+        "Needs gdstk (pip install 'fabplan[gds]').",
     )
     p.add_argument("design", help="design YAML file")
     p.add_argument("-o", "--output", required=True, help="output .gds file")
-    p.add_argument("--no-labels", action="store_true", help="leave out the disc id labels")
+    p.add_argument(
+        "--labels",
+        choices=["auto", "all", "rows", "none"],
+        default="auto",
+        help="disc id labels: every disc, the first disc of each row, or none; "
+        "auto = all up to 20000 discs, else rows (default auto)",
+    )
+    p.add_argument("--no-labels", action="store_true", help="same as --labels none")
     p.add_argument("--json", action="store_true", help="print what was written as JSON")
     p.set_defaults(func=_export)
 

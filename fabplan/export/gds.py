@@ -4,8 +4,9 @@ Export layers (layer/datatype), all in um (library unit 1 um, precision 1 nm), s
   1/0  discs (predicted diameter)           2/0  ablation rings (disc edge to trench outer edge)
   10/0 film region                          11/0 keep-outs
   12/0 fiducial crosses                     100/0 labels: disc ids (text at each disc centre)
-Every distinct (disc, ring) size is one cell placed by reference, so a 250,000-disc array stays a
-small file. Import (GDSII and OASIS, KLayout's and gdsfactory's circle conventions): gds_import.py.
+Every distinct (disc, ring) size is one cell (named by its sizes in nm: GDSII names have no '.'),
+placed as GDSII arrays (AREF) where it repeats on a lattice, so a 250,000-disc array stays a small
+file; disc id labels are per disc up to LABEL_ALL_MAX discs, else one per lattice row. Import (GDSII and OASIS, KLayout's and gdsfactory's circle conventions): gds_import.py.
 """
 
 from __future__ import annotations
@@ -49,22 +50,43 @@ def _polygons_of(gdstk, geom, layer: int, datatype: int) -> list:
     return out
 
 
+LABEL_ALL_MAX = 20_000  # --labels auto: every disc up to this many, else the first disc of each row
+LABEL_MODES = ("auto", "all", "rows", "none")
+NAME_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_?$")
+
+
 def export_gds(
-    design: Any, raw: Any, ids: np.ndarray, path: str | Path, labels: bool = True
-) -> dict[str, int]:
-    """Write the design's discs, rings, region, keep-outs, fiducials and id labels to `path`."""
+    design: Any, raw: Any, ids: np.ndarray, path: str | Path, labels: bool | str = "auto"
+) -> dict[str, Any]:
+    """Write the design's discs, rings, region, keep-outs, fiducials and id labels to `path`.
+
+    Discs of one (diameter, trench) size are one cell; where they sit on a lattice (rows of
+    constant step at a constant row step) they are placed as one GDSII array (AREF), otherwise
+    one reference each. labels: "all", "rows" (first disc of each lattice row), "none", or
+    "auto" (all up to LABEL_ALL_MAX discs, else rows); True/False mean "all"/"none".
+    """
+    from fabplan.export.lattice import find_blocks
+
     gdstk = require_gdstk()
+    mode = {True: "all", False: "none"}.get(labels, labels) if isinstance(labels, bool) else labels
+    if mode not in LABEL_MODES:
+        raise ValueError(f"labels must be one of {LABEL_MODES}, got {labels!r}")
+    if mode == "auto":
+        mode = "all" if len(ids) <= LABEL_ALL_MAX else "rows"
     lib = gdstk.Library(name="fabplan", unit=1e-6, precision=1e-9)
     top = lib.new_cell(_cell_name(design.name))
     d = np.where(np.isfinite(raw.diameter_um), raw.diameter_um, np.nan)
     t = np.where(np.isfinite(raw.trench_outer_um), raw.trench_outer_um, np.nan)
-    # one cell per distinct size pair, rounded to the 1 nm grid
-    key = np.column_stack([np.round(np.nan_to_num(d, nan=-1.0), 3), np.round(np.nan_to_num(t, nan=-1.0), 3)])
-    uniq, inv = np.unique(key, axis=0, return_inverse=True)
+    # one cell per distinct size pair on the 1 nm grid; names in nm (GDSII names have no '.')
+    key = np.column_stack(
+        [np.round(np.nan_to_num(d, nan=-1.0) * 1000), np.round(np.nan_to_num(t, nan=-1.0) * 1000)]
+    )
+    uniq, inv = np.unique(key.astype(np.int64), axis=0, return_inverse=True)
     inv = inv.ravel()
     cells = []
-    for k, (dd, tt) in enumerate(uniq.tolist()):
-        cell = lib.new_cell(f"DISC_{k}_D{dd:g}_T{tt:g}".replace("-", "m"))
+    for dd_nm, tt_nm in uniq.tolist():
+        dd, tt = dd_nm / 1000, tt_nm / 1000
+        cell = lib.new_cell(f"DISC_D{_nm(dd_nm)}_T{_nm(tt_nm)}")
         if dd > 0:
             cell.add(
                 gdstk.ellipse(
@@ -88,14 +110,28 @@ def export_gds(
                 )
             )
         cells.append(cell)
-    x, y = raw.sample_x_um.tolist(), raw.sample_y_um.tolist()
-    top.add(*[gdstk.Reference(cells[c], (px, py)) for c, px, py in zip(inv.tolist(), x, y, strict=True)])
-    if labels:
+    xn = np.round(np.asarray(raw.sample_x_um, float) * 1000).astype(np.int64)
+    yn = np.round(np.asarray(raw.sample_y_um, float) * 1000).astype(np.int64)
+    n_arrays = n_single = 0
+    for c in range(len(cells)):
+        sel = np.flatnonzero(inv == c)
+        for b in find_blocks(xn[sel], yn[sel]):
+            origin = (b.x0 / 1000, b.y0 / 1000)
+            if b.columns * b.rows == 1:
+                top.add(gdstk.Reference(cells[c], origin))
+                n_single += 1
+            else:
+                spacing = (b.dx / 1000 if b.columns > 1 else 1.0, b.dy / 1000 if b.rows > 1 else 1.0)
+                top.add(gdstk.Reference(cells[c], origin, columns=b.columns, rows=b.rows, spacing=spacing))
+                n_arrays += 1
+    x, y = raw.sample_x_um, raw.sample_y_um
+    which = _label_selection(ids, xn, yn, mode)
+    if len(which):
         ll, lt = LAYERS["label"]
         top.add(
             *[
-                gdstk.Label(str(s), (px, py), layer=ll, texttype=lt)
-                for s, px, py in zip(ids.tolist(), x, y, strict=True)
+                gdstk.Label(str(ids[i]), (float(x[i]), float(y[i])), layer=ll, texttype=lt)
+                for i in which.tolist()
             ]
         )
     top.add(*_polygons_of(gdstk, design.sample.region_polygon(), *LAYERS["region"]))
@@ -110,11 +146,35 @@ def export_gds(
             gdstk.Label(name, (fx + arm, fy + arm), layer=LAYERS["label"][0], texttype=LAYERS["label"][1])
         )
     lib.write_gds(str(path), timestamp=_EPOCH)
-    return {"discs": len(x), "cells": len(cells) + 1}
+    return {
+        "discs": len(x),
+        "cells": len(cells) + 1,
+        "arrays": n_arrays,
+        "single_references": n_single,
+        "labels": mode,
+        "disc_labels": len(which),
+    }
+
+
+def _nm(v: int) -> str:
+    return "none" if v < 0 else str(v)
+
+
+def _label_selection(ids: np.ndarray, xn: np.ndarray, yn: np.ndarray, mode: str) -> np.ndarray:
+    """Indices of discs to label: all, none, or the leftmost disc of each id row ('A-r03' of 'A-r03c07')."""
+    if mode == "none" or len(ids) == 0:
+        return np.zeros(0, int)
+    if mode == "all":
+        return np.arange(len(ids))
+    rows = np.char.rpartition(np.asarray(ids).astype(str), "c")[:, 0]
+    order = np.lexsort((xn, rows))
+    _, first = np.unique(rows[order], return_index=True)
+    return np.sort(order[first])
 
 
 def _cell_name(name: str) -> str:
-    s = "".join(ch if ch.isalnum() or ch in "_$" else "_" for ch in name.upper())
+    """A legal GDSII structure name: A-Z a-z 0-9 _ ? $, at most 32 characters."""
+    s = "".join(ch if ch in NAME_CHARS else "_" for ch in name.upper())[:32]
     return s or "DESIGN"
 
 
