@@ -1,0 +1,362 @@
+"""What the page shows, as JSON (/api/state): one `Monitor` per journal.
+
+Progress in time: remaining = pending shots x the plan's per-shot estimate x (observed / estimated)
+so far this session, the ratio measured on the shots this session fired; the plan's estimate alone
+when nothing has fired yet. Quality over the last QUALITY_WINDOW fired shots: placement error
+|encoder - target| p50/p99 against the position tolerance, laser-reported pulse energy against the
+planned one. A run is "stalled" when its last session is still open and no record has arrived for
+`stall_s` seconds; "interrupted" when its writer (same host) is gone without an end record.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import socket
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from fabplan.monitor.follow import FIRED, PENDING, UNCERTAIN, JournalFollower
+from fabplan.monitor.layout import Layout, load_layout
+
+QUALITY_WINDOW = 1000
+EVENTS_SHOWN = 60
+UNCERTAIN_SHOWN = 200
+OPEN_STATES = ("starting", "running", "paused")
+
+
+def _iso(t: float) -> str | None:
+    if not math.isfinite(t):
+        return None
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
+
+
+def _f(v: Any, nd: int = 3) -> float | None:
+    try:
+        v = float(v)
+    except (TypeError, ValueError):
+        return None
+    return round(v, nd) if math.isfinite(v) else None
+
+
+def _pid_alive(pid: Any) -> bool | None:
+    """True/False for a pid on this host, None when it cannot be told."""
+    if not isinstance(pid, int) or pid <= 0:
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    except OSError:
+        return None
+    return True
+
+
+class Monitor:
+    """Follows one journal; `update()` reads what is new, `state()` is the page's JSON."""
+
+    def __init__(self, journal: str | os.PathLike, *, stall_s: float = 60.0, window: int = QUALITY_WINDOW):
+        self.path = Path(journal)
+        self.follower = JournalFollower(self.path)
+        self.stall_s = float(stall_s)
+        self.window = int(window)
+        self.layout: Layout | None = None
+        self._layout_for: str | None = None
+        self._selected: np.ndarray | None = None
+        self.lock = threading.RLock()
+        self._map_cache: tuple[int, str] | None = None
+        self.pause_requested_at = math.nan
+
+    # ------------------------------------------------------------------ reading
+    @property
+    def model(self):
+        return self.follower.model
+
+    def update(self) -> int:
+        """Read the journal's new bytes (all of them); returns the number of records applied."""
+        with self.lock:
+            n = self.follower.poll_all()
+            h = self.model.header
+            if h is not None and self._layout_for != h.get("run_id", "") + str(h.get("plan_hash")):
+                self._layout_for = h.get("run_id", "") + str(h.get("plan_hash"))
+                self.layout = load_layout(h, self.path)
+                self._selected = None
+                self._map_cache = None
+            return n
+
+    def selected(self) -> np.ndarray:
+        """Shots in the run's selection (--only/--skip recorded in the header); all without a plan."""
+        m = self.model
+        if self._selected is None or len(self._selected) != m.n:
+            sel = np.ones(m.n, bool)
+            spec = (m.header or {}).get("selection") or {}
+            if self.layout is not None and spec:
+                try:
+                    from fabplan.execute.runner import selection_mask
+
+                    sel = selection_mask(self.layout.ids, only=spec.get("only"))
+                except Exception:
+                    sel = np.ones(m.n, bool)
+                skip = spec.get("skip_ids") or []
+                if skip:
+                    sel &= ~np.isin(self.layout.ids, np.array(skip))
+            self._selected = sel
+        return self._selected
+
+    def disc_id(self, seq: int) -> str:
+        if self.layout is not None and 0 <= seq < self.layout.n:
+            return str(self.layout.ids[seq])
+        return f"#{seq}"
+
+    # ------------------------------------------------------------------ state
+    def counts(self) -> dict[str, int]:
+        m = self.model
+        sel = self.selected()
+        skipped = ~sel
+        if m.skipped:
+            sk = np.fromiter(m.skipped, np.int64)
+            skipped = skipped.copy()
+            skipped[sk[(sk >= 0) & (sk < m.n)]] = True
+        st = m.state
+        return {
+            "total": m.n,
+            "fired": int((st == FIRED).sum()),
+            "uncertain": int((st == UNCERTAIN).sum()),
+            "pending": int(((st == PENDING) & ~skipped).sum()),
+            "skipped": int(((st == PENDING) & skipped).sum()),
+            "not_fired": int(sum(1 for s in m.not_fired if st[s] == PENDING)),
+            "double_fired": int((m.fire_count > 1).sum()),
+        }
+
+    def run_status(self, now: float) -> dict[str, Any]:
+        m = self.model
+        h = m.header or {}
+        status = m.status()
+        age = now - m.last_t if math.isfinite(m.last_t) else math.nan
+        writer = None
+        session = m.sessions[-1] if m.sessions else h
+        if status in OPEN_STATES and session.get("pid") is not None and (h.get("host") == socket.gethostname()):
+            writer = _pid_alive(session.get("pid"))
+        if status in OPEN_STATES and writer is False:
+            status = "interrupted"  # the process died without its end record
+        stalled = status in ("starting", "running") and math.isfinite(age) and age > self.stall_s
+        return {"state": status, "last_record_age_s": _f(age, 1), "stalled": bool(stalled),
+                "stall_after_s": self.stall_s, "writer_alive": writer}
+
+    def progress(self, counts: dict[str, int], now: float) -> dict[str, Any]:
+        m = self.model
+        h = m.header or {}
+        est_total = _f(h.get("estimate_s"))
+        if est_total is None and self.layout is not None:
+            est_total = _f(self.layout.estimate_s)
+        per_shot = est_total / m.n if (est_total and m.n) else None
+        ratio = None
+        rate = None
+        session_fired = 0
+        if m.sessions:
+            t0 = float(m.sessions[-1].get("t") or math.nan)
+            tf = m.t_fired
+            in_session = tf >= t0
+            session_fired = int(in_session.sum())
+            if session_fired:
+                t_last = float(np.nanmax(tf[in_session]))
+                elapsed = t_last - t0
+                if elapsed > 0:
+                    rate = session_fired / elapsed
+                    if per_shot:
+                        ratio = elapsed / (session_fired * per_shot)
+        todo = counts["pending"]
+        remaining = None
+        if per_shot is not None:
+            remaining = todo * per_shot * (ratio if ratio is not None else 1.0)
+        done = counts["fired"]
+        selectable = counts["total"] - counts["skipped"]
+        return {"estimate_s": est_total, "per_shot_estimate_s": _f(per_shot, 6),
+                "observed_over_estimated": _f(ratio, 3), "remaining_s": _f(remaining, 1),
+                "shots_per_s": _f(rate, 2), "fired_this_session": session_fired,
+                "fraction_done": _f(done / selectable if selectable else 0.0, 4),
+                "eta": _iso(now + remaining) if remaining is not None and m.status() == "running" else None}
+
+    def quality(self, now: float) -> dict[str, Any]:
+        m = self.model
+        h = m.header or {}
+        tol_um = _f(h.get("position_tolerance_um"), 6)
+        fired = m.fired_seqs()
+        fired = fired[m.state[fired] == FIRED] if len(fired) else fired
+        recent = fired[-self.window:]
+        out: dict[str, Any] = {"window": int(len(recent)), "tolerance_nm": tol_um * 1e3 if tol_um else None}
+        err = m.error_um(recent) * 1e3 if len(recent) else np.empty(0)
+        err = err[np.isfinite(err)]
+        if len(err):
+            out["error_p50_nm"] = _f(np.percentile(err, 50), 1)
+            out["error_p99_nm"] = _f(np.percentile(err, 99), 1)
+            out["error_max_nm"] = _f(err.max(), 1)
+            if tol_um:
+                out["out_of_tolerance_in_window"] = int((err > tol_um * 1e3).sum())
+        e, p = m.energy[recent], m.planned_e[recent]
+        ok = np.isfinite(e) & np.isfinite(p) & (p > 0)
+        if ok.any():
+            rel = (e[ok] - p[ok]) / p[ok] * 100.0
+            out["energy_dev_p50_percent"] = _f(np.percentile(rel, 50), 2)
+            out["energy_dev_max_percent"] = _f(rel[np.argmax(np.abs(rel))], 2)
+            out["energy_last_uj"] = _f(e[ok][-1], 4)
+            out["energy_planned_last_uj"] = _f(p[ok][-1], 4)
+        out["rows_out_of_tolerance"] = int(m.n_events.get("row_out_of_tolerance", 0))
+        # The laser confirms pulses only through a closed interlock: the last confirmed shot is the
+        # last time the interlock was known closed (an explicit interlock record wins when present).
+        t_ok = math.nan
+        for ev in reversed(m.events):
+            if ev.get("what") in ("interlock_ok", "interlock") and ev.get("closed", True):
+                t_ok = float(ev.get("t") or math.nan)
+                break
+        if len(fired):
+            t_ok = np.nanmax([t_ok, float(np.nanmax(m.t_fired[fired[-64:]]))])
+        out["interlock_closed_age_s"] = _f(now - t_ok, 1) if math.isfinite(t_ok) else None
+        return out
+
+    def events(self) -> list[dict[str, Any]]:
+        out = []
+        for ev in list(self.model.events)[-EVENTS_SHOWN:]:
+            k = ev.get("k")
+            what = ev.get("what") or k
+            msg = ev.get("message") or ev.get("reason") or ""
+            if k == "session":
+                msg = ("resumed" if ev.get("resume") else "started") + f", {ev.get('to_fire', '?')} shot(s) to fire"
+            elif k == "end":
+                msg = f"{ev.get('status')}: {ev.get('message', '')}"
+                what = f"end ({ev.get('status')})"
+            elif k in ("unconfirmed", "uncertain", "skip"):
+                msg = f"{len(ev.get('seqs') or [])} shot(s): {msg}"
+            elif k == "not_fired":
+                msg = f"{self.disc_id(int(ev.get('seq', -1)))}: {msg}"
+            elif what == "row_out_of_tolerance":
+                msg = (f"row {ev.get('line')}: {ev.get('n_out_of_tolerance', 0)} shot(s) beyond "
+                       f"{ev.get('tolerance_nm', 0):.0f} nm, worst {ev.get('worst_error_nm') or 0:.0f} nm")
+            level = "error" if (k == "end" and ev.get("status") == "failed") or what in ("error", "fault") else (
+                "warn" if k in ("unconfirmed", "uncertain", "not_fired") or what in ("pause", "row_out_of_tolerance")
+                or (k == "end" and ev.get("status") != "completed") else "info")
+            out.append({"t": _iso(float(ev.get("t") or math.nan)), "what": what, "message": str(msg)[:500],
+                        "level": level})
+        return out
+
+    def resume_command(self, status: str, counts: dict[str, int]) -> dict[str, str] | None:
+        if status in ("completed", "starting", "running") and not (status == "completed" and counts["uncertain"]):
+            return None
+        h = self.model.header or {}
+        j = str(self.path)
+        cmd = f"fabplan run --resume {_quote(j)}"
+        if h.get("dry_run"):
+            cmd += " --stage URL --laser URL"
+        out = {"command": cmd}
+        if h.get("dry_run"):
+            out["note"] = "a dry run's emulators are gone: give the devices to resume on"
+        if counts["uncertain"]:
+            out["refire_command"] = cmd + " --refire-uncertain"
+        return out
+
+    def state(self, now: float | None = None) -> dict[str, Any]:
+        """The page's JSON (cheap: counts are numpy reductions; the map is served separately)."""
+        now = time.time() if now is None else now
+        with self.lock:
+            m = self.model
+            h = m.header or {}
+            if m.header is None:
+                return {"journal": str(self.path), "state": {"state": "waiting", "stalled": False},
+                        "error": self.follower.error, "version": m.version}
+            counts = self.counts()
+            run = self.run_status(now)
+            unc = np.flatnonzero(m.state == UNCERTAIN)
+            cur = m.last_seq
+            position = None
+            if cur >= 0:
+                if self.layout is not None:
+                    position = {"seq": cur, "id": self.disc_id(cur), "x": _f(self.layout.x[cur], 2),
+                                "y": _f(self.layout.y[cur], 2)}
+                else:
+                    position = {"seq": cur, "id": self.disc_id(cur)}
+            card = {
+                "design": h.get("design_name"), "design_file": h.get("design_file"), "plan_hash": h.get("plan_hash"),
+                "run_id": h.get("run_id"), "user": h.get("user"), "host": h.get("host"), "mode": h.get("mode"),
+                "dry_run": bool(h.get("dry_run")), "started": h.get("started"), "sessions": len(m.sessions),
+                "journal": str(self.path), "devices": {k: v for k, v in (h.get("devices") or {}).items()
+                                                       if k in ("stage", "laser")},
+            }
+            return {
+                "version": m.version, "now": _iso(now), "card": card, "state": run, "counts": counts,
+                "progress": self.progress(counts, now), "quality": self.quality(now), "events": self.events(),
+                "uncertain": {"n": int(len(unc)), "ids": [self.disc_id(int(s)) for s in unc[:UNCERTAIN_SHOWN]]},
+                "resume": self.resume_command(run["state"], counts), "position": position,
+                "map": {"available": self.layout is not None, "version": m.version},
+                "journal": {"bytes": self.follower.offset, "records": m.records, "bad_lines": m.bad_lines,
+                            "error": self.follower.error},
+                "pause_requested": _iso(self.pause_requested_at),
+            }
+
+    # ------------------------------------------------------------------ map and discs
+    def map_static(self) -> dict[str, Any] | None:
+        with self.lock:
+            return self.layout.to_json() if self.layout is not None else None
+
+    def map_state(self) -> dict[str, Any] | None:
+        with self.lock:
+            if self.layout is None:
+                return None
+            m = self.model
+            if self._map_cache is None or self._map_cache[0] != m.version:
+                nf = np.zeros(m.n, bool)
+                if m.not_fired:
+                    nf[np.fromiter(m.not_fired, np.int64)] = True
+                sk = np.zeros(m.n, bool)
+                if m.skipped:
+                    sk[np.fromiter(m.skipped, np.int64)] = True
+                code = self.layout.codes(m.state, self.selected(), sk, nf)
+                self._map_cache = (m.version, self.layout.map_bytes(code))
+            return {"version": m.version, "mode": "bins" if self.layout.binned else "discs",
+                    "codes": self._map_cache[1]}
+
+    def find_disc(self, *, seq: int | None = None, disc_id: str | None = None, x: float | None = None,
+                  y: float | None = None) -> int | None:
+        with self.lock:
+            m = self.model
+            if seq is not None:
+                return seq if 0 <= seq < m.n else None
+            if disc_id is not None and self.layout is not None:
+                hit = np.flatnonzero(self.layout.ids == disc_id)
+                return int(hit[0]) if len(hit) else None
+            if x is not None and y is not None and self.layout is not None:
+                return self.layout.nearest(x, y)
+            return None
+
+    def disc(self, seq: int) -> dict[str, Any]:
+        """One disc's state and its journal records (read back from the file by offset)."""
+        with self.lock:
+            m = self.model
+            names = {PENDING: "pending", UNCERTAIN: "uncertain", FIRED: "fired"}
+            err = m.error_um(np.array([seq]))[0] * 1e3
+            out = {
+                "seq": seq, "id": self.disc_id(seq), "state": names[int(m.state[seq])],
+                "target_um": [_f(v, 4) for v in m.target[seq]], "encoder_um": [_f(v, 4) for v in m.encoder[seq]],
+                "error_nm": _f(err, 1), "energy_uj": _f(m.energy[seq], 6), "planned_energy_uj": _f(m.planned_e[seq], 6),
+                "intent_t": _iso(float(m.t_intent[seq])), "fired_t": _iso(float(m.t_fired[seq])),
+                "intents": int(m.intent_count[seq]), "fired_records": int(m.fire_count[seq]),
+                "not_fired_reason": m.not_fired.get(seq),
+            }
+            if self.layout is not None:
+                out["map_xy_um"] = [_f(self.layout.x[seq], 2), _f(self.layout.y[seq], 2)]
+                if self.layout.planned_e is not None and out["planned_energy_uj"] is None:
+                    out["planned_energy_uj"] = _f(self.layout.planned_e[seq], 6)
+            offs = (int(m.off_intent[seq]), int(m.off_fired[seq]))
+        out["records"] = [r for r in (self.follower.read_line(o) for o in offs if o >= 0) if r is not None]
+        return out
+
+
+def _quote(s: str) -> str:
+    import shlex
+
+    return shlex.quote(s)
