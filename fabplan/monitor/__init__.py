@@ -12,5 +12,6 @@ so it can follow a run written by another process, or by another machine into a 
     notify.py   webhook posts on pause, failure, stall and the first uncertain shot
     app.py      the starlette application (page, /api/state, server-sent events, request pause)
     server.py   `fabplan monitor` and `run/dry-run --monitor` (a child process beside the run)
+
+Nothing is imported here: `fabplan --help` must not pay for numpy or the web stack.
 """
-(Nothing is imported here: `fabplan --help` must not pay for numpy or the web stack.)
