@@ -95,7 +95,7 @@ def placement_p99_nm(plan, pulse_log: Path) -> tuple[float, float, int]:
 def run_step(plan, design, work: Path, sync: str, selection=None, label: str = "", process: bool = False) -> dict:
     from fabplan.execute.context import Options
     from fabplan.execute.pulselog import read_pulse_log
-    from fabplan.execute.runner import execute
+    from fabplan.execute.runner import RunSpec, execute
     from sim.lab import start_lab
     from stage_drivers import open_laser, open_stage
 
@@ -103,8 +103,8 @@ def run_step(plan, design, work: Path, sync: str, selection=None, label: str = "
     with start_lab(pulses, process=process, max_pulse_energy_uj=float(design.laser.max_pulse_energy)) as lab:
         with open_stage(lab.stage_url) as stage, open_laser(lab.laser_url, stage=stage) as laser:
             before = dict(COUNTS)
-            res = execute(plan, stage, laser, work / f"step-{label}.jsonl", options=Options(home=True), sync=sync,
-                          selection=selection)
+            res = execute(plan, stage, laser, RunSpec(work / f"step-{label}.jsonl", options=Options(home=True),
+                                                      sync=sync, selection=selection))
             after = dict(COUNTS)
     assert res.status == "completed", res.message
     n = res.stats.fired

@@ -248,3 +248,99 @@ class PulseSource(Protocol):
 
 # Back-compatible alias: the issue text calls it a Laser.
 Laser = PulseSource
+
+
+# --------------------------------------------------------------------------- abilities
+#
+# Optional abilities beyond Stage / PulseSource. A driver has one by having its methods (no base
+# class to inherit); the executor asks `isinstance(device, Ability)` and pre-flight names the missing
+# ability when a run needs it. Adding a driver: implement Stage or PulseSource, then whichever of
+# these the hardware can do (CONTRIBUTING.md, "Adding a stage driver").
+
+
+@runtime_checkable
+class BurstTrigger(Protocol):
+    """A controller that gates the laser and fires n pulses now (XPS GPIO gate + DOPulse): the
+    per-shot trigger of step-and-shoot. Needed by an externally triggered laser (Pharos)."""
+
+    url: str
+
+    def set_gate(self, open_: bool) -> None:
+        """Laser gate output level: open (True) lets triggers through, closed (False) blocks them."""
+
+    def fire_pulses(self, n: int = 1) -> None:
+        """n trigger pulses now; refuses (NotInPosition) unless the last move ended in position."""
+
+
+@runtime_checkable
+class PositionCompare(Protocol):
+    """Position-synchronised triggering (XPS position compare, PCO): a pulse as an axis crosses each
+    of equally spaced positions during the next move. Needed by fly mode."""
+
+    url: str
+
+    def arm_compare(self, axis: str, positions_um: Sequence[float]) -> LineFiring: ...
+
+    def disarm_compare(self, all_positioners: bool = False) -> None:
+        """Disable what this process armed; `all_positioners`: every positioner of the controller,
+        including compare left armed by a killed process (pre-flight does this first)."""
+
+
+@runtime_checkable
+class ExternallyTriggered(Protocol):
+    """A pulse source whose per-shot firing comes from a stage controller (`trigger`, a
+    BurstTrigger, and a PositionCompare for fly mode); None when no controller was given."""
+
+    trigger: object
+
+
+@runtime_checkable
+class InterlockCheck(Protocol):
+    """A laser that reports its safety interlock. `check_interlock` raises InterlockOpen (and
+    closes the gate); `last_interlock_ok` is the time.monotonic() at which the last good check was
+    sent (None: none yet), so shots fired after it are the ones that may have been dark;
+    `interlock_check_s` is how often the laser checks on its own while firing."""
+
+    interlock_check_s: float
+
+    @property
+    def last_interlock_ok(self) -> float | None: ...
+
+    def check_interlock(self) -> None: ...
+
+
+@runtime_checkable
+class MotionProfile(Protocol):
+    """Settable jerk-limited motion profile per axis, and the controller's maxima."""
+
+    axes: tuple[str, ...]
+
+    def motion_params(self, axis: str) -> MotionParams: ...
+    def set_motion_params(self, axis: str, params: MotionParams) -> None: ...
+    def max_velocity_acceleration(self, axis: str) -> tuple[float, float]: ...
+
+
+@runtime_checkable
+class MotionDoneCriterion(Protocol):
+    """A settable motion-done criterion: a move is done once the position stayed within a window
+    for a checking time (XPS PositionerMotionDoneSet); pre-flight gives it the plan's settle time."""
+
+    def set_motion_done(self, axis: str, position_window_um: float, checking_time_s: float) -> None: ...
+
+
+@runtime_checkable
+class PositionCapture(Protocol):
+    """Where the pulses really landed: `read_new()` returns a (k, 4) array t_s, x_um, y_um, z_um of
+    the pulses with light since the last call (with `expect`, waits up to `timeout_s` for that many).
+    The emulator's pulse log in a dry run; a controller's position capture on hardware."""
+
+    def read_new(self, expect: int | None = None, timeout_s: float = 1.0): ...
+
+
+ABILITIES = (BurstTrigger, PositionCompare, ExternallyTriggered, InterlockCheck, MotionProfile,
+             MotionDoneCriterion, PositionCapture)
+
+
+def abilities(device: object) -> list[str]:
+    """Names of the optional abilities `device` has (for pre-flight messages and `fabplan stage`)."""
+    return [a.__name__ for a in ABILITIES if isinstance(device, a)]

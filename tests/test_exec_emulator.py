@@ -17,7 +17,7 @@ from scipy.spatial import cKDTree
 from fabplan.execute.context import Options
 from fabplan.execute.journal import FIRED, PENDING, UNCERTAIN, read_journal
 from fabplan.execute.pulselog import PulseLogReader
-from fabplan.execute.runner import execute
+from fabplan.execute.runner import RunSpec, execute
 from sim.lab import start_lab
 from stage_drivers import open_laser, open_stage
 from tests.exec_designs import lattice_design
@@ -87,8 +87,7 @@ def check_ground_truth(plan, lab, journal) -> dict:
 
 def _run(plan, lab, journal, *, stage_params="", resume=False, **kw):
     with open_stage(lab.stage_url + stage_params) as stage, open_laser(lab.laser_url, stage=stage) as laser:
-        return execute(plan, stage, laser, journal, resume=resume, options=kw.pop("options", Options(home=True)),
-                       pulse_readback=PulseLogReader(lab.pulse_log_path, flush=lab.laser.log.flush), **kw)
+        return execute(plan, stage, laser, RunSpec(journal, resume=resume, options=kw.pop("options", Options(home=True)), **kw), readback=PulseLogReader(lab.pulse_log_path, flush=lab.laser.log.flush))
 
 
 @pytest.mark.parametrize("name", ["dose_matrix", "fly-1", "fly-3", "rotated"])
@@ -190,8 +189,7 @@ def test_interlock_open_unconfirms_only_shots_after_the_last_good_check(tmp_path
                 calls.append((t0, time.monotonic()))
 
             laser.fire = timed_fire
-            res = execute(plan, stage, laser, j, options=Options(home=True),
-                          pulse_readback=PulseLogReader(lab.pulse_log_path, flush=lab.laser.log.flush))
+            res = execute(plan, stage, laser, RunSpec(j, options=Options(home=True)), readback=PulseLogReader(lab.pulse_log_path, flush=lab.laser.log.flush))
             last_ok = laser.last_interlock_ok
         assert res.status == "failed" and "interlock" in res.message.lower(), res.message
         check_ground_truth(plan, lab, j)  # fired discs were lit exactly once

@@ -7,7 +7,7 @@ import pytest
 from test_exec_fakes import FakeLaser, FakeReadback, FakeStage, make_plan
 
 from fabplan.execute.context import Options
-from fabplan.execute.runner import execute
+from fabplan.execute.runner import RunSpec, execute
 from stage_drivers.protocols import FollowingError
 
 
@@ -29,7 +29,7 @@ def _planned(plan):
 def test_fly_fires_each_disc_once_in_one_pass_per_row(tmp_path):
     plan = make_plan(mode="fly")
     stage, laser = _setup()
-    res = execute(plan, stage, laser, tmp_path / "j.jsonl", pulse_readback=FakeReadback(laser))
+    res = execute(plan, stage, laser, tmp_path / "j.jsonl", readback=FakeReadback(laser))
     assert res.status == "completed", res.message
     assert _xy(laser.log) == _planned(plan) and laser.fire_calls == 0
     assert res.counts["fired"] == 12 and not res.stats.flagged_rows
@@ -40,7 +40,7 @@ def test_fly_row_out_of_tolerance_is_reported(tmp_path):
     plan = make_plan(mode="fly")
     stage, laser = _setup()
     stage.pco_error_um = 0.25
-    res = execute(plan, stage, laser, tmp_path / "j.jsonl", pulse_readback=FakeReadback(laser))
+    res = execute(plan, stage, laser, tmp_path / "j.jsonl", readback=FakeReadback(laser))
     assert res.status == "completed"
     assert len(res.stats.flagged_rows) == 3 and res.stats.flagged_rows[0]["worst_error_nm"] > 200
     # "completed" stays the executor's word, but the run does not look like a clean success
@@ -61,7 +61,7 @@ def test_first_row_before_the_lead_is_measured_only_warns_within_1_5x_tolerance(
     plan = make_plan(n_rows=1, mode="fly")
     stage, laser = _setup()
     stage.pco_error_um = error_um
-    res = execute(plan, stage, laser, tmp_path / "j.jsonl", pulse_readback=FakeReadback(laser))
+    res = execute(plan, stage, laser, tmp_path / "j.jsonl", readback=FakeReadback(laser))
     oot = res.summary()["out_of_tolerance"]
     assert res.status == "completed" and res.stats.flagged_rows[0]["before_lead_measured"]
     assert (oot["shots"], oot["warned_shots"]) == ((0, 4) if warned else (4, 0))
@@ -69,21 +69,19 @@ def test_first_row_before_the_lead_is_measured_only_warns_within_1_5x_tolerance(
     # with a lead given up front no row is excused
     stage, laser = _setup()
     stage.pco_error_um = error_um
-    res = execute(plan, stage, laser, tmp_path / "k.jsonl", pulse_readback=FakeReadback(laser),
-                  options=Options(fly_lead_s=0.0))
+    res = execute(plan, stage, laser, RunSpec(tmp_path / "k.jsonl", options=Options(fly_lead_s=0.0)), readback=FakeReadback(laser))
     assert res.summary()["out_of_tolerance"]["shots"] == 4
 
 
 def test_fly_multi_pulse_repeats_passes_or_steps(tmp_path):
     plan = make_plan(mode="fly", pulses=3)
     stage, laser = _setup()
-    res = execute(plan, stage, laser, tmp_path / "a.jsonl", pulse_readback=FakeReadback(laser))
+    res = execute(plan, stage, laser, tmp_path / "a.jsonl", readback=FakeReadback(laser))
     assert res.status == "completed" and len(laser.log) == 36 and laser.fire_calls == 0
     stage, laser = _setup()
     from fabplan.execute.context import Options
 
-    res = execute(plan, stage, laser, tmp_path / "b.jsonl", pulse_readback=FakeReadback(laser),
-                  options=Options(fly_fallback="step"))
+    res = execute(plan, stage, laser, RunSpec(tmp_path / "b.jsonl", options=Options(fly_fallback="step")), readback=FakeReadback(laser))
     assert res.status == "completed" and laser.fire_calls == 12 and sum(n for *_, n in laser.log) == 36
 
 
@@ -92,10 +90,10 @@ def test_fly_fault_mid_row_leaves_row_uncertain_and_resume_finishes_others(tmp_p
     # moves: row0 start, row0 pass, row1 start, row1 pass (fails) ...
     stage, laser = _setup(faults={("move", 3): FollowingError("following error", device="xps", code=-25)})
     j = tmp_path / "j.jsonl"
-    res = execute(plan, stage, laser, j, pulse_readback=FakeReadback(laser))
+    res = execute(plan, stage, laser, j, readback=FakeReadback(laser))
     assert res.status == "failed"
     assert len(res.uncertain_ids) == 4  # the whole row had its intents; nothing confirmed
-    res = execute(plan, stage, laser, j, resume=True, pulse_readback=FakeReadback(laser))
+    res = execute(plan, stage, laser, RunSpec(j, resume=True), readback=FakeReadback(laser))
     assert res.status == "completed" and len(res.skipped_uncertain_ids) == 4
     fired = _xy(laser.log)
     assert len(fired) == len(set(fired)) == 8  # never twice
@@ -108,7 +106,7 @@ def test_fly_partial_row_falls_back_to_step(tmp_path):
     stage, laser = _setup()
     mask = np.ones(12, bool)
     mask[5] = False
-    res = execute(plan, stage, laser, tmp_path / "j.jsonl", selection=mask, pulse_readback=FakeReadback(laser))
+    res = execute(plan, stage, laser, RunSpec(tmp_path / "j.jsonl", selection=mask), readback=FakeReadback(laser))
     assert res.status == "completed" and laser.fire_calls == 3 and len(laser.log) == 11
 
 

@@ -8,10 +8,10 @@ from test_exec_fakes import FakeLaser, FakeStage, lost_after_firing, make_plan
 
 from fabplan.errors import UserError
 from fabplan.execute.context import Options
-from fabplan.execute.control import RunControl, StopNow
+from fabplan.execute.control import RunControl, RunHooks, StopNow
 from fabplan.execute.journal import read_journal
 from fabplan.execute.preflight import PreflightError
-from fabplan.execute.runner import execute, selection_mask
+from fabplan.execute.runner import RunSpec, execute, selection_mask
 from stage_drivers.protocols import FollowingError
 
 
@@ -30,7 +30,7 @@ def test_full_run_fires_each_disc_once(tmp_path, sync):
     plan = make_plan()
     stage = FakeStage()
     laser = FakeLaser(stage)
-    res = execute(plan, stage, laser, tmp_path / "j.jsonl", sync=sync)
+    res = execute(plan, stage, laser, RunSpec(tmp_path / "j.jsonl", sync=sync))
     assert res.status == "completed", res.message
     assert _fired_xy(laser) == _planned_xy(plan)
     assert res.counts == {"fired": 12, "uncertain": 0, "pending": 0, "double_fired": 0}
@@ -45,11 +45,11 @@ def test_following_error_stops_then_resume_completes(tmp_path, sync):
     stage = FakeStage(faults={("move", 5): FollowingError("following error", device="xps", code=-25)})
     laser = FakeLaser(stage)
     j = tmp_path / "j.jsonl"
-    res = execute(plan, stage, laser, j, sync=sync)
+    res = execute(plan, stage, laser, RunSpec(j, sync=sync))
     assert res.status == "failed" and "following error" in res.message
     assert len(laser.log) == 5 and not laser.armed
     assert res.counts["uncertain"] == 0  # the failed move withdrew its intent
-    res = execute(plan, stage, laser, j, resume=True, sync=sync)
+    res = execute(plan, stage, laser, RunSpec(j, resume=True, sync=sync))
     assert res.status == "completed"
     assert _fired_xy(laser) == _planned_xy(plan)
 
@@ -61,7 +61,7 @@ def test_lost_connection_while_firing_is_uncertain_never_refired(tmp_path):
     j = tmp_path / "j.jsonl"
     res = execute(plan, stage, laser, j)
     assert res.status == "failed" and res.uncertain_ids == [str(plan.shots.disc_id[3])]
-    res = execute(plan, stage, laser, j, resume=True)
+    res = execute(plan, stage, laser, RunSpec(j, resume=True))
     assert res.status == "completed"
     assert res.skipped_uncertain_ids == [str(plan.shots.disc_id[3])]
     assert _fired_xy(laser) == _planned_xy(plan)  # shot 3 fired once (before the drop), never again
@@ -74,7 +74,7 @@ def test_refire_uncertain_fires_it_deliberately(tmp_path):
     laser = FakeLaser(stage, faults={3: FollowingError("x", device="xps")})  # refused: not actually fired
     j = tmp_path / "j.jsonl"
     execute(plan, stage, laser, j)
-    res = execute(plan, stage, laser, j, resume=True, options=Options(refire_uncertain=True))
+    res = execute(plan, stage, laser, RunSpec(j, resume=True, options=Options(refire_uncertain=True)))
     assert res.status == "completed" and res.counts["uncertain"] == 0
     assert _fired_xy(laser) == _planned_xy(plan)
 
@@ -83,7 +83,7 @@ def test_out_of_position_stops_with_clear_message(tmp_path):
     plan = make_plan()
     stage = FakeStage(offset_um=0.3)
     laser = FakeLaser(stage)
-    res = execute(plan, stage, laser, tmp_path / "j.jsonl", options=Options(settle_retry_s=0.001))
+    res = execute(plan, stage, laser, RunSpec(tmp_path / "j.jsonl", options=Options(settle_retry_s=0.001)))
     assert res.status == "failed"
     assert "300 nm from the target" in res.message and "Not fired" in res.message
     assert laser.log == [] and res.counts["pending"] == 12
@@ -111,7 +111,7 @@ def test_resume_refuses_another_plan(tmp_path):
     stage = FakeStage()
     execute(plan, stage, FakeLaser(stage), tmp_path / "j.jsonl")
     with pytest.raises(UserError, match="different plan"):
-        execute(make_plan(n_rows=2), stage, FakeLaser(stage), tmp_path / "j.jsonl", resume=True)
+        execute(make_plan(n_rows=2), stage, FakeLaser(stage), RunSpec(tmp_path / "j.jsonl", resume=True))
 
 
 def test_pause_finishes_current_shot_and_closes_gate(tmp_path):
@@ -125,7 +125,7 @@ def test_pause_finishes_current_shot_and_closes_gate(tmp_path):
     assert res.status == "paused" and len(laser.log) == 4  # the shot in progress was finished
     assert not laser.armed and res.counts["uncertain"] == 0
     stage.on_move = None
-    res = execute(plan, stage, laser, j, resume=True)
+    res = execute(plan, stage, laser, RunSpec(j, resume=True))
     assert res.status == "completed" and _fired_xy(laser) == _planned_xy(plan)
 
 
@@ -135,7 +135,7 @@ def test_pause_then_resume_in_session(tmp_path):
     laser = FakeLaser(stage)
     control = RunControl()
     stage.on_move = lambda s: control.request_pause() if s.calls["move"] == 2 else None
-    res = execute(plan, stage, laser, tmp_path / "j.jsonl", control=control, on_pause=lambda ctx: True)
+    res = execute(plan, stage, laser, tmp_path / "j.jsonl", hooks=RunHooks(on_pause=lambda: True), control=control)
     assert res.status == "completed" and laser.arm_count == 2
     assert _fired_xy(laser) == _planned_xy(plan)
 
@@ -170,7 +170,7 @@ def test_selection_only_and_skip(tmp_path):
     assert mask.sum() == 4
     stage = FakeStage()
     laser = FakeLaser(stage)
-    res = execute(plan, stage, laser, tmp_path / "j.jsonl", selection=mask)
+    res = execute(plan, stage, laser, RunSpec(tmp_path / "j.jsonl", selection=mask))
     assert res.status == "completed" and len(laser.log) == 4
     assert _fired_xy(laser) == _planned_xy(plan, np.flatnonzero(mask))
     with pytest.raises(UserError, match="matches no disc"):
@@ -230,4 +230,4 @@ def test_energy_waits_for_a_slow_attenuator_then_checks(tmp_path):
     assert res.status == "completed", res.message
     from fabplan.execute.journal import read_journal
 
-    assert np.allclose(read_journal(tmp_path / "j.jsonl").energy_uj, [0.2, 0.2, 0.4, 0.4])
+    assert np.allclose(read_journal(tmp_path / "j.jsonl").pulse_energy_uj, [0.2, 0.2, 0.4, 0.4])

@@ -59,6 +59,8 @@ def test_kill9_resume_exactly_once_or_flagged(tmp_path):
             time.sleep(rng.uniform(0.15, 0.5))
             proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)
+        if not journal.exists():  # killed while still importing (a loaded machine): nothing to check yet
+            continue
         st = read_journal(journal)
         fired = _fired_truth(truth)
         assert len(fired) == len(set(fired)), "a shot fired twice"

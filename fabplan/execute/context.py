@@ -74,10 +74,10 @@ class Context:
     progress: Progress
     options: Options
     stats: Stats = field(default_factory=Stats)
-    on_pause: Callable[[Context], bool] | None = None  # True: resume; False/None: end session paused
+    on_pause: Callable[[], bool] | None = None  # RunHooks.on_pause: True resumes; False/None ends paused
     pulse_readback: Any = None  # fly mode: object with .read_new() -> array (k, 4) t,x,y,z (emulator log)
     attenuation: float = math.nan
-    energy_uj: float = math.nan
+    pulse_energy_uj: float = math.nan  # what the laser reports at the current setting
     done_total: int = 0
     arrays: dict[str, np.ndarray] = field(default_factory=dict)
     fired_seqs: list[int] = field(default_factory=list)  # this session, in firing order
@@ -110,7 +110,7 @@ class Context:
             self.laser.disarm()  # gate closed while paused
             self.journal.write({"k": "event", "what": "pause", "message": self.control.reason}, durable=True)
             self.progress.message(f"paused: {self.control.reason}")
-            if self.on_pause is not None and self.on_pause(self):
+            if self.on_pause is not None and self.on_pause():
                 self.control.resume()
                 self.journal.write({"k": "event", "what": "resume"}, durable=True)
                 self.laser.arm()
@@ -123,25 +123,25 @@ class Context:
         """Set the attenuator for shot `seq` when it differs from the current setting."""
         a = self.arrays["attenuator"][seq]
         if a is None or a == self.attenuation:
-            if math.isnan(self.energy_uj):
-                self.energy_uj = float(self.laser.pulse_energy_uj())
+            if math.isnan(self.pulse_energy_uj):
+                self.pulse_energy_uj = float(self.laser.pulse_energy_uj())
             return
         self.laser.set_attenuation(a)
         self.attenuation = math.nan  # unknown until the energy is confirmed below
         tol = self.options.energy_rel_tolerance
-        planned = float(self.arrays["energy"][seq])
+        planned = float(self.arrays["pulse_energy_uj"][seq])
         # a motorised attenuator takes a while: poll the laser's energy until it settles on the plan
         deadline = time.monotonic() + self.options.attenuator_timeout_s
         while True:
-            self.energy_uj = float(self.laser.pulse_energy_uj())
-            ok = tol is None or math.isnan(self.energy_uj) or abs(self.energy_uj - planned) <= tol * planned
+            self.pulse_energy_uj = float(self.laser.pulse_energy_uj())
+            ok = tol is None or math.isnan(self.pulse_energy_uj) or abs(self.pulse_energy_uj - planned) <= tol * planned
             if ok or time.monotonic() >= deadline:
                 break
             time.sleep(0.05)
         if ok:
             self.attenuation = a
         else:
-            raise ShotFailed(f"{self.laser.url}: pulse energy {self.energy_uj:.4g} uJ at attenuation {a:.4g} "
+            raise ShotFailed(f"{self.laser.url}: pulse energy {self.pulse_energy_uj:.4g} uJ at attenuation {a:.4g} "
                              f"differs from the planned {planned:.4g} uJ by more than {tol:.0%} "
                              f"{self.options.attenuator_timeout_s:g} s after the attenuator move",
                              str(self.arrays["disc_id"][seq]))

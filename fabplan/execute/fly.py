@@ -126,7 +126,7 @@ def fire_row(ctx: Context, line: dict[str, Any], seqs: np.ndarray, passes: int) 
     # Each positioner follows its own S-curve: give Y and Z the same profile scaled by the slope so the
     # group moves on the straight row line at constant speed (a rotated or tilted sample).
     slopes = {"X": 1.0, "Y": abs(float(line.get("dy_dx", 0.0))), "Z": abs(float(line.get("dz_dx", 0.0)))}
-    axes = [ax for ax, k in slopes.items() if k > 1e-9 and ax in getattr(stage, "axes", ("X", "Y", "Z"))]
+    axes = [ax for ax, k in slopes.items() if k > 1e-9 and ax in stage.axes]
     saved = {ax: stage.motion_params(ax) for ax in axes}
     acc = saved["X"].acceleration_um_s2
     for ax in axes:
@@ -137,7 +137,7 @@ def fire_row(ctx: Context, line: dict[str, Any], seqs: np.ndarray, passes: int) 
     try:
         sl = seqs.tolist()
         journal.intents(seqs, [a["disc_id"][s] for s in sl], [a["x"][s] for s in sl], [a["y"][s] for s in sl],
-                        [a["z"][s] for s in sl], [a["energy"][s] for s in sl], [a["pulses"][s] for s in sl])
+                        [a["z"][s] for s in sl], [a["pulse_energy_uj"][s] for s in sl], [a["pulses"][s] for s in sl])
         journal.wait_durable()
         if ctx.pulse_readback is not None:
             ctx.pulse_readback.read_new()  # discard anything before this row
@@ -171,7 +171,7 @@ def confirm_row(ctx: Context, line: dict[str, Any], seqs: np.ndarray, passes: in
     tz = np.array([a["z"][s] for s in seqs.tolist()])
     if ctx.pulse_readback is None:  # real hardware: the pass completed without error
         nan = np.full(len(seqs), np.nan)
-        journal.fired_many(seqs, nan, nan, nan, np.full(len(seqs), ctx.energy_uj))
+        journal.fired_many(seqs, nan, nan, nan, np.full(len(seqs), ctx.pulse_energy_uj))
         stats.fired += len(seqs)
         ctx.done_total += len(seqs)
         ctx.progress.update(ctx.done_total, a["disc_id"][int(seqs[-1])])
@@ -205,7 +205,7 @@ def confirm_row(ctx: Context, line: dict[str, Any], seqs: np.ndarray, passes: in
     for s in seqs[~lit].tolist():
         journal.not_fired(s, "position compare: no pulse recorded at this disc")
     stats.failed += int((~lit).sum())
-    journal.fired_many(seqs[lit], pos[lit, 0], pos[lit, 1], pos[lit, 2], np.full(int(lit.sum()), ctx.energy_uj))
+    journal.fired_many(seqs[lit], pos[lit, 0], pos[lit, 1], pos[lit, 2], np.full(int(lit.sum()), ctx.pulse_energy_uj))
     stats.fired += int(lit.sum())
     stats.errors_um.extend(err[lit].tolist())
     flag = ~lit | (count != passes) | (np.nan_to_num(err, nan=np.inf) > tol)

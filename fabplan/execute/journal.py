@@ -7,42 +7,9 @@ last line (power loss mid-write), so no recovery step is needed. It greps, tails
 lab-log importer needs nothing but `json`. SQLite in WAL mode would give the same guarantees with a
 commit (and its fsync) per shot plus page and WAL bookkeeping, for no benefit here.
 
-Format (one JSON object per line, key "k" gives the kind; times "t" are Unix seconds, UTC):
-
-  header    first line of the file, once per journal:
-            {"k":"header","format":"fabplan-journal","format_version":1,"run_id":..,"plan_hash":..,
-             "design_hash":..,"design_file":..,"design_file_sha256":..,"plan_dir":..,"design_name":..,
-             "mode":"step"|"fly","n_shots":N,"devices":{"stage":url,"laser":url,..},
-             "software":{"fabplan":..,"python":..},"selection":{"only":..,"skip_ids":[..]},
-             "started":"2026-11-24T00:40:00Z","t":..,"host":..,"pid":..}
-  session   start of every run of this journal (the first run and each resume):
-            {"k":"session","n":0,"resume":false,"refire_uncertain":false,"pid":..,"started":..,"t":..,
-             "devices":{..},"uncertain":[seq,..]}
-  intent    written (and fsynced, or covered by a fsynced horizon) BEFORE the laser may fire:
-            {"k":"intent","seq":12,"id":"A-r00c12","x":..,"y":..,"z":..,"e":uJ,"n":pulses,"t":..}
-            (x, y, z: commanded stage position, um; e: planned pulse energy, uJ)
-  fired     after the controller confirmed the pulses:
-            {"k":"fired","seq":12,"ex":..,"ey":..,"ez":..,"e":uJ,"t":..}
-            (ex/ey/ez: encoder position at firing, um, null if unknown; e: energy reported by the laser)
-  not_fired the shot was positively NOT fired (e.g. out of position): the intent is withdrawn:
-            {"k":"not_fired","seq":12,"reason":"..","t":..}
-  horizon   ("batch" durability only) fsynced before the first shot of a batch fires: these shots may
-            fire before the next fsync: {"k":"horizon","seqs":[[first,last],..],"n":count,"t":..}
-  uncertain shots a session declared uncertain when it started (horizon rule below):
-            {"k":"uncertain","seqs":[..],"reason":"..","t":..}
-  unconfirmed shots recorded fired that may have been dark (the laser interlock was found open
-            after them, or an emergency stop struck after the last good move):
-            {"k":"unconfirmed","seqs":[..],"reason":"..","t":..} -> uncertain again
-  skip      shots this session deliberately left out: {"k":"skip","seqs":[..],"reason":"uncertain","t":..}
-  event     anything else worth a line in the log: {"k":"event","what":"pause"|"error"|..,"message":..,"t":..}
-  end       end of a session: {"k":"end","status":"completed"|"paused"|"stopped"|"failed",
-            "summary":{..},"t":..}
-
-Shot state, derived by replaying the lines in order: no intent -> pending; intent then fired ->
-fired; intent then not_fired -> pending; intent with neither -> UNCERTAIN (the process died between
-making the intent durable and learning the outcome: the disc may or may not have been shot). A
-torn or unparsable line is skipped and counted: a torn intent was never made durable, so its shot
-was never fired (in "batch" mode the horizon rule covers it).
+Records: the schema, what each kind means and the shot-state rules are in
+`fabplan.execute.records` (the one place they are written down); the writer below writes those
+records and `read_journal` is the one reader (resume, reports and the lab logbook all use it).
 
 Durability ("sync" of the writer):
   fsync  one `write` + one `fsync` per shot, the intent synced before the laser fires. The fired
@@ -76,11 +43,17 @@ from typing import Any
 
 import numpy as np
 
-FORMAT = "fabplan-journal"
-FORMAT_VERSION = 1
-
-PENDING, UNCERTAIN, FIRED = 0, 1, 2
-STATE_NAMES = {PENDING: "pending", UNCERTAIN: "uncertain", FIRED: "fired"}
+from fabplan.execute.records import (  # noqa: F401 - FIRED/PENDING/UNCERTAIN re-exported for readers
+    FIRED,
+    FORMAT,
+    FORMAT_VERSION,
+    PENDING,
+    UNCERTAIN,
+    HorizonRecord,
+    NotFiredRecord,
+    record_keys,
+)
+from fabplan.jsonutil import dumps
 
 SYNC_MODES = ("fsync", "async", "batch", "none")
 
@@ -245,7 +218,7 @@ class Journal:
     def write(self, rec: dict[str, Any], durable: bool = False) -> None:
         """Any record (header, session, event, end); buffered fired records go out first."""
         rec.setdefault("t", _now())
-        self._emit(json.dumps(_finite(rec), allow_nan=False, default=_json_default) + "\n", durable)
+        self._emit(dumps(rec) + "\n", durable)
         if durable:
             self.wait_durable()
 
@@ -257,23 +230,23 @@ class Journal:
         """("batch" mode) make durable that `seqs` may fire before the next fsync; no-op otherwise."""
         if self.sync != "batch":
             return
-        self._emit(json.dumps({"k": "horizon", "seqs": seq_ranges(seqs), "n": len(seqs), "t": _now()}) + "\n",
-                   durable=True)
+        rec = HorizonRecord(k="horizon", seqs=seq_ranges(seqs), n=len(seqs), t=_now())
+        self._emit(json.dumps(rec) + "\n", durable=True)
 
-    def intent(self, seq: int, disc_id: str, x: float, y: float, z: float, energy_uj: float,
+    def intent(self, seq: int, disc_id: str, x: float, y: float, z: float, pulse_energy_uj: float,
                pulses: int, t: float | None = None) -> None:
         """The promise that shot `seq` may now fire (hot path: no json.dumps). Durable on return in
         "fsync" mode, after `wait_durable()` in "async" mode, covered by the horizon in "batch" mode."""
         self._emit(
             f'{{"k":"intent","seq":{int(seq)},"id":{json.dumps(disc_id)},"x":{_num(x)},"y":{_num(y)},'
-            f'"z":{_num(z)},"e":{_num(energy_uj)},"n":{int(pulses)},"t":{_now() if t is None else t!r}}}\n',
+            f'"z":{_num(z)},"e":{_num(pulse_energy_uj)},"n":{int(pulses)},"t":{_now() if t is None else t!r}}}\n',
             durable=self.per_shot_sync,
         )
 
-    def intents(self, seqs, ids, x, y, z, energy_uj, pulses) -> None:
+    def intents(self, seqs, ids, x, y, z, pulse_energy_uj, pulses) -> None:
         """Several intents (columns) in one write and one sync (fly mode: one pass fires a whole row)."""
         t = repr(_now())
-        cols = _columns(x, y, z, energy_uj)
+        cols = _columns(x, y, z, pulse_energy_uj)
         ids_json = [json.dumps(str(d)) for d in ids]
         self._emit(
             "".join(
@@ -283,27 +256,27 @@ class Journal:
             durable=True,
         )
 
-    def fired_many(self, seqs, ex, ey, ez, energy_uj) -> None:
+    def fired_many(self, seqs, ex, ey, ez, pulse_energy_uj) -> None:
         """Confirmations for several shots (columns; buffered like `fired`)."""
         t = repr(_now())
-        cols = _columns(ex, ey, ez, energy_uj)
+        cols = _columns(ex, ey, ez, pulse_energy_uj)
         self._pending.append("".join(
             f'{{"k":"fired","seq":{s},"ex":{a},"ey":{b},"ez":{c},"e":{e},"t":{t}}}\n'
             for s, a, b, c, e in zip(_ints(seqs), *cols, strict=True)
         ))
 
     def fired(self, seq: int, ex: float | None, ey: float | None, ez: float | None,
-              energy_uj: float | None, t: float | None = None) -> None:
+              pulse_energy_uj: float | None, t: float | None = None) -> None:
         """Confirmation (buffered: written with the next record; `flush` forces it out)."""
         self._pending.append(
             f'{{"k":"fired","seq":{int(seq)},"ex":{_num(ex)},"ey":{_num(ey)},"ez":{_num(ez)},'
-            f'"e":{_num(energy_uj)},"t":{_now() if t is None else t!r}}}\n'
+            f'"e":{_num(pulse_energy_uj)},"t":{_now() if t is None else t!r}}}\n'
         )
 
     def not_fired(self, seq: int, reason: str) -> None:
         """Withdraw an intent: the shot was positively not fired (written at once, not synced)."""
-        self._emit(json.dumps({"k": "not_fired", "seq": int(seq), "reason": reason, "t": _now()}) + "\n",
-                   durable=False)
+        rec = NotFiredRecord(k="not_fired", seq=int(seq), reason=reason, t=_now())
+        self._emit(json.dumps(rec) + "\n", durable=False)
 
     def flush(self, durable: bool = True) -> None:
         """Write buffered confirmations (and sync them when `durable`)."""
@@ -357,29 +330,6 @@ def _now() -> float:
     return time.time()
 
 
-def _finite(obj: Any) -> Any:
-    """NaN/inf -> None, recursively (JSON has no NaN)."""
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if isinstance(obj, dict):
-        return {k: _finite(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_finite(v) for v in obj]
-    return obj
-
-
-def _json_default(obj: Any) -> Any:
-    if isinstance(obj, np.integer):
-        return int(obj)
-    if isinstance(obj, np.floating):
-        return float(obj) if math.isfinite(float(obj)) else None
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, Path):
-        return str(obj)
-    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
-
-
 class JournalBusy(OSError):
     """Another process holds this journal: two executors on one run could fire a disc twice."""
 
@@ -424,9 +374,15 @@ class JournalState:
     fire_count: np.ndarray  # int32 per seq: fired records seen (> 1 would be a double shot)
     intent_count: np.ndarray
     encoder: np.ndarray  # (n, 3) last fired encoder position, NaN if none
-    energy_uj: np.ndarray  # last fired energy, NaN if none
+    pulse_energy_uj: np.ndarray  # pulse energy the laser reported at the last fired record, NaN if none
     t_fired: np.ndarray  # last fired time, NaN if none
     t_intent: np.ndarray
+    # from the intents (what was to be fired): disc id (None: no intent), commanded stage position,
+    # planned pulse energy and pulse count; NaN / 0 where no intent was written
+    disc_id: np.ndarray = field(default_factory=lambda: np.empty(0, object))
+    target_um: np.ndarray = field(default_factory=lambda: np.empty((0, 3)))
+    planned_pulse_energy_uj: np.ndarray = field(default_factory=lambda: np.empty(0))
+    pulses: np.ndarray = field(default_factory=lambda: np.empty(0, np.int32))
     horizon_uncertain: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
     sessions: list[dict[str, Any]] = field(default_factory=list)
     ends: list[dict[str, Any]] = field(default_factory=list)
@@ -474,7 +430,8 @@ class JournalState:
 
 _FIRED_PREFIX = b'{"k":"fired","seq":'
 _INTENT_PREFIX = b'{"k":"intent","seq":'
-_FIRED_KEYS = (b'"k"', b'"seq"', b'"ex"', b'"ey"', b'"ez"', b'"e"', b'"t"')
+_FIRED_KEYS = tuple(f'"{k}"'.encode() for k in record_keys("fired"))  # the writer's layout (records.py)
+_INTENT_KEYS = tuple(f'"{k}"'.encode() for k in record_keys("intent"))
 
 
 def _f(v: bytes) -> float:
@@ -496,16 +453,21 @@ def _fast_fired(line: bytes):
 
 
 def _fast_intent(line: bytes):
-    """(seq, t) of an intent line: seq is the 2nd field, t the last (ids have no commas in plans)."""
-    if not line.endswith(b"}"):
-        return None
-    head, _, rest = line[len(_INTENT_PREFIX):].partition(b",")
-    tail = line.rsplit(b',"t":', 1)
-    if len(tail) != 2 or not rest.startswith(b'"id":'):
+    """(seq, id, x, y, z, e, n, t) of an intent line in the writer's layout, else None (then json.loads).
+    Disc ids of plans hold no commas or escapes; anything else takes the slow path."""
+    parts = line[1:-1].split(b",")
+    if len(parts) != 9:
         return None
     try:
-        return int(head), float(tail[1][:-1])
-    except ValueError:
+        kv = [p.split(b":", 1) for p in parts]
+        if tuple(k for k, _ in kv) != _INTENT_KEYS:
+            return None
+        did = kv[2][1]
+        if len(did) < 2 or did[:1] != b'"' or did[-1:] != b'"' or b"\\" in did:
+            return None
+        return (int(kv[1][1]), did[1:-1].decode(), _f(kv[3][1]), _f(kv[4][1]), _f(kv[5][1]), _f(kv[6][1]),
+                int(kv[7][1]), float(kv[8][1]))
+    except (ValueError, IndexError, UnicodeDecodeError):
         return None
 
 
@@ -534,15 +496,20 @@ def read_journal(path: str | os.PathLike, current_boot_id: str | None = None) ->
                 st.state[s_] = FIRED
                 st.fire_count[s_] += 1
                 st.encoder[s_] = (ex, ey, ez)
-                st.energy_uj[s_] = e
+                st.pulse_energy_uj[s_] = e
                 st.t_fired[s_] = t
                 continue
         elif st is not None and line.startswith(_INTENT_PREFIX):
             fast_i = _fast_intent(line)
             if fast_i is not None:
                 st.state[fast_i[0]] = UNCERTAIN
-                st.intent_count[fast_i[0]] += 1
-                st.t_intent[fast_i[0]] = fast_i[1]
+                q, did, x, y, z, e, npulses, t = fast_i
+                st.intent_count[q] += 1
+                st.t_intent[q] = t
+                st.disc_id[q] = did
+                st.target_um[q] = (x, y, z)
+                st.planned_pulse_energy_uj[q] = e
+                st.pulses[q] = npulses
                 continue
         try:
             rec = loads(line)
@@ -564,8 +531,10 @@ def read_journal(path: str | os.PathLike, current_boot_id: str | None = None) ->
             st = JournalState(
                 path=path, header=rec, n_shots=n, state=np.zeros(n, np.int8),
                 fire_count=np.zeros(n, np.int32), intent_count=np.zeros(n, np.int32),
-                encoder=np.full((n, 3), np.nan), energy_uj=np.full(n, np.nan),
-                t_fired=np.full(n, np.nan), t_intent=np.full(n, np.nan),
+                encoder=np.full((n, 3), np.nan), pulse_energy_uj=np.full(n, np.nan),
+                t_fired=np.full(n, np.nan), t_intent=np.full(n, np.nan), disc_id=np.full(n, None, object),
+                target_um=np.full((n, 3), np.nan), planned_pulse_energy_uj=np.full(n, np.nan),
+                pulses=np.zeros(n, np.int32),
             )
             continue
         assert st is not None
@@ -574,12 +543,16 @@ def read_journal(path: str | os.PathLike, current_boot_id: str | None = None) ->
             st.state[s] = UNCERTAIN
             st.intent_count[s] += 1
             st.t_intent[s] = rec.get("t") or np.nan
+            st.disc_id[s] = rec.get("id")
+            st.target_um[s] = [np.nan if rec.get(a) is None else rec[a] for a in ("x", "y", "z")]
+            st.planned_pulse_energy_uj[s] = np.nan if rec.get("e") is None else rec["e"]
+            st.pulses[s] = int(rec.get("n") or 0)
         elif k == "fired":
             s = rec["seq"]
             st.state[s] = FIRED
             st.fire_count[s] += 1
             st.encoder[s] = [np.nan if rec.get(a) is None else rec[a] for a in ("ex", "ey", "ez")]
-            st.energy_uj[s] = np.nan if rec.get("e") is None else rec["e"]
+            st.pulse_energy_uj[s] = np.nan if rec.get("e") is None else rec["e"]
             st.t_fired[s] = rec.get("t") or np.nan
         elif k == "not_fired":
             s = rec["seq"]

@@ -176,7 +176,7 @@ def reset_position_compare(stage, laser, report: PreflightReport) -> None:
     process does not know it, and the first move across that row would fire stray pulses as soon
     as the gate opens."""
     controllers = [laser.trigger] if isinstance(laser, ExternallyTriggered) else []
-    controllers += [getattr(laser, "stage", None), stage]  # a gate-only source (xps://) rides on its stage
+    controllers.append(stage)  # a gate-only source (xps://) rides on the stage's controller
     done: list = []
     for c in controllers:
         if isinstance(c, PositionCompare) and not any(c is d for d in done):

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from typing import TextIO
 
 
 class Progress:
     def __init__(self, total: int, mode: str, *, done: int = 0, stream: TextIO | None = None,
-                 live: bool | None = None, enabled: bool = True):
+                 live: bool | None = None, enabled: bool = True,
+                 on_update: Callable[[int, int, str], None] | None = None,
+                 on_message: Callable[[str], None] | None = None):
         self.total = max(int(total), 0)
         self.mode = mode
         self.start_done = done
@@ -28,6 +31,8 @@ class Progress:
         self._next_decile = self._decile_after(done)
         self._rich = None
         self._task = None
+        self.on_update = on_update  # RunHooks.on_progress
+        self.on_message = on_message  # RunHooks.on_message
 
     def _decile_after(self, done: int) -> int:
         if not self.total:
@@ -74,6 +79,8 @@ class Progress:
     def update(self, done: int, disc_id: str = "") -> None:
         self.done = done
         self.disc_id = disc_id
+        if self.on_update is not None:
+            self.on_update(done, self.total, disc_id)
         if not self.enabled:
             return
         now = time.monotonic()
@@ -93,7 +100,9 @@ class Progress:
         self._rich.refresh()
 
     def message(self, text: str) -> None:
-        if self._rich is not None:
+        if self.on_message is not None:
+            self.on_message(text)
+        elif self._rich is not None:
             self._rich.console.print(text)
         elif self.enabled:
             print(text, file=self.stream, flush=True)

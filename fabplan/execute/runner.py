@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import fnmatch
 import getpass
-import hashlib
 import math
 import os
 import platform
@@ -28,19 +27,23 @@ import numpy as np
 from fabplan import __version__
 from fabplan.errors import UserError, summarize_ids
 from fabplan.execute.context import Context, Options, RunStopped, ShotFailed, Stats
-from fabplan.execute.control import RunControl, RunState, StopNow
-from fabplan.execute.journal import (
-    PENDING,
-    UNCERTAIN,
-    Journal,
-    JournalBusy,
-    JournalState,
-    boot_id,
-    read_journal,
-)
+from fabplan.execute.control import RunControl, RunHooks, RunState, StopNow
+from fabplan.execute.journal import Journal, JournalBusy, JournalState, boot_id, read_journal
 from fabplan.execute.preflight import PreflightError, preflight
 from fabplan.execute.progress import Progress
-from stage_drivers.protocols import DeviceError, InterlockOpen
+from fabplan.execute.records import (
+    FIRED,
+    FORMAT,
+    FORMAT_VERSION,
+    PENDING,
+    UNCERTAIN,
+    EndRecord,
+    HeaderRecord,
+    SessionRecord,
+    SkipRecord,
+    UncertainRecord,
+)
+from stage_drivers.protocols import DeviceError, InterlockCheck, InterlockOpen
 
 
 @dataclass
@@ -55,6 +58,7 @@ class RunResult:
     estimate_s: float = math.nan
     wall_s: float = math.nan
     mode: str = "step"
+    dry_run: dict[str, Any] | None = None  # a dry run: pulses with light, emulated duration, pulse log, ...
 
     @property
     def ok(self) -> bool:
@@ -136,12 +140,6 @@ def _iso(t: float) -> str:
     return datetime.fromtimestamp(t, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def file_sha256(path: str | Path | None) -> str | None:
-    if not path or not Path(path).is_file():
-        return None
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-
-
 def attenuation_percent(plan, laser, attenuator_type: str | None) -> np.ndarray:
     """Laser attenuator setting (%) per shot.
 
@@ -176,174 +174,229 @@ def _arrays(plan, att_pct: np.ndarray) -> dict[str, list]:
     s = plan.shots
     att = [None if math.isnan(v) else v for v in np.asarray(att_pct, float).tolist()]
     return {"x": s.x_um.tolist(), "y": s.y_um.tolist(), "z": s.z_um.tolist(), "disc_id": s.disc_id.tolist(),
-            "energy": s.pulse_energy_uj.tolist(), "pulses": s.pulses.tolist(), "attenuator": att}
+            "pulse_energy_uj": s.pulse_energy_uj.tolist(), "pulses": s.pulses.tolist(), "attenuator": att}
 
 
-def execute(plan, stage, laser, journal_path: str | Path, *, resume: bool = False, mode: str | None = None,
-            options: Options | None = None, selection: np.ndarray | None = None,
-            header_extra: dict[str, Any] | None = None, control: RunControl | None = None,
-            progress: Progress | None = None, on_pause=None, pulse_readback=None,
-            sync: str = "fsync", selection_text: dict[str, Any] | None = None,
-            attenuator_type: str | None = None) -> RunResult:
+@dataclass(frozen=True)
+class RunSpec:
+    """What one executor session does with a plan (the engine's half of a session's RunConfig).
+
+    journal_path  the journal to create (or, with `resume`, to continue)
+    mode          "step" | "fly"; None: the plan's
+    selection     boolean mask over the plan's shots (None: all); `selection_text` is how it was
+                  asked for ({"only": glob, "skip_ids": [...]}), recorded in the journal header
+    header_extra  more header fields (design file and its sha256, plan_dir, dry-run details)
+    sync          journal durability: "fsync" | "async" | "batch" | "none" (see journal.py)
+    attenuator_override  the attenuator kind to use instead of the plan header's `attenuator`
+                  (a dry run whose emulator cannot model the design's attenuator offset)
+    """
+
+    journal_path: Path
+    resume: bool = False
+    mode: str | None = None
+    options: Options = field(default_factory=Options)
+    selection: np.ndarray | None = None
+    selection_text: dict[str, Any] | None = None
+    header_extra: dict[str, Any] | None = None
+    sync: str = "fsync"
+    attenuator_override: str | None = None
+
+
+def execute(plan, stage, laser, spec: RunSpec | str | Path, hooks: RunHooks | None = None, *,
+            control: RunControl | None = None, readback=None) -> RunResult:
     """Run (or resume) `plan` on connected devices; returns how the session ended (never raises for
-    device faults: they end the session "failed" with the gate closed; UserError for pre-flight)."""
-    options = options or Options()
-    control = control or RunControl()
-    journal_path = Path(journal_path)
-    mode = mode or plan.mode
-    if mode == "fly" and not plan.lines:
+    device faults: they end the session "failed" with the gate closed; UserError for pre-flight).
+
+    `spec` may be just the journal path (a new run with default options); `control` lets another
+    thread pause or stop the run; `readback` (fly mode) is a `PositionCapture` giving where pulses
+    landed (the emulator's pulse log in a dry run)."""
+    if not isinstance(spec, RunSpec):
+        spec = RunSpec(Path(spec))
+    run = _Execution(plan, stage, laser, spec, hooks or RunHooks(), control or RunControl(), readback)
+    if run.mode == "fly" and not plan.lines:
         raise UserError("--mode fly needs a plan made for fly mode (process.mode: fly): this plan has no rows")
-    journal: Journal | None = None
-    if resume:  # lock first, then read: no other executor can append while we decide what to fire
-        try:
-            journal = Journal.append_to(journal_path, sync=sync)
-        except JournalBusy as exc:
-            raise UserError(str(exc)) from None
-        except FileNotFoundError:
-            raise UserError(f"{journal_path}: no such journal") from None
     try:
-        return _execute(plan, stage, laser, journal_path, journal, resume, mode, options, selection, header_extra,
-                        control, progress, on_pause, pulse_readback, sync, selection_text, attenuator_type)
+        if spec.resume:  # lock first, then read: no other executor can append while we decide what to fire
+            run.journal = _reopen(run.path, spec.sync)
+        return run.execute()
     finally:
-        if journal is not None and journal.fd >= 0:  # refused before the session started
-            journal.close()
+        if run.journal is not None and run.journal.fd >= 0:  # refused before the session started
+            run.journal.close()
 
 
-def _execute(plan, stage, laser, journal_path: Path, journal: Journal | None, resume: bool, mode: str,
-             options: Options, selection, header_extra, control: RunControl, progress, on_pause,
-             pulse_readback, sync: str, selection_text, attenuator_type) -> RunResult:
-    n = len(plan.shots)
-    mask = np.ones(n, bool) if selection is None else np.asarray(selection, bool)
-    state: JournalState | None = None
-    if resume:
-        state = read_journal(journal_path)
-        if state.plan_hash != plan.plan_hash:
-            raise UserError(f"{journal_path}: journal was written for plan {state.plan_hash[:12]}..., "
-                            f"this plan is {plan.plan_hash[:12]}...: refusing to resume on a different plan")
-        if state.n_shots != n:
-            raise UserError(f"{journal_path}: journal has {state.n_shots} shots, plan has {n}")
-        already = state.state == 2
-        uncertain = (state.state == UNCERTAIN) & mask
-        todo = mask & (state.state == PENDING)
-        if options.refire_uncertain:
-            todo |= uncertain
-            skipped_unc = np.zeros(n, bool)
-        else:
-            skipped_unc = uncertain
-    else:
-        if journal_path.exists():
-            raise UserError(f"{journal_path}: journal exists; use --resume {journal_path} or another --journal")
-        already = np.zeros(n, bool)
-        skipped_unc = np.zeros(n, bool)
-        todo = mask.copy()
-    stats = Stats()
-    stats.not_selected = int((~mask).sum())
-    stats.already_fired = int((already & mask).sum())
-    stats.uncertain_skipped = np.flatnonzero(skipped_unc).tolist()
-    stats.skipped = len(stats.uncertain_skipped)
-    todo_idx = np.flatnonzero(todo)
-
-    report = preflight(plan, stage, laser, todo_idx, max_pulse_energy_uj=options.max_pulse_energy_uj,
-                       home=options.home, mode=mode)
-    t0 = time.time()
-    devices = {"stage": stage.url, "laser": laser.url,
-               **{f"{k}_info": v for k, v in report.devices.items()}}
-    if not resume:
-        header = {
-            "run_id": f"{plan.plan_hash[:8]}-{int(t0)}", "plan_hash": plan.plan_hash,
-            "design_hash": plan.design_hash, "design_name": plan.header.get("design_name"),
-            "mode": mode, "n_shots": n, "devices": devices,
-            "software": {"fabplan": __version__, "python": sys.version.split()[0], "platform": platform.platform()},
-            "estimate_s": plan.estimate.get("total_s"), "position_tolerance_um": options.tolerance_um,
-            "started": _iso(t0), "t": t0, "host": socket.gethostname(), "pid": os.getpid(),
-            "user": _user(), **(header_extra or {}),
-        }
-        if selection_text:
-            header["selection"] = selection_text
-        journal = Journal.create(journal_path, header, sync=sync)
-    assert journal is not None
-    session_n = len(state.sessions) if state else 0
-    ids = plan.shots.disc_id
-    journal.write({"k": "session", "n": session_n, "resume": resume, "mode": mode, "boot_id": boot_id(),
-                   "durability": sync,
-                   "refire_uncertain": options.refire_uncertain, "pid": os.getpid(), "started": _iso(t0),
-                   "devices": devices, "preflight": report.checks, "to_fire": int(len(todo_idx)),
-                   "uncertain": stats.uncertain_skipped[:100000], "selection": selection_text or {}}, durable=True)
-    if state is not None and len(state.horizon_uncertain):
-        journal.write({"k": "uncertain", "seqs": state.horizon_uncertain.tolist(),
-                       "reason": "OS crash or power loss inside a batch horizon: these shots may have fired"},
-                      durable=True)
-    if stats.uncertain_skipped:
-        journal.write({"k": "skip", "reason": "uncertain (intent without confirmation; --refire-uncertain fires them)",
-                       "seqs": stats.uncertain_skipped}, durable=True)
-    done0 = int(already.sum())
-    progress = progress or Progress(n, mode, done=done0, enabled=False)
-    progress.total, progress.mode, progress.done, progress.start_done = n, mode, done0, done0
-    ctx = Context(plan=plan, stage=stage, laser=laser, journal=journal, control=control, progress=progress,
-                  options=options, stats=stats, on_pause=on_pause, pulse_readback=pulse_readback,
-                  arrays={}, done_total=done0, fly_lead_s=options.fly_lead_s or 0.0)
-    status, message = "failed", ""
-    bug: BaseException | None = None
+def _reopen(path: Path, sync: str) -> Journal:
     try:
-        control.start()
-        with progress:
-            laser.arm()  # reports an open interlock before anything moves
-            # the laser reports its energy only with the output enabled: calibrate the attenuator now
-            att_pct = attenuation_percent(plan, laser, attenuator_type or _plan_attenuator_type(plan))
-            ctx.arrays = _arrays(plan, att_pct)
-            if mode == "fly":
-                from fabplan.execute.fly import fire_fly
+        return Journal.append_to(path, sync=sync)
+    except JournalBusy as exc:
+        raise UserError(str(exc)) from None
+    except FileNotFoundError:
+        raise UserError(f"{path}: no such journal") from None
 
-                fire_fly(ctx, todo)
+
+class _Execution:
+    """One session of the executor: decide what to fire, pre-flight, journal, fire, end safely."""
+
+    def __init__(self, plan, stage, laser, spec: RunSpec, hooks: RunHooks, control: RunControl, readback):
+        self.plan, self.stage, self.laser, self.spec = plan, stage, laser, spec
+        self.hooks, self.control, self.readback = hooks, control, readback
+        self.path = Path(spec.journal_path)
+        self.mode = spec.mode or plan.mode
+        self.journal: Journal | None = None
+
+    def _todo(self, stats: Stats) -> tuple[np.ndarray, np.ndarray, JournalState | None]:
+        """(shots to fire, shots already fired, resume state) after the resume rules."""
+        plan, spec = self.plan, self.spec
+        n = len(plan.shots)
+        mask = np.ones(n, bool) if spec.selection is None else np.asarray(spec.selection, bool)
+        state: JournalState | None = None
+        if spec.resume:
+            state = read_journal(self.path)
+            if state.plan_hash != plan.plan_hash:
+                raise UserError(f"{self.path}: journal was written for plan {state.plan_hash[:12]}..., "
+                                f"this plan is {plan.plan_hash[:12]}...: refusing to resume on a different plan")
+            if state.n_shots != n:
+                raise UserError(f"{self.path}: journal has {state.n_shots} shots, plan has {n}")
+            already = state.state == FIRED
+            uncertain = (state.state == UNCERTAIN) & mask
+            todo = mask & (state.state == PENDING)
+            if spec.options.refire_uncertain:
+                todo |= uncertain
+                skipped_unc = np.zeros(n, bool)
             else:
-                from fabplan.execute.step import fire_step
+                skipped_unc = uncertain
+        else:
+            if self.path.exists():
+                raise UserError(f"{self.path}: journal exists; use --resume {self.path} or another --journal")
+            already = np.zeros(n, bool)
+            skipped_unc = np.zeros(n, bool)
+            todo = mask.copy()
+        stats.not_selected = int((~mask).sum())
+        stats.already_fired = int((already & mask).sum())
+        stats.uncertain_skipped = np.flatnonzero(skipped_unc).tolist()
+        stats.skipped = len(stats.uncertain_skipped)
+        return todo, already, state
 
-                fire_step(ctx, todo_idx)
-            check = getattr(laser, "check_interlock", None)
-            if check is not None:
-                check()  # the last shots were lit only if the interlock is still closed
-        status, message = "completed", f"{stats.fired} shot(s) fired" + out_of_tolerance_note(stats)
-        control.finish(RunState.DONE)
-    except RunStopped as exc:
-        status = "paused" if exc.state is RunState.PAUSED else "stopped"
-        message = str(exc)
-        control.finish(RunState.STOPPED)
-    except StopNow as exc:
-        status, message = "stopped", f"stopped at once ({exc})"
-        control.finish(RunState.STOPPED)
-    except (ShotFailed, PreflightError) as exc:
-        status, message = "failed", str(exc)
-        control.finish(RunState.FAILED)
-    except Exception as exc:  # device faults and bugs alike end the session safely
-        status, message = "failed", f"{type(exc).__name__}: {exc}"
-        control.finish(RunState.FAILED)
-        if isinstance(exc, InterlockOpen):
-            _unconfirm_recent(ctx, journal, exc)
-        elif ctx.suspect:
-            _unconfirm(ctx, journal, ctx.suspect, f"{type(exc).__name__} ({exc}) struck after the last good move: "
-                       "the shot fired since may have met a closed safety chain")
-        if not isinstance(exc, (DeviceError, OSError)):
-            bug = exc  # an internal error keeps its traceback, after the safe stop below
-    finally:
-        control.shielded = True  # a further Ctrl+C/SIGTERM must not cut the shutdown short
-        _safe_stop(ctx)
-        stats.t_end = time.time()
+    def _open_journal(self, t0: float, devices: dict[str, Any], report, state, stats: Stats, n_todo: int) -> Journal:
+        plan, spec = self.plan, self.spec
+        journal = self.journal
+        if journal is None:
+            header = HeaderRecord(
+                k="header", format=FORMAT, format_version=FORMAT_VERSION,
+                run_id=f"{plan.plan_hash[:8]}-{int(t0)}", plan_hash=plan.plan_hash,
+                design_hash=plan.design_hash, design_name=plan.header.get("design_name"),
+                mode=self.mode, n_shots=len(plan.shots), devices=devices,
+                software={"fabplan": __version__, "python": sys.version.split()[0], "platform": platform.platform()},
+                estimate_s=plan.estimate.get("total_s"), position_tolerance_um=spec.options.tolerance_um,
+                started=_iso(t0), t=t0, host=socket.gethostname(), pid=os.getpid(), user=_user(),
+            )
+            header.update(spec.header_extra or {})  # type: ignore[typeddict-item]
+            if spec.selection_text:
+                header["selection"] = spec.selection_text  # type: ignore[typeddict-item]
+            journal = self.journal = Journal.create(self.path, header, sync=spec.sync)
+        journal.write(SessionRecord(
+            k="session", n=len(state.sessions) if state else 0, resume=spec.resume, mode=self.mode,
+            boot_id=boot_id(), durability=spec.sync, refire_uncertain=spec.options.refire_uncertain,
+            pid=os.getpid(), started=_iso(t0), devices=devices, preflight=report.checks, to_fire=n_todo,
+            uncertain=stats.uncertain_skipped[:100000], selection=spec.selection_text or {}), durable=True)
+        if state is not None and len(state.horizon_uncertain):
+            journal.write(UncertainRecord(
+                k="uncertain", seqs=state.horizon_uncertain.tolist(),
+                reason="OS crash or power loss inside a batch horizon: these shots may have fired"), durable=True)
+        if stats.uncertain_skipped:
+            journal.write(SkipRecord(
+                k="skip", seqs=stats.uncertain_skipped,
+                reason="uncertain (intent without confirmation; --refire-uncertain fires them)"), durable=True)
+        return journal
+
+    def execute(self) -> RunResult:
+        plan, stage, laser, spec, hooks, control = self.plan, self.stage, self.laser, self.spec, self.hooks, self.control
+        mode, n = self.mode, len(plan.shots)
+        stats = Stats()
+        todo, already, state = self._todo(stats)
+        todo_idx = np.flatnonzero(todo)
+        report = preflight(plan, stage, laser, todo_idx, max_pulse_energy_uj=spec.options.max_pulse_energy_uj,
+                           home=spec.options.home, mode=mode)
+        t0 = time.time()
+        devices = {"stage": stage.url, "laser": laser.url, **{f"{k}_info": v for k, v in report.devices.items()}}
+        journal = self._open_journal(t0, devices, report, state, stats, len(todo_idx))
+        done0 = int(already.sum())
+        progress = Progress(n, mode, done=done0, enabled=hooks.progress_bar, on_update=hooks.on_progress,
+                            on_message=hooks.on_message)
+        ctx = Context(plan=plan, stage=stage, laser=laser, journal=journal, control=control, progress=progress,
+                      options=spec.options, stats=stats, on_pause=hooks.on_pause, pulse_readback=self.readback,
+                      arrays={}, done_total=done0, fly_lead_s=spec.options.fly_lead_s or 0.0)
+
+        def on_state(old: RunState, new: RunState, reason: str) -> None:
+            if new is RunState.PAUSING:
+                progress.message(reason)  # e.g. Ctrl+C: finishing the current shot, then pausing
+            if hooks.on_state is not None:
+                hooks.on_state(old, new, reason)
+
+        control.subscribe(on_state)
+        status, message = "failed", ""
+        bug: BaseException | None = None
         try:
-            journal.flush(durable=True)
-            journal.write({"k": "end", "status": status, "message": message,
-                           "summary": {"fired": stats.fired, "failed": stats.failed, "skipped_uncertain": stats.skipped,
-                                       "rows_out_of_tolerance": len(stats.flagged_rows),
-                                       "shots_out_of_tolerance": len(stats.out_of_tolerance_ids),
-                                       "duration_s": stats.t_end - t0}}, durable=True)
+            control.start()
+            with progress:
+                laser.arm()  # reports an open interlock before anything moves
+                # the laser reports its energy only with the output enabled: calibrate the attenuator now
+                att_pct = attenuation_percent(plan, laser, spec.attenuator_override or plan.header.get("attenuator"))
+                ctx.arrays = _arrays(plan, att_pct)
+                if mode == "fly":
+                    from fabplan.execute.fly import fire_fly
+
+                    fire_fly(ctx, todo)
+                else:
+                    from fabplan.execute.step import fire_step
+
+                    fire_step(ctx, todo_idx)
+                if isinstance(laser, InterlockCheck):
+                    laser.check_interlock()  # the last shots were lit only if the interlock is still closed
+            status, message = "completed", f"{stats.fired} shot(s) fired" + out_of_tolerance_note(stats)
+            control.finish(RunState.DONE)
+        except RunStopped as exc:
+            status = "paused" if exc.state is RunState.PAUSED else "stopped"
+            message = str(exc)
+            control.finish(RunState.STOPPED)
+        except StopNow as exc:
+            status, message = "stopped", f"stopped at once ({exc})"
+            control.finish(RunState.STOPPED)
+        except (ShotFailed, PreflightError) as exc:
+            status, message = "failed", str(exc)
+            control.finish(RunState.FAILED)
+        except Exception as exc:  # device faults and bugs alike end the session safely
+            status, message = "failed", f"{type(exc).__name__}: {exc}"
+            control.finish(RunState.FAILED)
+            if isinstance(exc, InterlockOpen):
+                _unconfirm_recent(ctx, journal, exc)
+            elif ctx.suspect:
+                _unconfirm(ctx, journal, ctx.suspect, f"{type(exc).__name__} ({exc}) struck after the last good "
+                           "move: the shot fired since may have met a closed safety chain")
+            if not isinstance(exc, (DeviceError, OSError)):
+                bug = exc  # an internal error keeps its traceback, after the safe stop below
         finally:
-            journal.close()
-    if bug is not None:
-        raise bug
-    final = read_journal(journal_path)
-    unc = final.uncertain
-    return RunResult(status=status, message=message, journal_path=journal_path, stats=stats, counts=final.counts(),
-                     uncertain_ids=ids[unc].tolist(), skipped_uncertain_ids=ids[stats.uncertain_skipped].tolist(),
-                     estimate_s=float(plan.estimate.get("total_s", math.nan)), wall_s=stats.t_end - t0, mode=mode)
+            control.shielded = True  # a further Ctrl+C/SIGTERM must not cut the shutdown short
+            _safe_stop(ctx)
+            stats.t_end = time.time()
+            try:
+                journal.flush(durable=True)
+                journal.write(EndRecord(
+                    k="end", status=status, message=message,
+                    summary={"fired": stats.fired, "failed": stats.failed, "skipped_uncertain": stats.skipped,
+                             "rows_out_of_tolerance": len(stats.flagged_rows),
+                             "shots_out_of_tolerance": len(stats.out_of_tolerance_ids),
+                             "duration_s": stats.t_end - t0}), durable=True)
+            finally:
+                journal.close()
+        if bug is not None:
+            raise bug
+        final = read_journal(self.path)
+        ids = plan.shots.disc_id
+        return RunResult(status=status, message=message, journal_path=self.path, stats=stats,
+                         counts=final.counts(), uncertain_ids=ids[final.uncertain].tolist(),
+                         skipped_uncertain_ids=ids[stats.uncertain_skipped].tolist(),
+                         estimate_s=float(plan.estimate.get("total_s", math.nan)), wall_s=stats.t_end - t0,
+                         mode=mode)
 
 
 def _unconfirm_recent(ctx: Context, journal: Journal, exc: BaseException) -> None:
@@ -352,12 +405,13 @@ def _unconfirm_recent(ctx: Context, journal: Journal, exc: BaseException) -> Non
     With the laser's `last_interlock_ok` (monotonic time the last good check was sent) the cut is
     exact: shots fired after it are uncertain, those before were lit. Without it, a fixed window of
     the laser's check period + 0.2 s."""
-    since = getattr(ctx.laser, "last_interlock_ok", None)
+    laser = ctx.laser
+    since = laser.last_interlock_ok if isinstance(laser, InterlockCheck) else None
     if isinstance(since, (int, float)) and math.isfinite(since):
         seqs = ctx.shots_fired_since(float(since))
         what = "after the last good interlock check"
     else:
-        window = float(getattr(ctx.laser, "interlock_check_s", 0.0) or 0.0) + 0.2
+        window = (float(laser.interlock_check_s or 0.0) if isinstance(laser, InterlockCheck) else 0.0) + 0.2
         seqs = ctx.recent_shots(window)
         what = f"within {window:.2f} s of the failed interlock check (the laser does not report its last good check)"
     _unconfirm(ctx, journal, seqs, f"laser interlock found open ({exc}); these shots fired {what} "
@@ -369,19 +423,6 @@ def _unconfirm(ctx: Context, journal: Journal, seqs: list[int], reason: str) -> 
         journal.flush(durable=False)
         journal.write({"k": "unconfirmed", "seqs": list(seqs), "reason": reason}, durable=True)
         ctx.stats.fired -= len(seqs)
-
-
-def _plan_attenuator_type(plan) -> str | None:
-    h = plan.header
-    if isinstance(h.get("attenuator"), str):
-        return str(h["attenuator"])
-    for d in (h, h.get("model") or {}, (h.get("model") or {}).get("laser") or {}):
-        att = d.get("attenuator") if isinstance(d, dict) else None
-        if isinstance(att, dict) and att.get("type"):
-            return str(att["type"])
-        if isinstance(d, dict) and d.get("attenuator_type"):
-            return str(d["attenuator_type"])
-    return None
 
 
 def _safe_stop(ctx: Context) -> None:

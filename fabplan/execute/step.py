@@ -30,7 +30,7 @@ def fire_step(ctx: Context, seqs: np.ndarray) -> None:
     """Fire `seqs` (plan order) one by one; stops at the first failure (journal consistent)."""
     a = ctx.arrays
     xs, ys, zs = a["x"], a["y"], a["z"]
-    ids, energy, pulses = a["disc_id"], a["energy"], a["pulses"]
+    ids, energy, pulses = a["disc_id"], a["pulse_energy_uj"], a["pulses"]
     att = a["attenuator"]
     stage, laser, journal, progress, stats = ctx.stage, ctx.laser, ctx.journal, ctx.progress, ctx.stats
     tol = ctx.options.tolerance_um
@@ -84,7 +84,7 @@ def fire_step(ctx: Context, seqs: np.ndarray) -> None:
             journal.not_fired(seq, f"{type(exc).__name__}: {exc}")
             stats.failed += 1
             raise
-        journal.fired(seq, pos[0], pos[1], pos[2], ctx.energy_uj)
+        journal.fired(seq, pos[0], pos[1], pos[2], ctx.pulse_energy_uj)
         ctx.fired_seqs.append(seq)
         ctx.fired_at.append(time.monotonic())
         stats.fired += 1

@@ -19,11 +19,7 @@ import numpy as np
 from fabplan.disctable import parse_id
 from fabplan.errors import UserError, summarize_ids
 from fabplan.lab.db import sample_id, transaction
-
-
-def design_hash(text: str) -> str:
-    """sha256 hex of the design's YAML text (what the plan header calls design_hash)."""
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+from fabplan.planning.plan import design_hash
 
 
 def register_design(con: sqlite3.Connection, path: str | os.PathLike, sample: str = "default") -> dict:
@@ -100,51 +96,37 @@ def _f(v) -> float | None:
 
 
 def read_journal_shots(path: Path) -> tuple[dict, dict[str, dict]]:
-    """Replay an executor journal -> (header, {disc_id: shot}) with shot state fired | uncertain.
+    """An executor journal -> (header, {disc_id: shot}) for its fired and uncertain shots.
 
-    Shot states come from the executor's own reader (`fabplan.execute.journal.read_journal`: it
-    knows the horizon, unconfirmed and boot-id rules); disc ids and positions from the intent lines,
-    or from the plan (header plan_dir) for horizon shots that never got an intent. Without the
-    executor package, a minimal replay of intent/fired/not_fired (and {"type": "shot"} records).
-    """
-    try:
-        from fabplan.execute.journal import FIRED, UNCERTAIN, read_journal
-    except ImportError:
-        return _replay_minimal(path)
+    Everything comes from the executor's one reader (`fabplan.execute.journal.read_journal`: shot
+    states with the horizon, unconfirmed and boot-id rules, disc ids, positions and energies from
+    the intents); sample positions and predicted diameters from the saved plan (header plan_dir)
+    when it is at hand, which also names horizon shots that never got an intent."""
+    from fabplan.execute.journal import read_journal
+    from fabplan.execute.records import FIRED, UNCERTAIN
+
     try:
         st = read_journal(path)
     except (ValueError, KeyError, IndexError) as exc:
         raise UserError(f"{path}: cannot read journal ({exc})") from None
-    intents: dict[int, dict] = {}
-    for line in path.read_bytes().split(b"\n"):
-        if b'"intent"' not in line:
-            continue
-        try:
-            rec = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(rec, dict) and rec.get("k") == "intent":
-            intents[int(rec["seq"])] = rec
     wanted = np.flatnonzero((st.state == FIRED) | (st.state == UNCERTAIN))
     plan = _plan_info(st.header)
     shots: dict[str, dict] = {}
-    for q in wanted:
-        q = int(q)
-        rec = intents.get(q, {})
+    for q in wanted.tolist():
         pinfo = plan.get(q)
-        disc_id = rec.get("id") or (pinfo[0] if pinfo else None)
+        disc_id = st.disc_id[q] or (pinfo[0] if pinfo else None)
         if not disc_id:
             continue
-        fired = st.state[q] == FIRED
+        e = st.pulse_energy_uj[q] if np.isfinite(st.pulse_energy_uj[q]) else st.planned_pulse_energy_uj[q]
         shots[disc_id] = {
             "disc_id": disc_id,
-            "state": "fired" if fired else "uncertain",
+            "state": "fired" if st.state[q] == FIRED else "uncertain",
             # Sample coordinates from the plan when it is at hand; else the journal's stage position.
-            "x_um": pinfo[2] if pinfo else rec.get("x"),
-            "y_um": pinfo[3] if pinfo else rec.get("y"),
+            "x_um": pinfo[2] if pinfo else _f(st.target_um[q, 0]),
+            "y_um": pinfo[3] if pinfo else _f(st.target_um[q, 1]),
             "diameter_um": pinfo[1] if pinfo else None,
-            "energy_uj": float(st.energy_uj[q]) if np.isfinite(st.energy_uj[q]) else rec.get("e"),
-            "pulses": rec.get("n"),
+            "energy_uj": _f(e),
+            "pulses": int(st.pulses[q]) if st.pulses[q] else None,
         }
     return st.header, shots
 
@@ -164,51 +146,6 @@ def _plan_info(header: dict) -> dict[int, tuple[str, float | None, float | None,
         }
     except Exception:
         return {}
-
-
-def _replay_minimal(path: Path) -> tuple[dict, dict[str, dict]]:
-    header: dict = {}
-    by_seq: dict[int, dict] = {}
-    shots: dict[str, dict] = {}
-    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
-        try:
-            rec = json.loads(line)
-        except ValueError:
-            continue
-        if not isinstance(rec, dict):
-            continue
-        kind = rec.get("k", rec.get("type"))
-        if kind == "header":
-            header = rec
-        elif kind == "intent":
-            shot = {
-                "disc_id": rec.get("id") or rec.get("disc_id"),
-                "state": "uncertain",
-                "x_um": rec.get("x"),
-                "y_um": rec.get("y"),
-                "energy_uj": rec.get("e"),
-                "pulses": rec.get("n"),
-            }
-            by_seq[int(rec.get("seq", len(by_seq)))] = shot
-            if shot["disc_id"]:
-                shots[shot["disc_id"]] = shot
-        elif kind == "fired" and int(rec.get("seq", -1)) in by_seq:
-            by_seq[int(rec["seq"])]["state"] = "fired"
-        elif kind == "not_fired" and int(rec.get("seq", -1)) in by_seq:
-            by_seq[int(rec["seq"])]["state"] = "withdrawn"
-        elif kind == "shot" and rec.get("disc_id"):
-            shots[rec["disc_id"]] = {
-                "disc_id": rec["disc_id"],
-                "state": rec.get("state", "fired"),
-                "x_um": rec.get("x_um"),
-                "y_um": rec.get("y_um"),
-                "energy_uj": rec.get("energy_uj"),
-                "pulses": rec.get("pulses"),
-            }
-    if not header and not shots:
-        raise UserError(f"{path}: no journal header or shot records found")
-    shots = {k: v for k, v in shots.items() if v["state"] in ("fired", "uncertain")}
-    return header, shots
 
 
 def import_journal(

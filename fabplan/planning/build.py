@@ -6,7 +6,6 @@ timed (grouped by setting, ascending; and not grouped) and the faster one is kep
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +15,7 @@ from fabplan.disctable import DiscTable
 from fabplan.planning.estimate import estimate_fly, estimate_step
 from fabplan.planning.flylines import build_lines, line_endpoints, split_lines
 from fabplan.planning.order import order_shots
-from fabplan.planning.plan import Plan, ShotTable
+from fabplan.planning.plan import Plan, ShotTable, design_hash
 from fabplan.planning.shots import make_raw_shots
 from fabplan.planning.tour import lower_bound, path_length
 from fabplan.planning.verify import PlanViolations, Violation, verify_shots
@@ -210,7 +209,7 @@ def build_plan(design: Any, discs: DiscTable | None = None, beam: Any = None) ->
     }
     design_text = getattr(design, "source_text", "") or ""
     header = {
-        "design_hash": hashlib.sha256(design_text.encode()).hexdigest(),
+        "design_hash": design_hash(design_text),
         "design_name": design.name,
         "mode": proc.mode,
         "repetition_rate_hz": float(design.laser.repetition_rate),

@@ -258,6 +258,11 @@ def sha256_hex(*parts: bytes) -> str:
     return h.hexdigest()
 
 
+def design_hash(text: str) -> str:
+    """sha256 hex of a design's YAML text: the plan header's and the logbook's `design_hash`."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
 def canonical_json(obj: Any) -> bytes:
     """Sorted keys, no whitespace, NaN -> null: the bytes that get hashed."""
     return json.dumps(_finite(obj), sort_keys=True, separators=(",", ":"), allow_nan=False).encode()
