@@ -51,7 +51,12 @@ def test_validate_and_plan_show_wgm(capsys, tmp_path):
 
 
 def test_validate_lists_single_mode_disc_ids(tmp_path, capsys):
-    text = SEED.read_text().replace("shape: [1, 1]", "shape: [2, 3]").replace("diameter: 10 um", "diameter: 1 um")
+    # 1 um discs need a small LG01 ring (the seed's annular mask makes 9.8-11.5 um only); a disc is given
+    # by diameter or by fluence, not both (issue 17), so the seed's fluence is replaced by the diameter
+    text = (SEED.read_text().replace("shape: [1, 1]", "shape: [2, 3]")
+            .replace("disc: {fluence: 100 mJ/cm^2, pulses: 1}", "disc: {diameter: 1 um, pulses: 1}")
+            .replace("profile: {model: annular, inner_diameter: 10 um, outer_diameter: 16 um, na: 0.32}",
+                     "profile: {model: lg01, ring_diameter: 2 um}"))
     design = tmp_path / "small.yaml"
     design.write_text(text)
     assert main(["validate", str(design)]) == 0

@@ -234,7 +234,8 @@ def _show(args) -> int:
             )
             print(
                 f"    mode spacing {_f(sp['mode_spacing_nm'], '.3f')} nm measured, "
-                f"{_f(sp['fsr_predicted_nm'], '.3f')} nm predicted ({sp['fsr_source'] or 'no diameter'})"
+                f"{_f(sp['fsr_predicted_nm'], '.3f')} nm predicted at the measured peaks "
+                f"({sp['fsr_source'] or 'no diameter'}; validate/plan quote the FSR at the window centre)"
             )
         for x in s["spectra"]:
             print(

@@ -64,7 +64,7 @@ def _validate(args: argparse.Namespace) -> int:
     from fabplan.design.checks import report_design_warnings
 
     warnings = report_design_warnings(design)  # unit slips: valid, but almost certainly not meant
-    summary = design_summary(design, discs)
+    summary = design_summary(design, discs, diameters)
     if warnings:
         summary["warnings"] = warnings
     # WGM annotation (issue 6): predicted FSR / mode count per disc, single-mode discs listed.
@@ -80,10 +80,7 @@ def _validate(args: argparse.Namespace) -> int:
     if args.json:
         print_json(summary)
     else:
-        print(format_summary(summary))
-        if "predicted_diameter_um" in summary:
-            lo, hi = summary["predicted_diameter_um"]
-            print(f"discs given by fluence: predicted diameter {lo:.2f} - {hi:.2f} um (beam model)")
+        print(format_summary(summary))  # discs given by fluence show their predicted diameter there
         print(format_wgm_summary(wgm))
     return 0
 

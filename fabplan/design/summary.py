@@ -18,7 +18,9 @@ def _range(values: np.ndarray) -> list[float] | None:
     return [float(finite.min()), float(finite.max())]
 
 
-def design_summary(design: models.Design, discs: DiscTable) -> dict[str, Any]:
+def design_summary(design: models.Design, discs: DiscTable, diameters_um: np.ndarray | None = None) -> dict[str, Any]:
+    """JSON-able summary. `diameters_um`: the diameter each disc will have (its target, or the beam
+    model's prediction where the design gives a fluence), so every output shows the value used."""
     arrays = []
     for i, a in enumerate(design.arrays):
         sel = discs.array_index == i
@@ -31,6 +33,10 @@ def design_summary(design: models.Design, discs: DiscTable) -> dict[str, Any]:
             entry.update(lattice="explicit")
         sub = discs.take(sel)
         entry["diameter_um"] = _range(sub.diameter_um)
+        if diameters_um is not None:
+            predicted = np.asarray(diameters_um, float)[sel] if len(diameters_um) == len(discs) else None
+            if predicted is not None and np.isnan(sub.diameter_um).any():
+                entry["predicted_diameter_um"] = _range(np.where(np.isnan(sub.diameter_um), predicted, np.nan))
         entry["fluence_mj_cm2"] = _range(sub.fluence_mj_cm2)
         entry["pulses"] = _range(sub.pulses.astype(float))
         arrays.append(entry)
@@ -66,6 +72,16 @@ def _fmt_range(r: list[float] | None, unit: str) -> str:
     return f"{r[0]:g} {unit}" if r[0] == r[1] else f"{r[0]:g} - {r[1]:g} {unit}"
 
 
+def _fmt_diameter(a: dict[str, Any]) -> str:
+    """Target diameters, and the beam model's prediction for discs given by fluence (marked)."""
+    parts = [] if a["diameter_um"] is None else [_fmt_range(a["diameter_um"], "um")]
+    pred = a.get("predicted_diameter_um")
+    if pred is not None:
+        lo, hi = pred
+        parts.append((f"{lo:.2f}" if lo == hi else f"{lo:.2f} - {hi:.2f}") + " um predicted from F")
+    return " + ".join(parts) or "-"
+
+
 def format_summary(s: dict[str, Any]) -> str:
     lines = [f"design {s['name']!r}: {s['discs']:,} discs in {len(s['arrays'])} array(s), valid"]
     for a in s["arrays"]:
@@ -78,7 +94,7 @@ def format_summary(s: dict[str, Any]) -> str:
         )
         lines.append(
             f"  {a['id']:<8} {a['lattice']:<8} {shape:<11} {a['discs']:>9,} discs{pitch_txt}; "
-            f"D {_fmt_range(a['diameter_um'], 'um')}, F {_fmt_range(a['fluence_mj_cm2'], 'mJ/cm^2')}, "
+            f"D {_fmt_diameter(a)}, F {_fmt_range(a['fluence_mj_cm2'], 'mJ/cm^2')}, "
             f"pulses {_fmt_range(a['pulses'], '')}".rstrip()
         )
     e = s["extent_um"]

@@ -343,7 +343,7 @@ def _array_figures(plt, rows: list[dict], out: Path) -> list[str]:
         ax.legend(loc="upper left", title="prediction: " + ", ".join(sorted(src)), title_fontsize=6)
     else:
         ax.text(0.5, 0.5, "no mode spacings to compare", ha="center", va="center", transform=ax.transAxes)
-    ax.set_xlabel("Predicted FSR (nm)")
+    ax.set_xlabel("Predicted FSR at the measured peaks (nm)")
     ax.set_ylabel("Measured mode spacing (nm)")
     written.append(_save(fig, out / "mode_spacing.png", plt))
     return written

@@ -75,7 +75,8 @@ def format_wgm_summary(s: dict[str, Any]) -> str:
     def rng(r, fmt):
         return format(r[0], fmt) if r[0] == r[1] else f"{format(r[0], fmt)}-{format(r[1], fmt)}"
 
-    line = (f"WGM estimate ({s['film']}, {w}): FSR {rng(s['fsr_nm'], '.3g')} nm, "
+    centre = 0.5 * (s["window_nm"][0] + s["window_nm"][1])  # the one FSR definition: fabplan.wgm at the centre
+    line = (f"WGM estimate ({s['film']}, {w}): FSR {rng(s['fsr_nm'], '.3g')} nm at {centre:g} nm, "
             f"{rng(s['modes_in_window'], '.0f')} mode(s) in window")
     if s["n_single_mode"]:
         line += f"\n  single-mode discs ({s['n_single_mode']}): {s.get('single_mode_ids', '')}".rstrip()
@@ -93,7 +94,8 @@ def preview_lines(summary: dict[str, Any]) -> list[str]:
     fsr = f"{f[0]:.3g}" if f[0] == f[1] else f"{f[0]:.3g}-{f[1]:.3g}"
     modes = f"{n[0]:.0f}" if n[0] == n[1] else f"{n[0]:.0f}-{n[1]:.0f}"
     single = f"{summary['n_single_mode']} single-mode" if summary["n_single_mode"] else "none single-mode"
-    return [f"WGM {summary['film']}, {w[0]:g}-{w[1]:g} nm:", f"FSR {fsr} nm, {modes} modes; {single}"]
+    return [f"WGM {summary['film']}, {w[0]:g}-{w[1]:g} nm:",
+            f"FSR {fsr} nm at {0.5 * (w[0] + w[1]):g} nm, {modes} modes; {single}"]
 
 
 def annotate_discs(ax: Any, x: np.ndarray, y: np.ndarray, diameter_um: np.ndarray, summary: dict[str, Any],
