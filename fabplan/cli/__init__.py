@@ -23,12 +23,34 @@ def build_parser() -> argparse.ArgumentParser:
         description="Design, plan, drive and evaluate femtosecond donut-beam microdisc laser arrays.",
     )
     parser.add_argument("--version", action="version", version=f"fabplan {__version__}")
+    add_verbosity(parser)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
         if info.name.startswith("cmd_"):
             module = importlib.import_module(f"{__name__}.{info.name}")
             module.register(sub)
+    stack = list(sub.choices.values())  # `fabplan run ... -v` as well as `fabplan -v run ...`
+    while stack:
+        cmd = stack.pop()
+        add_verbosity(cmd, suppress=True)
+        for action in cmd._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                stack.extend(action.choices.values())
     return parser
+
+
+def add_verbosity(parser: argparse.ArgumentParser, suppress: bool = False) -> None:
+    """-v (INFO; -vv DEBUG) and -q (errors only) for the log on the terminal (fabplan/runlog.py).
+
+    On the sub-commands they are accepted but not listed (`fabplan --help` documents them once)."""
+    if suppress:
+        parser.add_argument("-v", "--verbose", action="count", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+        parser.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+        return
+    parser.add_argument("-v", "--verbose", action="count", default=0,
+                        help="log more on the terminal (-v info, -vv debug incl. the device traffic of spy+ URLs); "
+                             "also accepted after the command")
+    parser.add_argument("-q", "--quiet", action="store_true", help="log only errors on the terminal")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -42,6 +64,9 @@ def dispatch(parser: argparse.ArgumentParser, argv: Sequence[str] | None = None)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    from fabplan.runlog import setup_logging
+
+    setup_logging(getattr(args, "verbose", 0) or 0, bool(getattr(args, "quiet", False)))
     try:
         return int(args.func(args) or 0)
     except ProblemsError as exc:
