@@ -886,6 +886,8 @@ class XpsEmulator:
         elif act == "ExternalGatheringRun":
             if not self.ext_types:
                 raise XpsError(-17)
+            if self.ext_running:
+                raise XpsError(-43)
             self.ext_data, self.ext_max, self.ext_running = [], a, True
 
     def _c_EventExtendedRemove(self, args):

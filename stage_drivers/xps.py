@@ -11,6 +11,12 @@ Laser wiring assumed (and emulated by sim.xps_emulator): GPIO3.DO bit 0 = gate (
 with every trigger), GPIO3.DO bit 1 = trigger pulsed by an Immediate extended event
 (GPIO3.DO.DOPulse), and the position-compare (PCO) output of the driver cards OR'ed into the
 trigger. Configure other masks with `?gate_mask=&trigger_mask=`.
+
+Fly-shot capture (`?capture=1`, the default): the position-compare output is also wired to the
+controller's TRIG IN, and every armed row runs an external gathering of each positioner's
+`ExternalLatchPosition` (GatheringExternalConfigurationSet + the ExternalGatheringRun action), so
+the encoder positions at every compare pulse are read back from the controller after the row
+(`captured_positions()`). `?capture=0` for a controller whose TRIG IN is not wired.
 """
 
 from __future__ import annotations
@@ -210,7 +216,7 @@ class XpsStage:
                  positioners: Sequence[str] = ("X", "Y", "Z"), unit: str = "mm", timeout_s: float | None = None,
                  move_timeout_s: float = 60.0, home_timeout_s: float = 180.0,
                  credentials: tuple[str, str] | None = None, gate_mask: int = 1, trigger_mask: int = 2,
-                 url: str | None = None, reset_on_connect: bool = True):
+                 url: str | None = None, reset_on_connect: bool = True, capture: bool = True):
         self.host, self.port, self.group = host, port, group
         self.axes = tuple(positioners)
         self.positioners = tuple(f"{group}.{p}" for p in positioners)
@@ -235,6 +241,10 @@ class XpsStage:
         self._target: list[float] | None = None
         self.reset_on_connect = reset_on_connect
         self._pco_reset_pending = False
+        self.capture = capture
+        self._capture_types: str | None = None
+        self._capturing = 0  # points the running external gathering expects (0: none running)
+        self._captured: list[tuple[float, ...]] = []
 
     @classmethod
     def from_url(cls, u, timeout_s: float | None = None) -> XpsStage:
@@ -247,7 +257,8 @@ class XpsStage:
                        "timeout", 5.0), move_timeout_s=u.float_param("move_timeout", 60.0),
                    credentials=credentials(u.host, "xps"), gate_mask=int(p.get("gate_mask", 1)),
                    trigger_mask=int(p.get("trigger_mask", 2)), url=u.raw,
-                   reset_on_connect=p.get("reset", "1").lower() not in ("0", "false", "no"))
+                   reset_on_connect=p.get("reset", "1").lower() not in ("0", "false", "no"),
+                   capture=p.get("capture", "1").lower() not in ("0", "false", "no"))
 
     # ------------------------------------------------------------------ low level
 
@@ -329,6 +340,7 @@ class XpsStage:
     def _forget_configuration(self) -> None:
         """Drop cached controller-side set-up (burst event, PCO pulse parameters) so it is sent again."""
         self._burst = None
+        self._capture_types = None
         self._pco_params_set.clear()
 
     def reconnect(self) -> None:
@@ -594,9 +606,54 @@ class XpsStage:
             hi = max(pts[-1], min(hi, lim.max_um))
         self.call(f"PositionerPositionCompareSet({pos},{self._to_units(pts[0])},{self._to_units(hi)},"
                   f"{self._to_units(step)})")
+        if self.capture:
+            self._start_capture(len(pts))
         self.call(f"PositionerPositionCompareEnable({pos})")
         self._pco_armed.append(pos)
         return LineFiring(ax, pts)
+
+    def _start_capture(self, n: int) -> None:
+        """External gathering of every positioner's latched encoder position, one line per pulse."""
+        types = ",".join(f"{p}.ExternalLatchPosition" for p in self.positioners)
+        for attempt in (0, 1):
+            try:
+                if self._capture_types != types:
+                    self.call(f"GatheringExternalConfigurationSet({types})")
+                    self._capture_types = types
+                self._configure_event("Immediate,0,0,0,0", f"ExternalGatheringRun,{n},1,0,0")
+                self.call("EventExtendedStart(int *)", 1)
+                break
+            except CommandError as exc:
+                if exc.code != -43 or attempt:
+                    raise
+                # a gathering left running (a row cut short, another process): end it, start ours
+                self.call("GatheringExternalStopAndSave()")
+        self._capturing = n
+
+    def _read_capture(self) -> None:
+        if not self._capturing:
+            return
+        self._capturing = 0
+        cur, most = (int(v) for v in self.call("GatheringExternalCurrentNumberGet(int *,int *)", 2))
+        for i in range(cur):
+            line = self.call(f"GatheringExternalDataGet({i},char *)", text_out=True)[0]
+            try:
+                vals = tuple(float(v) * self.um_per_unit for v in line.strip(", ").split(";") if v.strip())
+            except ValueError:
+                raise ProtocolError("gathered line is not numbers", device=self.url,
+                                    command=f"GatheringExternalDataGet({i},char *)", reply=line) from None
+            if len(vals) != len(self.positioners):
+                raise ProtocolError(f"gathered line has {len(vals)} values, not {len(self.positioners)}",
+                                    device=self.url, command=f"GatheringExternalDataGet({i},char *)", reply=line)
+            self._captured.append(vals)
+        if cur < most:  # fewer pulses than compare positions: the gathering still runs, end it
+            self.call("GatheringExternalStopAndSave()")
+
+    def captured_positions(self) -> list[tuple[float, ...]]:
+        """Encoder positions (um, one tuple per compare pulse, axes order) latched by the controller
+        since the last call; empty when capture is off or nothing was latched."""
+        out, self._captured = self._captured, []
+        return out
 
     def disarm_compare(self, all_positioners: bool = False) -> None:
         """Disable the position compare this process armed (all_positioners: every one of the group,
@@ -610,6 +667,7 @@ class XpsStage:
             pos = self._pco_armed[0]
             self.call(f"PositionerPositionCompareDisable({pos})")
             self._pco_armed.pop(0)
+        self._read_capture()  # after the disable: no pulse can be latched any more
 
 
 class XpsGate:

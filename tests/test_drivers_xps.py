@@ -217,7 +217,14 @@ def test_error_reply_maps_to_typed_exception_with_controller_text(fake, code, ex
 
 
 def test_fire_and_position_compare_bytes(fake):
-    f = fake()
+    def respond(c):
+        if c.startswith("GatheringExternalCurrentNumberGet"):
+            return "0,2,3,EndOfAPI"
+        if c.startswith("GatheringExternalDataGet("):
+            i = int(c.split("(")[1].split(",")[0])
+            return f"0,{0.1 + 0.01 * i};0.5;-0.25,EndOfAPI"
+        return None
+    f = fake(respond)
     st = stage_for(f)
     with pytest.raises(NotInPosition):
         st.fire_pulses(1)  # nothing fires before a move has completed
@@ -234,7 +241,19 @@ def test_fire_and_position_compare_bytes(fake):
     st.disarm_compare()
     assert f.sent()[n0:] == ["PositionerPositionComparePulseParametersSet(XYZ.X,1,0.075)",
                              "PositionerPositionCompareSet(XYZ.X,0.1,0.125,0.01)",  # max = last + step/2
-                             "PositionerPositionCompareEnable(XYZ.X)", "PositionerPositionCompareDisable(XYZ.X)"]
+                             # capture: the compare pulses (wired to TRIG IN) latch every encoder position
+                             "GatheringExternalConfigurationSet(XYZ.X.ExternalLatchPosition,"
+                             "XYZ.Y.ExternalLatchPosition,XYZ.Z.ExternalLatchPosition)",
+                             "EventExtendedConfigurationTriggerSet(Immediate,0,0,0,0)",
+                             "EventExtendedConfigurationActionSet(ExternalGatheringRun,3,1,0,0)",
+                             "EventExtendedStart(int *)",
+                             "PositionerPositionCompareEnable(XYZ.X)", "PositionerPositionCompareDisable(XYZ.X)",
+                             "GatheringExternalCurrentNumberGet(int *,int *)",
+                             "GatheringExternalDataGet(0,char *)", "GatheringExternalDataGet(1,char *)",
+                             "GatheringExternalStopAndSave()"]  # 2 of 3 latched: end the gathering
+    got = st.captured_positions()
+    assert len(got) == 2 and [v for row in got for v in row] == pytest.approx([100, 500, -250, 110, 500, -250])
+    assert st.captured_positions() == []
     with pytest.raises(ValueError):
         st.arm_compare("X", [0.0, 10.0, 25.0])  # PCO needs a constant step
     st.close()

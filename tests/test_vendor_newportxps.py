@@ -131,6 +131,31 @@ def test_vendor_compare_events_gpio_and_one_pulse_per_dopulse(vendor, emu):
     assert len(fired) == 1
 
 
+def test_vendor_external_gathering_latches_each_compare_pulse(vendor, emu):
+    """TRIG IN external gathering (manual 7.2.1.45, data type ExternalLatchPosition), started by the
+    ExternalGatheringRun action, latches the encoders at each position-compare pulse."""
+    x, sid = vendor
+    x.GroupInitialize(sid, "XYZ")
+    x.GroupHomeSearch(sid, "XYZ")
+    x.GroupMoveAbsolute(sid, "XYZ", [0.0, 0.5, 0.0])
+    types = ["XYZ.X.ExternalLatchPosition", "XYZ.Y.ExternalLatchPosition"]
+    assert x.GatheringExternalConfigurationSet(sid, types)[0] == 0
+    assert x.GatheringExternalConfigurationSet(sid, ["XYZ.X.NoSuchType"])[0] == -29
+    assert x.EventExtendedConfigurationTriggerSet(sid, ("Immediate",), ("0",), ("0",), ("0",), ("0",))[0] == 0
+    assert x.EventExtendedConfigurationActionSet(sid, ("ExternalGatheringRun",), ("5",), ("1",), ("0",),
+                                                 ("0",))[0] == 0
+    assert x.EventExtendedStart(sid)[0] == 0
+    x.PositionerPositionCompareSet(sid, "XYZ.X", 0.1, 0.5, 0.1)
+    x.PositionerPositionCompareEnable(sid, "XYZ.X")
+    assert x.GroupMoveAbsolute(sid, "XYZ", [0.6, 0.5, 0.0])[0] == 0
+    x.PositionerPositionCompareDisable(sid, "XYZ.X")
+    assert x.GatheringExternalCurrentNumberGet(sid) == [0, 5, 5]
+    rows = [[float(v) for v in x.GatheringExternalDataGet(sid, i)[1].split(";")] for i in range(5)]
+    assert [r[0] for r in rows] == pytest.approx([0.1, 0.2, 0.3, 0.4, 0.5], abs=1e-4)
+    assert [r[1] for r in rows] == pytest.approx([0.5] * 5, abs=1e-4)
+    assert x.GatheringExternalDataGet(sid, 5)[0] == -17
+
+
 def _norm(cmd: str) -> tuple[str, list[str]]:
     name, _, rest = cmd.partition("(")
     args = [a.strip().replace(" ", "") for a in rest.rstrip(")").split(",")] if rest.rstrip(")") else []
@@ -182,8 +207,14 @@ def test_driver_requests_match_the_vendor_class(emu):
         both(lambda: st.arm_compare("X", [100.0, 110.0, 120.0]), lambda: (
             x.PositionerPositionComparePulseParametersSet(sid, "XYZ.X", 1, 0.075),
             x.PositionerPositionCompareSet(sid, "XYZ.X", 0.1, 0.125, 0.01),
+            x.GatheringExternalConfigurationSet(sid, [f"XYZ.{a}.ExternalLatchPosition" for a in "XYZ"]),
+            x.EventExtendedConfigurationTriggerSet(sid, ("Immediate",), ("0",), ("0",), ("0",), ("0",)),
+            x.EventExtendedConfigurationActionSet(sid, ("ExternalGatheringRun",), ("3",), ("1",), ("0",), ("0",)),
+            x.EventExtendedStart(sid),
             x.PositionerPositionCompareEnable(sid, "XYZ.X")))
-        both(lambda: st.disarm_compare(), lambda: x.PositionerPositionCompareDisable(sid, "XYZ.X"))
+        both(lambda: st.disarm_compare(), lambda: (x.PositionerPositionCompareDisable(sid, "XYZ.X"),
+                                                   x.GatheringExternalCurrentNumberGet(sid),
+                                                   x.GatheringExternalStopAndSave(sid)))  # nothing crossed
         for mine, theirs in pairs:
             mine = [c for c in mine if not c.startswith("ErrorListGet")]
             assert len(mine) == len(theirs), (mine, theirs)
