@@ -56,11 +56,11 @@ class MeasuredBeam(TabulatedBeam):
 
 def read_profile_csv(path: str | Path, radius_column: str = "r_um", value_column: str = "intensity"):
     """(r_um, intensity) arrays from a CSV with a header; UserError naming file and line on bad rows."""
+    from fabplan.design.files import MAX_DESIGN_CSV_BYTES
+    from fabplan.design.yamlsource import read_text_limited
+
     p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8-sig")
-    except OSError as exc:
-        raise UserError(f"cannot read measured beam profile {p}: {exc.strerror or exc}") from None
+    text = read_text_limited(p, MAX_DESIGN_CSV_BYTES, "a beam profile")  # size- and UTF-8-checked
     rows = csv.DictReader(line for line in text.splitlines() if not line.lstrip().startswith("#"))
     fields = rows.fieldnames or []
     for col in (radius_column, value_column):

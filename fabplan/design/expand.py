@@ -7,6 +7,7 @@ only explicit arrays given as a list or CSV touch Python per row.
 from __future__ import annotations
 
 import csv
+import io
 import itertools
 import math
 
@@ -128,10 +129,11 @@ def read_disc_csv(path, default: models.DiscParams) -> dict[str, np.ndarray]:
     """Columns x_um, y_um [, diameter_um, fluence_mj_cm2, pulses]; errors name file and line."""
     problems: list[Problem] = []
     out: dict[str, list] = {"x": [], "y": [], "diameter": [], "fluence": [], "pulses": []}
-    try:
-        handle = open(path, newline="", encoding="utf-8")
-    except OSError as exc:
-        raise ProblemsError([Problem(f"cannot read CSV: {exc}", "", str(path))]) from None
+    from fabplan.design.files import MAX_DESIGN_CSV_BYTES
+    from fabplan.design.yamlsource import read_text_limited
+
+    # Bounded size, UTF-8 checked up front (a Latin-1 file was a UnicodeDecodeError traceback mid-read).
+    handle = io.StringIO(read_text_limited(path, MAX_DESIGN_CSV_BYTES, "a disc CSV"), newline="")
     with handle:
         reader = csv.reader(handle)
         header = [h.strip() for h in next(reader, [])]

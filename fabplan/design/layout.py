@@ -20,18 +20,34 @@ def _radius(discs: DiscTable) -> np.ndarray:
     return np.nan_to_num(discs.diameter_um, nan=0.0) / 2.0
 
 
+MAX_PAIRS = 1_000_000  # beyond this the layout is absurd (e.g. a pitch of 5e-324 um): count, do not list
+
+
 def close_pairs(discs: DiscTable, margin_um: float) -> np.ndarray:
     """Indices (k x 2) of disc pairs whose designed edges are closer than margin (or that coincide)."""
+    return close_pairs_counted(discs, margin_um)[0]
+
+
+def close_pairs_counted(discs: DiscTable, margin_um: float) -> tuple[np.ndarray, int | None]:
+    """(pairs, count); with more than MAX_PAIRS candidate pairs only pairs among the first 1,000
+    discs are listed and count is None ("more than MAX_PAIRS"): bounded time and memory."""
     if len(discs) < 2:
-        return np.empty((0, 2), int)
+        return np.empty((0, 2), int), 0
     r = _radius(discs)
     xy = np.c_[discs.x_um, discs.y_um]
     tree = cKDTree(xy)
-    pairs = tree.query_pairs(2.0 * float(r.max()) + margin_um, output_type="ndarray")
-    if len(pairs) == 0:
-        return pairs
-    gap = np.hypot(*(xy[pairs[:, 0]] - xy[pairs[:, 1]]).T) - r[pairs[:, 0]] - r[pairs[:, 1]]
-    return pairs[(gap < margin_um) | (gap <= -r[pairs[:, 0]] - r[pairs[:, 1]] + 1e-9)]
+    reach = 2.0 * float(r.max()) + margin_um
+    count: int | None = None
+    if (int(tree.count_neighbors(tree, reach)) - len(xy)) // 2 > MAX_PAIRS:  # dual-tree count, no list
+        xy, r = xy[:1000], r[:1000]
+        tree = cKDTree(xy)
+    pairs = tree.query_pairs(reach, output_type="ndarray")
+    if len(pairs):
+        gap = np.hypot(*(xy[pairs[:, 0]] - xy[pairs[:, 1]]).T) - r[pairs[:, 0]] - r[pairs[:, 1]]
+        pairs = pairs[(gap < margin_um) | (gap <= -r[pairs[:, 0]] - r[pairs[:, 1]] + 1e-9)]
+    if len(discs) == len(xy):
+        count = len(pairs)
+    return pairs, count
 
 
 def outside_region(discs: DiscTable, region) -> np.ndarray:
@@ -54,15 +70,16 @@ def _first_array_path(discs: DiscTable, mask_or_index: np.ndarray) -> tuple:
 def layout_problems(design: models.Design, discs: DiscTable) -> list[Problem]:
     """Every layout problem, one line per class, naming the first few disc ids plus a count."""
     out: list[Problem] = []
-    pairs = close_pairs(discs, design.process.margin)
+    pairs, count = close_pairs_counted(discs, design.process.margin)
     if len(pairs):
         ids = discs.ids
         names = [f"{ids[a]}/{ids[b]}" for a, b in pairs[:6]]
+        how_many = f"{count}" if count is not None else f"more than {MAX_PAIRS:,}"
         out.append(
             design.problem(
                 _first_array_path(discs, pairs[:, 0]),
-                f"{len(pairs)} disc pair(s) overlap or are closer than the margin "
-                f"({design.process.margin:g} um): " + summarize_ids(names, total=len(pairs)),
+                f"{how_many} disc pair(s) overlap or are closer than the margin "
+                f"({design.process.margin:g} um): " + summarize_ids(names, total=count if count is not None else len(names[:5])),
             )
         )
     masks = (

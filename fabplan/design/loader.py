@@ -10,7 +10,8 @@ from pydantic import BaseModel, ValidationError
 
 from fabplan.design import models
 from fabplan.design.checks import check_design
-from fabplan.design.yamlsource import YamlSource, format_path, load_yaml, read_yaml_file
+from fabplan.design.files import file_fields, leaves_folder
+from fabplan.design.yamlsource import YamlSource, clip, format_path, load_yaml, read_yaml_file
 from fabplan.errors import Problem, ProblemsError
 
 # Field names of every model in the design format, for "did you mean" suggestions.
@@ -48,7 +49,7 @@ def _suggest(key: str, siblings: set[str]) -> str:
 def _message(err: dict, key: str | None, siblings: set[str]) -> str:
     kind, msg = err["type"], err["msg"]
     if kind == "extra_forbidden":
-        return f"unknown key {key!r}" + _suggest(str(key), siblings - {key})
+        return f"unknown key {clip(key)}" + _suggest(str(key), siblings - {key})
     if kind == "missing":
         return f"missing required field {err['loc'][-1]!r}"
     if msg.startswith("Value error, "):
@@ -56,9 +57,9 @@ def _message(err: dict, key: str | None, siblings: set[str]) -> str:
     if msg.startswith("Assertion failed, "):
         return msg[len("Assertion failed, ") :]
     if kind in ("literal_error", "union_tag_invalid", "enum"):
-        return f"{msg}, got {err.get('input')!r}"
+        return f"{msg}, got {clip(err.get('input'))}"
     if "input" in err and not isinstance(err["input"], (dict, list)):
-        return f"{msg}, got {err['input']!r}"
+        return f"{msg}, got {clip(err['input'])}"
     return msg
 
 
@@ -110,6 +111,9 @@ def parse_design(src: YamlSource) -> models.Design:
         design._path = Path(src.file)
     design._source_text = src.text
     design._yaml = src
+    outside = [(path, leaves_folder(design.path, name)) for path, name in file_fields(design)]
+    if any(why for _, why in outside):
+        raise ProblemsError([src.problem(path, why) for path, why in outside if why])
     problems = check_design(design, src)
     if problems:
         raise ProblemsError(sorted(problems, key=lambda p: (p.line or 0, p.col or 0)))

@@ -3,6 +3,12 @@
 Pydantic reports errors by location tuples ("arrays", 0, "pitch"); users need `file:line:col`.
 We compose the YAML node tree (safe loader only), build plain Python data from it ourselves and
 record, for each path, the position of the value node and of its key node.
+
+A design is a small hand-written file, so loading refuses, with a located one-line problem and in
+bounded time and memory, what no user writes: files over MAX_FILE_BYTES, nesting deeper than
+MAX_DEPTH, recursive aliases, alias "bombs" that expand past MAX_NODES values, and scalars longer than
+MAX_SCALAR_CHARS (a quantity parser is quadratic in the length of its input). The limits are checked on
+the YAML event stream before anything is built, and no message echoes an oversized value whole.
 """
 
 from __future__ import annotations
@@ -62,8 +68,16 @@ def _pos(node: yaml.Node) -> tuple[int, int]:
 
 
 _SCALAR_CONSTRUCTOR = yaml.SafeLoader("")
-_MAX_NODES = 2_000_000
-_PLAIN_TAGS = {f"tag:yaml.org,2002:{t}" for t in ("null", "bool", "int", "float", "str", "seq", "map", "timestamp")}
+MAX_FILE_BYTES = 16 * 2**20  # dense_cm2.yaml is 2 kB; 250,000 explicit discs inline are ~10 MB
+MAX_DEPTH = 64  # designs nest about 6 deep
+MAX_NODES = 2_000_000  # values after alias expansion
+MAX_SCALAR_CHARS = 1_000
+MAX_TEXT_CHARS = 100_000  # free text: `description`
+_TEXT_KEYS = {"description"}
+_MAX_NODES = MAX_NODES
+_PLAIN_TAGS = {
+    f"tag:yaml.org,2002:{t}" for t in ("null", "bool", "int", "float", "str", "seq", "map", "timestamp")
+}
 
 
 def _build(node: yaml.Node, path: PathKey, src: YamlSource, problems: list[Problem]) -> Any:
@@ -71,8 +85,22 @@ def _build(node: yaml.Node, path: PathKey, src: YamlSource, problems: list[Probl
     src.node_count += 1
     if src.node_count > _MAX_NODES:  # aliases can expand a small file exponentially
         raise ProblemsError([Problem(f"the YAML expands to more than {_MAX_NODES:,} values", "", src.file)])
+    if isinstance(node, yaml.ScalarNode) and len(node.value) > MAX_SCALAR_CHARS:
+        limit = MAX_TEXT_CHARS if path and path[-1] in _TEXT_KEYS else MAX_SCALAR_CHARS
+        if len(node.value) > limit:
+            problems.append(
+                Problem(
+                    f"a value of {len(node.value):,} characters (at most {limit:,}): {clip(node.value)}",
+                    format_path(path),
+                    src.file,
+                    *_pos(node),
+                )
+            )
+            return None
     if node.tag not in _PLAIN_TAGS:
-        problems.append(Problem(f"unsupported YAML tag {node.tag!r}", format_path(path), src.file, *_pos(node)))
+        problems.append(
+            Problem(f"unsupported YAML tag {node.tag!r}", format_path(path), src.file, *_pos(node))
+        )
         return None
     if isinstance(node, yaml.MappingNode):
         out: dict[Any, Any] = {}
@@ -102,10 +130,75 @@ def _build(node: yaml.Node, path: PathKey, src: YamlSource, problems: list[Probl
     return _SCALAR_CONSTRUCTOR.construct_object(node, deep=True)
 
 
+def clip(value: object, limit: int = 40) -> str:
+    """repr of a user value, shortened with its length: messages never echo a huge field whole."""
+    text = repr(value)
+    if len(text) <= limit:
+        return text
+    return f"{text[: limit - 4]}...{text[0]} ({len(str(value)):,} chars)"
+
+
+def _mark_problem(message: str, file: str, mark) -> ProblemsError:
+    return ProblemsError([Problem(message, "", file, mark.line + 1, mark.column + 1)])
+
+
+def _scan(text: str, file: str) -> None:
+    """Refuse deep nesting, recursive aliases and alias bombs from the event stream (iterative, cheap),
+    before the recursive composer and builder ever see them."""
+    stack: list[list] = []  # [expanded size, anchor] of each open collection
+    sizes: dict[str, int] = {}  # expanded size of each finished anchored node
+    open_anchors: set[str] = set()
+
+    def add(n: int, mark) -> None:
+        if stack:
+            stack[-1][0] += n
+            if stack[-1][0] > MAX_NODES:
+                raise _mark_problem(
+                    f"the YAML expands to more than {MAX_NODES:,} values (aliases repeating aliases?)",
+                    file,
+                    mark,
+                )
+
+    for ev in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(ev, (yaml.SequenceStartEvent, yaml.MappingStartEvent)):
+            if len(stack) >= MAX_DEPTH:
+                raise _mark_problem(f"nested more than {MAX_DEPTH} levels deep", file, ev.start_mark)
+            stack.append([1, ev.anchor])
+            if ev.anchor:
+                open_anchors.add(ev.anchor)
+        elif isinstance(ev, (yaml.SequenceEndEvent, yaml.MappingEndEvent)):
+            n, anchor = stack.pop()
+            if anchor:
+                sizes[anchor] = n
+                open_anchors.discard(anchor)
+            add(n, ev.start_mark)
+        elif isinstance(ev, yaml.ScalarEvent):
+            if ev.anchor:
+                sizes[ev.anchor] = 1
+            add(1, ev.start_mark)
+        elif isinstance(ev, yaml.AliasEvent):
+            if ev.anchor in open_anchors:
+                raise _mark_problem(
+                    f"recursive alias *{clip(ev.anchor)[1:-1]} (refers to itself)", file, ev.start_mark
+                )
+            add(sizes.get(ev.anchor, 1), ev.start_mark)
+
+
 def load_yaml(text: str, file: str = "<input>") -> YamlSource:
     """Parse `text` with the safe loader; raise ProblemsError with positions on syntax errors."""
     src = YamlSource(data=None, file=file, text=text)
+    if len(text) > MAX_FILE_BYTES:
+        raise ProblemsError(
+            [
+                Problem(
+                    f"{len(text):,} characters: larger than a design can be ({MAX_FILE_BYTES // 2**20} MiB)",
+                    "",
+                    file,
+                )
+            ]
+        )
     try:
+        _scan(text, file)
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
@@ -131,10 +224,38 @@ def load_yaml(text: str, file: str = "<input>") -> YamlSource:
 def read_yaml_file(path: str | Path) -> YamlSource:
     """Read a YAML file as UTF-8 text, with a user error (not a traceback) when it cannot be read."""
     path = Path(path)
+    text = read_text_limited(path, MAX_FILE_BYTES, "a design")
+    return load_yaml(text, str(path))
+
+
+def read_text_limited(path: str | Path, limit: int, what: str, *, encoding: str = "utf-8-sig") -> str:
+    """A user's text file as str: ProblemsError naming the file (and the line of a bad byte) when it is
+    missing, unreadable, larger than `limit` bytes, or not UTF-8; never reads more than limit + 1 bytes."""
+    path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        with open(path, "rb") as f:
+            data = f.read(limit + 1)
     except FileNotFoundError:
         raise ProblemsError([Problem("file not found", "", str(path))]) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ProblemsError([Problem(f"cannot read file: {exc}", "", str(path))]) from None
-    return load_yaml(text, str(path))
+    except IsADirectoryError:
+        raise ProblemsError([Problem("is a directory, not a file", "", str(path))]) from None
+    except OSError as exc:
+        raise ProblemsError([Problem(f"cannot read file: {exc.strerror or exc}", "", str(path))]) from None
+    if len(data) > limit:
+        raise ProblemsError([Problem(f"larger than {what} can be ({limit // 2**20} MiB)", "", str(path))])
+    try:
+        return data.decode(encoding)
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        col = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise ProblemsError(
+            [
+                Problem(
+                    f"not UTF-8 text (byte 0x{data[exc.start]:02x}); save the file as UTF-8",
+                    "",
+                    str(path),
+                    line,
+                    col,
+                )
+            ]
+        ) from None
