@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import stats
 
-from fabplan.physics.ratemodel import light_out_bg
+from fabplan.physics.ratemodel import light_out_bg, photon_number
 
 MIN_POINTS = 6
 MIN_SLOPE_RATIO = 4.0  # above/below slope: spontaneous emission is linear, lasing far steeper
@@ -53,8 +53,9 @@ def two_segment(f: np.ndarray, y: np.ndarray, grid: int = 400) -> ThresholdFit:
     # noise) pin the kink instead of being swamped by the bright points far above it.
     w = 1.0 / np.sqrt(np.abs(y) + 0.01 * np.abs(y).max() + 1e-300)
     yw = y * w
-    # Breakpoints leaving >= 3 points on each side (a line through 2 points is no evidence).
-    cand = np.linspace(f[2], f[-3], grid)
+    # Breakpoints leaving >= 2 points below (with continuity a line through 2 points is determined,
+    # the sweep's common case of a short pre-threshold part) and >= 3 above.
+    cand = np.linspace(f[1], f[-3], grid)
     X = np.empty((grid, n, 3))
     X[:, :, 0] = 1.0
     X[:, :, 1] = f[None, :]
@@ -313,3 +314,165 @@ def verdict(a: ThresholdFit, b: ThresholdFit) -> tuple[bool, str]:
         return False, f"methods disagree ({a.threshold:.3g} vs {b.threshold:.3g} uJ/cm^2)"
     why = "; ".join(f"{x.method}: {x.flag}" for x in (a, b) if not x.has_threshold)
     return False, why
+
+
+# --- calibrated threshold of one (mode-resolved) light-in/light-out curve ----------------------------
+
+PUMP_JITTER = 0.03  # relative 1-sigma shot-to-shot pump fluence noise assumed when none is given
+N_BELOW_MIN = 2  # points below the threshold needed to call it (a line through 2 points + continuity)
+N_ABOVE_MIN = 2  # points above it
+_TH_GRID = 160
+_BETA_GRID = np.geomspace(1e-5, 0.6, 28)
+
+
+@dataclass
+class LLFit:
+    """Outcome of `fit_ll`: verdict is 'threshold', 'undetermined' or 'none' (no kink in range)."""
+
+    verdict: str
+    flag: str
+    threshold: float = float("nan")
+    lo: float = float("nan")
+    hi: float = float("nan")
+    beta: float = float("nan")
+    slope_efficiency: float = float("nan")
+    p_kink: float = float("nan")
+    chi2_red: float = float("nan")
+    params: dict = field(default_factory=dict)
+
+    @property
+    def has_threshold(self) -> bool:
+        return self.verdict == "threshold"
+
+    def as_threshold_fit(self, method: str = "s-curve") -> ThresholdFit:
+        return ThresholdFit(method, self.has_threshold, self.flag, self.threshold, self.lo, self.hi,
+                            self.slope_efficiency, self.beta, params={**self.params, "verdict": self.verdict,
+                                                                        "p_kink": self.p_kink,
+                                                                        "chi2_red": self.chi2_red})
+
+
+def _grid_chi2(f, y, sd, th, beta):
+    """chi^2 over a (threshold x beta) grid with the linear parameters (lasing scale, clamped
+    spontaneous background kappa, constant offset) solved exactly per grid point.
+
+    Model (ratemodel.light_out_bg plus an offset): y = a1 beta s + a2 beta s/(1+s) + c, s = s(F; F_th, beta).
+    """
+    s = photon_number(f[None, None, :], th[:, None, None], beta[None, :, None])  # (T, B, n)
+    b1 = beta[None, :, None] * s
+    b2 = beta[None, :, None] * s / (1.0 + s)
+    X = np.stack([b1, b2, np.ones_like(b1)], axis=-1) / sd[None, None, :, None]  # (T, B, n, 3)
+    yw = y / sd
+    XtX = np.einsum("tbni,tbnj->tbij", X, X) + 1e-12 * np.eye(3)
+    Xty = np.einsum("tbni,n->tbi", X, yw)
+    coef = np.linalg.solve(XtX, Xty[..., None])[..., 0]
+    # kappa >= 0 (collected spontaneous emission is not negative; a free sign lets the model mimic
+    # any curve): where the free solution has a2 < 0, solve again without that basis function.
+    neg = coef[..., 1] < 0
+    if neg.any():
+        A = XtX[..., [0, 2], :][..., :, [0, 2]]
+        c2 = np.linalg.solve(A, Xty[..., [0, 2]][..., None])[..., 0]
+        alt = np.stack([c2[..., 0], np.zeros_like(c2[..., 0]), c2[..., 1]], axis=-1)
+        coef = np.where(neg[..., None], alt, coef)
+    r = np.einsum("tbni,tbi->tbn", X, coef) - yw[None, None, :]
+    return (r * r).sum(axis=-1), coef
+
+
+def fit_ll(
+    f: np.ndarray,
+    y: np.ndarray,
+    sy: np.ndarray | None = None,
+    jitter: float = PUMP_JITTER,
+    level: float = 0.95,
+) -> LLFit:
+    """Threshold of one L-L curve: rate-equation S-curve with background, profile-likelihood interval.
+
+    Weighted least squares with sigma^2 = sy^2 + (jitter F dy/dF)^2: the pump jitter enters as an
+    error in the fluence, carried through the model's slope (three passes re-estimate the slope).
+    The threshold's interval is where the chi^2 profile (minimised over beta and the linear
+    parameters) rises by the chi^2_1 quantile, times the reduced chi^2 when that exceeds 1.
+    Verdicts: 'threshold'; 'undetermined' (kink significant but the threshold is not pinned: fewer than
+    N_BELOW_MIN points below or N_ABOVE_MIN above it, interval open, weak kink, no visible jump);
+    'none' (a straight line explains the data: no threshold in the measured range).
+    """
+    f = np.asarray(f, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    ok = np.isfinite(f) & np.isfinite(y) & (f > 0)
+    sy = np.asarray(sy, dtype=np.float64)[ok] if sy is not None else None
+    f, y = f[ok], y[ok]
+    o = np.argsort(f)
+    f, y = f[o], y[o]
+    sy = sy[o] if sy is not None else None
+    n = f.size
+    if n < MIN_POINTS:
+        return LLFit("undetermined", f"insufficient data ({n} < {MIN_POINTS} points)")
+    if sy is None or not np.all(np.isfinite(sy)) or not np.any(sy > 0):
+        sy = 0.01 * np.abs(y).max() + 0.03 * np.abs(y)
+    sy = np.maximum(sy, 1e-6 * np.abs(y).max() + 1e-300)
+    th = np.geomspace(f[0] * 0.5, f[-1] * 1.5, _TH_GRID)
+    beta = _BETA_GRID
+    slope = np.gradient(y, f)
+    sd = sy
+    for it in range(3):
+        sd = np.sqrt(sy**2 + (jitter * f * slope) ** 2) if it else sy
+        chi, coef = _grid_chi2(f, y, sd, th, beta)
+        # model slope at the best grid point, for the next pass's jitter term
+        i, j = np.unravel_index(int(np.argmin(chi)), chi.shape)
+        fine = np.linspace(f[0] * 0.98, f[-1] * 1.02, 400)
+        s_f = photon_number(fine, th[i], beta[j])
+        mod = coef[i, j, 0] * beta[j] * s_f + coef[i, j, 1] * beta[j] * s_f / (1 + s_f)
+        slope = np.interp(f, fine[1:], np.diff(mod) / np.diff(fine))
+    prof = chi.min(axis=1)
+    jb = chi.argmin(axis=1)
+    i = int(np.argmin(prof))
+    cmin = float(prof[i])
+    dof = max(n - 5, 1)
+    chi2_red = cmin / dof
+    # straight line (no threshold) with the same weights
+    Xl = np.column_stack([np.ones(n), f]) / sd[:, None]
+    cl = np.linalg.lstsq(Xl, y / sd, rcond=None)[0]
+    chi_line = float(((Xl @ cl - y / sd) ** 2).sum())
+    # Kink significance: likelihood ratio of the S-curve against the line (3 more parameters), with
+    # the noise scale taken from the S-curve fit when it is worse than the stated errors.
+    p = float(stats.chi2.sf((chi_line - cmin) / max(cmin / dof, 1.0), 3))
+    # refine the minimum (parabola in ln F_th) and the interval
+    lt = np.log(th)
+    best = lt[i]
+    if 0 < i < th.size - 1:
+        a, b, c = prof[i - 1], prof[i], prof[i + 1]
+        den = a - 2 * b + c
+        if den > 0:
+            best = lt[i] + 0.5 * (a - c) / den * (lt[1] - lt[0])
+    crit = float(stats.chi2.ppf(level, 1)) * max(chi2_red, 1.0)
+    lo_i, hi_i = _profile_interval(lt, prof, i, cmin + crit)
+    th_best = float(np.exp(best))
+    lo, hi = float(np.exp(lo_i)), float(np.exp(hi_i))
+    bj = float(beta[jb[i]])
+    a1, a2, c0 = coef[i, jb[i]]
+    eff = a1 * (1 - bj) / th_best  # output per uJ/cm^2 far above threshold
+    n_below = int((f < th_best).sum())
+    n_above = int((f > th_best).sum())
+    # slope far above / slope at low pump: a1 (1-beta)/F_th over (a1 + a2) beta (1-beta)/F_th
+    ratio = a1 / ((a1 + a2) * bj) if (a1 + a2) > 0 else np.inf
+    params = {"kappa": float(a2 / a1) if a1 else float("nan"), "offset": float(c0), "scale": float(a1),
+              "n": n, "n_below": n_below, "n_above": n_above, "slope_ratio": float(ratio),
+              "chi2_line": chi_line, "jitter": jitter,
+              "threshold_photon_number_one": th_best * (1 + bj) / (2 * (1 - bj))}
+    out = LLFit("threshold", "", th_best, lo, hi, bj, float(eff), p, float(chi2_red), params)
+    open_lo = lo_i <= lt[0] + 1e-12 or lo <= f[0] * 0.5 * 1.0001
+    open_hi = hi_i >= lt[-1] - 1e-12
+    if not (p < P_KINK):
+        out.verdict, out.flag = "none", f"no significant kink (p={p:.2g})"
+    elif a1 <= 0:
+        out.verdict, out.flag = "undetermined", "no rising lasing branch"
+    elif n_below < N_BELOW_MIN:
+        out.verdict, out.flag = "undetermined", (
+            f"only {n_below} point(s) below the threshold: the sweep starts above it (lower the start fluence)")
+    elif n_above < N_ABOVE_MIN:
+        out.verdict, out.flag = "undetermined", f"only {n_above} point(s) above the threshold (sweep higher)"
+    elif bj * (1 + max(a2 / a1, 0)) > MAX_BETA:
+        out.verdict, out.flag = "undetermined", f"no visible jump (beta_apparent {bj * (1 + a2 / a1):.2g} > {MAX_BETA:g})"
+    elif ratio < MIN_SLOPE_RATIO:
+        out.verdict, out.flag = "undetermined", f"kink too weak (slope ratio {ratio:.3g} < {MIN_SLOPE_RATIO:g})"
+    elif open_lo or open_hi:
+        out.verdict, out.flag = "undetermined", "threshold interval open: not constrained by the data"
+    return out

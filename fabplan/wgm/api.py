@@ -48,8 +48,8 @@ class Mode:
     wavelength_nm: float
     q_rad: float
     n_eff: float  # slab effective index at this resonance (self-consistent)
-    # Absorption Q of the UNPUMPED film, n_g / (2 Gamma k) (modal loss Gamma * 4 pi k / lambda): ~2e3 at
-    # 540 nm for 100 nm, close to the measured ~1.8e3 (REFERENCE.md section 4). Gain bleaches it.
+    # Absorption Q of the UNPUMPED film, n_g N / (2 n_f Gamma k) (modal loss (n_f/N) Gamma 4 pi k / lambda):
+    # ~2e3 at 540 nm for 100 nm, close to the measured ~1.8e3 (REFERENCE.md section 4). Gain bleaches it.
     q_abs: float = float("nan")
 
 
@@ -218,10 +218,14 @@ class IndexModel:
         return self._N(wl), self._N(wl, 1), self._no(wl), self._no(wl, 1)
 
     def q_abs(self, wl: np.ndarray, film: Material) -> np.ndarray:
-        """Unpumped-film absorption Q = n_g / (2 Gamma k) at each wavelength (capped like q_rad)."""
+        """Unpumped-film absorption Q = n_g N / (2 n_f Gamma k) at each wavelength (capped like q_rad).
+
+        Modal absorption is (n_f / N) Gamma k, not Gamma k (perturbation of a slab by Im eps = 2 n_f k:
+        d(N^2) = Gamma_E 2 n_f i k, so Im N = (n_f / N) Gamma k; a complex-index slab solve agrees to
+        0.1 %, issue 18): the old n_g / (2 Gamma k) was 21-23 % too high."""
         k = film.k(wl)
         with np.errstate(divide="ignore"):
-            q = self._ng(wl) / (2.0 * self._gamma(wl) * k)
+            q = self._ng(wl) * self._N(wl) / (2.0 * film.n(wl) * self._gamma(wl) * k)
         return np.minimum(q, _disc.Q_RAD_MAX)
 
     def slab(self, wl: float) -> tuple[float, float, float, float]:
