@@ -190,24 +190,6 @@ def test_journal_with_plan_gives_sample_positions_and_diameters(tmp_path):
     assert con.execute("SELECT design_id FROM runs").fetchone()[0] is not None
 
 
-def test_sif_glue_with_a_stand_in_sif_parser(tmp_path, monkeypatch):
-    """The SIF path: frames x rows summed (full vertical binning), calibration -> wavelengths,
-    ExposureTime -> integration time. sif-parser itself is stood in for (optional dependency)."""
-    import types
-
-    frames = np.ones((2, 3, 5))  # 2 frames, 3 rows, 5 pixels
-    fake = types.ModuleType("sif_parser")
-    fake.np_open = lambda path: (frames, {"ExposureTime": 0.5})
-    utils = types.ModuleType("sif_parser.utils")
-    utils.extract_calibration = lambda info: np.linspace(530.0, 531.0, 5)[::-1]  # descending axis
-    monkeypatch.setitem(sys.modules, "sif_parser", fake)
-    monkeypatch.setitem(sys.modules, "sif_parser.utils", utils)
-    p = tmp_path / "a.sif"
-    p.write_bytes(b"stand-in")
-    wl, counts, t = read_spectrum(p)
-    assert t == 0.5 and np.allclose(wl, np.linspace(530.0, 531.0, 5)) and np.allclose(counts, 6.0)
-
-
 def test_parallel_import_path_is_atomic_too(tmp_path):
     """Large manifests are parsed in worker processes; a bad file deep inside still rolls back all."""
     _spec(tmp_path / "s0.csv")

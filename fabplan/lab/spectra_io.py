@@ -1,7 +1,12 @@
-"""Reading spectrum files: two-column CSV/TXT (header optional) and Andor SIF (optional sif-parser).
+"""Reading spectrum files: two-column CSV/TXT (header optional), Andor SIF (optional sif-parser).
 
 A spectrum is (wavelength_nm, counts, integration_s | None). Wavelengths must be finite; they are
-returned ascending (some spectrometers write descending axes).
+returned ascending (some spectrometers write descending axes). integration_s is the total time the
+counts integrate (exposure x accumulations for an accumulated SIF).
+
+A file name may end in a selection `#frame=N` (1-based frame of a kinetic series) and/or
+`#rows=A-B` (1-based inclusive rows of an image to sum), joined by '&': `series.sif#frame=3`.
+The name with its selection is what the logbook stores as the spectrum's source.
 """
 
 from __future__ import annotations
@@ -14,19 +19,58 @@ from pathlib import Path
 import numpy as np
 
 from fabplan.errors import UserError
+from fabplan.lab.sif import SIF_HINT  # noqa: F401  (re-exported: the tests and the CLI name it)
 
 _SEP = re.compile(r"[,;\t]")
 
-SIF_HINT = "reading Andor .sif files needs the optional dependency: pip install 'fabplan[sif]' (sif-parser)"
+_SELECTION = re.compile(r"^(?P<path>.*)#(?P<sel>(?:frame|rows)=[^#&]*(?:&(?:frame|rows)=[^#&]*)*)$")
+
+
+def split_selection(path: str | os.PathLike) -> tuple[Path, dict]:
+    """'a.sif#frame=3&rows=10-20' -> (Path('a.sif'), {'frame': 3, 'rows': (10, 20)})."""
+    text = os.fspath(path)
+    m = _SELECTION.match(text)
+    if m is None or Path(text).is_file():  # a real file name containing '#'
+        return Path(text), {}
+    sel: dict = {}
+    for part in m["sel"].split("&"):
+        key, _, val = part.partition("=")
+        try:
+            if key == "frame":
+                sel["frame"] = int(val)
+            else:
+                lo, _, hi = val.partition("-")
+                sel["rows"] = (int(lo), int(hi or lo))
+        except ValueError:
+            raise UserError(f"{text}: bad selection {part!r} (frame=N, rows=A-B)") from None
+    return Path(m["path"]), sel
+
+
+def with_selection(path: str | os.PathLike, frame: int | None = None, rows: str | None = None) -> str:
+    """The spectrum's name with a frame/rows selection appended (as split_selection reads it)."""
+    parts = ([f"frame={frame}"] if frame is not None else []) + ([f"rows={rows}"] if rows else [])
+    return os.fspath(path) + ("#" + "&".join(parts) if parts else "")
 
 
 def read_spectrum(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray, float | None]:
-    p = Path(path)
+    wl, counts, t, _ = read_spectrum_info(path)
+    return wl, counts, t
+
+
+def read_spectrum_info(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray, float | None, dict]:
+    """(wavelength_nm, counts, integration_s, acquisition): acquisition holds what the file says
+    about how it was taken (SIF: frame, frames, exposure_s, accumulations, data_type)."""
+    p, sel = split_selection(path)
     if not p.is_file():
         raise UserError(f"{p}: spectrum file not found")
     if p.suffix.lower() == ".sif":
-        return _read_sif(p)
-    return _read_text(p)
+        from fabplan.lab.sif import sif_spectrum
+
+        wl, counts, t, acq = sif_spectrum(p, sel.get("frame"), sel.get("rows"))
+        return (*_finish(p, wl, counts, t), acq)
+    if sel:
+        raise UserError(f"{path}: a frame/rows selection applies to Andor SIF files only")
+    return (*_read_text(p), {})
 
 
 def _read_text(p: Path) -> tuple[np.ndarray, np.ndarray, float | None]:
@@ -95,6 +139,10 @@ def _numeric(line: str) -> bool:
 
 
 def _finish(p: Path, wl: np.ndarray, counts: np.ndarray, integration_s: float | None):
+    if len(wl) != len(counts):
+        raise UserError(f"{p}: {len(wl)} wavelengths for {len(counts)} counts")
+    if len(wl) < 2:
+        raise UserError(f"{p}: a spectrum needs at least 2 points, got {len(wl)}")
     if not np.all(np.isfinite(wl)) or not np.all(np.isfinite(counts)):
         raise UserError(f"{p}: non-finite wavelength or counts")
     if wl[0] > wl[-1]:
@@ -104,28 +152,6 @@ def _finish(p: Path, wl: np.ndarray, counts: np.ndarray, integration_s: float | 
     if not (100.0 < wl[0] < 5000.0):
         raise UserError(f"{p}: wavelengths must be in nm (first value {wl[0]:g})")
     return np.ascontiguousarray(wl), np.ascontiguousarray(counts), integration_s
-
-
-def _read_sif(p: Path) -> tuple[np.ndarray, np.ndarray, float | None]:
-    try:
-        import sif_parser  # type: ignore[import-not-found]
-        from sif_parser.utils import extract_calibration  # type: ignore[import-not-found]
-    except ImportError:
-        raise UserError(f"{p}: {SIF_HINT}") from None
-    try:
-        data, info = sif_parser.np_open(str(p))
-    except Exception as exc:  # sif_parser raises assorted errors on corrupt files
-        raise UserError(f"{p}: cannot read Andor SIF ({exc})") from None
-    counts = np.asarray(data, dtype=np.float64)
-    counts = counts.reshape(-1, counts.shape[-1]).sum(axis=0)  # frames x rows (full vertical binning)
-    wl = extract_calibration(info)
-    if wl is None:
-        raise UserError(f"{p}: SIF file has no wavelength calibration")
-    wl = np.asarray(wl, dtype=np.float64)
-    if wl.ndim == 2:
-        wl = wl[0]
-    exposure = info.get("ExposureTime")
-    return _finish(p, wl, counts, float(exposure) if exposure is not None else None)
 
 
 def write_spectrum(
