@@ -9,7 +9,7 @@ same facts as fields for scripts:
 Posts go out on a background thread with a short timeout and never raise: an unreachable webhook
 must not disturb a run. A webhook URL usually embeds a secret, so logs name only its host.
 What was true when the notifier first looked (an old pause, a journal that already had uncertain
-shots) is not announced again: only changes seen while watching are.
+shots) is not announced again: only changes seen while watching are, and a run already stalled.
 """
 
 from __future__ import annotations
@@ -78,9 +78,10 @@ class Notifier:
             self._baseline = True
             self._pauses, self._ends = pauses, len(ends)
             self._uncertain_told = unc > 0
-            self._stalled = bool(st["state"]["stalled"])
             self._interrupted = state == "interrupted"
-            return []
+            # a run found stalled at the first look is news (a crashed writer on another host): go on
+        if st["state"]["stalled"] and not self._stalled:
+            alerts.append(("stall", f"run stalled: no journal record for {st['state']['last_record_age_s']:.0f} s"))
         if pauses > self._pauses:
             alerts.append(("pause", "run paused: " + str(_last_message(m, "pause") or "pause requested")))
         for end in ends[self._ends:]:
@@ -91,8 +92,6 @@ class Notifier:
                 alerts.append(("pause", f"run {status}: {end.get('message', '')}"))
         if state == "interrupted" and not self._interrupted:
             alerts.append(("failure", "run interrupted: its process is gone without an end record"))
-        if st["state"]["stalled"] and not self._stalled:
-            alerts.append(("stall", f"run stalled: no journal record for {st['state']['last_record_age_s']:.0f} s"))
         if unc and not self._uncertain_told:
             ids = ", ".join(st["uncertain"]["ids"][:5])
             alerts.append(("uncertain", f"first uncertain shot(s): {unc} ({ids})"))

@@ -50,6 +50,7 @@ def bind(host: str, port: int) -> socket.socket:
         sock.close()
         raise UserError(f"--host {host} --port {port}: cannot listen there ({exc.strerror or exc}); "
                         "--port 0 picks a free port") from None
+    sock.listen(128)  # connections queue from now on: the address can be printed before uvicorn starts
     sock.set_inheritable(True)
     return sock
 
@@ -81,6 +82,7 @@ def serve(journal: str | os.PathLike, *, host: str = "127.0.0.1", port: int = DE
     monitor = Monitor(journal, stall_s=stall_s)
     notifier = Notifier(list(notify or [])) if notify else None
     sock = bind(host, port)
+    monitor.update()  # the first look before the address is announced: the page opens on the real state
     server: uvicorn.Server | None = None
 
     def on_update(mon: Monitor) -> None:
@@ -171,7 +173,7 @@ def start_beside(journal: str | os.PathLike, *, serve_page: bool = True, host: s
                   token=parts[2] if len(parts) > 2 else None)
 
 
-def serve_notify_only(journal: str | os.PathLike, notify: list[str], *, stall_s: float, poll_s: float = 1.0,
+def serve_notify_only(journal: str | os.PathLike, notify: list[str], *, stall_s: float, poll_s: float = 0.5,
                       parent_pid: int | None = None, on_ready: Callable[[str, str | None], None] | None = None) -> int:
     """Webhooks without a page: follow the journal and post alerts until SIGTERM or the parent exits."""
     from fabplan.monitor.notify import Notifier

@@ -1,0 +1,170 @@
+"""The monitor served for real (uvicorn in a child process, as beside a run): JSON API, server-sent
+events, token, request pause through the journal's request file, and webhook alerts received by a
+local HTTP server (the standard library's, an independent receiver)."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import urllib.error
+import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from fabplan.execute.control import RunControl, RunState
+from fabplan.execute.journal import Journal
+from fabplan.monitor.pause import PauseWatcher, request_file
+from fabplan.monitor.server import is_loopback, start_beside
+from tests.monitor_journals import write_journal
+
+pytest.importorskip("uvicorn")
+
+
+def wait_for(cond, timeout_s: float = 30.0, what: str = "condition"):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        got = cond()
+        if got:
+            return got
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def get(url: str, token: str | None = None, data: bytes | None = None, headers: dict | None = None):
+    h = dict(headers or {})
+    if token:
+        h["Authorization"] = f"Bearer {token}"
+    req = urllib.request.Request(url, data=data, headers=h, method="POST" if data is not None else "GET")
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status, r.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
+@pytest.fixture
+def journal(tmp_path):
+    p = tmp_path / "run.jsonl"
+    write_journal(p, n=200)
+    return p
+
+
+def test_api_state_disc_events_and_pause(journal):
+    mon = start_beside(journal)
+    try:
+        base = mon.url
+        status, body = get(base + "api/state")
+        st = json.loads(body)
+        assert status == 200 and st["counts"]["total"] == 200 and st["state"]["state"] == "running"
+        status, body = get(base)
+        assert status == 200 and b"fabplan monitor" in body and b"<canvas" in body
+        status, body = get(base + "api/disc?seq=3")
+        d = json.loads(body)
+        assert d["state"] == "fired" and [r["k"] for r in d["records"]] == ["intent", "fired"]
+        assert d["records"][0]["seq"] == 3 and d["error_nm"] is not None
+        assert get(base + "api/disc?seq=99999")[0] == 404 and get(base + "api/disc?x=nan&y=1")[0] == 400
+        # server-sent events: the first event carries the same state
+        with urllib.request.urlopen(base + "api/events", timeout=10) as r:
+            assert r.headers["Content-Type"].startswith("text/event-stream")
+            lines = []
+            while not any(ln.startswith(b"data: ") for ln in lines):
+                lines.append(r.readline())
+        ev = json.loads([ln for ln in lines if ln.startswith(b"data: ")][0][6:])
+        assert ev["counts"] == st["counts"]
+        # request pause: refused without the confirmation header, then the run's watcher honours it
+        assert get(base + "api/pause", data=b"{}")[0] == 400
+        control = RunControl()
+        control.start()
+        with PauseWatcher(journal, control, poll_s=0.05):
+            status, body = get(base + "api/pause", data=b"{}", headers={"X-Fabplan-Confirm": "pause"})
+            assert status == 200 and json.loads(body)["ok"]
+            wait_for(lambda: control.state is RunState.PAUSING, what="the pause request to reach the run")
+        assert "monitor page" in control.reason and not request_file(journal).exists()
+    finally:
+        mon.stop()
+    assert mon.proc.returncode is not None
+
+
+def test_token_required_when_set(journal):
+    mon = start_beside(journal, token="s3cret-token")
+    try:
+        assert get(mon.url + "api/state")[0] == 401
+        assert get(mon.url + "api/state?token=wrong")[0] == 401
+        assert get(mon.url + "api/state", token="s3cret-token")[0] == 200
+        assert get(mon.url + "api/state?token=s3cret-token")[0] == 200
+        assert get(mon.url)[0] == 200  # the page itself asks for the token
+    finally:
+        mon.stop()
+
+
+def test_loopback_rule():
+    assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
+    assert not is_loopback("0.0.0.0") and not is_loopback("192.168.0.10")
+
+
+def test_pause_request_refused_when_the_run_is_over(tmp_path):
+    p = tmp_path / "done.jsonl"
+    write_journal(p, n=50)
+    with open(p, "a") as fh:
+        fh.write(json.dumps({"k": "end", "status": "completed", "message": "", "t": time.time()}) + "\n")
+    mon = start_beside(p)
+    try:
+        status, body = get(mon.url + "api/pause", data=b"{}", headers={"X-Fabplan-Confirm": "pause"})
+        assert status == 409 and "completed" in json.loads(body)["error"]
+        assert not request_file(p).exists()
+    finally:
+        mon.stop()
+
+
+class _Receiver(BaseHTTPRequestHandler):
+    got: list = []
+
+    def do_POST(self):  # noqa: N802 - http.server's name
+        n = int(self.headers.get("Content-Length", 0))
+        self.got.append((self.path, self.headers.get("Content-Type"), json.loads(self.rfile.read(n))))
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *a):
+        pass
+
+
+def test_webhooks_on_pause_stall_uncertain_failure(tmp_path):
+    _Receiver.got = []
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), _Receiver)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    hook = f"http://127.0.0.1:{srv.server_address[1]}/hooks/SECRET"
+    p = tmp_path / "live.jsonl"
+    from tests.monitor_journals import _header
+
+    j = Journal.create(p, {**_header(20), "host": "elsewhere"}, sync="none")
+    j.write({"k": "session", "n": 0, "resume": False, "pid": 1, "to_fire": 20})
+    j.intent(0, "A-r00c00", 0.0, 0.0, 0.0, 0.5, 1)
+    j.fired(0, 0.0, 0.0, 0.0, 0.5)
+    j.flush(durable=False)
+    mon = start_beside(p, serve_page=False, notify=[hook], stall_s=1.0,
+                       log_file=tmp_path / "mon.log")
+    events = lambda: [g[2]["event"] for g in _Receiver.got]  # noqa: E731
+    try:
+        wait_for(lambda: "stall" in events(), what="the stall alert")  # nothing written for > 1 s
+        j.write({"k": "event", "what": "pause", "message": "interrupted (Ctrl+C)"})
+        wait_for(lambda: "pause" in events(), what="the pause alert")
+        j.write({"k": "event", "what": "resume"})
+        j.write({"k": "unconfirmed", "seqs": [0], "reason": "laser interlock found open"})
+        wait_for(lambda: "uncertain" in events(), what="the first-uncertain alert")
+        j.write({"k": "end", "status": "failed", "message": "XPS: connection dropped"})
+        j.close()
+        wait_for(lambda: "failure" in events(), what="the failure alert")
+    finally:
+        mon.stop()
+        srv.shutdown()
+    by = {g[2]["event"]: g for g in _Receiver.got}
+    path, ctype, msg = by["failure"]
+    assert path == "/hooks/SECRET" and ctype == "application/json"
+    assert "connection dropped" in msg["text"] and msg["run_id"] == "r1" and msg["counts"]["uncertain"] == 1
+    assert "resume_command" in msg
+    assert events().count("uncertain") == 1  # the first uncertain shot only
+    log = (tmp_path / "mon.log").read_text()
+    assert "SECRET" not in log  # webhook URLs are secrets: the log names the host only
