@@ -6,6 +6,9 @@ from pathlib import Path
 import pytest
 
 from fabplan.cli import main
+from tests import lab_pg
+
+lab_url, pg_url = lab_pg.lab_url, lab_pg.pg_url  # fixtures: each test on SQLite and PostgreSQL
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -41,9 +44,10 @@ def lab_dir(tmp_path_factory):
     return d
 
 
-def test_dry_run_path(lab_dir, capsys, monkeypatch):
-    db = str(lab_dir / "lab.sqlite")
-    monkeypatch.setenv("FABPLAN_DB", db)
+def test_dry_run_path(lab_dir, capsys, monkeypatch, lab_url):
+    """The same commands, unchanged, on a SQLite file and with FABPLAN_DB=postgresql://..."""
+    monkeypatch.setenv("FABPLAN_DB", lab_url)
+    monkeypatch.setenv("FABPLAN_OPERATOR", "ana")
     manifest = str(lab_dir / "spectra" / "manifest.csv")
     rc, _, err = run(capsys, "lab", "import", manifest)
     assert rc == 2 and "unknown disc ids" in err and "Traceback" not in err
@@ -70,6 +74,14 @@ def test_dry_run_path(lab_dir, capsys, monkeypatch):
     rc, out, _ = run(capsys, "lab", "fit", "--disc", "A-r01*")
     rc, out, _ = run(capsys, "lab", "list", "--status", "damaged", "--json")
     assert [r["disc_id"] for r in json.loads(out)] == ["A-r01c00"]  # a hand-set status survives refits
+    from fabplan.lab import open_db
+
+    con = open_db(lab_url)
+    audit = [dict(r) for r in con.execute("SELECT operator, action, detail FROM audit ORDER BY id")]
+    assert [a["action"] for a in audit] == ["import", "fit", "set-status", "fit"]
+    assert audit[0]["operator"] == "test" and {a["operator"] for a in audit[1:]} == {"ana"}  # --operator wins
+    assert json.loads(audit[2]["detail"]) == {"disc": "A-r01c00", "status": "damaged"}
+    con.close()
     rc, out, _ = run(
         capsys, "lab", "report", "--out", str(lab_dir / "report"), "--max-disc-figures", "1", "--json"
     )

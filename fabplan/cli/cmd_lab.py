@@ -1,6 +1,9 @@
-"""`fabplan lab ...`: the lasing-threshold logbook (SQLite): add/import spectra, fit, show, report.
+"""`fabplan lab ...`: the lasing-threshold logbook: add/import spectra, fit, show, report, export.
 
-The database is `--db PATH`, else $FABPLAN_DB, else ./fabplan-lab.sqlite.
+The logbook is `--db ADDRESS`, else $FABPLAN_DB, else ./fabplan-lab.sqlite. ADDRESS is a file path
+or sqlite:///path (one file, one computer) or postgresql://user@host/dbname (one server that every
+setup of a lab writes to at once). Writes record who made them ($FABPLAN_OPERATOR or --operator,
+else the login name) and from which host.
 """
 
 from __future__ import annotations
@@ -32,7 +35,19 @@ def _ws(args) -> str:
 def _db(args):
     from fabplan.lab.db import open_db
 
-    return open_db(args.db)
+    con = open_db(args.db)
+    con.action = f"lab {args.lab_command}"  # what the audit rows of this command's writes say
+    if getattr(args, "operator", None):
+        con.operator = args.operator
+    return con
+
+
+def _write(fn):
+    """Run a whole write operation; again if the server aborted it as a serialization failure or
+    deadlock (its transaction rolled back, nothing of it remains)."""
+    from fabplan.lab.db import retrying
+
+    return retrying(fn)
 
 
 def _meta(args) -> dict:
@@ -63,8 +78,8 @@ def _add(args) -> int:
     from fabplan.lab.importer import add_spectrum
 
     con = _db(args)
-    _prepare(con, args)
-    res = add_spectrum(
+    _write(lambda: _prepare(con, args))
+    res = _write(lambda: add_spectrum(
         con,
         args.disc,
         args.fluence,
@@ -73,7 +88,7 @@ def _add(args) -> int:
         allow_unknown=args.allow_unknown,
         new_series=args.new_series,
         meta=_meta(args),
-    )
+    ))
     from fabplan.units import implausible
 
     slip = implausible(float(res["fluence_uj_cm2"]), "pump_fluence")  # e.g. 12mJ/cm^2 typed for 12uJ/cm^2
@@ -94,10 +109,10 @@ def _import(args) -> int:
     from fabplan.lab.importer import import_manifest
 
     con = _db(args)
-    _prepare(con, args)
-    res = import_manifest(
+    _write(lambda: _prepare(con, args))
+    res = _write(lambda: import_manifest(
         con, args.manifest, sample=_ws(args), allow_unknown=args.allow_unknown, meta=_meta(args)
-    )
+    ))
     if args.json:
         print_json(res)
     else:
@@ -111,7 +126,8 @@ def _import(args) -> int:
 def _add_design(args) -> int:
     from fabplan.lab.records import register_design
 
-    res = register_design(_db(args), args.design_file, _ws(args))
+    con = _db(args)
+    res = _write(lambda: register_design(con, args.design_file, _ws(args)))
     if args.json:
         print_json(res)
     else:
@@ -126,8 +142,8 @@ def _import_journal(args) -> int:
 
     con = _db(args)
     if args.design:
-        register_design(con, args.design, _ws(args))
-    res = import_journal(con, args.journal_file, _ws(args))
+        _write(lambda: register_design(con, args.design, _ws(args)))
+    res = _write(lambda: import_journal(con, args.journal_file, _ws(args)))
     if args.json:
         print_json(res)
     else:
@@ -157,13 +173,14 @@ def _fit(args) -> int:
     from fabplan.units import parse_kind
 
     con = _db(args)
-    res = fit_all(
+    window = _window(args.window)
+    res = _write(lambda: fit_all(
         con,
         pattern=args.disc,
         sample=args.sample,
-        window_nm=_window(args.window),
+        window_nm=window,
         resolution_nm=parse_kind(args.resolution, "wavelength_nm") if args.resolution else None,
-    )
+    ))
     if args.json:
         print_json([result_dict(r) for r in res])
         return 0
@@ -271,12 +288,17 @@ def _set_status(args) -> int:
     from fabplan.lab.queries import find_disc
 
     con = _db(args)
-    d = find_disc(con, args.disc_id, args.sample)
-    with transaction(con):
-        con.execute(
-            "UPDATE discs SET status=?, status_manual=? WHERE id=?",
-            (args.status if args.status != "auto" else d["status"], int(args.status != "auto"), d["id"]),
-        )
+
+    def write() -> None:
+        with transaction(con, "set-status", disc=args.disc_id, status=args.status):
+            d = find_disc(con, args.disc_id, args.sample)
+            con.execute(
+                "UPDATE discs SET status=?, status_manual=?, status_audit_id=? WHERE id=?",
+                (args.status if args.status != "auto" else d["status"], int(args.status != "auto"),
+                 con.audit_id, d["id"]),
+            )
+
+    _write(write)
     if args.json:
         print_json({"disc_id": args.disc_id, "status": args.status})
     else:
@@ -380,7 +402,7 @@ def _simulate(args) -> int:
 def register(sub: argparse._SubParsersAction) -> None:
     lab = sub.add_parser(
         "lab",
-        help="lasing-threshold logbook: spectra, fits, reports (SQLite)",
+        help="lasing-threshold logbook: spectra, fits, reports, exports (SQLite or PostgreSQL)",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -388,7 +410,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     lab.set_defaults(func=lambda a: (lab.print_help(), 2)[1])
 
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--db", help="lab database (default: $FABPLAN_DB or ./fabplan-lab.sqlite)")
+    common.add_argument(
+        "--db",
+        metavar="ADDRESS",
+        help="logbook: a file, sqlite:///file or postgresql://user@host/db (default: $FABPLAN_DB or "
+        "./fabplan-lab.sqlite)",
+    )
     common.add_argument(
         "--sample", default=None, help="sample name (default: 'default' when writing, all when reading)"
     )

@@ -1,21 +1,47 @@
-"""The lab logbook database: SQLite in WAL mode, versioned schema, forward migrations.
+"""The lab logbook database: one URL, SQLite (default, one file) or PostgreSQL (one server for a lab).
 
-Why SQLite: one file the lab can copy, safe concurrent readers plus one writer at a time (WAL), and
-transactions that make a batch import all-or-nothing. Arrays (spectra) are stored as float32 blobs;
-identical wavelength axes are stored once (`axes`) because a spectrometer reuses its calibration.
+The address is a file path or `sqlite:///path` (embedded, zero set-up) or `postgresql://user@host/db`
+(several hosts writing at once: SQLite's WAL needs every writer on one machine). SQLAlchemy Core
+makes the engines (URL parsing, drivers: sqlite3 and psycopg 3) and renders the schema's DDL for each
+dialect from one table definition (`_tables`: LargeBinary -> BLOB/bytea, Float -> REAL/double
+precision, integer keys -> rowid/SERIAL). The queries are plain SQL in the subset both dialects
+share, written with `?` placeholders (`Connection.execute` hands them to the driver in its style):
+no GLOB, INSERT OR REPLACE (use INSERT ... ON CONFLICT ... DO UPDATE), PRAGMA, lastrowid (use
+`insert_id`, i.e. RETURNING id), strftime or json_extract outside this module.
 
-Schema changes are forward migrations: `MIGRATIONS[k]` takes a database at user_version k to k+1.
-Never edit a released migration; append a new one.
+Writers: every write is a `transaction(con)`. On SQLite it is BEGIN IMMEDIATE (the writer lock is
+taken up front, so two writers never deadlock); waits beyond the busy timeout are retried with
+bounded backoff. On PostgreSQL a write transaction first takes a transaction-scoped advisory lock,
+so writers queue exactly as on SQLite while readers never wait (MVCC); `retrying` re-runs a whole
+operation on a serialization failure or deadlock. Each write transaction appends one `audit` row
+(operator, host, pid, time, action) and exposes its id as `con.audit_id` for the rows it creates.
+
+Schema versions: a fresh logbook gets the current schema in one step (`_tables`); an existing one
+runs `MIGRATIONS[k]` for each version k it lacks, in its own transaction. v1-v3 are the released
+SQLite-only steps (PostgreSQL logbooks start at v4). The version lives in SQLite's user_version (so
+an older fabplan refuses a newer file) and in table `fabplan_schema` on PostgreSQL. To add a column:
+add it to `_tables` and append a migration calling `add_column`; never edit a released migration.
+
+Own migrations rather than Alembic: the existing files already carry their version in user_version
+(Alembic would need stamping them first), a migration here is a ten-line function run inside the
+same advisory-locked transaction as everything else, and there is no migration script directory
+to ship as package data.
 """
 
 from __future__ import annotations
 
+import functools
+import getpass
 import hashlib
+import json
 import os
-import sqlite3
-from collections.abc import Callable, Iterator
+import random
+import socket
+import time
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -23,19 +49,453 @@ from fabplan.errors import UserError
 
 DEFAULT_DB = "fabplan-lab.sqlite"
 ENV_DB = "FABPLAN_DB"
+ENV_OPERATOR = "FABPLAN_OPERATOR"
 BUSY_TIMEOUT_MS = 60_000
+LOCK_RETRIES = 30  # after the busy timeout: this many more attempts, backoff 0.05 s doubling to 5 s
+PG_WRITER_LOCK = 0x6661_6270_6C61_6E  # advisory lock key ('fabplan'): one writer at a time on PG
 
 STATUSES = ("untested", "lasing", "ASE-only", "dead", "damaged")
 
+_NOW = {
+    "sqlite": "(strftime('%Y-%m-%dT%H:%M:%fZ','now'))",
+    "postgresql": "(to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'))",
+}
 
-def _script(con: sqlite3.Connection, sql: str) -> None:
-    """Run `;`-separated DDL inside the caller's transaction (executescript would COMMIT first)."""
+
+# ---- addresses ----------------------------------------------------------------------------------
+
+
+def default_url(address: str | os.PathLike | None = None) -> str:
+    """`--db` wins, then $FABPLAN_DB, then ./fabplan-lab.sqlite (as given: a path or a URL)."""
+    return str(address or os.environ.get(ENV_DB) or DEFAULT_DB)
+
+
+def default_path(path: str | os.PathLike | None = None) -> Path:
+    """The SQLite file of `default_url(path)` (a UserError for a server URL)."""
+    p = sqlite_path(default_url(path))
+    if p is None:
+        raise UserError(f"{redact(default_url(path))} is not a SQLite logbook file")
+    return p
+
+
+def sqlite_path(address: str) -> Path | None:
+    """The file of a SQLite address (path or sqlite:///path), None for a server URL."""
+    if "://" not in address:
+        return Path(address)
+    scheme, _, rest = address.partition("://")
+    if scheme.lower() == "sqlite":
+        return Path(rest[1:] if rest.startswith("/") else "")
+    return None
+
+
+def redact(address: str) -> str:
+    """The address without its password (for messages)."""
+    if "://" not in address or "@" not in address:
+        return address
+    scheme, _, rest = address.partition("://")
+    cred, _, host = rest.rpartition("@")
+    return f"{scheme}://{cred.split(':', 1)[0]}{':***' if ':' in cred else ''}@{host}"
+
+
+def _engine_url(address: str):
+    import sqlalchemy as sa
+
+    p = sqlite_path(address)
+    if p is not None:
+        if str(p) in ("", ".", ":memory:"):
+            raise UserError(f"{address}: the logbook must be a file (an in-memory database is lost on exit)")
+        if p.parent and not p.parent.exists():
+            raise UserError(f"{p}: directory {p.parent} does not exist")
+        return sa.engine.URL.create("sqlite", database=str(p))
+    scheme = address.partition("://")[0].lower()
+    if scheme not in ("postgresql", "postgres", "postgresql+psycopg"):
+        raise UserError(
+            f"{redact(address)}: unsupported logbook address (a file path, sqlite:///path or "
+            "postgresql://user@host/db)"
+        )
+    try:
+        url = sa.engine.make_url(address)
+    except Exception as exc:  # noqa: BLE001 - sqlalchemy.exc.ArgumentError and friends
+        raise UserError(f"{redact(address)}: malformed logbook URL ({exc})") from None
+    return url.set(drivername="postgresql+psycopg")
+
+
+# ---- connections --------------------------------------------------------------------------------
+
+
+class Row(tuple):
+    """A result row: a tuple that also answers row["column"], keys() and dict(row) (like sqlite3.Row)."""
+
+    __slots__ = ()
+    _index: dict[str, int] = {}
+    _keys: tuple[str, ...] = ()
+
+    def __getitem__(self, k):  # type: ignore[override]
+        if isinstance(k, str):
+            return tuple.__getitem__(self, self._index[k])
+        return tuple.__getitem__(self, k)
+
+    def keys(self) -> list[str]:
+        return list(self._keys)
+
+
+@functools.lru_cache(maxsize=256)
+def _row_class(keys: tuple[str, ...]) -> type[Row]:
+    index: dict[str, int] = {}
+    for i, k in enumerate(keys):
+        index.setdefault(k, i)
+    return type("Row", (Row,), {"__slots__": (), "_index": index, "_keys": keys})
+
+
+class Result:
+    """What `Connection.execute` returns: iterate, fetchone, fetchall; `rowcount`."""
+
+    def __init__(self, con: Connection, res) -> None:
+        self._con = con
+        self._res = res
+        self._cls = _row_class(tuple(res.keys())) if res.returns_rows else None
+        self.rowcount = res.rowcount
+
+    def __iter__(self) -> Iterator[Row]:
+        if self._cls is None:
+            return iter(())
+        cls = self._cls
+        return (cls(r) for r in self._res)
+
+    def fetchone(self) -> Row | None:
+        r = self._res.fetchone() if self._cls is not None else None
+        return None if r is None else self._cls(r)
+
+    def fetchall(self) -> list[Row]:
+        return list(self)
+
+    @property
+    def lastrowid(self) -> int:
+        """Id of the row an INSERT created. Prefer `Connection.insert_id` (RETURNING) in new code."""
+        if self._con.dialect == "sqlite":
+            return self._res.lastrowid
+        return int(self._con.execute("SELECT lastval()").fetchone()[0])
+
+
+class Connection:
+    """One logbook connection: `execute(sql, args)` with `?` placeholders on either backend.
+
+    Statements outside `transaction()` commit on their own (autocommit), as the sqlite3 module did
+    with isolation_level=None.
+    """
+
+    def __init__(self, address: str) -> None:
+        import sqlalchemy as sa
+
+        self.address = address
+        self.url = address  # what a worker process passes to `connect` to open the same logbook
+        self.operator = os.environ.get(ENV_OPERATOR) or _os_user()
+        self.host = socket.gethostname()
+        self.action = "python API"  # what the audit rows say was done (the CLI names its command)
+        self.audit_id: int | None = None
+        self.has_audit = False
+        self.in_transaction = False
+        url = _engine_url(address)
+        self.dialect = url.get_backend_name()
+        kw: dict[str, Any] = {"poolclass": sa.pool.NullPool, "isolation_level": "AUTOCOMMIT"}
+        if self.dialect == "sqlite":
+            kw["connect_args"] = {"timeout": BUSY_TIMEOUT_MS / 1000, "check_same_thread": False}
+        else:
+            kw["connect_args"] = {"connect_timeout": 10, "application_name": "fabplan"}
+        try:
+            self.engine = sa.create_engine(url, **kw)
+            self._c = self.engine.connect()
+        except ModuleNotFoundError as exc:
+            raise UserError(
+                f"{redact(address)}: PostgreSQL logbooks need psycopg ({exc}); pip install 'psycopg[binary]'"
+            ) from None
+        except sa.exc.DBAPIError as exc:
+            raise UserError(f"{redact(address)}: cannot open the logbook ({_first_line(exc.orig)})") from None
+        if self.dialect == "sqlite":
+            self.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+            mode = self.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            if str(mode).lower() != "wal":
+                raise UserError(f"{address}: cannot switch the lab database to WAL mode (got {mode!r})")
+            self.execute("PRAGMA synchronous=NORMAL")
+            self.execute("PRAGMA foreign_keys=ON")
+
+    # -- statements
+
+    def _sql(self, sql: str) -> str:
+        return sql if self.dialect == "sqlite" else _pg_sql(sql)
+
+    def _args(self, args):
+        args = tuple(args)
+        if self.dialect != "sqlite":  # psycopg sends bool as boolean; the flag columns are integers
+            args = tuple(int(a) if a.__class__ is bool else a for a in args)
+        return args
+
+    def execute(self, sql: str, args: Iterable = ()) -> Result:
+        return Result(self, self._c.exec_driver_sql(self._sql(sql), self._args(args)))
+
+    def executemany(self, sql: str, rows: Iterable[Iterable]) -> None:
+        rows = [self._args(r) for r in rows]
+        if rows:
+            self._c.exec_driver_sql(self._sql(sql), rows)
+
+    def insert_id(self, sql: str, args: Iterable = ()) -> int:
+        """Run one `INSERT` and return the new row's id (RETURNING id: SQLite >= 3.35 and PostgreSQL)."""
+        return int(self.execute(sql.rstrip().rstrip(";") + " RETURNING id", args).fetchone()[0])
+
+    def close(self) -> None:
+        try:
+            self._c.close()
+        finally:
+            self.engine.dispose()
+
+    def __enter__(self) -> Connection:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- transactions
+
+    def _begin_write(self) -> None:
+        if self.dialect == "sqlite":
+            self.execute("BEGIN IMMEDIATE")
+        else:
+            self.execute("BEGIN")
+            try:
+                self.execute("SELECT pg_advisory_xact_lock(?)", (PG_WRITER_LOCK,))
+            except BaseException:
+                self.execute("ROLLBACK")
+                raise
+
+
+@functools.lru_cache(maxsize=1024)
+def _pg_sql(sql: str) -> str:
+    """`?` -> `%s` outside string literals, literal `%` doubled (psycopg's paramstyle)."""
+    out, quoted = [], False
+    for ch in sql:
+        if ch == "'":
+            quoted = not quoted
+            out.append(ch)
+        elif ch == "%":
+            out.append("%%")
+        elif ch == "?" and not quoted:
+            out.append("%s")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def _os_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
+def is_lock_error(exc: BaseException) -> bool:
+    """A wait for another writer that gave up: SQLite 'database is locked/busy', PostgreSQL
+    serialization failure (40001), deadlock (40P01) or lock timeout (55P03)."""
+    orig = getattr(exc, "orig", exc)
+    code = getattr(orig, "sqlstate", None) or getattr(getattr(orig, "diag", None), "sqlstate", None)
+    if code in ("40001", "40P01", "55P03"):
+        return True
+    msg = str(orig).lower()
+    return "database is locked" in msg or "database is busy" in msg or "database table is locked" in msg
+
+
+def _backoff(attempt: int) -> float:
+    return min(5.0, 0.05 * 2**attempt) * (0.5 + random.random())  # jitter: writers do not march in step
+
+
+def connect(address: str | os.PathLike) -> Connection:
+    """Open a connection (no migration: `open_db` is the usual entry point)."""
+    return Connection(str(address))
+
+
+def open_db(address: str | os.PathLike | None = None) -> Connection:
+    """Open (creating if needed) and migrate the logbook at `address` (None -> `default_url()`)."""
+    con = connect(default_url(address))
+    try:
+        migrate(con)
+    except BaseException:
+        con.close()
+        raise
+    return con
+
+
+@contextmanager
+def transaction(con: Connection, action: str | None = None, **detail) -> Iterator[Connection]:
+    """A write transaction: commit at the end, roll back on any exception (nested: joins the outer).
+
+    Waiting for the writer lock is retried (bounded backoff) once the driver's own wait gives up;
+    the body runs once. The audit row says who (operator, host, pid) did `action` (default
+    `con.action`) and when; `con.audit_id` is its id while the transaction is open.
+    """
+    if con.in_transaction:
+        yield con
+        return
+    from sqlalchemy.exc import DBAPIError
+
+    for attempt in range(LOCK_RETRIES + 1):
+        try:
+            con._begin_write()
+            break
+        except DBAPIError as exc:
+            if not is_lock_error(exc) or attempt == LOCK_RETRIES:
+                raise UserError(f"{redact(con.address)}: could not start a write ({_first_line(exc.orig)})") from None
+            time.sleep(_backoff(attempt))
+    con.in_transaction = True
+    try:
+        if con.has_audit:
+            con.audit_id = con.insert_id(
+                "INSERT INTO audit(operator, host, pid, action, detail) VALUES (?,?,?,?,?)",
+                (con.operator, con.host, os.getpid(), action or con.action,
+                 json.dumps(detail, sort_keys=True, default=str) if detail else None),
+            )
+        yield con
+    except BaseException:
+        con.in_transaction = False
+        con.audit_id = None
+        try:
+            con.execute("ROLLBACK")
+        except Exception:  # noqa: BLE001 - the connection may be gone (server restart): report the cause
+            pass
+        raise
+    con.in_transaction = False
+    con.audit_id = None
+    con.execute("COMMIT")
+
+
+def retrying(fn: Callable[[], Any], attempts: int = 8) -> Any:
+    """Run `fn` (a whole write operation), again after a serialization failure, deadlock or lock
+    timeout: its transaction rolled back, so nothing of the failed attempt remains."""
+    from sqlalchemy.exc import DBAPIError
+
+    for attempt in range(attempts):
+        try:
+            return fn()
+        except DBAPIError as exc:
+            if not is_lock_error(exc) or attempt == attempts - 1:
+                raise
+            time.sleep(_backoff(attempt))
+    raise AssertionError("unreachable")
+
+
+def upsert_sql(table: str, columns: list[str] | tuple[str, ...], key: tuple[str, ...], touch: str = "") -> str:
+    """`INSERT ... ON CONFLICT (key) DO UPDATE SET` every other column: what INSERT OR REPLACE did, on
+    SQLite and PostgreSQL alike (the row keeps its id; `touch` names a timestamp column to renew from
+    its default: `excluded` carries the defaults on both)."""
+    sets = [f"{c}=excluded.{c}" for c in (*columns, *([touch] if touch else [])) if c not in key]
+    return (
+        f"INSERT INTO {table}({', '.join(columns)}) VALUES ({','.join('?' * len(columns))}) "
+        f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET {', '.join(sets)}"
+    )
+
+
+# ---- schema -------------------------------------------------------------------------------------
+
+
+def _tables(dialect: str):
+    """The current schema (SCHEMA_VERSION) as SQLAlchemy tables, for `dialect`'s server defaults."""
+    import sqlalchemy as sa
+
+    md = sa.MetaData()
+    now = sa.text(_NOW[dialect])
+    pk = functools.partial(sa.Column, "id", sa.Integer, primary_key=True)
+    T, F, I, B = sa.Text, sa.Float, sa.Integer, sa.LargeBinary  # noqa: E741, N806
+
+    def fk(name, target, **kw):
+        return sa.Column(name, I, sa.ForeignKey(target), **kw)
+
+    def created(name="created"):
+        return sa.Column(name, T, nullable=False, server_default=now)
+
+    sa.Table("samples", md, pk(), sa.Column("name", T, nullable=False, unique=True), sa.Column("notes", T),
+             created())
+    sa.Table("designs", md, pk(), sa.Column("hash", T, nullable=False, unique=True), sa.Column("name", T),
+             sa.Column("yaml", T, nullable=False), created(), sa.Column("film_thickness_nm", F))
+    sa.Table("runs", md, pk(), fk("sample_id", "samples.id", nullable=False), fk("design_id", "designs.id"),
+             sa.Column("plan_hash", T), sa.Column("journal_path", T), sa.Column("journal_sha256", T, unique=True),
+             sa.Column("started", T), sa.Column("header_json", T), sa.Column("n_fired", I), created("imported"))
+    statuses = ",".join(f"'{s}'" for s in STATUSES)
+    sa.Table("discs", md, pk(), fk("sample_id", "samples.id", nullable=False),
+             sa.Column("disc_id", T, nullable=False), sa.Column("array_id", T), fk("design_id", "designs.id"),
+             fk("run_id", "runs.id"), sa.Column("diameter_um", F), sa.Column("fluence_mj_cm2", F),
+             sa.Column("pulses", I), sa.Column("x_um", F), sa.Column("y_um", F),
+             sa.Column("known", I, nullable=False, server_default=sa.text("1")), sa.Column("fab_state", T),
+             sa.Column("energy_uj", F),
+             sa.Column("status", T, sa.CheckConstraint(f"status IN ({statuses})"), nullable=False,
+                       server_default=sa.text("'untested'")),
+             sa.Column("status_manual", I, nullable=False, server_default=sa.text("0")),
+             sa.Column("status_audit_id", I),
+             sa.UniqueConstraint("sample_id", "disc_id"), sa.Index("discs_disc_id", "disc_id"))
+    sa.Table("series", md, pk(), fk("disc_pk", "discs.id", nullable=False), created(),
+             *(sa.Column(c, F) for c in ("pump_wavelength_nm", "pulse_width_fs", "rep_rate_hz", "spot_fwhm_um")),
+             sa.Column("operator", T), sa.Column("notes", T), sa.Column("resolution_nm", F),
+             sa.Column("audit_id", I), sa.Index("series_disc", "disc_pk"))
+    sa.Table("axes", md, pk(), sa.Column("sha1", T, nullable=False, unique=True), sa.Column("n", I, nullable=False),
+             sa.Column("wavelength_nm", B, nullable=False))
+    sa.Table("spectra", md, pk(), fk("series_id", "series.id", nullable=False),
+             sa.Column("fluence_uj_cm2", F, nullable=False), fk("axis_id", "axes.id", nullable=False),
+             sa.Column("counts", B, nullable=False), sa.Column("integration_s", F), sa.Column("source_file", T),
+             created("acquired"), sa.Column("integrated", F), sa.Column("peak_nm", F), sa.Column("fwhm_nm", F),
+             sa.Column("audit_id", I), sa.Index("spectra_series", "series_id"))
+    sa.Table("fits", md, pk(), fk("series_id", "series.id", nullable=False), sa.Column("method", T, nullable=False),
+             sa.Column("has_threshold", I, nullable=False), sa.Column("flag", T),
+             *(sa.Column(c, F) for c in ("threshold_uj_cm2", "threshold_lo", "threshold_hi", "slope_efficiency",
+                                         "beta")),
+             sa.Column("params_json", T), created(), sa.Column("audit_id", I),
+             sa.UniqueConstraint("series_id", "method"))
+    sa.Table("spectral", md,
+             sa.Column("series_id", I, sa.ForeignKey("series.id"), primary_key=True, autoincrement=False),
+             sa.Column("linewidth_nm", F), sa.Column("linewidth_err_nm", F), sa.Column("resolution_limited", I),
+             sa.Column("below_linewidth_nm", F), sa.Column("peak_nm", F), sa.Column("peaks_json", T),
+             sa.Column("q", F), sa.Column("mode_spacing_nm", F), sa.Column("fsr_predicted_nm", F),
+             sa.Column("fsr_source", T), sa.Column("window_lo_nm", F), sa.Column("window_hi_nm", F))
+    _audit_table(md, dialect)
+    return md
+
+
+def _audit_table(md, dialect: str):
+    import sqlalchemy as sa
+
+    return sa.Table("audit", md, sa.Column("id", sa.Integer, primary_key=True),
+                    sa.Column("at", sa.Text, nullable=False, server_default=sa.text(_NOW[dialect])),
+                    sa.Column("operator", sa.Text), sa.Column("host", sa.Text), sa.Column("pid", sa.Integer),
+                    sa.Column("action", sa.Text, nullable=False), sa.Column("detail", sa.Text))
+
+
+def _ddl(con: Connection, element) -> str:
+    return str(element.compile(dialect=con.engine.dialect)).strip()
+
+
+def _create(con: Connection, md) -> None:
+    from sqlalchemy.schema import CreateIndex, CreateTable
+
+    for t in md.sorted_tables:
+        con.execute(_ddl(con, CreateTable(t)))
+        for ix in sorted(t.indexes, key=lambda i: i.name):
+            con.execute(_ddl(con, CreateIndex(ix)))
+
+
+def add_column(con: Connection, table: str, column) -> None:
+    """ALTER TABLE ... ADD COLUMN for a migration, the type rendered for this backend."""
+    col_type = column.type.compile(dialect=con.engine.dialect)
+    con.execute(f"ALTER TABLE {table} ADD COLUMN {column.name} {col_type}")
+
+
+def _script(con: Connection, sql: str) -> None:
     for stmt in sql.split(";"):
         if stmt.strip():
             con.execute(stmt)
 
 
-def _v1(con: sqlite3.Connection) -> None:
+def _v1(con: Connection) -> None:
+    """Released SQLite schema v1 (kept verbatim: old files replay it)."""
     _script(
         con,
         """
@@ -86,8 +546,8 @@ def _v1(con: sqlite3.Connection) -> None:
     )
 
 
-def _v2(con: sqlite3.Connection) -> None:
-    """Per-spectrum derived scalars (cached by `fit`) and per-series spectral summary."""
+def _v2(con: Connection) -> None:
+    """Per-spectrum derived scalars (cached by `fit`) and per-series spectral summary (SQLite)."""
     _script(
         con,
         """
@@ -104,71 +564,77 @@ def _v2(con: sqlite3.Connection) -> None:
     )
 
 
-def _v3(con: sqlite3.Connection) -> None:
+def _v3(con: Connection) -> None:
     """Film thickness per design: the WGM prediction depends on it (slab effective index)."""
     con.execute("ALTER TABLE designs ADD COLUMN film_thickness_nm REAL")
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1, _v2, _v3]
+def _v4(con: Connection) -> None:
+    """Who did what: the audit table and the audit ids of series, spectra, fits and status changes."""
+    import sqlalchemy as sa
+    from sqlalchemy.schema import CreateTable
+
+    con.execute(_ddl(con, CreateTable(_audit_table(sa.MetaData(), con.dialect))))
+    for table, col in (("series", "audit_id"), ("spectra", "audit_id"), ("fits", "audit_id"),
+                       ("discs", "status_audit_id")):
+        add_column(con, table, sa.Column(col, sa.Integer))
+
+
+MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2, _v3, _v4]
 SCHEMA_VERSION = len(MIGRATIONS)
+FIRST_PG_VERSION = 4
 
 
-def default_path(path: str | os.PathLike | None = None) -> Path:
-    """`--db` wins, then $FABPLAN_DB, then ./fabplan-lab.sqlite."""
-    return Path(path or os.environ.get(ENV_DB) or DEFAULT_DB)
+def schema_version(con: Connection) -> int:
+    if con.dialect == "sqlite":
+        return int(con.execute("PRAGMA user_version").fetchone()[0])
+    if not con.execute("SELECT to_regclass('fabplan_schema')").fetchone()[0]:
+        return 0
+    row = con.execute("SELECT max(version) FROM fabplan_schema").fetchone()
+    return int(row[0] or 0)
 
 
-def connect(path: str | os.PathLike) -> sqlite3.Connection:
-    con = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
-    con.row_factory = sqlite3.Row
-    con.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-    mode = con.execute("PRAGMA journal_mode=WAL").fetchone()[0]
-    if str(mode).lower() != "wal":
-        raise UserError(f"{path}: cannot switch the lab database to WAL mode (got {mode!r})")
-    con.execute("PRAGMA synchronous=NORMAL")
-    con.execute("PRAGMA foreign_keys=ON")
-    return con
+def _set_version(con: Connection, version: int) -> None:
+    if con.dialect == "sqlite":
+        con.execute(f"PRAGMA user_version={int(version)}")
+        return
+    con.execute("CREATE TABLE IF NOT EXISTS fabplan_schema (version INTEGER NOT NULL)")
+    con.execute("DELETE FROM fabplan_schema")
+    con.execute("INSERT INTO fabplan_schema(version) VALUES (?)", (version,))
 
 
-def migrate(con: sqlite3.Connection) -> int:
+def _has_tables(con: Connection) -> bool:
+    import sqlalchemy as sa
+
+    return "samples" in sa.inspect(con._c).get_table_names()
+
+
+def migrate(con: Connection) -> int:
     """Bring the schema to SCHEMA_VERSION; each step is its own transaction. Returns the version."""
-    while True:
-        with transaction(con):
-            version = con.execute("PRAGMA user_version").fetchone()[0]
+    con.has_audit = False
+    version = schema_version(con)  # the usual case, up to date: no writer lock (readers never queue)
+    while version != SCHEMA_VERSION:
+        with transaction(con, "migrate"):
+            version = schema_version(con)
             if version > SCHEMA_VERSION:
                 raise UserError(
                     f"lab database schema v{version} is newer than this fabplan (v{SCHEMA_VERSION}): "
                     "upgrade fabplan"
                 )
-            if version == SCHEMA_VERSION:
-                return version
-            MIGRATIONS[version](con)
-            con.execute(f"PRAGMA user_version={version + 1}")
-
-
-def open_db(path: str | os.PathLike | None = None) -> sqlite3.Connection:
-    """Open (creating if needed) and migrate the lab database; `path` None -> `default_path()`."""
-    p = default_path(path)
-    if p.parent and not p.parent.exists():
-        raise UserError(f"{p}: directory {p.parent} does not exist")
-    con = connect(p)
-    migrate(con)
-    return con
-
-
-@contextmanager
-def transaction(con: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
-    """BEGIN IMMEDIATE ... COMMIT, ROLLBACK on any exception (writers queue on the busy timeout)."""
-    if con.in_transaction:  # nested: join the outer transaction
-        yield con
-        return
-    con.execute("BEGIN IMMEDIATE")
-    try:
-        yield con
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
-    con.execute("COMMIT")
+            if version == SCHEMA_VERSION:  # another process migrated while this one waited
+                break
+            if version == 0 and not _has_tables(con):
+                _create(con, _tables(con.dialect))  # a new logbook: the current schema at once
+                version = SCHEMA_VERSION
+            elif con.dialect != "sqlite" and version < FIRST_PG_VERSION:
+                raise UserError(f"{redact(con.address)}: tables exist but no fabplan schema version: "
+                                "not a fabplan logbook?")
+            else:
+                MIGRATIONS[version](con)
+                version += 1
+            _set_version(con, version)
+    con.has_audit = True
+    return SCHEMA_VERSION
 
 
 # ---- arrays -------------------------------------------------------------------------------------
@@ -182,36 +648,33 @@ def from_blob(b: bytes) -> np.ndarray:
     return np.frombuffer(b, dtype="<f4")
 
 
-def axis_id(con: sqlite3.Connection, wavelength_nm: np.ndarray | bytes, cache: dict | None = None) -> int:
+def axis_id(con: Connection, wavelength_nm: np.ndarray | bytes, cache: dict | None = None) -> int:
     """Id of this wavelength axis, inserting it once (content-addressed by its float32 bytes)."""
     blob = wavelength_nm if isinstance(wavelength_nm, bytes) else to_blob(wavelength_nm)
-    key = blob if cache is not None else b""
-    if cache is not None and key in cache:
-        return cache[key]
+    if cache is not None and blob in cache:
+        return cache[blob]
     sha = hashlib.sha1(blob).hexdigest()
-    row = con.execute("SELECT id FROM axes WHERE sha1=?", (sha,)).fetchone()
-    if row is None:
-        cur = con.execute(
-            "INSERT INTO axes(sha1, n, wavelength_nm) VALUES (?,?,?)", (sha, len(blob) // 4, blob)
-        )
-        aid = int(cur.lastrowid)
-    else:
-        aid = int(row[0])
+    con.execute(
+        "INSERT INTO axes(sha1, n, wavelength_nm) VALUES (?,?,?) ON CONFLICT (sha1) DO NOTHING",
+        (sha, len(blob) // 4, blob),
+    )
+    aid = int(con.execute("SELECT id FROM axes WHERE sha1=?", (sha,)).fetchone()[0])
     if cache is not None:
-        cache[key] = aid
+        cache[blob] = aid
     return aid
 
 
-def load_axes(con: sqlite3.Connection) -> dict[int, np.ndarray]:
+def load_axes(con: Connection) -> dict[int, np.ndarray]:
     return {int(r[0]): from_blob(r[1]) for r in con.execute("SELECT id, wavelength_nm FROM axes")}
 
 
 # ---- samples ------------------------------------------------------------------------------------
 
 
-def sample_id(con: sqlite3.Connection, name: str) -> int:
+def sample_id(con: Connection, name: str) -> int:
     """Id of sample `name`, created on first use."""
     row = con.execute("SELECT id FROM samples WHERE name=?", (name,)).fetchone()
     if row:
         return int(row[0])
-    return int(con.execute("INSERT INTO samples(name) VALUES (?)", (name,)).lastrowid)
+    con.execute("INSERT INTO samples(name) VALUES (?) ON CONFLICT (name) DO NOTHING", (name,))
+    return int(con.execute("SELECT id FROM samples WHERE name=?", (name,)).fetchone()[0])

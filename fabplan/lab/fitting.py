@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from fabplan.lab import spectral, threshold
-from fabplan.lab.db import from_blob, load_axes, transaction
+from fabplan.lab.db import connect, from_blob, load_axes, transaction, upsert_sql
 from fabplan.lab.queries import disc_filter, where
 from fabplan.physics.comb import predicted_fsr
 
@@ -61,7 +61,7 @@ def _series_rows(con: sqlite3.Connection, pattern: str | None, sample: str | Non
                     g.film_thickness_nm
              FROM series s JOIN discs d ON d.id = s.disc_pk JOIN samples sm ON sm.id = d.sample_id
              LEFT JOIN designs g ON g.id = d.design_id"""
-    cond, args = disc_filter(pattern, sample)
+    cond, args = disc_filter(pattern, sample, con=con)
     return con.execute(sql + where(cond) + " ORDER BY s.id", args).fetchall()
 
 
@@ -91,10 +91,10 @@ def fit_all(
     args = (window_nm, resolution_nm, thickness_nm)
     # Serial by default: on this shared 2-core machine a pool was slower (23 s vs 15 s, 2,000 series).
     n_workers = workers or 1
-    path = con.execute("PRAGMA database_list").fetchone()[2]
+    path = getattr(con, "url", None)  # the logbook's address (file or server URL)
     pool = None
     if n_workers > 1 and path:
-        # Workers read the (WAL, committed) database themselves; only this process writes.
+        # Workers read the (committed) logbook themselves; only this process writes.
         pool = ProcessPoolExecutor(n_workers)
         computed = pool.map(_compute_chunk_from_path, [path] * len(chunks), chunks, [args] * len(chunks))
     else:
@@ -114,7 +114,7 @@ def fit_all(
 
 
 def _compute_chunk_from_path(path: str, chunk, args):
-    con = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=60)
+    con = connect(path)
     try:
         return _compute_chunk(con, load_axes(con), chunk, *args)
     finally:
@@ -149,15 +149,20 @@ def _compute_chunk(con, axes, chunk, window_nm, resolution_nm, thickness_nm):
     return results, spec_updates
 
 
+_FIT_COLUMNS = ("series_id", "method", "has_threshold", "flag", "threshold_uj_cm2", "threshold_lo",
+                "threshold_hi", "slope_efficiency", "beta", "params_json", "audit_id")
+_SPECTRAL_COLUMNS = ("series_id", "linewidth_nm", "linewidth_err_nm", "resolution_limited", "below_linewidth_nm",
+                     "peak_nm", "peaks_json", "q", "mode_spacing_nm", "fsr_predicted_nm", "fsr_source",
+                     "window_lo_nm", "window_hi_nm")
+
+
 def _store(con, results, spec_updates, latest_per_disc) -> None:
-    with transaction(con):
+    with transaction(con, "fit", series=len(results)):
         con.executemany("UPDATE spectra SET integrated=?, peak_nm=?, fwhm_nm=? WHERE id=?", spec_updates)
         for r, res, fits, spectral_row in results:
             for fit in fits:
                 con.execute(
-                    """INSERT OR REPLACE INTO fits(series_id, method, has_threshold, flag, threshold_uj_cm2,
-                           threshold_lo, threshold_hi, slope_efficiency, beta, params_json)
-                       VALUES (?,?,?,?,?,?,?,?,?,?)""",
+                    upsert_sql("fits", _FIT_COLUMNS, ("series_id", "method"), touch="created"),
                     (
                         r[0],
                         fit.method,
@@ -169,17 +174,15 @@ def _store(con, results, spec_updates, latest_per_disc) -> None:
                         _n(fit.slope_efficiency),
                         _n(fit.beta),
                         json.dumps(_clean(fit.params)),
+                        con.audit_id,
                     ),
                 )
-            con.execute(
-                """INSERT OR REPLACE INTO spectral(series_id, linewidth_nm, linewidth_err_nm,
-                       resolution_limited, below_linewidth_nm, peak_nm, peaks_json, q, mode_spacing_nm,
-                       fsr_predicted_nm, fsr_source, window_lo_nm, window_hi_nm)
-                   VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)""",
-                (r[0], *spectral_row),
-            )
+            con.execute(upsert_sql("spectral", _SPECTRAL_COLUMNS, ("series_id",)), (r[0], *spectral_row))
             if not r[3] and latest_per_disc.get(r[6]) == r[0]:
-                con.execute("UPDATE discs SET status=? WHERE id=? AND status_manual=0", (res.status, r[6]))
+                con.execute(
+                    "UPDATE discs SET status=?, status_audit_id=? WHERE id=? AND status_manual=0",
+                    (res.status, con.audit_id, r[6]),
+                )
 
 
 def _n(v) -> float | None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import os
-import sqlite3
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -19,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from fabplan.errors import Problem, ProblemsError, UserError
-from fabplan.lab.db import axis_id, to_blob, transaction
+from fabplan.lab.db import Connection, axis_id, to_blob, transaction
 from fabplan.lab.records import resolve_discs
 from fabplan.lab.spectra_io import read_spectrum
 from fabplan.units import parse_kind, parse_quantity
@@ -83,37 +82,33 @@ class Row:
     sample: str | None = None
 
 
-def _new_series(con: sqlite3.Connection, disc_pk: int, meta: dict) -> int:
+def _new_series(con: Connection, disc_pk: int, meta: dict) -> int:
     m = {**DEFAULT_META, **{k: v for k, v in meta.items() if v is not None}}
-    cols = ["disc_pk", *m.keys()]
-    return int(
-        con.execute(
-            f"INSERT INTO series({','.join(cols)}) VALUES ({','.join('?' * len(cols))})",
-            [disc_pk, *m.values()],
-        ).lastrowid
+    cols = ["disc_pk", "audit_id", *m.keys()]
+    return con.insert_id(
+        f"INSERT INTO series({','.join(cols)}) VALUES ({','.join('?' * len(cols))})",
+        [disc_pk, con.audit_id, *m.values()],
     )
 
 
-def _insert(con, series_id: int, row: Row, wl, counts, integration_s, cache) -> int:
-    aid = axis_id(con, wl, cache)
-    return int(
-        con.execute(
-            """INSERT INTO spectra(series_id, fluence_uj_cm2, axis_id, counts, integration_s, source_file)
-           VALUES (?,?,?,?,?,?)""",
-            (
-                series_id,
-                row.fluence_uj_cm2,
-                aid,
-                counts if isinstance(counts, bytes) else to_blob(counts),
-                row.integration_s if row.integration_s is not None else integration_s,
-                str(row.spectrum),
-            ),
-        ).lastrowid
+_INSERT_SPECTRUM = """INSERT INTO spectra(series_id, fluence_uj_cm2, axis_id, counts, integration_s, source_file,
+                                          audit_id) VALUES (?,?,?,?,?,?,?)"""
+
+
+def _spectrum_row(con, series_id: int, row: Row, wl, counts, integration_s, cache) -> tuple:
+    return (
+        series_id,
+        row.fluence_uj_cm2,
+        axis_id(con, wl, cache),
+        counts if isinstance(counts, bytes) else to_blob(counts),
+        row.integration_s if row.integration_s is not None else integration_s,
+        str(row.spectrum),
+        con.audit_id,
     )
 
 
 def add_spectrum(
-    con: sqlite3.Connection,
+    con: Connection,
     disc_id: str,
     fluence,
     spectrum: str | os.PathLike,
@@ -127,11 +122,11 @@ def add_spectrum(
     f = parse_fluence(fluence)
     wl, counts, t = read_spectrum(spectrum)
     row = Row(disc_id, f, Path(spectrum), str(spectrum), integration_s)
-    with transaction(con):
+    with transaction(con, "add spectrum", disc=disc_id, sample=sample, file=str(spectrum)):
         pk = resolve_discs(con, sample, [disc_id], allow_unknown)[disc_id]
         last = con.execute("SELECT max(id) FROM series WHERE disc_pk=?", (pk,)).fetchone()[0]
         sid = _new_series(con, pk, meta or {}) if (new_series or last is None) else int(last)
-        spec_id = _insert(con, sid, row, wl, counts, t, {})
+        spec_id = con.insert_id(_INSERT_SPECTRUM, _spectrum_row(con, sid, row, wl, counts, t, {}))
     return {"disc_id": disc_id, "series_id": sid, "spectrum_id": spec_id, "fluence_uj_cm2": f}
 
 
@@ -204,7 +199,7 @@ def _read_one(path: Path):
 
 
 def import_manifest(
-    con: sqlite3.Connection,
+    con: Connection,
     manifest: str | os.PathLike,
     sample: str = "default",
     allow_unknown: bool = False,
@@ -229,7 +224,7 @@ def import_manifest(
     cache: dict = {}
     done = 0
     try:
-        with transaction(con):
+        with transaction(con, "import", manifest=str(path), spectra=len(rows)):
             by_sample: dict[str, list[Row]] = {}
             for r in rows:
                 by_sample.setdefault(r.sample or sample, []).append(r)
@@ -255,12 +250,14 @@ def import_manifest(
                 ]
                 if bad:
                     raise ProblemsError(bad)
+                batch = []
                 for r, (wl, counts, t) in zip(part, parsed, strict=False):
                     smp = r.sample or sample
                     key = (smp, r.disc_id, r.series_key)
                     if key not in series:
                         series[key] = _new_series(con, pks[(smp, r.disc_id)], {**(meta or {}), **r.meta})
-                    _insert(con, series[key], r, wl, counts, t, cache)
+                    batch.append(_spectrum_row(con, series[key], r, wl, counts, t, cache))
+                con.executemany(_INSERT_SPECTRUM, batch)  # one batch per chunk (pipelined on PostgreSQL)
                 done += len(part)
                 if progress:
                     progress(done, len(rows))

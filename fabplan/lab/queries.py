@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import sqlite3
+import re
 
 import numpy as np
 
 from fabplan.errors import UserError
-from fabplan.lab.db import from_blob
+from fabplan.lab.db import Connection, Row, from_blob
 
 DISC_COLUMNS = (
     "sample",
@@ -60,7 +60,7 @@ SELECT sm.name, d.disc_id, d.array_id, d.status, d.status_manual, d.known, d.fab
        (SELECT max(fluence_uj_cm2) FROM spectra WHERE series_id = l.sid),
        a.threshold_uj_cm2, a.threshold_lo, a.threshold_hi, a.slope_efficiency,
        b.threshold_uj_cm2, b.threshold_lo, b.threshold_hi, b.beta,
-       trim(coalesce(a.flag, '') || CASE WHEN coalesce(b.flag, '') <> '' THEN '; ' || b.flag ELSE '' END, '; '),
+       NULL,
        sp.linewidth_nm, sp.linewidth_err_nm, sp.resolution_limited, sp.below_linewidth_nm, sp.peak_nm, sp.q,
        sp.mode_spacing_nm, sp.fsr_predicted_nm, sp.fsr_source, sp.peaks_json
 FROM discs d JOIN samples sm ON sm.id = d.sample_id
@@ -73,15 +73,48 @@ LEFT JOIN spectral sp ON sp.series_id = l.sid
 
 
 def disc_filter(
-    pattern: str | None = None, sample: str | None = None, status: str | None = None
+    pattern: str | None = None,
+    sample: str | None = None,
+    status: str | None = None,
+    con: Connection | None = None,
 ) -> tuple[list[str], list]:
-    """SQL conditions and arguments selecting discs by id glob, sample name and status (aliases d, sm)."""
+    """SQL conditions and arguments selecting discs by id glob, sample name and status (aliases d, sm).
+
+    The glob (`*`, `?`, `[...]`, case-sensitive) is SQLite's GLOB there and the equivalent anchored
+    regular expression (`~`) on PostgreSQL, so `con` (its dialect) is needed for a server logbook."""
     cond, args = [], []
-    for clause, value in (("d.disc_id GLOB ?", pattern), ("sm.name = ?", sample), ("d.status = ?", status)):
+    glob = ("d.disc_id GLOB ?", pattern)
+    if pattern and con is not None and con.dialect != "sqlite":
+        glob = ("d.disc_id ~ ?", glob_regex(pattern))
+    for clause, value in (glob, ("sm.name = ?", sample), ("d.status = ?", status)):
         if value:
             cond.append(clause)
             args.append(value)
     return cond, args
+
+
+def glob_regex(pattern: str) -> str:
+    """A glob (SQLite GLOB rules: `*`, `?`, `[a-c]`, `[^a]`) as an anchored POSIX regular expression."""
+    out, i = ["^"], 0
+    while i < len(pattern):
+        c = pattern[i]
+        if c == "*":
+            out.append(".*")
+        elif c == "?":
+            out.append(".")
+        elif c == "[":
+            start = i + 2 if pattern[i + 1 : i + 2] == "^" else i + 1
+            j = pattern.find("]", start + 1)  # a ']' first in the set is a member
+            if j < 0:
+                out.append(re.escape(c))
+            else:
+                body = pattern[i + 1 : j].replace("\\", "\\\\")
+                out.append(f"[{body}]")
+                i = j
+        else:
+            out.append(re.escape(c))
+        i += 1
+    return "".join(out) + "$"
 
 
 def where(cond: list[str]) -> str:
@@ -89,13 +122,13 @@ def where(cond: list[str]) -> str:
 
 
 def disc_rows(
-    con: sqlite3.Connection,
+    con: Connection,
     pattern: str | None = None,
     status: str | None = None,
     sample: str | None = None,
     measured_only: bool = False,
 ) -> list[dict]:
-    cond, args = disc_filter(pattern, sample, status)
+    cond, args = disc_filter(pattern, sample, status, con=con)
     if measured_only:
         cond.append("l.sid IS NOT NULL")
     sql = _DISC_SQL + where(cond) + " ORDER BY sm.name, d.disc_id"
@@ -115,7 +148,7 @@ def disc_rows(
     return out
 
 
-def _flags(con: sqlite3.Connection, sids: list[int]) -> dict[int, str]:
+def _flags(con: Connection, sids: list[int]) -> dict[int, str]:
     flags: dict[int, list[str]] = {}
     for sid, method, flag in con.execute(
         "SELECT series_id, method, flag FROM fits WHERE flag <> '' ORDER BY method"
@@ -125,10 +158,10 @@ def _flags(con: sqlite3.Connection, sids: list[int]) -> dict[int, str]:
 
 
 def measurement_rows(
-    con: sqlite3.Connection, pattern: str | None = None, sample: str | None = None
+    con: Connection, pattern: str | None = None, sample: str | None = None
 ) -> list[dict]:
     """One row per stored spectrum with its series metadata and derived scalars."""
-    cond, args = disc_filter(pattern, sample)
+    cond, args = disc_filter(pattern, sample, con=con)
     sql = """SELECT sm.name AS sample, d.disc_id, s.id AS series_id, s.created AS series_created,
                     s.pump_wavelength_nm, s.pulse_width_fs, s.rep_rate_hz, s.spot_fwhm_um, s.operator, s.notes,
                     s.resolution_nm, x.id AS spectrum_id, x.fluence_uj_cm2, x.integration_s, x.source_file,
@@ -141,7 +174,7 @@ def measurement_rows(
     ]
 
 
-def find_disc(con: sqlite3.Connection, disc_id: str, sample: str | None = None) -> sqlite3.Row:
+def find_disc(con: Connection, disc_id: str, sample: str | None = None) -> Row:
     sql = "SELECT d.*, sm.name AS sample FROM discs d JOIN samples sm ON sm.id = d.sample_id WHERE d.disc_id = ?"
     args: list = [disc_id]
     if sample:
@@ -157,7 +190,7 @@ def find_disc(con: sqlite3.Connection, disc_id: str, sample: str | None = None) 
     return rows[0]
 
 
-def disc_detail(con: sqlite3.Connection, disc_id: str, sample: str | None = None) -> dict:
+def disc_detail(con: Connection, disc_id: str, sample: str | None = None) -> dict:
     """Everything about one disc: record, every series with its fits and per-spectrum scalars."""
     d = find_disc(con, disc_id, sample)
     out = {k: d[k] for k in d.keys() if k not in ("id", "sample_id")}
@@ -187,7 +220,7 @@ def disc_detail(con: sqlite3.Connection, disc_id: str, sample: str | None = None
 
 
 def series_spectra(
-    con: sqlite3.Connection, series_id: int
+    con: Connection, series_id: int
 ) -> tuple[list[np.ndarray], list[np.ndarray], np.ndarray]:
     """(wavelength arrays, counts/s arrays, fluences) of one series, in fluence order."""
     rows = con.execute(
@@ -201,7 +234,7 @@ def series_spectra(
 
 
 def fabricated_discs(
-    con: sqlite3.Connection, sample: str | None = None, include_uncertain: bool = False
+    con: Connection, sample: str | None = None, include_uncertain: bool = False
 ) -> list[dict]:
     """Discs to measure: those an imported journal says were fired (optionally also the uncertain
     ones); when no run was imported for a sample, every disc of its registered design."""

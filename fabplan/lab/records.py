@@ -37,17 +37,15 @@ def register_design(con: sqlite3.Connection, path: str | os.PathLike, sample: st
 
     diameter = expected_diameters(design, discs)  # fluence-specified discs: the beam model's prediction
     h = design_hash(text)
-    with transaction(con):
+    with transaction(con, "add-design", design=str(path), sample=sample):
         sid = sample_id(con, sample)
         row = con.execute("SELECT id FROM designs WHERE hash=?", (h,)).fetchone()
         did = (
             int(row[0])
             if row
-            else int(
-                con.execute(
-                    "INSERT INTO designs(hash, name, yaml, film_thickness_nm) VALUES (?,?,?,?)",
-                    (h, design.name, text, _film_thickness(design)),
-                ).lastrowid
+            else con.insert_id(
+                "INSERT INTO designs(hash, name, yaml, film_thickness_nm) VALUES (?,?,?,?)",
+                (h, design.name, text, _film_thickness(design)),
             )
         )
         arrays = np.asarray(discs.array_ids, dtype=object)[discs.array_index] if len(discs) else []
@@ -73,9 +71,10 @@ def register_design(con: sqlite3.Connection, path: str | os.PathLike, sample: st
                  x_um=excluded.x_um, y_um=excluded.y_um, known=1""",
             rows,
         )
-        con.execute(
-            "UPDATE runs SET design_id=? WHERE design_id IS NULL AND json_extract(header_json, '$.design_hash')=?",
-            (did, h),
+        unlinked = con.execute("SELECT id, header_json FROM runs WHERE design_id IS NULL").fetchall()
+        con.executemany(  # runs imported before their design (header_json is text on every backend)
+            "UPDATE runs SET design_id=? WHERE id=?",
+            [(did, r[0]) for r in unlinked if json.loads(r[1] or "{}").get("design_hash") == h],
         )
     return {"design_id": did, "hash": h, "name": design.name, "discs": len(rows), "sample": sample}
 
@@ -166,7 +165,7 @@ def import_journal(
     if bad:
         raise UserError(f"{p}: malformed disc ids: {summarize_ids(bad)}")
     fab = [s for s in shots.values() if s["state"] in ("fired", "uncertain")]
-    with transaction(con):
+    with transaction(con, "import-journal", journal=str(p), sample=sample):
         prev = con.execute("SELECT id FROM runs WHERE journal_sha256=?", (sha,)).fetchone()
         if prev and if_new:
             return {"run_id": int(prev[0]), "already_imported": True}
@@ -175,21 +174,19 @@ def import_journal(
         sid = sample_id(con, sample)
         drow = con.execute("SELECT id FROM designs WHERE hash=?", (header.get("design_hash", ""),)).fetchone()
         did = int(drow[0]) if drow else None
-        run = int(
-            con.execute(
-                """INSERT INTO runs(sample_id, design_id, plan_hash, journal_path, journal_sha256, started,
-                                    header_json, n_fired) VALUES (?,?,?,?,?,?,?,?)""",
-                (
-                    sid,
-                    did,
-                    header.get("plan_hash"),
-                    str(p.resolve()),
-                    sha,
-                    header.get("started"),
-                    json.dumps(header, sort_keys=True),
-                    sum(s["state"] == "fired" for s in fab),
-                ),
-            ).lastrowid
+        run = con.insert_id(
+            """INSERT INTO runs(sample_id, design_id, plan_hash, journal_path, journal_sha256, started,
+                                header_json, n_fired) VALUES (?,?,?,?,?,?,?,?)""",
+            (
+                sid,
+                did,
+                header.get("plan_hash"),
+                str(p.resolve()),
+                sha,
+                header.get("started"),
+                json.dumps(header, sort_keys=True),
+                sum(s["state"] == "fired" for s in fab),
+            ),
         )
         con.executemany(
             """INSERT INTO discs(sample_id, disc_id, array_id, run_id, design_id, pulses, x_um, y_um,
@@ -269,11 +266,9 @@ def resolve_discs(
         if d in known and (known[d][1] or allow_unknown):
             out[d] = known[d][0]
         elif allow_unknown:
-            out[d] = int(
-                con.execute(
-                    "INSERT INTO discs(sample_id, disc_id, array_id, known) VALUES (?,?,?,0)",
-                    (sid, d, parse_id(d)[0]),
-                ).lastrowid
+            out[d] = con.insert_id(
+                "INSERT INTO discs(sample_id, disc_id, array_id, known) VALUES (?,?,?,0)",
+                (sid, d, parse_id(d)[0]),
             )
         else:
             missing.append(d)
