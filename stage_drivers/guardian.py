@@ -36,6 +36,10 @@ DEFAULT_TIMEOUT_S = 1.0
 DEVICE_TIMEOUT_S = 0.4
 
 
+class GuardianError(RuntimeError):
+    """The guardian could not start (it could not reach a device): the run must not start either."""
+
+
 def _with_param(url: str, key: str, value: str) -> str:
     return url + ("&" if "?" in url else "?") + f"{key}={value}"
 
@@ -147,7 +151,7 @@ class Guardian:
         with Guardian(stage_url, laser_url, on_lost=session.request_stop):
             ...  # arm, fire
 
-    `start()` returns once the guardian holds its connections (or raises RuntimeError).
+    `start()` returns once the guardian holds its connections (or raises GuardianError).
     """
 
     def __init__(self, stage_url: str | None, laser_url: str | None = None, *, timeout_s: float = DEFAULT_TIMEOUT_S,
@@ -178,7 +182,7 @@ class Guardian:
         if line != "ready":
             self.proc.kill()
             self.proc.wait()
-            raise RuntimeError(line or f"the guardian did not start within {self.start_timeout_s:g} s")
+            raise GuardianError(line or f"the guardian did not start within {self.start_timeout_s:g} s")
         self._thread = threading.Thread(target=self._beat, name="fabplan-guardian-heartbeat", daemon=True)
         self._thread.start()
         return self

@@ -104,3 +104,26 @@ def test_only_reachable_devices_get_a_guardian():
         assert g is None
     with pytest.raises(RuntimeError, match="cannot connect"):
         Guardian("xps://127.0.0.1:9", None, start_timeout_s=10.0).start()
+
+
+def test_sigkill_of_fabplan_run_mid_row_leaves_the_lab_safe(tmp_path):
+    """End to end: `fabplan run` (RunSession starts the guardian) killed while a fly row is armed."""
+    from fabplan.design import loads_design
+    from fabplan.planning import build_plan
+    from tests.exec_designs import lattice_design
+
+    plan_dir = build_plan(loads_design(lattice_design("guard", "G", 4, 12, mode="fly"))).save(tmp_path / "plan")
+    with start_lab(tmp_path / "p.csv", speedup=1.0, max_pulse_energy_uj=5.0) as lab:
+        proc = subprocess.Popen([sys.executable, "-m", "fabplan", "run", str(plan_dir), "--stage", lab.stage_url,
+                                 "--laser", lab.laser_url, "--journal", str(tmp_path / "j.jsonl"), "--home",
+                                 "--fly-lead-us", "2.55"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                text=True)
+        try:
+            assert wait_for(lambda: armed(lab) == {"gate": True, "compare": True, "output": True}, 60.0), \
+                armed(lab)
+        finally:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait()
+        ok = wait_for(lambda: armed(lab) == {"gate": False, "compare": False, "output": False}, 1.0)
+        assert ok, armed(lab)
+        assert "the run process died: outputs made safe" in proc.stderr.read()
