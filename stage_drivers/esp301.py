@@ -30,8 +30,9 @@ from stage_drivers.protocols import (
     ProtocolError,
     StageStatus,
     TravelLimitError,
+    fmt_num,
 )
-from stage_drivers.xps import fmt_num
+from stage_drivers.urls import register_scheme, spy_transport
 
 # SN? displacement-unit codes, ESP301 user manual (EDH0235En1030, section 3 "SN - set axis displacement
 # units"): 0 encoder count, 1 motor step, 2 millimeter, 3 micrometer, 4 inches, 5 milli-inches,
@@ -116,8 +117,9 @@ class Esp301Stage:
         if self.port.startswith("esp301sim://") and "sim" not in serial.protocol_handler_packages:
             serial.protocol_handler_packages.append("sim")  # the emulator's pyserial URL handler
         try:
-            self._ser = serial.serial_for_url(self.port, baudrate=self.baud, bytesize=8, parity="N", stopbits=1,
-                                              rtscts=self.rtscts, timeout=0.05, write_timeout=self.timeout_s)
+            self._ser = spy_transport(self, serial.serial_for_url(
+                self.port, baudrate=self.baud, bytesize=8, parity="N", stopbits=1, rtscts=self.rtscts, timeout=0.05,
+                write_timeout=self.timeout_s))
         except (serial.SerialException, OSError) as exc:
             raise ConnectionLost(f"cannot open serial port: {exc}", device=self.url, command="open") from exc
         self._rx = b""
@@ -358,3 +360,7 @@ class Esp301Stage:
         u = self._um[i]
         self.command(f"{i + 1}SL{fmt_num(limits.min_um / u)};{i + 1}SR{fmt_num(limits.max_um / u)}")
         self._read_limits()
+
+
+register_scheme("esp301", stage=Esp301Stage.from_url)
+register_scheme("esp300", stage=Esp301Stage.from_url)

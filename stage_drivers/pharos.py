@@ -30,6 +30,7 @@ from stage_drivers.protocols import (
     LineFiring,
     ProtocolError,
 )
+from stage_drivers.urls import register_scheme, spy_transport
 
 DEFAULT_PORT = 20020
 ATTENUATOR_TOLERANCE_PCT = 0.05
@@ -81,7 +82,8 @@ class PharosLaser:
             for attempt in (0, 1):
                 reused = self._conn is not None
                 if self._conn is None:
-                    self._conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout_s)
+                    self._conn = spy_transport(self, http.client.HTTPConnection(self.host, self.port,
+                                                                                timeout=self.timeout_s))
                 try:
                     headers = {"Content-Type": "application/json"} if body is not None else {}
                     self._conn.request(method, path, body=body, headers=headers)
@@ -250,3 +252,6 @@ class PharosLaser:
             self.trigger.disarm_compare()
         if self._armed:
             self.check_interlock()
+
+
+register_scheme("pharos", laser=PharosLaser.from_url)

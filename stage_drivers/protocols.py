@@ -10,6 +10,7 @@ command sent and the reply received; nothing here returns an error code.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
@@ -49,6 +50,10 @@ class DeviceError(RuntimeError):
 
 def _rebuild(cls, message, device, command, reply, code):
     return cls(message, device=device, command=command, reply=reply, code=code)
+
+
+class DeviceUrlError(DeviceError, ValueError):
+    """A device URL that names no registered driver, is malformed, or carries credentials."""
 
 
 class DeviceTimeout(DeviceError):
@@ -97,6 +102,15 @@ class InterlockOpen(DeviceError):
 
 class NotInPosition(DeviceError):
     """Refused to fire: the stage has not reported the last move as finished and in position."""
+
+
+def fmt_num(v: float) -> str:
+    """A number for a controller's ASCII protocol: plain decimal, no exponent, trailing zeros trimmed
+    (1.5 -> '1.5', 2.0 -> '2', 1e-5 -> '0.00001'); the XPS and ESP301 parsers take no exponents."""
+    if not math.isfinite(v):
+        raise ValueError(f"not a finite number: {v!r}")
+    s = f"{v:.9f}".rstrip("0").rstrip(".")
+    return "0" if s in ("-0", "") else s
 
 
 # --------------------------------------------------------------------------- data

@@ -27,7 +27,7 @@ import threading
 import time
 from collections.abc import Sequence
 
-from stage_drivers.protocols import (
+from stage_drivers.protocols import (  # noqa: F401 - fmt_num is also importable from here
     AuthenticationError,
     AxisLimits,
     CommandError,
@@ -44,7 +44,9 @@ from stage_drivers.protocols import (
     ProtocolError,
     StageStatus,
     TravelLimitError,
+    fmt_num,
 )
+from stage_drivers.urls import credentials, register_scheme, spy_transport
 
 END = b",EndOfAPI"
 DEFAULT_PORT = 5001
@@ -74,14 +76,6 @@ KNOWN_ERRORS = {
 
 FOLLOWING_STATUS = {3, 4, 21, 22}
 ESTOP_STATUS = {1, 2, 40}
-
-
-def fmt_num(v: float) -> str:
-    """Plain decimal, no exponent, trailing zeros trimmed: 1.5 -> '1.5', 2.0 -> '2', 1e-5 -> '0.00001'."""
-    if not math.isfinite(v):
-        raise ValueError(f"not a finite number: {v!r}")
-    s = f"{v:.9f}".rstrip("0").rstrip(".")
-    return "0" if s in ("-0", "") else s
 
 
 def decode_status(code: int) -> dict:
@@ -146,7 +140,8 @@ class _Link:
     def _open(self, deadline: float):
         st = self.stage
         try:
-            self.sock = socket.create_connection((st.host, st.port), timeout=max(deadline - time.monotonic(), 0.01))
+            self.sock = spy_transport(st, socket.create_connection((st.host, st.port),
+                                                                   timeout=max(deadline - time.monotonic(), 0.01)))
         except TimeoutError as exc:
             raise DeviceTimeout("connect timed out", device=st.url, command=f"connect {self.role}") from exc
         except OSError as exc:
@@ -248,8 +243,6 @@ class XpsStage:
 
     @classmethod
     def from_url(cls, u, timeout_s: float | None = None) -> XpsStage:
-        from stage_drivers.urls import credentials
-
         p = u.params
         axes = tuple(a for a in p.get("positioners", p.get("axes", "X,Y,Z")).split(",") if a)
         return cls(u.host or "127.0.0.1", u.port or DEFAULT_PORT, group=p.get("group", "XYZ"), positioners=axes,
@@ -742,3 +735,6 @@ class XpsGate:
 
     def disarm_line(self) -> None:
         self.stage.disarm_compare()
+
+
+register_scheme("xps", stage=XpsStage.from_url, laser=XpsGate.from_url)

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from fabplan.errors import UserError
-from stage_drivers import open_device, open_stage, parse_device_url
+from stage_drivers import DeviceUrlError, open_device, open_stage, parse_device_url
 from stage_drivers.urls import credentials
 from stage_drivers.xps import XpsStage
 
@@ -19,13 +18,13 @@ def test_parse_urls():
 
 
 @pytest.mark.parametrize("bad", ["ftp://x", "xps://admin:pw@host:5001", "xps://host:notaport"])
-def test_bad_urls_are_user_errors(bad):
-    with pytest.raises(UserError):
+def test_bad_urls_are_url_errors(bad):
+    with pytest.raises(DeviceUrlError):
         parse_device_url(bad)
 
 
 def test_pharos_is_not_a_stage():
-    with pytest.raises(UserError):
+    with pytest.raises(DeviceUrlError):
         open_stage("pharos://127.0.0.1:1")
 
 
@@ -55,3 +54,27 @@ def test_drivers_satisfy_the_protocols():
     assert isinstance(xps, Stage) and isinstance(Esp301Stage("/dev/null"), Stage)
     assert isinstance(PharosLaser("127.0.0.1", 1), PulseSource)
     assert isinstance(XpsGate(xps, own=False, url="xps://127.0.0.1:1"), PulseSource)
+
+
+def test_spy_prefix_logs_the_exact_bytes(caplog):
+    """spy+ on any URL logs what goes over the wire, per scheme (bring-up on real hardware)."""
+    import logging
+
+    from sim.xps_emulator import XpsEmulator
+
+    with XpsEmulator() as emu, caplog.at_level(logging.INFO, logger="fabplan.device.xps"):
+        url = "spy+" + emu.url
+        assert parse_device_url(url).scheme == "xps" and parse_device_url(url).spy
+        with open_stage(url) as st:
+            st.status()
+    sent = [r.getMessage() for r in caplog.records if r.name == "fabplan.device.xps"]
+    assert any("> b'GroupStatusGet(XYZ,int *)'" in m for m in sent)
+    assert any("< b'0," in m and "EndOfAPI'" in m for m in sent)
+
+
+def test_schemes_come_from_the_driver_modules():
+    from stage_drivers.urls import driver_for, schemes
+
+    assert {"xps", "esp301", "esp300", "pharos", "sim"} <= set(schemes())
+    assert driver_for("pharos").stage is None and driver_for("pharos").module == "stage_drivers.pharos"
+    assert driver_for("sim").module == "sim"
