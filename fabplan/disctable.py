@@ -76,6 +76,45 @@ class DiscTable:
         found = (ids[order][pos] == wanted) if len(ids) else np.zeros(len(wanted), bool)
         return np.where(found, order[pos] if len(ids) else -1, -1)
 
+    def __repr__(self) -> str:
+        from fabplan._display import span
+
+        names = ", ".join(self.array_ids[:4]) + (", ..." if len(self.array_ids) > 4 else "")
+        xmin, ymin, xmax, ymax = self.bounds()
+        return (f"DiscTable({len(self):,} discs in {len(self.array_ids)} array(s) [{names}]; "
+                f"x {xmin:g}..{xmax:g} um, y {ymin:g}..{ymax:g} um; D {span(self.diameter_um, 'um')}, "
+                f"F {span(self.fluence_mj_cm2, 'mJ/cm^2')}, pulses {span(self.pulses, '')})")
+
+    def columns(self) -> dict[str, np.ndarray]:
+        """Every column by name, disc id first and the array's name instead of its index."""
+        cols: dict[str, np.ndarray] = {"disc_id": self.ids,
+                                       "array": np.asarray(self.array_ids, dtype=object)[self.array_index]
+                                       if len(self) else np.empty(0, dtype=object)}
+        cols.update({name: getattr(self, name) for name in COLUMNS if name != "array_index"})
+        return cols
+
+    def to_pandas(self):
+        """One row per disc (pandas DataFrame; needs pandas, the `data` extra).
+
+        `diameter_um` is NaN for discs the design gives by fluence: the diameter they will have is
+        the beam model's, `fabplan.beam.expected_diameters(design, discs)`, or `plan.shots.diameter_um`.
+
+        >>> from fabplan.design import expand, load_design
+        >>> from fabplan.shipped import shipped_design
+        >>> df = expand(load_design(shipped_design("hex_sweep"))).to_pandas()
+        >>> df.shape, list(df.columns[:4])
+        ((63, 9), ['disc_id', 'array', 'row', 'col'])
+        """
+        from fabplan._display import to_pandas
+
+        return to_pandas(self.columns())
+
+    def _repr_html_(self) -> str:
+        from fabplan._display import html_summary
+
+        return html_summary(repr(self).split("(", 1)[0] + f": {len(self):,} discs",
+                            [("summary", repr(self)[len("DiscTable("):-1])], self.columns())
+
     def bounds(self) -> tuple[float, float, float, float]:
         """(xmin, ymin, xmax, ymax) of disc centres."""
         if len(self) == 0:

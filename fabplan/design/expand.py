@@ -198,7 +198,19 @@ def expand_explicit(a: models.ExplicitArray, array_index: int, design: models.De
 
 
 def expand(design: models.Design) -> DiscTable:
-    """All discs of the design in file order (arrays in order, rows then columns)."""
+    """All discs of the design in file order (arrays in order, rows then columns).
+
+    `diameter_um` is the design's target and NaN for discs given by fluence (their diameter comes
+    from the beam model: `fabplan.beam.expected_diameters(design, discs)`, or a plan's shots).
+
+    >>> from fabplan.design import load_design
+    >>> from fabplan.shipped import shipped_design
+    >>> discs = expand(load_design(shipped_design("dose_matrix")))
+    >>> discs  # doctest: +ELLIPSIS
+    DiscTable(72 discs in 1 array(s) [DM]; x 0..280 um, y 0..320 um; D -, F 50-190 mJ/cm^2, pulses 1-5)
+    >>> discs.ids[:2].tolist(), discs.fluence_mj_cm2[:2].tolist()
+    (['DM-r00c00', 'DM-r00c01'], [50.0, 70.0])
+    """
     parts = []
     for i, a in enumerate(design.arrays):
         if isinstance(a, models.LatticeArray):

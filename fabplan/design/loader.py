@@ -121,10 +121,29 @@ def parse_design(src: YamlSource) -> models.Design:
 
 
 def load_design(path: str | Path) -> models.Design:
-    """Read, parse and cross-check a design file."""
+    """Read, parse and cross-check a design file; ProblemsError lists every problem (file:line:col).
+
+    >>> from fabplan.shipped import shipped_design
+    >>> design = load_design(shipped_design("seed_single_disc"))
+    >>> design.name, design.arrays[0].disc.fluence, design.sample.film.thickness
+    ('seed-single-disc', 100.0, 100.0)
+    """
     return parse_design(read_yaml_file(path))
 
 
 def loads_design(text: str, file: str = "<input>") -> models.Design:
-    """Parse a design from a YAML string (notebooks, tests)."""
+    """Parse a design from a YAML string (notebooks, tests); quantities carry units or are bare
+    numbers in the field's unit.
+
+    >>> d = loads_design('''
+    ... schema_version: 1
+    ... sample: {region: {rect: [0, 0, 200 um, 200 um]}}
+    ... laser: {max_pulse_energy: 5 uJ}
+    ... beam: {profile: {model: lg01, ring_diameter: 12 um}, threshold_fluence: 40 mJ/cm2,
+    ...        damage_fluence: 0.4 J/cm^2}
+    ... arrays: [{id: A, pitch: 40 um, shape: [2, 3], disc: {diameter: 6 micron}}]
+    ... ''')
+    >>> d.beam.damage_fluence, d.arrays[0].disc.diameter
+    (400.0, 6.0)
+    """
     return parse_design(load_yaml(text, file))

@@ -402,6 +402,36 @@ class Design(Strict):
             return self._yaml.problem(path, message)
         return Problem(message, format_path(path), str(self._path) if self._path else None)
 
+    def __repr__(self) -> str:
+        """One line, not the whole model tree (print(design.model_dump()) for that).
+
+        >>> from fabplan.design import load_design
+        >>> from fabplan.shipped import shipped_design
+        >>> load_design(shipped_design("hex_sweep"))
+        Design('hex-sweep' from hex_sweep.yaml: 1 array(s) [H], CsPbBr3 100 nm film, lg01 beam, F_th(1) 40 mJ/cm^2, step mode)
+        """
+        where = f" from {self._path.name}" if self._path else ""
+        ids = ", ".join(a.id for a in self.arrays[:4]) + (", ..." if len(self.arrays) > 4 else "")
+        film = self.sample.film
+        return (f"Design({self.name!r}{where}: {len(self.arrays)} array(s) [{ids}], {film.material} "
+                f"{film.thickness:g} nm film, {self.beam.profile.model} beam, F_th(1) "
+                f"{self.beam.threshold_fluence:g} mJ/cm^2, {self.process.mode} mode)")
+
+    __str__ = __repr__
+
+    def _repr_html_(self) -> str:
+        from fabplan._display import html_summary
+
+        b, laser = self.beam, self.laser
+        facts = [("file", str(self._path or "-")), ("description", self.description or "-"),
+                 ("film", f"{self.sample.film.material} {self.sample.film.thickness:g} nm"),
+                 ("laser", f"{laser.wavelength:g} nm, {laser.pulse_duration:g} fs, {laser.repetition_rate:g} Hz, "
+                           f"max {laser.max_pulse_energy:g} uJ"),
+                 ("beam", f"{b.profile.model}; F_th(1) {b.threshold_fluence:g} mJ/cm^2, S {b.incubation_exponent:g}, "
+                          f"damage {b.damage_fluence:g} mJ/cm^2"),
+                 ("arrays", ", ".join(a.id for a in self.arrays)), ("mode", self.process.mode)]
+        return html_summary(f"Design {self.name!r}", facts)
+
     def resolve(self, relative: str) -> Path:
         """A path named in the design, relative to the design file's folder."""
         p = Path(relative)

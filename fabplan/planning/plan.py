@@ -128,6 +128,25 @@ class ShotTable:
             cols["seq"] = np.arange(len(cols["seq"]))
         return ShotTable(**cols)
 
+    def __repr__(self) -> str:
+        from fabplan._display import span
+
+        return (f"ShotTable({len(self):,} shots; D {span(self.diameter_um, 'um')}, "
+                f"F {span(self.fluence_mj_cm2, 'mJ/cm^2')}, E {span(self.pulse_energy_uj, 'uJ')}, "
+                f"pulses {span(self.pulses, '')})")
+
+    def to_pandas(self):
+        """One row per shot in firing order (pandas DataFrame; needs pandas, the `data` extra)."""
+        from fabplan._display import to_pandas
+
+        return to_pandas({name: getattr(self, name) for name in COLUMN_NAMES})
+
+    def _repr_html_(self) -> str:
+        from fabplan._display import html_summary
+
+        return html_summary(f"ShotTable: {len(self):,} shots", [("summary", repr(self)[len("ShotTable("):-1])],
+                            {name: getattr(self, name) for name in COLUMN_NAMES})
+
     def row(self, i: int) -> dict[str, Any]:
         """One shot as a plain dict (python scalars), e.g. for a journal entry."""
         out: dict[str, Any] = {}
@@ -288,6 +307,15 @@ def compute_plan_hash(
     return sha256_hex(*parts)
 
 
+def _duration(seconds: float) -> str:
+    """'12.3 s', '4.2 min', '2.69 h'."""
+    if not np.isfinite(seconds):
+        return "? s"
+    if seconds < 120:
+        return f"{seconds:.3g} s"
+    return f"{seconds / 60:.3g} min" if seconds < 7200 else f"{seconds / 3600:.3g} h"
+
+
 def _finite(obj: Any) -> Any:
     if isinstance(obj, dict):
         return {str(k): _finite(v) for k, v in obj.items()}
@@ -339,6 +367,40 @@ class Plan:
 
     def __len__(self) -> int:
         return len(self.shots)
+
+    def __repr__(self) -> str:
+        est = self.header.get("estimate", {}).get("total_s", float("nan"))
+        return (f"Plan({self.header.get('design_name', '?')!r}: {len(self):,} shots, {self.mode} mode, "
+                f"estimated {_duration(est)}, plan hash {self.plan_hash[:12]})")
+
+    def _facts(self) -> list[tuple[str, str]]:
+        h = self.header
+        est = h.get("estimate", {})
+        facts = [("design", str(h.get("design_name"))), ("shots", f"{len(self):,}"), ("mode", self.mode),
+                 ("estimated time", _duration(est.get("total_s", float("nan"))) + " (" + ", ".join(
+                     f"{k.removesuffix('_s')} {v:.3g} s" for k, v in est.items() if k != "total_s") + ")"),
+                 ("path length", f"{h.get('path_length_um', float('nan')) / 1000:.4g} mm"),
+                 ("plan hash", self.plan_hash)]
+        facts += [("warning", w) for w in h.get("warnings", [])]
+        return facts
+
+    def _repr_html_(self) -> str:
+        from fabplan._display import html_summary
+
+        return html_summary("Plan", self._facts(), {n: getattr(self.shots, n) for n in COLUMN_NAMES})
+
+    def to_pandas(self):
+        """The shots in firing order as a pandas DataFrame (`plan.shots.to_pandas()`).
+
+        >>> from fabplan.design import load_design
+        >>> from fabplan.planning import build_plan
+        >>> from fabplan.shipped import shipped_design
+        >>> plan = build_plan(load_design(shipped_design("seed_single_disc")))
+        >>> plan.to_pandas()[["disc_id", "fluence_mj_cm2", "diameter_um"]]
+            disc_id  fluence_mj_cm2  diameter_um
+        0  S-r00c00           100.0      10.3213
+        """
+        return self.shots.to_pandas()
 
     @classmethod
     def assemble(

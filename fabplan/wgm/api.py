@@ -84,6 +84,12 @@ class DiscModes:
         """Resonance wavelengths in the window (the mode comb), ascending."""
         return np.array([md.wavelength_nm for md in self.modes])
 
+    def __repr__(self) -> str:  # one line; the full mode list is in .modes / .to_dict()
+        lo, hi = self.window_nm
+        return (f"DiscModes(D {self.diameter_um:g} um, {self.thickness_nm:g} nm film, FSR {self.fsr_nm:.3f} nm "
+                f"at {0.5 * (lo + hi):g} nm, {self.n_modes_in_window} mode(s) in {lo:g}-{hi:g} nm, "
+                f"n_g {self.n_group:.2f})")
+
     def to_dict(self) -> dict:
         from dataclasses import asdict
 
@@ -173,7 +179,12 @@ def estimate_slab(thickness_nm: float = 100.0, wavelength_nm: float = 540.0,
                   material: str | float | Material = DEFAULT_FILM, substrate: str | float | Material = "fused-silica",
                   polarization: str = "te", order: int = 0, index_scale: float = 1.0,
                   cover: str | float | Material = "air") -> SlabMode:
-    """Slab mode (N, group index with material dispersion, confinement) at one wavelength."""
+    """Slab mode (N, group index with material dispersion, confinement) at one wavelength
+    (thickness and wavelength take units: "100 nm", "0.54 um"; bare numbers are nm)."""
+    from fabplan.units import parse_kind
+
+    thickness_nm = parse_kind(thickness_nm, "wavelength_nm")
+    wavelength_nm = parse_kind(wavelength_nm, "wavelength_nm")
     st = make_stack(thickness_nm, material, substrate, "air", polarization, index_scale, cover)
     _check_range(st, wavelength_nm, wavelength_nm)
     wl = np.array([float(wavelength_nm)])
@@ -392,7 +403,17 @@ def estimate_disc(diameter_um: float, thickness_nm: float = 100.0, material: str
                   substrate: str | float | Material = "fused-silica", outside: str | float | Material = "air",
                   window_nm: tuple[float, float] = DEFAULT_WINDOW_NM, polarization: str = "te",
                   index_scale: float = 1.0, *, max_radial_order: int = 1, q_min: float = DEFAULT_Q_MIN) -> DiscModes:
-    """Resonances of one disc in a gain window, FSR at the window centre, slab numbers at the centre."""
+    """Resonances of one disc in a gain window, FSR at the window centre, slab numbers at the centre.
+
+    Diameter and thickness take units as the CLI does ("10um", "0.1 um"; bare numbers: um, nm).
+
+    >>> estimate_disc("10um", thickness_nm="100 nm")  # doctest: +ELLIPSIS
+    DiscModes(D 10 um, 100 nm film, FSR 1.2... nm at 537.5 nm, ... mode(s) in 530-545 nm, n_g ...)
+    """
+    from fabplan.units import parse_kind
+
+    diameter_um = parse_kind(diameter_um, "length_um")
+    thickness_nm = parse_kind(thickness_nm, "wavelength_nm")
     stack = make_stack(thickness_nm, material, substrate, outside, polarization, index_scale)
     window = _window(window_nm)
     model, family, (row, m, q, wl, Q, N), fsr_c, _ = _batch(np.array([float(diameter_um)]), stack, window,
