@@ -141,6 +141,7 @@ def fire_row(ctx: Context, line: dict[str, Any], seqs: np.ndarray, passes: int) 
         journal.wait_durable()
         if ctx.pulse_readback is not None:
             ctx.pulse_readback.read_new()  # discard anything before this row
+        getattr(stage, "captured_positions", list)()  # and a capture left by a row cut short
         for p in range(passes):
             if p:
                 stage.move_to(start, y0, z0)  # line disarmed: the return trip fires nothing
@@ -160,6 +161,25 @@ def fire_row(ctx: Context, line: dict[str, Any], seqs: np.ndarray, passes: int) 
     confirm_row(ctx, line, seqs, passes)
 
 
+def captured_row(ctx: Context, line: dict[str, Any]) -> np.ndarray | None:
+    """The stage controller's own record of the row: the encoder positions it latched at each
+    compare pulse (XPS external gathering, `stage.captured_positions()`), moved v * lead downstream
+    along X, where the pulse lands (the compare positions were armed that much upstream). Written to
+    the journal as a `row_captured` event; (k, 4) t (nan), x, y, z um, or None when nothing was
+    captured (a stage without capture, `?capture=0`, TRIG IN not wired)."""
+    get = getattr(ctx.stage, "captured_positions", None)
+    rows = get() if get is not None else []
+    if not rows:
+        return None
+    xyz = np.asarray(rows, dtype=float)[:, :3]
+    direction = 1.0 if float(line["stop_um"]) >= float(line["start_um"]) else -1.0
+    lead_um = direction * float(line["velocity_um_s"]) * ctx.fly_lead_s
+    xyz[:, 0] += lead_um
+    ctx.journal.write({"k": "event", "what": "row_captured", "line": int(line["line"]), "lead_um": lead_um,
+                       "positions_um": np.round(xyz, 4).tolist()})
+    return np.column_stack([np.full(len(xyz), np.nan), xyz])
+
+
 def confirm_row(ctx: Context, line: dict[str, Any], seqs: np.ndarray, passes: int) -> None:
     """Match read-back pulses to targets, confirm each shot, report rows with a shot out of tolerance."""
     a = ctx.arrays
@@ -169,14 +189,18 @@ def confirm_row(ctx: Context, line: dict[str, Any], seqs: np.ndarray, passes: in
     tx = np.array([a["x"][s] for s in seqs.tolist()])
     ty = np.array([a["y"][s] for s in seqs.tolist()])
     tz = np.array([a["z"][s] for s in seqs.tolist()])
-    if ctx.pulse_readback is None:  # real hardware: the pass completed without error
+    captured = captured_row(ctx, line)  # the controller's encoder latch at each compare pulse
+    if ctx.pulse_readback is None and captured is None:  # no capture (?capture=0): the pass completed
         nan = np.full(len(seqs), np.nan)
         journal.fired_many(seqs, nan, nan, nan, np.full(len(seqs), ctx.pulse_energy_uj))
         stats.fired += len(seqs)
         ctx.done_total += len(seqs)
         ctx.progress.update(ctx.done_total, a["disc_id"][int(seqs[-1])])
         return
-    got = ctx.pulse_readback.read_new(expect=passes * len(seqs))  # (k, 4): t, x, y, z
+    if ctx.pulse_readback is not None:
+        got = ctx.pulse_readback.read_new(expect=passes * len(seqs))  # (k, 4): t, x, y, z
+    else:  # real hardware: where the controller saw each pulse (the lead cannot be measured from it)
+        got, pre_lead = captured, False
     count = np.zeros(len(seqs), np.int64)
     pos = np.full((len(seqs), 3), np.nan)
     err = np.full(len(seqs), np.nan)
@@ -194,7 +218,7 @@ def confirm_row(ctx: Context, line: dict[str, Any], seqs: np.ndarray, passes: in
         np.maximum.at(worst, idx, d)
         pos[idx] = got[:, 1:4]  # last pulse per target wins
         err = np.where(count > 0, worst, np.nan)
-    if len(got) and ctx.options.fly_lead_s is None:  # refine the trigger lead from the read-back
+    if len(got) and ctx.options.fly_lead_s is None and ctx.pulse_readback is not None:  # refine the lead
         v = float(line["velocity_um_s"])
         direction = 1.0 if float(line["stop_um"]) >= float(line["start_um"]) else -1.0
         along = (got[:, 1] - tx[idx]) * direction
