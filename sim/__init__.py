@@ -4,8 +4,9 @@
 `sim.xps_emulator`, `sim.esp301_emulator`, `sim.pharos_emulator` hold the individual devices;
 `sim.fakes` has in-memory stage and laser fakes for tests, benchmarks and notebooks.
 
-Importing `sim` registers the `sim://NAME?speedup=inf&pulse_log=FILE` device URL scheme (an
-in-process emulated lab, started on first use and shared by its stage and laser URLs).
+Importing `sim` registers two device URL schemes: `sim://NAME?speedup=inf&pulse_log=FILE` (an
+in-process emulated lab, started on first use and shared by its stage and laser URLs) and
+`fake://` (the in-memory fakes of `sim.fakes`).
 """
 
 from __future__ import annotations
@@ -37,4 +38,17 @@ def _sim_laser(u, trigger=None, timeout_s=None):
     return make_laser(_lab_url(u, "laser_url"), stage=trigger, timeout_s=timeout_s)
 
 
+def _fake_stage(u, timeout_s=None):
+    from sim.fakes import FakeStage
+
+    return FakeStage.from_url(u, timeout_s)
+
+
+def _fake_laser(u, trigger=None, timeout_s=None):
+    from sim.fakes import FakeLaser
+
+    return FakeLaser.from_url(u, trigger, timeout_s)
+
+
 register_scheme("sim", stage=_sim_stage, laser=_sim_laser)
+register_scheme("fake", stage=_fake_stage, laser=_fake_laser)
