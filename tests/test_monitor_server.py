@@ -13,9 +13,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from fabplan.execute.control import RunControl, RunState
 from fabplan.execute.journal import Journal
-from fabplan.monitor.pause import PauseWatcher, request_file
+from fabplan.monitor.pause import request_file
 from fabplan.monitor.server import is_loopback, start_beside
 from tests.monitor_journals import write_journal
 
@@ -73,15 +72,12 @@ def test_api_state_disc_events_and_pause(journal):
                 lines.append(r.readline())
         ev = json.loads([ln for ln in lines if ln.startswith(b"data: ")][0][6:])
         assert ev["counts"] == st["counts"]
-        # request pause: refused without the confirmation header, then the run's watcher honours it
-        assert get(base + "api/pause", data=b"{}")[0] == 400
-        control = RunControl()
-        control.start()
-        with PauseWatcher(journal, control, poll_s=0.05):
-            status, body = get(base + "api/pause", data=b"{}", headers={"X-Fabplan-Confirm": "pause"})
-            assert status == 200 and json.loads(body)["ok"]
-            wait_for(lambda: control.state is RunState.PAUSING, what="the pause request to reach the run")
-        assert "monitor page" in control.reason and not request_file(journal).exists()
+        # request pause: refused without the confirmation header, then the file the run's session polls
+        assert get(base + "api/pause", data=b"{}")[0] == 400 and not request_file(journal).exists()
+        status, body = get(base + "api/pause", data=b"{}", headers={"X-Fabplan-Confirm": "pause"})
+        assert status == 200 and json.loads(body)["ok"]
+        assert "monitor page" in json.loads(request_file(journal).read_text())["reason"]
+        assert json.loads(get(base + "api/state")[1])["pause_requested"]
     finally:
         mon.stop()
     assert mon.proc.returncode is not None
@@ -97,6 +93,15 @@ def test_token_required_when_set(journal):
         assert get(mon.url)[0] == 200  # the page itself asks for the token
     finally:
         mon.stop()
+
+
+def test_request_file_is_the_one_the_session_polls(tmp_path):
+    from types import SimpleNamespace
+
+    from fabplan.execute.session import RunSession
+
+    j = tmp_path / "x.jsonl"
+    assert RunSession.pause_file.fget(SimpleNamespace(journal_path=j)) == request_file(j)
 
 
 def test_loopback_rule():

@@ -52,6 +52,9 @@ def _check_report(args) -> None:
     """A report name found wrong only after a long run would lose its figure: refuse it first."""
     if args.report and Path(args.report).suffix.lower() not in (".png", ".svg", ".pdf"):
         raise UserError(f"--report {args.report}: use a .png, .svg or .pdf file name")
+    from fabplan.monitor.beside import check_flags
+
+    check_flags(args)  # --notify URLs, --stall-after
 
 
 def _on_pause_prompt() -> bool:
@@ -67,8 +70,10 @@ def _on_pause_prompt() -> bool:
 
 def _run(args) -> int:
     from fabplan.execute.session import RunSession
+    from fabplan.monitor.beside import apply_station
 
     _check_report(args)
+    apply_station(args)  # --station: stage, laser, journal folder (options given win)
     config = _config(args)
     session = RunSession.resume(args.resume, config) if args.resume else RunSession.start(config)
     return _run_session(args, session)
@@ -84,11 +89,14 @@ def _dry_run(args) -> int:
 def _run_session(args, session) -> int:
     from fabplan.execute.control import RunHooks
     from fabplan.execute.session import DevicesFailed
+    from fabplan.monitor.beside import state_logger, watching
 
     for w in session.warnings:
         print(f"warning: {w}", file=sys.stderr)
     try:
-        result = session.run(RunHooks(on_pause=_on_pause_prompt, progress_bar=not args.json))
+        with watching(args, session):  # JOURNAL.log, and the --monitor / --notify child process
+            result = session.run(RunHooks(on_pause=_on_pause_prompt, progress_bar=not args.json,
+                                          on_state=state_logger))
     except DevicesFailed as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -149,6 +157,9 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch", type=int, default=256, help="shots per fsync with --durability batch")
     p.add_argument("--report", metavar="PNG", help="write a report figure (placement errors, map, timeline)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    from fabplan.monitor.beside import add_flags
+
+    add_flags(p)  # --monitor, --notify, ...
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -162,6 +173,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--laser", metavar="URL", help="laser, e.g. pharos://192.168.0.20:20020 (default: the stage gate)")
     p.add_argument("--resume", metavar="JOURNAL", help="continue the run recorded in JOURNAL")
     p.add_argument("--home", action="store_true", help="home the stage in pre-flight if it is not referenced")
+    from fabplan.monitor.beside import add_station_flag
+
+    add_station_flag(p)
     _common(p)
     p.set_defaults(func=_run)
 

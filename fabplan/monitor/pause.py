@@ -2,26 +2,21 @@
 
 The monitor runs in its own process (or on another machine reading a shared folder), so it cannot
 call the run's `RunControl` directly. It writes `JOURNAL.pause` (atomically: a temporary file, then
-a rename); the run watches for that file and, when it appears, calls `control.request_pause()`: the
-very path of a first Ctrl+C (the current shot finishes, the gate is closed, the journal records the
-pause). The file is consumed when honoured, and a stale one is removed when a session starts, so a
-request never carries over into a later resume.
+a rename), the file a `RunSession` polls for while it runs (fabplan/execute/session.py,
+`session.pause_file`): the session then calls `request_pause()`, the very path of a first Ctrl+C
+(the current shot finishes, the gate is closed, the journal records the pause). The session removes
+the file when it acts on it, and a stale one when it starts, so a request never carries over into a
+later resume. The file's content (who asked, why) is for people; the session needs only its presence.
 """
 
 from __future__ import annotations
 
 import json
-import logging
 import os
 import socket
-import threading
 import time
 from pathlib import Path
 from typing import Any
-
-log = logging.getLogger("fabplan.execute.pause")
-
-POLL_S = 0.2
 
 
 def request_file(journal: str | os.PathLike) -> Path:
@@ -37,50 +32,3 @@ def request_pause(journal: str | os.PathLike, reason: str = "pause requested") -
     tmp.write_text(json.dumps(rec))
     os.replace(tmp, target)
     return {"request_file": str(target)}
-
-
-class PauseWatcher:
-    """A daemon thread that turns a request file into `control.request_pause(reason)`.
-
-    Use as a context manager around the session; costs one stat() every POLL_S seconds."""
-
-    def __init__(self, journal: str | os.PathLike, control, poll_s: float = POLL_S):
-        self.path = request_file(journal)
-        self.control = control
-        self.poll_s = poll_s
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self.honoured = 0
-
-    def __enter__(self) -> PauseWatcher:
-        try:
-            self.path.unlink()  # a stale request from an earlier session
-        except FileNotFoundError:
-            pass
-        except OSError as exc:
-            log.warning("cannot remove stale pause request %s: %s", self.path, exc)
-        self._thread = threading.Thread(target=self._run, name="pause-watcher", daemon=True)
-        self._thread.start()
-        return self
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.poll_s):
-            if not self.path.exists():
-                continue
-            try:
-                rec = json.loads(self.path.read_text() or "{}")
-            except (OSError, ValueError):
-                rec = {}
-            try:
-                self.path.unlink()
-            except OSError:
-                pass
-            reason = str(rec.get("reason") or "pause requested")[:200]
-            log.warning("pause request file found: %s", reason)
-            self.honoured += 1
-            self.control.request_pause(reason)
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=2.0)
