@@ -16,26 +16,15 @@ counts integrate exposure x accumulations seconds; data already normalised per s
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from fabplan.errors import UserError
+from fabplan.lab.frames import Frames, pick
 
 MAGIC = b"Andor Technology Multi-Channel File"
 SIF_HINT = "reading Andor .sif files needs the optional dependency: pip install 'fabplan[sif]' (sif-parser)"
-
-
-@dataclass
-class SifFrames:
-    counts: np.ndarray  # (frames, rows, columns) float64
-    wavelength_nm: np.ndarray | None  # (columns,) or (frames, columns); None: not calibrated
-    exposure_s: float | None
-    accumulations: int
-    integration_s: float | None  # of one frame: exposure x accumulations (1 for per-second data)
-    data_type: str
-    frame_axis: str
 
 
 class _Bounded:
@@ -70,7 +59,7 @@ def _text(v) -> str:
     return v.decode("latin-1", "replace").strip() if isinstance(v, bytes) else str(v or "").strip()
 
 
-def read_sif(p: Path) -> SifFrames:
+def read_sif(p: Path) -> Frames:
     try:
         import sif_parser  # type: ignore[import-not-found]  # noqa: F401  (fails first when absent)
         from sif_parser._sif_open import _open  # type: ignore[import-not-found]
@@ -105,15 +94,18 @@ def read_sif(p: Path) -> SifFrames:
     exposure = float(exposure) if exposure is not None else None
     acc = int(info.get("AccumulatedCycles") or 1)
     data_type = _text(info.get("DataType"))
-    integration = 1.0 if "per second" in data_type.lower() else (round(exposure * acc, 9) if exposure else None)
-    return SifFrames(
+    integration = (
+        1.0 if "per second" in data_type.lower() else (round(exposure * acc, 9) if exposure else None)
+    )
+    return Frames(
         counts,
         _calibration(info, int(width), n_frames),
         exposure,
         acc,
         integration,
-        data_type,
+        "Andor SIF",
         _text(info.get("FrameAxis")),
+        {"data_type": data_type},
     )
 
 
@@ -137,55 +129,5 @@ def _calibration(info: dict, width: int, n_frames: int) -> np.ndarray | None:
 def sif_spectrum(
     p: Path, frame: int | None = None, rows: tuple[int, int] | None = None
 ) -> tuple[np.ndarray, np.ndarray, float | None, dict]:
-    """One spectrum (wavelength_nm, counts, integration_s, acquisition) from a SIF file.
-
-    frame: 1-based frame of a kinetic series (required when there are several); rows: 1-based
-    inclusive row range to sum for an image."""
-    s = read_sif(p)
-    n_frames, height, _ = s.counts.shape
-    if frame is None:
-        if n_frames > 1:
-            raise UserError(
-                f"{p}: a kinetic series of {n_frames} frames ({s.exposure_s:g} s x {s.accumulations} each), "
-                f"not one spectrum: import each frame as its own spectrum, one manifest row per frame with a "
-                f"'frame' column (1..{n_frames}) and its fluence, or name it as {p.name}#frame=N"
-            )
-        frame = 1
-    if not 1 <= frame <= n_frames:
-        raise UserError(
-            f"{p}: frame {frame} out of range (the file has {n_frames} frame(s), numbered from 1)"
-        )
-    img = s.counts[frame - 1]
-    if height > 1 and rows is None:
-        raise UserError(
-            f"{p}: a 2-D image ({height} rows x {img.shape[1]} columns), not a spectrum: give the rows to bin "
-            f"(manifest column 'rows', e.g. 120-140, or {p.name}#rows=120-140; rows numbered 1..{height})"
-        )
-    if rows is not None:
-        lo, hi = rows
-        if not 1 <= lo <= hi <= height:
-            raise UserError(f"{p}: rows {lo}-{hi} out of range (the file has rows 1..{height})")
-        counts = img[lo - 1 : hi].sum(axis=0)
-    else:
-        counts = img[0]
-    wl = s.wavelength_nm
-    if wl is None:
-        raise UserError(
-            f"{p}: no wavelength calibration in this SIF (the x axis is '{s.frame_axis or 'pixel number'}'): "
-            "calibrate the spectrograph in Solis, or export wavelength and counts as text"
-        )
-    if wl.ndim == 2:
-        wl = wl[frame - 1]
-    if len(wl) != len(counts):
-        raise UserError(f"{p}: {len(wl)} wavelengths for {len(counts)} counts")
-    acq = {
-        "frame": frame if n_frames > 1 else None,
-        "frames": n_frames,
-        "exposure_s": s.exposure_s,
-        "accumulations": s.accumulations,
-        "integration_s": s.integration_s,
-        "data_type": s.data_type,
-    }
-    if rows is not None:
-        acq["rows"] = f"{rows[0]}-{rows[1]}"
-    return wl, counts, s.integration_s, acq
+    """One spectrum (wavelength_nm, counts, integration_s, acquisition): see frames.pick."""
+    return pick(p, read_sif(p), frame, rows)

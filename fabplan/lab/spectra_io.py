@@ -1,4 +1,6 @@
-"""Reading spectrum files: two-column CSV/TXT (header optional), Andor SIF (optional sif-parser).
+"""Reading spectrum files: two-column CSV/TXT (header optional; a header naming the x unit, nm, um,
+angstrom, eV or cm^-1, is converted to nm: fabplan/lab/axis_units.py), Andor SIF (optional
+sif-parser), Princeton Instruments SPE 2.x/3.x (fabplan/lab/spe.py).
 
 A spectrum is (wavelength_nm, counts, integration_s | None). Wavelengths must be finite; they are
 returned ascending (some spectrometers write descending axes). integration_s is the total time the
@@ -19,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from fabplan.errors import UserError
+from fabplan.lab.axis_units import axis_unit, counts_per_second, to_nm
 from fabplan.lab.sif import SIF_HINT  # noqa: F401  (re-exported: the tests and the CLI name it)
 
 _SEP = re.compile(r"[,;\t]")
@@ -68,8 +71,13 @@ def read_spectrum_info(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray,
 
         wl, counts, t, acq = sif_spectrum(p, sel.get("frame"), sel.get("rows"))
         return (*_finish(p, wl, counts, t), acq)
+    if p.suffix.lower() == ".spe":
+        from fabplan.lab.spe import spe_spectrum
+
+        wl, counts, t, acq = spe_spectrum(p, sel.get("frame"), sel.get("rows"))
+        return (*_finish(p, wl, counts, t), acq)
     if sel:
-        raise UserError(f"{path}: a frame/rows selection applies to Andor SIF files only")
+        raise UserError(f"{path}: a frame/rows selection applies to camera files (.sif, .spe) only")
     return (*_read_text(p), {})
 
 
@@ -79,6 +87,7 @@ def _read_text(p: Path) -> tuple[np.ndarray, np.ndarray, float | None]:
     except OSError as exc:
         raise UserError(f"{p}: cannot read ({exc.strerror})") from None
     integration_s = None
+    header = ""  # the last non-comment line before the numbers: column names (with units)
     # Header / comment lines come first; the body is parsed in one numpy call (the hot path).
     pos = 0
     lineno = 0
@@ -88,6 +97,8 @@ def _read_text(p: Path) -> tuple[np.ndarray, np.ndarray, float | None]:
         if line and not line.startswith("#") and _numeric(line):
             break
         lineno += 1
+        if line and not line.startswith("#"):
+            header = line
         if line.startswith("#"):
             key, _, val = line.lstrip("# ").partition("=")
             if key.strip().lower() in ("integration_s", "exposure_s"):
@@ -110,6 +121,10 @@ def _read_text(p: Path) -> tuple[np.ndarray, np.ndarray, float | None]:
             if line.strip() and not _numeric(line.strip()):
                 raise UserError(f"{p}:{k}: not two numbers: {line.strip()[:60]!r}") from None
         raise
+    if header:
+        wl = to_nm(p, wl, axis_unit(header))
+        if integration_s is None and counts_per_second(header):
+            integration_s = 1.0  # counts per second: what 1 s collects
     return _finish(p, wl, counts, integration_s)
 
 
