@@ -31,19 +31,8 @@ def _step(title: str) -> None:
     print(f"\n== {title}", flush=True)
 
 
-def _cli(argv: list[str]) -> None:
-    """Run one fabplan command in-process; a non-zero exit stops the demo with that command named."""
-    from fabplan.cli import main
-
-    code = main(argv)
-    if code != 0:
-        raise UserError(f"demo step `fabplan {' '.join(argv)}` exited {code}")
-
-
 def run_demo(out_dir: str | Path, design_path: str | Path | None = None, *, fresh: bool = True) -> DemoResult:
     """Run every stage of the product on `design_path` (the seed design by default) into `out_dir`."""
-    from fabplan.design import load_design
-    from fabplan.planning.plan import Plan
     from fabplan.shipped import shipped_design
 
     design_path = Path(design_path) if design_path else shipped_design("seed_single_disc")  # ships in the wheel
@@ -60,24 +49,21 @@ def run_demo(out_dir: str | Path, design_path: str | Path | None = None, *, fres
     t_start = time.perf_counter()
 
     _step(f"1/6 validate {design_path}")
-    _cli(["validate", str(design_path)])
-    design = load_design(design_path)
+    design, discs = _validate(design_path)
 
     _step("2/6 plan")
     a["plan"] = str(out / "plan")
-    _cli(["plan", str(design_path), "-o", a["plan"]])
-    plan = Plan.load(a["plan"])
+    plan, beam = _plan(design, discs, a["plan"])
 
     _step("3/6 preview")
     a["preview"] = str(out / "preview.png")
-    _cli(["preview", str(design_path), "-o", a["preview"]])
+    _preview(design, discs, beam, plan, a["preview"])
 
     _step("4/6 dry-run fabrication: real drivers against the XPS + Pharos emulators")
     a["journal"] = str(out / "fabrication.jsonl")
     a["pulse_log"] = str(out / "pulses.csv")
     a["fabrication_report"] = str(out / "fabrication.png")
-    _cli(["dry-run", str(design_path), "--journal", a["journal"], "--pulse-log", a["pulse_log"],
-          "--report", a["fabrication_report"]])
+    _dry_run(design_path, a["journal"], a["pulse_log"], a["fabrication_report"])
     fired_ids, emulated_s = _fabricated(a["journal"], a["pulse_log"])
 
     _step("5/6 lasing measurements (simulated spectrometer) -> logbook -> threshold fits")
@@ -89,6 +75,59 @@ def run_demo(out_dir: str | Path, design_path: str | Path | None = None, *, fres
     a["summary"] = str(out / "demo-summary.json")
     print(format_summary(res))
     return res
+
+
+def _validate(design_path: Path):
+    """Load, expand and layout-check the design (what `fabplan validate` does first); print its summary."""
+    from fabplan.design import expand, load_design
+    from fabplan.design.layout import layout_problems
+    from fabplan.design.summary import design_summary, format_summary
+    from fabplan.errors import ProblemsError
+
+    design = load_design(design_path)
+    discs = expand(design)
+    problems = layout_problems(design, discs)
+    if problems:
+        raise ProblemsError(problems)
+    print(format_summary(design_summary(design, discs)))
+    return design, discs
+
+
+def _plan(design, discs, plan_dir: str):
+    """Plan (shot verification included: a violation stops the demo) and save it, as `fabplan plan`."""
+    from fabplan.beam import make_beam
+    from fabplan.planning import build_plan
+    from fabplan.planning.summary import format_plan_summary, plan_summary
+
+    beam = make_beam(design)
+    plan = build_plan(design, discs=discs, beam=beam)
+    plan.save(plan_dir)
+    print(format_plan_summary(plan_summary(plan)))
+    return plan, beam
+
+
+def _preview(design, discs, beam, plan, path: str) -> None:
+    from fabplan.export.preview import render_preview
+    from fabplan.planning.shots import make_raw_shots
+
+    render_preview(design, make_raw_shots(design, discs, beam), plan, path, color_by="diameter")
+    print(f"wrote {path}")
+
+
+def _dry_run(design_path: Path, journal: str, pulse_log: str, report: str) -> None:
+    """The dry run session `fabplan dry-run` runs, with its summary and report figure."""
+    from fabplan.execute.control import RunHooks
+    from fabplan.execute.journal import read_journal
+    from fabplan.execute.report import summary_lines, write_report
+    from fabplan.execute.session import RunConfig, RunSession
+
+    session = RunSession.dry_run(RunConfig(target=str(design_path), journal=journal, pulse_log=pulse_log))
+    result = session.run(RunHooks(progress_bar=True))
+    for line in summary_lines(result, result.dry_run["emulated_duration_s"], dry_run=True):
+        print(line)
+    write_report(report, read_journal(result.journal_path), session.plan)
+    if result.status != "completed" or result.summary()["out_of_tolerance"]["shots"]:
+        raise UserError(f"demo dry run ended {result.status}: {result.message}")
 
 
 def _fabricated(journal: str, pulse_log: str) -> tuple[list[str], float]:
