@@ -24,6 +24,11 @@ class BuildPyWithDesigns(build_py):
         for src in sorted((HERE / "designs").iterdir()):
             if src.is_file() and src.suffix in (".yaml", ".json"):
                 shutil.copyfile(src, target / src.name)
+        samples = HERE / "designs" / "samples"  # the tour's sample inputs (dose-matrix CSV, drawn GDS)
+        (target / "samples").mkdir(exist_ok=True)
+        for src in sorted(samples.iterdir()):
+            if src.is_file() and src.suffix in (".csv", ".gds", ".md"):
+                shutil.copyfile(src, target / "samples" / src.name)
 
 
 setup(cmdclass={"build_py": BuildPyWithDesigns})

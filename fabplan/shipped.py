@@ -62,20 +62,30 @@ def describe(path: Path) -> str:
     return " ".join(lines)
 
 
+def sample_files() -> list[Path]:
+    """The tour's sample inputs: a (synthetic) measured dose matrix and a layout drawn in KLayout."""
+    folder = designs_dir() / "samples"
+    return sorted(p for p in folder.glob("*") if p.suffix in (".csv", ".gds", ".md")) if folder.is_dir() else []
+
+
 def copy_designs(dest: str | Path, names: list[str] | None = None, *, overwrite: bool = False) -> list[Path]:
-    """Copy shipped designs (all by default) and the JSON Schema editors validate them against into
-    `dest`; refuses to overwrite an existing file unless `overwrite`. Returns the files written."""
+    """Copy shipped designs (all by default, then with the tour's sample inputs in `samples/`) and
+    the JSON Schema editors validate them against into `dest`; refuses to overwrite an existing file
+    unless `overwrite`. Returns the files written."""
     sources = [shipped_design(n) for n in names] if names else shipped_designs()
     schema = designs_dir() / SCHEMA_NAME
     if schema.is_file():
         sources.append(schema)
     out = Path(dest)
-    clashes = [str(out / s.name) for s in sources if (out / s.name).exists()]
+    targets = [(src, out / src.name) for src in sources]
+    if not names:
+        targets += [(src, out / "samples" / src.name) for src in sample_files()]
+    clashes = [str(t) for _, t in targets if t.exists()]
     if clashes and not overwrite:
         raise UserError(f"{', '.join(clashes)}: already exists (pass --force to overwrite)")
-    out.mkdir(parents=True, exist_ok=True)
     written = []
-    for src in sources:
-        shutil.copyfile(src, out / src.name)
-        written.append(out / src.name)
+    for src, target in targets:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(src, target)
+        written.append(target)
     return written

@@ -86,6 +86,8 @@ def test_non_editable_install_runs_the_demo_from_any_folder(tmp_path):
     assert build.returncode == 0, build.stderr[-3000:]
     (wheel,) = wheels.glob("fabplan-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
+    for sample in ("measured_diameters.csv", "drawn.gds"):
+        assert f"fabplan/shipped_designs/samples/{sample}" in names
     for design in (ROOT / "designs").glob("*.yaml"):
         assert f"fabplan/shipped_designs/{design.name}" in names
         assert zipfile.ZipFile(wheel).read(f"fabplan/shipped_designs/{design.name}") == design.read_bytes()
@@ -119,6 +121,8 @@ def test_non_editable_install_runs_the_demo_from_any_folder(tmp_path):
                             env=env, capture_output=True, text=True)
     assert copied.returncode == 0, copied.stderr
     assert (elsewhere / "mine" / "dense_cm2.yaml").read_bytes() == (ROOT / "designs" / "dense_cm2.yaml").read_bytes()
+    assert (elsewhere / "mine" / "samples" / "drawn.gds").read_bytes() == (
+        ROOT / "designs" / "samples" / "drawn.gds").read_bytes()
 
 
 def _mkdir(path: Path) -> Path:
