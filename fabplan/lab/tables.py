@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import json
 from typing import IO, Any
 
 
@@ -25,6 +24,6 @@ def write_csv(rows: list[dict], fh: IO[str]) -> None:
 
 def to_json(rows: list[dict]) -> str:
     """JSON text with NaN/inf as null (JSON has none)."""
-    from fabplan.cli._output import _clean
+    from fabplan.jsonutil import dumps
 
-    return json.dumps(_clean(rows), indent=1, allow_nan=False)
+    return dumps(rows, indent=1)

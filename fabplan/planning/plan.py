@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from fabplan.errors import UserError
+from fabplan.jsonutil import finite
 
 FORMAT = "fabplan-plan"
 FORMAT_VERSION = 2  # 2: plan_hash covers the whole of plan.json (fly lines, tolerance, settle, mode)
@@ -284,7 +285,7 @@ def design_hash(text: str) -> str:
 
 def canonical_json(obj: Any) -> bytes:
     """Sorted keys, no whitespace, NaN -> null: the bytes that get hashed."""
-    return json.dumps(_finite(obj), sort_keys=True, separators=(",", ":"), allow_nan=False).encode()
+    return json.dumps(finite(obj), sort_keys=True, separators=(",", ":"), allow_nan=False).encode()
 
 
 _UNHASHED = frozenset({"plan_hash", "shots_file", "lines"})
@@ -314,20 +315,6 @@ def _duration(seconds: float) -> str:
     if seconds < 120:
         return f"{seconds:.3g} s"
     return f"{seconds / 60:.3g} min" if seconds < 7200 else f"{seconds / 3600:.3g} h"
-
-
-def _finite(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {str(k): _finite(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_finite(v) for v in obj]
-    if isinstance(obj, np.integer):
-        return int(obj)
-    if isinstance(obj, (float, np.floating)):
-        return float(obj) if math.isfinite(float(obj)) else None
-    if isinstance(obj, np.ndarray):
-        return _finite(obj.tolist())
-    return obj
 
 
 @dataclass
@@ -417,8 +404,8 @@ class Plan:
         h.pop("plan_hash", None)
         csv = shots.to_csv_bytes()
         # Through JSON and back, so the hash is over exactly what a reader of plan.json will see.
-        h = json.loads(json.dumps(_finite(h), allow_nan=False))
-        lines = json.loads(json.dumps(_finite(list(lines or [])), allow_nan=False))
+        h = json.loads(json.dumps(finite(h), allow_nan=False))
+        lines = json.loads(json.dumps(finite(list(lines or [])), allow_nan=False))
         h["plan_hash"] = compute_plan_hash(h["design_hash"], h["model"], csv, h, lines)
         plan = cls(header=h, shots=shots, lines=lines)
         plan._csv = csv
@@ -433,7 +420,7 @@ class Plan:
         doc = dict(self.header)
         doc["shots_file"] = SHOTS_FILE
         doc["lines"] = self.lines
-        return (json.dumps(_finite(doc), indent=2, sort_keys=True, allow_nan=False) + "\n").encode()
+        return (json.dumps(finite(doc), indent=2, sort_keys=True, allow_nan=False) + "\n").encode()
 
     def save(self, plan_dir: str | Path) -> Path:
         """Write plan.json and shots.csv into `plan_dir` (created); returns the directory."""
