@@ -29,10 +29,6 @@ class Affine:
         y = np.asarray(y, float)
         return m[0, 0] * x + m[0, 1] * y + m[0, 2], m[1, 0] * x + m[1, 1] * y + m[1, 2]
 
-    @property
-    def is_identity(self) -> bool:
-        return bool(np.allclose(self.matrix, [[1, 0, 0], [0, 1, 0]]))
-
 
 IDENTITY = Affine(np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]))
 
