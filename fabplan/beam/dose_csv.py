@@ -7,7 +7,11 @@ CSV with a header; columns (case-insensitive, other columns such as a site id ar
   diameter_um     | disc_diameter_um | diameter   measured disc diameter (um); empty, "-", "none",
                                                "nan" or "0" means "not ablated" (no trench)
 Cells may carry units ("0.4 uJ", "10.2 um"). Lines starting with '#' are comments.
-Every bad row is reported at once with its file and line.
+Every bad row is reported at once with its file and line (the first MAX_PROBLEMS of them).
+
+Limits no hand-measured dose matrix reaches keep hostile files in bounded time and memory: MAX_BYTES,
+MAX_ROWS data rows (the fit is O(rows) per iteration), MAX_CELL_CHARS per cell (the unit parser is
+quadratic in its input) and MAX_PULSES pulses per site; messages never echo an oversized cell whole.
 """
 
 from __future__ import annotations
@@ -27,6 +31,16 @@ FLUENCE_NAMES = ("fluence_mj_cm2", "peak_fluence_mj_cm2", "fluence", "peak_fluen
 PULSES_NAMES = ("pulses", "n_pulses")
 DIAMETER_NAMES = ("diameter_um", "disc_diameter_um", "diameter", "disc_diameter")
 NOT_ABLATED = {"", "-", "none", "nan", "na", "n/a", "0", "0.0"}
+MAX_BYTES = 16 * 2**20
+MAX_ROWS = 5_000  # the fit's start grid costs ~720 model evaluations per row (~2 s per 1,000 rows)
+MAX_CELL_CHARS = 100
+MAX_PULSES = 1_000_000
+MAX_PROBLEMS = 50
+
+
+def _show(cell: str) -> str:
+    """repr of a cell, shortened when long."""
+    return repr(cell) if len(cell) <= 40 else f"{cell[:30]!r}... ({len(cell):,} chars)"
 
 
 @dataclass(frozen=True)
@@ -83,11 +97,30 @@ def parse_dose_csv(text: str, source: str = "<input>") -> DoseData:
     idx = {name: header.index(name) for name in (energy or fluence)[:1] + pulses_col[:1] + diam_col[:1]}
     dose_col, n_col, d_col = (energy or fluence)[0], pulses_col[0], diam_col[0]
 
+    if len(rows) - 1 > MAX_ROWS:
+        raise UserError(
+            f"{source}: {len(rows) - 1:,} data rows; a dose matrix has at most {MAX_ROWS:,} "
+            "(split the file, or average repeated sites)"
+        )
     problems: list[Problem] = []
     dose, pulses, diam, where = [], [], [], []
     for k, row in enumerate(rows[1:], start=1):
+        if len(problems) >= MAX_PROBLEMS:
+            problems.append(Problem(f"... stopped after {MAX_PROBLEMS} bad rows", file=source))
+            break
         line_no = keep[k] + 1
         cells = {name: (row[i].strip() if i < len(row) else "") for name, i in idx.items()}
+        long = [name for name, c in cells.items() if len(c) > MAX_CELL_CHARS]
+        if long:
+            problems.append(
+                Problem(
+                    f"cell of {len(cells[long[0]]):,} characters (at most {MAX_CELL_CHARS}): {_show(cells[long[0]])}",
+                    path=long[0],
+                    file=source,
+                    line=line_no,
+                )
+            )
+            continue
         ok = True
 
         def bad(col: str, msg: str, line_no: int = line_no) -> None:
@@ -97,28 +130,33 @@ def parse_dose_csv(text: str, source: str = "<input>") -> DoseData:
 
         try:
             x = parse_kind(cells[dose_col], kind)
-            if not (np.isfinite(x) and x > 0):
-                bad(dose_col, f"dose must be > 0, got {cells[dose_col]!r}")
+            if not (np.isfinite(x) and 0 < x < 1e9):
+                bad(dose_col, f"dose must be > 0 (and below 1e9), got {cells[dose_col]!r}")
         except UnitError as exc:
             bad(dose_col, str(exc) if cells[dose_col] else "empty dose")
             x = np.nan
         try:
             n = float(cells[n_col])
-            if not (n >= 1 and n == int(n)):
-                bad(n_col, f"pulses must be a whole number >= 1, got {cells[n_col]!r}")
         except ValueError:
-            bad(n_col, f"pulses must be a whole number >= 1, got {cells[n_col]!r}")
             n = np.nan
+        if not (1 <= n <= MAX_PULSES and n == int(n)):  # NaN and inf fail the range test first
+            bad(n_col, f"pulses must be a whole number from 1 to {MAX_PULSES:,}, got {_show(cells[n_col])}")
         text_d = cells[d_col]
         if idx[d_col] >= len(row):  # a truncated row is not "nothing ablated": that needs an empty cell
-            bad(d_col, f"row has {len(row)} cell(s), no {d_col} cell (if nothing was ablated, leave the cell empty but keep its comma)")
+            bad(
+                d_col,
+                f"row has {len(row)} cell(s), no {d_col} cell (if nothing was ablated, leave the cell empty but keep its comma)",
+            )
         elif text_d.lower() in NOT_ABLATED:
             d = np.nan
         else:
             try:
                 d = parse_kind(text_d, "length_um")
-                if not (np.isfinite(d) and d > 0):
-                    bad(d_col, f"diameter must be > 0 (leave empty if nothing ablated), got {text_d!r}")
+                if not (np.isfinite(d) and 0 < d < 1e6):
+                    bad(
+                        d_col,
+                        f"diameter must be > 0 and < 1 m (leave empty if nothing ablated), got {text_d!r}",
+                    )
             except UnitError as exc:
                 bad(d_col, str(exc))
                 d = np.nan
@@ -131,6 +169,11 @@ def parse_dose_csv(text: str, source: str = "<input>") -> DoseData:
         raise ProblemsError(problems)
     if not dose:
         raise UserError(f"{source}: header but no data rows")
+    if not np.isfinite(diam).any():
+        raise UserError(
+            f"{source}: no site was ablated (every {d_col} cell empty): nothing to fit; "
+            "measure up to doses that ablate"
+        )
     return DoseData(
         source=source,
         dose_kind=kind,
@@ -142,9 +185,8 @@ def parse_dose_csv(text: str, source: str = "<input>") -> DoseData:
 
 
 def read_dose_csv(path: str | Path) -> DoseData:
+    from fabplan.design.yamlsource import read_text_limited
+
     p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8-sig")
-    except OSError as exc:
-        raise UserError(f"cannot read {p}: {exc.strerror or exc}") from None
+    text = read_text_limited(p, MAX_BYTES, "a dose matrix")  # size-limited, UTF-8 error with its line
     return parse_dose_csv(text, str(p))
