@@ -50,6 +50,7 @@ from fabplan.errors import UserError
 DEFAULT_DB = "fabplan-lab.sqlite"
 ENV_DB = "FABPLAN_DB"
 ENV_OPERATOR = "FABPLAN_OPERATOR"
+ENV_HOST = "FABPLAN_HOST"  # the station name for the audit rows when the host name says nothing (containers)
 BUSY_TIMEOUT_MS = 60_000
 LOCK_RETRIES = 30  # after the busy timeout: this many more attempts, backoff 0.05 s doubling to 5 s
 PG_WRITER_LOCK = 0x6661_6270_6C61_6E  # advisory lock key ('fabplan'): one writer at a time on PG
@@ -190,7 +191,7 @@ class Connection:
         self.address = address
         self.url = address  # what a worker process passes to `connect` to open the same logbook
         self.operator = os.environ.get(ENV_OPERATOR) or _os_user()
-        self.host = socket.gethostname()
+        self.host = os.environ.get(ENV_HOST) or socket.gethostname()
         self.action = "python API"  # what the audit rows say was done (the CLI names its command)
         self.audit_id: int | None = None
         self.has_audit = False
@@ -443,7 +444,8 @@ def _tables(dialect: str):
              sa.Column("fluence_uj_cm2", F, nullable=False), fk("axis_id", "axes.id", nullable=False),
              sa.Column("counts", B, nullable=False), sa.Column("integration_s", F), sa.Column("source_file", T),
              created("acquired"), sa.Column("integrated", F), sa.Column("peak_nm", F), sa.Column("fwhm_nm", F),
-             sa.Column("audit_id", I), sa.Index("spectra_series", "series_id"))
+             sa.Column("audit_id", I), sa.Column("exposure_s", F), sa.Column("accumulations", I),
+             sa.Index("spectra_series", "series_id"))
     sa.Table("fits", md, pk(), fk("series_id", "series.id", nullable=False), sa.Column("method", T, nullable=False),
              sa.Column("has_threshold", I, nullable=False), sa.Column("flag", T),
              *(sa.Column(c, F) for c in ("threshold_uj_cm2", "threshold_lo", "threshold_hi", "slope_efficiency",
@@ -580,7 +582,16 @@ def _v4(con: Connection) -> None:
         add_column(con, table, sa.Column(col, sa.Integer))
 
 
-MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2, _v3, _v4]
+def _v5(con: Connection) -> None:
+    """How each spectrum was taken, as the camera file says: exposure of one accumulation and the number
+    of accumulations (integration_s stays the total the counts integrate)."""
+    import sqlalchemy as sa
+
+    add_column(con, "spectra", sa.Column("exposure_s", sa.Float))
+    add_column(con, "spectra", sa.Column("accumulations", sa.Integer))
+
+
+MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2, _v3, _v4, _v5]
 SCHEMA_VERSION = len(MIGRATIONS)
 FIRST_PG_VERSION = 4
 
