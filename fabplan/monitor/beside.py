@@ -110,6 +110,8 @@ def _watching(args, session, journal: Path, info: dict[str, Any]) -> Iterator[No
             yield
         finally:
             if child is not None:
+                if child.url:
+                    _let_page_see_the_end(child)
                 child.stop()
 
 
@@ -125,6 +127,27 @@ def _start_child(args, journal: Path, log_file: Path):
         return start_beside(journal, port=PREFERRED_PORT, **kw)
     except UserError:  # the usual port is taken (another run's monitor): any free one
         return start_beside(journal, port=0, **kw)
+
+
+def _let_page_see_the_end(child, timeout_s: float = 3.0) -> None:
+    """Wait (briefly) until the monitor has read the session's end, plus one push to the page."""
+    import json
+    import time
+    import urllib.request
+
+    headers = {"Authorization": f"Bearer {child.token}"} if child.token else {}
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            req = urllib.request.Request(child.url + "api/state", headers=headers)
+            with urllib.request.urlopen(req, timeout=1.0) as r:
+                state = json.loads(r.read())["state"]["state"]
+        except Exception:  # the monitor is gone or busy: nothing to wait for
+            return
+        if state not in ("starting", "running"):
+            time.sleep(1.0)  # the page's event stream polls every 0.5 s
+            return
+        time.sleep(0.1)
 
 
 def state_logger(old, new, reason: str) -> None:
