@@ -35,7 +35,7 @@ from stage_drivers.protocols import (
 
 
 class FakeStage:
-    """A `Stage` (with the MotionProfile ability's get/set) that moves instantly."""
+    """A `Stage` (with the MotionProfile ability) that moves instantly."""
 
     url = "fake://stage"
     axes = ("X", "Y", "Z")
@@ -131,6 +131,9 @@ class FakeStage:
 
     def set_motion_params(self, axis, p):
         self.params[axis] = p
+
+    def max_velocity_acceleration(self, axis):
+        return 1e6, 1e8  # um/s, um/s^2: nothing a plan asks for is clamped
 
     def stop(self):
         self.stopped += 1

@@ -78,3 +78,25 @@ def test_schemes_come_from_the_driver_modules():
     assert {"xps", "esp301", "esp300", "pharos", "sim"} <= set(schemes())
     assert driver_for("pharos").stage is None and driver_for("pharos").module == "stage_drivers.pharos"
     assert driver_for("sim").module == "sim"
+
+
+def test_a_new_driver_is_one_module_named_after_its_scheme(tmp_path, monkeypatch):
+    """CONTRIBUTING's 'Adding a stage driver': a module whose last line registers its scheme."""
+    from stage_drivers import Stage, urls
+
+    pkg = tmp_path / "labdrivers"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "pifake.py").write_text(
+        "from sim.fakes import FakeStage\n"
+        "from stage_drivers.urls import register_scheme\n\n"
+        "class PiStage(FakeStage):\n"
+        "    pass\n\n"
+        "register_scheme('pifake', stage=PiStage.from_url)\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(urls, "DRIVER_PACKAGES", [*urls.DRIVER_PACKAGES, "labdrivers"])
+    monkeypatch.setattr(urls, "_REGISTRY", dict(urls._REGISTRY))
+    with open_stage("pifake://10.0.0.5?offset_um=0.5") as st:
+        assert type(st).__name__ == "PiStage" and isinstance(st, Stage) and st.offset_um == 0.5
+    with pytest.raises(DeviceUrlError, match="not a laser"):
+        urls.open_laser("pifake://10.0.0.5")
