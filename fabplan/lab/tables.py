@@ -6,12 +6,28 @@ import csv
 from typing import IO, Any
 
 
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _neutral(text: str) -> str:
+    """User text that a spreadsheet would run as a formula (`=cmd|...`, `@SUM(...)`) gets a leading
+    apostrophe (OWASP "CSV injection"); plain numbers such as "-3.5" are left alone."""
+    if text.startswith(_FORMULA_START):
+        try:
+            float(text)
+        except ValueError:
+            return "'" + text
+    return text
+
+
 def _cell(value: Any) -> Any:
-    """None -> empty; a list (peak wavelengths) -> space-separated; anything else as is."""
+    """None -> empty; a list (peak wavelengths) -> space-separated; text formula-neutralised."""
     if value is None:
         return ""
     if isinstance(value, list):
         return " ".join(f"{v:.4f}" for v in value)
+    if isinstance(value, str):
+        return _neutral(value)
     return value
 
 
