@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 from typing import IO, Any
 
-
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
