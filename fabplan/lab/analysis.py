@@ -162,6 +162,8 @@ def analyse_series(
     else:
         k1, first = fits[0]
     out.fits["s-curve"] = first
+    ok1 = good & np.isfinite(area[:, k1])
+    out.fits["two-segment"] = threshold.two_segment(f[ok1], area[ok1, k1])  # cross-check, same curve
     out.mode_nm = float(cen[k1])
     out.threshold, out.lo, out.hi, out.beta = first.threshold, first.lo, first.hi, first.beta
     out.slope_efficiency = first.slope_efficiency

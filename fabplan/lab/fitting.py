@@ -1,17 +1,25 @@
 """Turn stored spectra into thresholds, linewidths, Q and mode spacing; write fits and disc status.
 
-Per series: every spectrum is analysed (`spectral.analyse`, batched per wavelength axis); its
-integrated emission (counts/s when integration times are known) gives the light-in/light-out
-curve for both threshold methods (`threshold`). Above threshold (F >= 1.2 F_th) the dominant-peak
-Lorentzian width (deconvolved from the stated resolution) gives the linewidth and Q = lambda/FWHM;
-the peaks of the brightest spectrum give the measured mode spacing, compared with the WGM
-prediction for the disc's designed diameter (`modes.predicted_fsr`).
+Per series: the spectra go through `analysis.analyse_series` (multimode Voigt fits with the
+spectrometer resolution, mode-resolved light-in/light-out curves, per-mode thresholds with
+calibrated intervals, the first mode's threshold as the disc's, linewidth and Q with an interval,
+clipped frames flagged). The quick per-spectrum layer (`spectral.analyse`) still fills the spectra
+table's integrated/peak/FWHM columns. The measured mode spacing is compared with the WGM prediction
+for the disc's designed diameter (`physics.comb.predicted_fsr`), and the threshold with the one
+predicted from physics (`physics.lasing.predict_threshold`, peak fluence of the paper's 20 um FWHM
+Gaussian pump spot; the definition is stored with it).
 
-Status (unless set by hand): lasing = threshold and narrow cavity lines above it (< 2 nm; below
+One truth per disc: the stored 's-curve' fit row is the disc's threshold (what fit, show, list and
+export report); the 'two-segment' row is the hinge on the same mode-resolved curve, a cross-check.
+Both rows carry has_threshold = the series verdict, and no number when it is false.
+
+Status (unless set by hand): lasing = threshold and narrow cavity lines above it (< NARROW_NM: below
 it the 38 nm spontaneous band or a cold-cavity mode); ASE-only = threshold but no such lines;
 damaged = output collapses for good during the sweep (below 30 % of the maximum so far; the
-threshold is fitted on the points before); dead = no threshold (or no signal) in the measured range;
-untested = too few spectra for a threshold fit (< threshold.MIN_POINTS), flagged "insufficient data".
+threshold is fitted on the points before); dead = a straight line explains every mode's L-L curve
+(no threshold in the measured range); untested = no verdict: too few spectra ("insufficient data")
+or "undetermined" (a kink, but the threshold is not pinned: sweep starts above it, saturation,
+weak kink, open interval; the flag says which).
 """
 
 from __future__ import annotations
@@ -25,13 +33,16 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from fabplan.lab import spectral, threshold
+from fabplan.lab import analysis, spectral, threshold
 from fabplan.lab.db import connect, from_blob, load_axes, transaction, upsert_sql
 from fabplan.lab.queries import disc_filter, where
 from fabplan.physics.comb import predicted_fsr
 
-DEFAULT_RESOLUTION_NM = 0.1
+DEFAULT_RESOLUTION_NM = 0.1  # nm: 1200 gr/mm grating class spectrometer, when the series gives none
+# Lasing vs ASE-only: a cavity line above threshold narrower than this. The paper's spontaneous band is
+# 38 nm wide and its lasing line 0.3 nm; 2 nm separates them with room for cold-cavity or broadened lines.
 NARROW_NM = 2.0
+PREDICTION_STEP_UM = 0.05  # diameters rounded for the physics prediction (threshold changes < 1 % per step)
 SERIES_PER_CHUNK = 250
 
 
@@ -54,6 +65,11 @@ class SeriesResult:
     mode_spacing_nm: float
     fsr_predicted_nm: float
     status: str
+    verdict: str = ""  # threshold | undetermined | none | insufficient
+    q_lo: float = float("nan")  # 95 % interval of Q
+    q_hi: float = float("nan")
+    threshold_predicted_uj_cm2: float = float("nan")  # physics prediction, peak fluence of the pump spot
+    fluence_definition: str = ""
 
 
 def _series_rows(con: sqlite3.Connection, pattern: str | None, sample: str | None):
@@ -133,20 +149,32 @@ def _compute_chunk(con, axes, chunk, window_nm, resolution_nm, thickness_nm):
     per_spec = _analyse_spectra(spec, axes, window_nm)
     results, spec_updates = [], []
     lists = [per_spec.get(r[0], []) for r in chunk]
-    cuts = [threshold.damage_onset(np.array([x["integrated"] for x in rows])) for rows in lists]
-    fitted = [rows[:k] if k is not None else rows for rows, k in zip(lists, cuts, strict=True)]
-    ll = threshold.fit_many(
-        [np.array([x["fluence"] for x in rows]) for rows in fitted],
-        [np.array([x["integrated"] for x in rows]) for rows in fitted],
-    )
-    for r, rows, all_rows, k, ab in zip(chunk, fitted, lists, cuts, ll, strict=True):
+    for r, all_rows in zip(chunk, lists, strict=True):
+        k = threshold.damage_onset(np.array([x["integrated"] for x in all_rows]))
+        rows = all_rows[:k] if k is not None else all_rows
         damaged_at = all_rows[k]["fluence"] if k is not None else None
-        res, fits, spectral_row = _fit_series(
-            tuple(r), rows, ab, axes, resolution_nm, thickness_nm, window_nm, damaged_at
-        )
+        res_nm = resolution_nm if resolution_nm is not None else (r[5] or DEFAULT_RESOLUTION_NM)
+        sa = _analyse_rows(rows, axes, res_nm, window_nm)
+        res, fits, spectral_row = _fit_series(tuple(r), rows, sa, res_nm, thickness_nm, window_nm, damaged_at)
         results.append((tuple(r), res, fits, spectral_row))
         spec_updates += [(x["integrated"], x["peak_nm"], x["fwhm_nm"], x["id"]) for x in all_rows]
     return results, spec_updates
+
+
+def _analyse_rows(rows, axes, res_nm, window_nm) -> analysis.SeriesAnalysis:
+    """`analysis.analyse_series` on the spectra of one series (those on its most common axis)."""
+    if not rows:
+        return analysis.SeriesAnalysis("insufficient", "no spectra")
+    aids = [x["axis"] for x in rows]
+    aid = max(set(aids), key=aids.count)
+    use = [x for x in rows if x["axis"] == aid]
+    t = np.array([x["t"] for x in use])
+    counts = np.stack([x["rate"] for x in use]) * t[:, None]
+    sa = analysis.analyse_series(axes[aid].astype(np.float64), counts, t, [x["fluence"] for x in use], res_nm,
+                                 window_nm=window_nm)
+    if len(use) < len(rows):
+        sa.flag = "; ".join(v for v in (sa.flag, f"{len(rows) - len(use)} spectra on another axis ignored") if v)
+    return sa
 
 
 _FIT_COLUMNS = ("series_id", "method", "has_threshold", "flag", "threshold_uj_cm2", "threshold_lo",
@@ -189,8 +217,17 @@ def _n(v) -> float | None:
     return None if v is None or not math.isfinite(float(v)) else float(v)
 
 
-def _clean(d: dict) -> dict:
-    return {k: (_n(v) if isinstance(v, float) else v) for k, v in d.items()}
+def _clean(d):
+    """JSON-safe copy: non-finite floats become null, at any depth."""
+    if isinstance(d, dict):
+        return {k: _clean(v) for k, v in d.items()}
+    if isinstance(d, list | tuple):
+        return [_clean(v) for v in d]
+    if isinstance(d, float | np.floating):
+        return _n(d)
+    if isinstance(d, np.integer):
+        return int(d)
+    return d
 
 
 def _analyse_spectra(spec, axes, window_nm) -> dict[int, list[dict]]:
@@ -215,7 +252,8 @@ def _analyse_spectra(spec, axes, window_nm) -> dict[int, list[dict]]:
                 "peak_nm": float(b.peak_nm[j]),
                 "fwhm_nm": float(b.fwhm_nm[j]),
                 "fwhm_err_nm": float(b.fwhm_err_nm[j]),
-                "rate": y[j],  # a view; find_modes subtracts its own baseline
+                "rate": y[j],  # counts/s (raw counts = rate x t)
+                "t": float(t[j]),
             }
     out: dict[int, list[dict]] = {}
     for r in rows:
@@ -223,91 +261,128 @@ def _analyse_spectra(spec, axes, window_nm) -> dict[int, list[dict]]:
     return out
 
 
-def _fit_series(r, rows, ab, axes, resolution_nm, thickness_nm, window_nm, damaged_at=None):
-    sid, disc_id, diameter, _manual, _status, series_res, _pk, film_nm = r
+def _predicted(diameter, thickness_nm) -> tuple[float, str]:
+    """Physics threshold (peak fluence of the paper's pump spot) for a disc, or NaN."""
+    if diameter is None or not (diameter > 0) or not math.isfinite(diameter):
+        return float("nan"), ""
+    from fabplan.physics.lasing import predict_threshold
+
+    d = round(float(diameter) / PREDICTION_STEP_UM) * PREDICTION_STEP_UM
+    try:
+        p = predict_threshold(max(d, PREDICTION_STEP_UM), float(thickness_nm))
+    except Exception:  # a prediction is context, never a reason to fail a fit
+        return float("nan"), ""
+    return p.threshold_peak_uj_cm2, p.fluence_definition
+
+
+def _fit_series(r, rows, sa, res_nm, thickness_nm, window_nm, damaged_at=None):
+    sid, disc_id, diameter, _manual, _status, _series_res, _pk, film_nm = r
     thickness_nm = film_nm or thickness_nm  # the design's film, else the caller's default
-    res_nm = resolution_nm if resolution_nm is not None else (series_res or DEFAULT_RESOLUTION_NM)
-    y = np.array([x["integrated"] for x in rows])
-    a, b = ab
-    has, why = threshold.verdict(a, b)
     nan = float("nan")
-    lw = lw_err = q = peak = spacing = below = nan
-    limited = False
-    peaks: list[float] = []
+    has = sa.has_threshold
+    lw = sa.linewidth_nm
+    lw_err = (sa.linewidth_hi - sa.linewidth_lo) / 3.92 if has else nan
+    peaks = list(sa.peaks_nm)
+    peak = sa.mode_nm if math.isfinite(sa.mode_nm) else nan
+    spacing = spectral.mode_spacing(np.asarray(peaks)) if len(peaks) >= 2 else nan
     if has:
-        above = [x for x in rows if x["fluence"] >= 1.2 * a.threshold] or rows[-1:]
-        fw = np.array([x["fwhm_nm"] for x in above])
-        lw_meas = float(np.median(fw))
-        lw_arr, lim = spectral.deconvolve_fwhm(np.array([lw_meas]), res_nm)
-        lw, limited = float(lw_arr[0]), bool(lim[0])
-        lw_err = float(np.median([x["fwhm_err_nm"] for x in above]))
-        brightest = max(above, key=lambda x: x["integrated"])
-        peak = float(brightest["peak_nm"])
-        q = peak / lw if lw > 0 else nan
-        pk = spectral.find_modes(axes[brightest["axis"]].astype(np.float64), brightest["rate"])
-        peaks = [float(v) for v in pk]
-        spacing = spectral.mode_spacing(pk)
-        below_rows = [x for x in rows if x["fluence"] < 0.8 * a.threshold]
+        below_rows = [x for x in rows if x["fluence"] < 0.8 * sa.threshold]
         below = float(np.median([x["fwhm_nm"] for x in below_rows])) if below_rows else nan
-    elif rows:
-        below = float(np.median([x["fwhm_nm"] for x in rows]))
+    else:
+        below = float(np.median([x["fwhm_nm"] for x in rows])) if rows else nan
     fsr, src = predicted_fsr(
         diameter if diameter is not None else nan,
         peak if math.isfinite(peak) else 540.0,
         thickness_nm,
         peaks_nm=peaks,
     )
-
-    status = "damaged" if damaged_at is not None else _status_for(rows, y, has, lw, below)
-    flag = why
-    if status == "untested" and rows:  # too few spectra: no verdict either way, not a dead disc
+    pred, fdef = _predicted(diameter, thickness_nm)
+    status = "damaged" if damaged_at is not None else _status_for(rows, sa, lw)
+    flag = sa.flag
+    if sa.verdict == "undetermined" and not flag.startswith("insufficient"):
+        flag = "undetermined: " + flag
+    if status == "untested" and len(rows) < threshold.MIN_POINTS and rows:
         flag = (f"insufficient data: {len(rows)} spectrum/spectra, a threshold fit needs >= "
                 f"{threshold.MIN_POINTS}; status left untested")
     if damaged_at is not None:
-        flag = "; ".join(
-            x for x in (f"output collapsed from {damaged_at:g} uJ/cm^2 (fitted below)", why) if x
-        )
+        flag = "; ".join(x for x in (f"output collapsed from {damaged_at:g} uJ/cm^2 (fitted below)", flag) if x)
+    extra = {
+        "verdict": sa.verdict,
+        "mode_nm": peak,
+        "mode_thresholds": sa.mode_thresholds,
+        "q_lo": sa.q_lo,
+        "q_hi": sa.q_hi,
+        "linewidth_lo_nm": sa.linewidth_lo,
+        "linewidth_hi_nm": sa.linewidth_hi,
+        "clipped_fluences": sa.clipped,
+        "threshold_predicted_uj_cm2": pred,
+        "fluence_definition_predicted": fdef,
+        "resolution_nm": res_nm,
+        "integration": "mode-resolved (Voigt area of each mode)",
+    }
+    fits = []
+    ll = sa.fits.get("s-curve")
+    if ll is not None:
+        tf = ll.as_threshold_fit("s-curve")
+        tf.params.update(extra)
+    else:
+        tf = threshold.ThresholdFit("s-curve", False, flag, params=dict(extra))
+    fits.append(tf)
+    hinge = sa.fits.get("two-segment")
+    if hinge is not None:
+        fits.append(hinge)
+    for ft in fits:  # one truth: no number where the series has no threshold
+        ft.has_threshold = bool(has and (ft.has_threshold or ft.method == "s-curve"))
+        if not has:
+            ft.threshold = ft.lo = ft.hi = ft.slope_efficiency = nan
+        if not ft.has_threshold and not ft.flag:
+            ft.flag = flag
     res = SeriesResult(
         sid,
         disc_id,
         len(rows),
         has,
         flag,
-        a.threshold if has else nan,
-        a.lo if has else nan,
-        a.hi if has else nan,
-        b.threshold if has else nan,
-        b.beta if has else nan,
+        sa.threshold if has else nan,
+        sa.lo if has else nan,
+        sa.hi if has else nan,
+        sa.threshold if has else nan,
+        sa.beta if has else nan,
         lw,
-        limited,
-        q,
+        bool(sa.resolution_limited),
+        sa.q,
         peak,
         spacing,
         fsr,
         status,
+        sa.verdict,
+        sa.q_lo,
+        sa.q_hi,
+        pred,
+        fdef,
     )
     win = window_nm or (nan, nan)
     spectral_row = (
         _n(lw),
         _n(lw_err),
-        int(limited),
+        int(sa.resolution_limited),
         _n(below),
         _n(peak),
         json.dumps(peaks),
-        _n(q),
+        _n(sa.q),
         _n(spacing),
         _n(fsr),
         src,
         _n(win[0]),
         _n(win[1]),
     )
-    return res, (a, b), spectral_row
+    return res, fits, spectral_row
 
 
-def _status_for(rows, y, has, lw, below) -> str:
-    if len(rows) < threshold.MIN_POINTS:
-        return "untested"  # no threshold fit is possible: say nothing rather than "dead"
-    if not has:
+def _status_for(rows, sa, lw) -> str:
+    if len(rows) < threshold.MIN_POINTS or sa.verdict in ("undetermined", "insufficient"):
+        return "untested"  # no verdict either way: say nothing rather than "dead"
+    if sa.verdict == "none":
         return "dead"
     return "lasing" if math.isfinite(lw) and lw < NARROW_NM else "ASE-only"
 

@@ -66,7 +66,7 @@ SELECT sm.name, d.disc_id, d.array_id, d.status, d.status_manual, d.known, d.fab
 FROM discs d JOIN samples sm ON sm.id = d.sample_id
 LEFT JOIN runs r ON r.id = d.run_id LEFT JOIN designs g ON g.id = d.design_id
 LEFT JOIN latest l ON l.disc_pk = d.id
-LEFT JOIN fits a ON a.series_id = l.sid AND a.method = 'two-segment' AND a.has_threshold = 1
+LEFT JOIN fits a ON a.series_id = l.sid AND a.method = 's-curve' AND a.has_threshold = 1
 LEFT JOIN fits b ON b.series_id = l.sid AND b.method = 's-curve' AND b.has_threshold = 1
 LEFT JOIN spectral sp ON sp.series_id = l.sid
 """
