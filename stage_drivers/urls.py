@@ -150,7 +150,18 @@ def credentials(host: str, scheme: str = "xps") -> tuple[str, str] | None:
     path = Path(os.environ.get("FABPLAN_DEVICES_CONFIG", Path.home() / ".config" / "fabplan" / "devices.ini"))
     if path.is_file():
         cfg = configparser.ConfigParser(interpolation=None)
-        cfg.read(path)
+        try:
+            cfg.read(path, encoding="utf-8")
+        except (configparser.Error, UnicodeDecodeError) as exc:
+            # configparser's messages quote the offending line, e.g. 'password S3cr3tPW' (no '='):
+            # name the file and line only, never the text, which may hold a secret.
+            lines = getattr(exc, "errors", None) or [(getattr(exc, "lineno", None), None)]
+            at = f"line {lines[0][0]}: " if lines[0][0] else ""
+            raise DeviceUrlError(
+                f"{at}cannot read the devices config ({type(exc).__name__}; expected "
+                "'[section]' headers and 'key = value' lines; the line is not shown, it may hold a password)",
+                device=str(path),
+            ) from None
         for section in (f"{scheme}://{host}", host, scheme):
             if cfg.has_section(section) and cfg.has_option(section, "user"):
                 return cfg.get(section, "user"), cfg.get(section, "password", fallback="")
