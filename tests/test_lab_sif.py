@@ -114,6 +114,18 @@ def test_manifest_maps_frames_to_fluences(tmp_path):
     got = con.execute("SELECT fluence_uj_cm2, integration_s, source_file FROM spectra ORDER BY id").fetchall()
     assert [g[0] for g in got] == fluences and {g[1] for g in got} == {3.0}
     assert got[6][2].endswith("measurement.sif#frame=7")
+    # the same with a 'frame' column, plus the 500 x 0.1 s accumulated file: exposure and accumulations kept
+    man.write_text(
+        "disc_id,fluence,spectrum,frame\n"
+        + "\n".join(f"A-r00c02,{f},{DATA / 'measurement.sif'},{k + 1}" for k, f in enumerate(fluences[:3]))
+        + f"\nA-r00c03,7,{DATA / 'raman1.sif'},\n"
+    )
+    import_manifest(con, man, allow_unknown=True)
+    got = con.execute(
+        "SELECT source_file, integration_s, exposure_s, accumulations FROM spectra WHERE id > 20 ORDER BY id"
+    ).fetchall()
+    assert [tuple(g)[1:] for g in got] == [(3.0, 3.0, 1)] * 3 + [(50.0, 0.1, 500)]
+    assert got[2][0].endswith("measurement.sif#frame=3") and got[3][0].endswith("raman1.sif")
     # the whole file without a frame: refused with the way to do it
     man.write_text(f"disc_id,fluence,spectrum\nA-r00c01,5,{DATA / 'measurement.sif'}\n")
     with pytest.raises(ProblemsError, match="kinetic series of 20 frames"):

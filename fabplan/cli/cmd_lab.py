@@ -442,11 +442,22 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = add("add", _add, "add one spectrum of one disc at one pump fluence")
     p.add_argument("--disc", required=True, help="disc id, e.g. A-r03c07")
     p.add_argument("--fluence", required=True, help="pump fluence, e.g. 12uJ/cm^2 (bare number: uJ/cm^2)")
-    p.add_argument("--spectrum", required=True, help="two-column CSV/TXT, or Andor .sif (needs sif-parser)")
+    p.add_argument(
+        "--spectrum",
+        required=True,
+        help="two-column CSV/TXT (a header may name the x unit: nm, um, eV, cm^-1), Andor .sif (needs "
+        "sif-parser) or Princeton Instruments .spe; one frame of a kinetic series or rows of an image: "
+        "FILE#frame=N, FILE#rows=A-B",
+    )
     p.add_argument("--new-series", action="store_true", help="start a new measurement series for this disc")
     meta_opts(p)
 
-    p = add("import", _import, "import a manifest CSV (disc_id, fluence, spectrum[, metadata]) atomically")
+    p = add(
+        "import",
+        _import,
+        "import a manifest CSV (disc_id, fluence, spectrum[, frame, rows, metadata]) atomically; 'frame' picks "
+        "one frame of a kinetic-series .sif/.spe (one row per frame and fluence), 'rows' (A-B) sums rows of an image",
+    )
     p.add_argument("manifest")
     meta_opts(p)
 

@@ -20,7 +20,7 @@ import numpy as np
 from fabplan.errors import Problem, ProblemsError, UserError
 from fabplan.lab.db import Connection, axis_id, to_blob, transaction
 from fabplan.lab.records import resolve_discs
-from fabplan.lab.spectra_io import read_spectrum
+from fabplan.lab.spectra_io import read_spectrum_info, with_selection
 from fabplan.units import parse_kind, parse_quantity
 
 SERIES_FIELDS = {
@@ -92,10 +92,12 @@ def _new_series(con: Connection, disc_pk: int, meta: dict) -> int:
 
 
 _INSERT_SPECTRUM = """INSERT INTO spectra(series_id, fluence_uj_cm2, axis_id, counts, integration_s, source_file,
-                                          audit_id) VALUES (?,?,?,?,?,?,?)"""
+                                          audit_id, exposure_s, accumulations) VALUES (?,?,?,?,?,?,?,?,?)"""
 
 
-def _spectrum_row(con, series_id: int, row: Row, wl, counts, integration_s, cache) -> tuple:
+def _spectrum_row(con, series_id: int, row: Row, wl, counts, timing, cache) -> tuple:
+    """timing: (total integration_s, exposure_s, accumulations) as the file says (or integration_s alone)."""
+    integration_s, exposure_s, accumulations = timing if isinstance(timing, tuple) else (timing, None, None)
     return (
         series_id,
         row.fluence_uj_cm2,
@@ -104,7 +106,13 @@ def _spectrum_row(con, series_id: int, row: Row, wl, counts, integration_s, cach
         row.integration_s if row.integration_s is not None else integration_s,
         str(row.spectrum),
         con.audit_id,
+        exposure_s,
+        accumulations,
     )
+
+
+def _timing(t, acq: dict) -> tuple:
+    return (t, acq.get("exposure_s"), acq.get("accumulations"))
 
 
 def add_spectrum(
@@ -120,7 +128,8 @@ def add_spectrum(
 ) -> dict:
     """Add one spectrum; it joins the disc's latest series unless new_series (or none exists)."""
     f = parse_fluence(fluence)
-    wl, counts, t = read_spectrum(spectrum)
+    wl, counts, t, acq = read_spectrum_info(spectrum)
+    t = _timing(t, acq)
     row = Row(disc_id, f, Path(spectrum), str(spectrum), integration_s)
     with transaction(con, "add spectrum", disc=disc_id, sample=sample, file=str(spectrum)):
         pk = resolve_discs(con, sample, [disc_id], allow_unknown)[disc_id]
@@ -166,8 +175,10 @@ def read_manifest(path: Path, default_sample: str) -> list[Row]:
                 fluence = parse_fluence(d["fluence"])
                 field = "integration"
                 integration = float(d["integration"]) if d.get("integration") else None
+                field = "frame"  # a kinetic-series frame / image rows of a camera file (.sif, .spe)
+                frame = int(d["frame"]) if d.get("frame") else None
                 field = ""
-                spec = Path(d["spectrum"])
+                spec = Path(with_selection(d["spectrum"], frame, d.get("rows") or None))
                 rows.append(
                     Row(
                         d["disc_id"],
@@ -192,10 +203,10 @@ def read_manifest(path: Path, default_sample: str) -> list[Row]:
 def _read_one(path: Path):
     """Parse one file into float32 blobs (what is stored; half the bytes to ship from a worker)."""
     try:
-        wl, counts, t = read_spectrum(path)
+        wl, counts, t, acq = read_spectrum_info(path)
     except UserError as exc:
         return exc
-    return to_blob(wl), to_blob(counts), t
+    return to_blob(wl), to_blob(counts), _timing(t, acq)
 
 
 def import_manifest(
