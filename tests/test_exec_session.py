@@ -107,3 +107,13 @@ def test_dry_run_session_reports_the_emulated_run(tmp_path, design):
     res = session.run()
     assert res.status == "completed" and res.dry_run["pulses_with_light"] == 12
     assert read_journal(tmp_path / "d.jsonl").header["dry_run"] is True
+
+
+def test_resume_of_something_that_is_not_a_journal_is_a_user_error(tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"k": "x"}\n')
+    with pytest.raises(UserError, match="not a fabplan journal"):
+        RunSession.resume(str(bad))
+    bad.write_text('{"k": "header", "format": "fabplan-journal"}\n')
+    with pytest.raises(UserError, match="not a readable fabplan journal"):
+        RunSession.resume(str(bad))

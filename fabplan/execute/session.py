@@ -181,7 +181,12 @@ class RunSession:
 
         config = config or RunConfig()
         config.check()
-        h = read_journal(journal).header
+        try:
+            h = read_journal(journal).header
+        except ValueError as exc:  # not a journal, or a newer format
+            raise UserError(str(exc)) from None
+        except (KeyError, IndexError, TypeError) as exc:
+            raise UserError(f"{journal}: not a readable fabplan journal ({type(exc).__name__}: {exc})") from None
         saved = h.get("plan_dir")
         warnings = []
         if not config.target and saved and Path(saved).is_dir():
