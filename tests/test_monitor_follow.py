@@ -67,7 +67,7 @@ def test_dry_run_journal_matches(tmp_path, capsys):
     assert np.array_equal(f.model.state, ref.state)
     assert f.model.status() == "failed"
     mon = Monitor(j)
-    mon.update()
+    mon.update(wait_layout=True)
     st = mon.state()
     assert st["counts"]["fired"] == ref.counts()["fired"] and st["counts"]["total"] == 32
     assert st["counts"]["fired"] + st["counts"]["uncertain"] + st["counts"]["pending"] + st["counts"]["skipped"] == 32

@@ -28,7 +28,7 @@ def _handler(args) -> int:
         if not Path(args.journal).is_file():
             raise UserError(f"{args.journal}: no such journal")
         mon = Monitor(args.journal, stall_s=args.stall_after)
-        mon.update()
+        mon.update(wait_layout=True)
         if mon.model.header is None:
             raise UserError(f"{args.journal}: {mon.follower.error or 'not a fabplan journal'}")
         print_json(mon.state())

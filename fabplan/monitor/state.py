@@ -68,6 +68,7 @@ class Monitor:
         self.window = int(window)
         self.layout: Layout | None = None
         self._layout_for: str | None = None
+        self._layout_thread: threading.Thread | None = None
         self._selected: np.ndarray | None = None
         self.lock = threading.RLock()
         self._map_cache: tuple[int, str] | None = None
@@ -78,17 +79,37 @@ class Monitor:
     def model(self):
         return self.follower.model
 
-    def update(self) -> int:
-        """Read the journal's new bytes (all of them); returns the number of records applied."""
+    def update(self, wait_layout: bool = False) -> int:
+        """Read the journal's new bytes (all of them); returns the number of records applied.
+
+        The map's layout (plan + design: seconds for 250,000 discs) loads on a helper thread the first
+        time, so counts and the run card are there at once; `wait_layout` waits for it (tests, --json)."""
         with self.lock:
             n = self.follower.poll_all()
             h = self.model.header
-            if h is not None and self._layout_for != h.get("run_id", "") + str(h.get("plan_hash")):
-                self._layout_for = h.get("run_id", "") + str(h.get("plan_hash"))
-                self.layout = load_layout(h, self.path)
+            key = None if h is None else str(h.get("run_id", "")) + str(h.get("plan_hash"))
+            if key is not None and self._layout_for != key:
+                self._layout_for = key
+                self.layout = None
+                self._layout_thread = threading.Thread(target=self._load_layout, args=(dict(h), key),
+                                                       name="monitor-layout", daemon=True)
+                self._layout_thread.start()
+        if wait_layout and self._layout_thread is not None:
+            self._layout_thread.join()
+        return n
+
+    def _load_layout(self, header: dict[str, Any], key: str) -> None:
+        layout = load_layout(header, self.path)
+        with self.lock:
+            if self._layout_for == key:
+                self.layout = layout
                 self._selected = None
                 self._map_cache = None
-            return n
+                self.model.version += 1  # the page learns the map is there
+
+    @property
+    def layout_loading(self) -> bool:
+        return self._layout_thread is not None and self._layout_thread.is_alive()
 
     def selected(self) -> np.ndarray:
         """Shots in the run's selection (--only/--skip recorded in the header); all without a plan."""
@@ -292,7 +313,7 @@ class Monitor:
                 "progress": self.progress(counts, now), "quality": self.quality(now), "events": self.events(),
                 "uncertain": {"n": int(len(unc)), "ids": [self.disc_id(int(s)) for s in unc[:UNCERTAIN_SHOWN]]},
                 "resume": self.resume_command(run["state"], counts), "position": position,
-                "map": {"available": self.layout is not None, "version": m.version},
+                "map": {"available": self.layout is not None, "loading": self.layout_loading, "version": m.version},
                 "journal": {"bytes": self.follower.offset, "records": m.records, "bad_lines": m.bad_lines,
                             "error": self.follower.error},
                 "pause_requested": _iso(self.pause_requested_at),
