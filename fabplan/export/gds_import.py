@@ -34,6 +34,7 @@ RULES = ("auto", "vertices", "edges")
 META_PREFIX = "$$$"  # KLayout's $$$CONTEXT_INFO$$$ (also written by gdsfactory/kfactory)
 REL_TOL = 0.06
 MIN_VERTICES = 8
+BATCH = 4096  # polygons fitted per numpy call
 
 
 @dataclass
@@ -100,7 +101,8 @@ def _fit_batch(P: np.ndarray, rule: str, rel_tol: float) -> tuple[np.ndarray, np
     o = P[:, :1, :]
     Q = P - o
     x, y = Q[..., 0], Q[..., 1]
-    x1, y1 = np.roll(x, -1, axis=1), np.roll(y, -1, axis=1)
+    x1 = np.concatenate([x[:, 1:], x[:, :1]], axis=1)  # next vertex
+    y1 = np.concatenate([y[:, 1:], y[:, :1]], axis=1)
     cross = x * y1 - x1 * y
     area = cross.sum(axis=1) / 2.0
     safe = np.where(area == 0, 1.0, area)
@@ -132,12 +134,14 @@ def fit_circles(
     good = np.zeros(m, bool)
     counts = np.fromiter((len(p) for p in polys), int, m)
     for n in np.unique(counts):
-        idx = np.flatnonzero(counts == n)
         if n < min_vertices:
             continue
-        ok, r = _fit_batch(np.stack([polys[i] for i in idx]), rule, rel_tol)
-        rows[idx] = r
-        good[idx] = ok
+        all_idx = np.flatnonzero(counts == n)
+        for k in range(0, len(all_idx), BATCH):  # batches small enough for the cache, not 100 MB temporaries
+            idx = all_idx[k : k + BATCH]
+            ok, r = _fit_batch(np.stack([polys[i] for i in idx.tolist()]), rule, rel_tol)
+            rows[idx] = r
+            good[idx] = ok
     bad = np.flatnonzero(~good)
     bad_xy = np.array([polys[i].mean(axis=0) if len(polys[i]) else (np.nan, np.nan) for i in bad]).reshape(
         -1, 2
@@ -213,7 +217,10 @@ class _Walker:
             return got
         polys = cell.get_polygons(depth=0, layer=self.layer, datatype=self.datatype)
         rule = self.cell_rule(cell.name)
-        own = fit_circles([p.points * self.scale for p in polys], rule) if polys else _Fit.empty()
+        own = fit_circles([p.points for p in polys], rule) if polys else _Fit.empty()
+        if self.scale != 1.0:  # a circle fit commutes with scaling: scale the results, not every vertex
+            k = self.scale
+            own = _Fit(own.x * k, own.y * k, own.d * k, own.edges, own.bad_xy * k)
         parts = [own]
         groups: dict[tuple, list[np.ndarray]] = {}
         for ref in cell.references:
