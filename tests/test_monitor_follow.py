@@ -11,7 +11,7 @@ import random
 import numpy as np
 import pytest
 
-from fabplan.execute.journal import read_journal
+from fabplan.execute.journal import Journal, read_journal
 from fabplan.monitor.follow import JournalFollower
 from fabplan.monitor.state import Monitor
 from tests.monitor_journals import _header, write_journal
@@ -145,3 +145,25 @@ def test_state_counts_skips_and_stall(tmp_path):
     kinds = [e["what"] for e in st["events"]]
     assert "pause" in kinds and "unconfirmed" in kinds and "end (failed)" in kinds
     json.dumps(st, allow_nan=False)  # the page's JSON is strict JSON
+
+
+def test_shot_under_way_is_not_uncertain_while_the_run_lives(tmp_path):
+    """The journal reader calls an intent without its outcome uncertain (right for a run that died);
+    while the session is open it is the shot being fired: no alarm, no uncertain list."""
+    p = tmp_path / "j.jsonl"
+    j = Journal.create(p, _header(5), sync="none")
+    j.write({"k": "session", "n": 0, "pid": 1})
+    j.intent(0, "A", 0.0, 0.0, 0.0, 0.5, 1)
+    j.fired(0, 0.0, 0.0, 0.0, 0.5)
+    j.intent(1, "B", 20.0, 0.0, 0.0, 0.5, 1)
+    j.flush(durable=False)
+    mon = Monitor(p)
+    mon.update()
+    c = mon.state()["counts"]
+    assert (c["fired"], c["uncertain"], c["in_flight"], c["pending"]) == (1, 0, 1, 4)
+    assert read_journal(p).counts()["uncertain"] == 1
+    j.write({"k": "end", "status": "failed", "message": "killed"})
+    j.close()
+    mon.update()
+    st = mon.state()
+    assert (st["counts"]["uncertain"], st["counts"]["in_flight"]) == (1, 0) and st["uncertain"]["ids"] == ["#1"]

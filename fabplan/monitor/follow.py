@@ -77,6 +77,7 @@ class RunModel:
     events: deque = field(default_factory=lambda: deque(maxlen=EVENT_KEEP))  # every non-shot record, trimmed
     not_fired: dict[int, str] = field(default_factory=dict)
     skipped: set[int] = field(default_factory=set)  # shots a session left out (uncertain, not re-fired)
+    declared_uncertain: set[int] = field(default_factory=set)  # named by unconfirmed/uncertain records
     n_events: dict[str, int] = field(default_factory=dict)  # count per kind/what
     last_seq: int = -1  # shot of the last intent (where the stage is)
     last_t: float = math.nan  # time stamp of the last record
@@ -168,6 +169,8 @@ class RunModel:
         elif k in ("unconfirmed", "uncertain", "skip"):
             u = np.asarray(rec.get("seqs") or [], dtype=np.int64)
             u = u[(u >= 0) & (u < self.n)]
+            if k in ("unconfirmed", "uncertain"):
+                self.declared_uncertain.update(u.tolist())
             if k == "unconfirmed":
                 u = u[self.state[u] == FIRED]
                 self.state[u] = UNCERTAIN

@@ -136,7 +136,26 @@ class Monitor:
         return f"#{seq}"
 
     # ------------------------------------------------------------------ state
-    def counts(self) -> dict[str, int]:
+    def in_flight(self) -> np.ndarray:
+        """Shots whose intent this live session wrote and whose outcome is not written yet: the shot
+        (or fly row) being fired now. The journal calls them uncertain, as it must for a run that
+        died; while the writer lives they are simply under way (not alarms, not in the uncertain list)."""
+        m = self.model
+        live = m.status() in ("starting", "running")
+        if not live or not m.sessions:
+            return np.zeros(m.n, bool)
+        session = m.sessions[-1]
+        if session.get("pid") is not None and (m.header or {}).get("host") == socket.gethostname() \
+                and _pid_alive(session.get("pid")) is False:
+            return np.zeros(m.n, bool)
+        t0 = float(session.get("t") or -math.inf)
+        mask = (m.state == UNCERTAIN) & (m.t_intent >= t0)
+        if m.declared_uncertain:
+            d = np.fromiter(m.declared_uncertain, np.int64)
+            mask[d[(d >= 0) & (d < m.n)]] = False
+        return mask
+
+    def counts(self, in_flight: np.ndarray | None = None) -> dict[str, int]:
         m = self.model
         sel = self.selected()
         skipped = ~sel
@@ -145,12 +164,15 @@ class Monitor:
             skipped = skipped.copy()
             skipped[sk[(sk >= 0) & (sk < m.n)]] = True
         st = m.state
+        fl = self.in_flight() if in_flight is None else in_flight
+        n_fl = int(fl.sum())
         return {
             "total": m.n,
             "fired": int((st == FIRED).sum()),
-            "uncertain": int((st == UNCERTAIN).sum()),
-            "pending": int(((st == PENDING) & ~skipped).sum()),
+            "uncertain": int((st == UNCERTAIN).sum()) - n_fl,
+            "pending": int(((st == PENDING) & ~skipped).sum()) + n_fl,
             "skipped": int(((st == PENDING) & skipped).sum()),
+            "in_flight": n_fl,
             "not_fired": int(sum(1 for s in m.not_fired if st[s] == PENDING)),
             "double_fired": int((m.fire_count > 1).sum()),
         }
@@ -290,9 +312,10 @@ class Monitor:
             if m.header is None:
                 return {"journal": str(self.path), "state": {"state": "waiting", "stalled": False},
                         "error": self.follower.error, "version": m.version}
-            counts = self.counts()
+            flying = self.in_flight()
+            counts = self.counts(flying)
             run = self.run_status(now)
-            unc = np.flatnonzero(m.state == UNCERTAIN)
+            unc = np.flatnonzero((m.state == UNCERTAIN) & ~flying)
             cur = m.last_seq
             position = None
             if cur >= 0:
@@ -336,7 +359,9 @@ class Monitor:
                 sk = np.zeros(m.n, bool)
                 if m.skipped:
                     sk[np.fromiter(m.skipped, np.int64)] = True
-                code = self.layout.codes(m.state, self.selected(), sk, nf)
+                st = m.state.copy()
+                st[self.in_flight()] = PENDING  # under way: the current-position ring marks it
+                code = self.layout.codes(st, self.selected(), sk, nf)
                 self._map_cache = (m.version, self.layout.map_bytes(code))
             return {"version": m.version, "mode": "bins" if self.layout.binned else "discs",
                     "codes": self._map_cache[1]}
