@@ -38,11 +38,13 @@ import math
 import os
 import threading
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from fabplan.errors import UserError
 from fabplan.execute.records import (  # noqa: F401 - FIRED/PENDING/UNCERTAIN re-exported for readers
     FIRED,
     FORMAT,
@@ -152,6 +154,9 @@ class Journal:
         self.path = Path(path)
         self.fd = fd
         self.sync = sync
+        self._guard: np.ndarray | None = None  # per-seq PENDING/UNCERTAIN/FIRED as this journal holds it
+        self._may_fire: np.ndarray | None = None  # this session's selection (bool per seq)
+        self._refire: np.ndarray | None = None  # uncertain shots this session may fire again (once)
         self._pending: list[str] = []
         self._syncer: _Syncer | None = None
         self._generation = 0
@@ -186,10 +191,55 @@ class Journal:
         size = os.fstat(fd).st_size
         if size:
             os.lseek(fd, size - 1, os.SEEK_SET)
-            if os.read(fd, 1) != b"\n":
-                os.write(fd, b"\n")
+            if os.read(fd, 1) != b"\n":  # a torn write: isolate it, and say so (the reader then knows the
+                # damaged line is the tail of a crashed session, not a record lost in the middle)
+                os.write(fd, b"\n" + (dumps({"k": "event", "what": TORN_MARK, "t": _now()}) + "\n").encode())
         os.fsync(fd)  # everything earlier sessions wrote is now durable (see the horizon rule)
         return cls(path, fd, sync)
+
+    # ------------------------------------------------------------------ guard
+    def guard_shots(self, state: np.ndarray | None, may_fire: np.ndarray, refire: np.ndarray | None = None) -> None:
+        """From now on refuse (ShotRefused) an intent for a shot this journal holds as fired or uncertain,
+        or that is not in `may_fire`, whatever the plan or the firing loop says: the last line of
+        defence against firing a disc twice. `state`: the replayed per-seq state (None: a new journal);
+        `refire`: uncertain shots the operator asked to fire again (--refire-uncertain), once each."""
+        n = len(may_fire)
+        self._guard = np.zeros(n, np.int8) if state is None else np.array(state, np.int8)
+        self._may_fire = np.array(may_fire, bool)
+        self._refire = np.zeros(n, bool) if refire is None else np.array(refire, bool) & (self._guard == UNCERTAIN)
+
+    def _check_intents(self, seqs: np.ndarray) -> None:
+        g = self._guard
+        if g is None:
+            return
+        n = len(g)
+        bad_range = (seqs < 0) | (seqs >= n)
+        if bad_range.any():
+            raise ShotRefused(f"{self.path}: refusing to fire shot {int(seqs[bad_range][0])}: not a shot of this "
+                              f"plan (0..{n - 1})")
+        st = g[seqs]
+        refused = (st == FIRED) | ((st == UNCERTAIN) & ~self._refire[seqs]) | ~self._may_fire[seqs]
+        if len(np.unique(seqs)) != len(seqs):
+            raise ShotRefused(f"{self.path}: refusing to fire a shot twice in one row (duplicate seq in "
+                              f"{seqs[:8].tolist()}...)")
+        if refused.any():
+            q = int(seqs[refused][0])
+            why = ("already fired" if g[q] == FIRED else "uncertain (may have fired)" if g[q] == UNCERTAIN
+                   else "not selected for this session")
+            raise ShotRefused(f"{self.path}: refusing to fire shot {q}: the journal holds it as {why}; "
+                              f"{int(refused.sum())} shot(s) refused, nothing fired for them")
+        g[seqs] = UNCERTAIN
+        self._refire[seqs] = False
+
+    def left_pending(self, selected: np.ndarray) -> np.ndarray:
+        """Seqs of `selected` still pending for this writer (never fired, or withdrawn by not_fired)."""
+        if self._guard is None:
+            return np.empty(0, np.int64)
+        return np.flatnonzero(np.asarray(selected, bool) & (self._guard == PENDING))
+
+    def _mark(self, seqs, value: int) -> None:
+        if self._guard is not None:
+            self._guard[np.asarray(seqs, np.int64)] = value
 
     # ------------------------------------------------------------------ write
     def _emit(self, line: str, durable: bool) -> None:
@@ -237,6 +287,8 @@ class Journal:
                pulses: int, t: float | None = None) -> None:
         """The promise that shot `seq` may now fire (hot path: no json.dumps). Durable on return in
         "fsync" mode, after `wait_durable()` in "async" mode, covered by the horizon in "batch" mode."""
+        if self._guard is not None:
+            self._check_intents(np.array([int(seq)], np.int64))
         self._emit(
             f'{{"k":"intent","seq":{int(seq)},"id":{json.dumps(disc_id)},"x":{_num(x)},"y":{_num(y)},'
             f'"z":{_num(z)},"e":{_num(pulse_energy_uj)},"n":{int(pulses)},"t":{_now() if t is None else t!r}}}\n',
@@ -245,6 +297,8 @@ class Journal:
 
     def intents(self, seqs, ids, x, y, z, pulse_energy_uj, pulses) -> None:
         """Several intents (columns) in one write and one sync (fly mode: one pass fires a whole row)."""
+        if self._guard is not None:
+            self._check_intents(np.asarray(seqs, np.int64).ravel())
         t = repr(_now())
         cols = _columns(x, y, z, pulse_energy_uj)
         ids_json = [json.dumps(str(d)) for d in ids]
@@ -258,6 +312,7 @@ class Journal:
 
     def fired_many(self, seqs, ex, ey, ez, pulse_energy_uj) -> None:
         """Confirmations for several shots (columns; buffered like `fired`)."""
+        self._mark(_ints(seqs), FIRED)
         t = repr(_now())
         cols = _columns(ex, ey, ez, pulse_energy_uj)
         self._pending.append("".join(
@@ -268,6 +323,7 @@ class Journal:
     def fired(self, seq: int, ex: float | None, ey: float | None, ez: float | None,
               pulse_energy_uj: float | None, t: float | None = None) -> None:
         """Confirmation (buffered: written with the next record; `flush` forces it out)."""
+        self._mark([int(seq)], FIRED)
         self._pending.append(
             f'{{"k":"fired","seq":{int(seq)},"ex":{_num(ex)},"ey":{_num(ey)},"ez":{_num(ez)},'
             f'"e":{_num(pulse_energy_uj)},"t":{_now() if t is None else t!r}}}\n'
@@ -275,6 +331,8 @@ class Journal:
 
     def not_fired(self, seq: int, reason: str) -> None:
         """Withdraw an intent: the shot was positively not fired (written at once, not synced)."""
+        if self._guard is not None and self._guard[int(seq)] == UNCERTAIN:
+            self._guard[int(seq)] = PENDING
         rec = NotFiredRecord(k="not_fired", seq=int(seq), reason=reason, t=_now())
         self._emit(json.dumps(rec) + "\n", durable=False)
 
@@ -377,12 +435,9 @@ class JournalState:
     pulse_energy_uj: np.ndarray  # pulse energy the laser reported at the last fired record, NaN if none
     t_fired: np.ndarray  # last fired time, NaN if none
     t_intent: np.ndarray
-    # from the intents (what was to be fired): disc id (None: no intent), commanded stage position,
-    # planned pulse energy and pulse count; NaN / 0 where no intent was written
-    disc_id: np.ndarray = field(default_factory=lambda: np.empty(0, object))
-    target_um: np.ndarray = field(default_factory=lambda: np.empty((0, 3)))
-    planned_pulse_energy_uj: np.ndarray = field(default_factory=lambda: np.empty(0))
-    pulses: np.ndarray = field(default_factory=lambda: np.empty(0, np.int32))
+    # the last intent of each shot (its line, or its record when it took the slow path; None: no
+    # intent), parsed on first use by disc_id / target_um / planned_pulse_energy_uj / pulses
+    intents: list = field(default_factory=list, repr=False)
     horizon_uncertain: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
     sessions: list[dict[str, Any]] = field(default_factory=list)
     ends: list[dict[str, Any]] = field(default_factory=list)
@@ -390,6 +445,50 @@ class JournalState:
     not_fired: list[dict[str, Any]] = field(default_factory=list)
     bad_lines: int = 0
     lines: int = 0
+
+    @property
+    def disc_id(self) -> np.ndarray:
+        """Disc id per shot from its last intent (None where none was written)."""
+        return self._intent_columns[0]
+
+    @property
+    def target_um(self) -> np.ndarray:
+        """(n, 3) commanded stage position per shot from its last intent, um (NaN: none)."""
+        return self._intent_columns[1]
+
+    @property
+    def planned_pulse_energy_uj(self) -> np.ndarray:
+        """Planned pulse energy per shot from its last intent, uJ (NaN: none)."""
+        return self._intent_columns[2]
+
+    @property
+    def pulses(self) -> np.ndarray:
+        """Pulse count per shot from its last intent (0: none)."""
+        return self._intent_columns[3]
+
+    @cached_property
+    def _intent_columns(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        n = self.n_shots
+        ids, target = np.full(n, None, object), np.full((n, 3), np.nan)
+        energy, pulses = np.full(n, np.nan), np.zeros(n, np.int32)
+        rows = []
+        for q, rec in enumerate(self.intents):
+            if rec is None:
+                continue
+            got = _parse_intent(rec) if isinstance(rec, bytes) else None
+            if got is None:  # the slow path's record (or a line the fast parser declines)
+                r = json.loads(rec) if isinstance(rec, bytes) else rec
+                got = (q, r.get("id"), *(math.nan if r.get(a) is None else float(r[a]) for a in ("x", "y", "z", "e")),
+                       int(r.get("n") or 0), 0.0)
+            rows.append((q, *got[1:7]))
+        if rows:
+            q, did, x, y, z, e, npl = zip(*rows, strict=True)
+            qi = np.asarray(q, np.int64)
+            ids[qi] = did
+            target[qi] = np.column_stack([x, y, z])
+            energy[qi] = e
+            pulses[qi] = npl
+        return ids, target, energy, pulses
 
     @property
     def plan_hash(self) -> str:
@@ -453,6 +552,21 @@ def _fast_fired(line: bytes):
 
 
 def _fast_intent(line: bytes):
+    """(seq, t) of an intent line in the writer's layout (seq the 2nd field, t the last), else None;
+    the rest of the line is parsed only when a reader asks for it (`JournalState.disc_id`, ...)."""
+    if not line.endswith(b"}"):
+        return None
+    head, _, rest = line[len(_INTENT_PREFIX):].partition(b",")
+    tail = line.rsplit(b',"t":', 1)
+    if len(tail) != 2 or not rest.startswith(b'"id":'):
+        return None
+    try:
+        return int(head), float(tail[1][:-1])
+    except ValueError:
+        return None
+
+
+def _parse_intent(line: bytes):
     """(seq, id, x, y, z, e, n, t) of an intent line in the writer's layout, else None (then json.loads).
     Disc ids of plans hold no commas or escapes; anything else takes the slow path."""
     parts = line[1:-1].split(b",")
@@ -471,21 +585,128 @@ def _fast_intent(line: bytes):
         return None
 
 
+class ShotRefused(Exception):
+    """The journal writer refused an intent: the shot is already fired or uncertain in this journal,
+    or not selected. Nothing was written or fired for it; the session ends "failed", gate closed."""
+
+
+class JournalError(UserError, ValueError):
+    """A journal that cannot be trusted: not a journal, a newer format, or damaged other than by a torn
+    last write. Resuming on it could fire a disc twice, so it is refused with the line at fault."""
+
+
+# Far beyond any plan (a plan directory holds at most ~3.5 million shots); a header claiming more
+# (e.g. "n_shots": 1e12, 931 GiB of state arrays) is refused before anything is allocated.
+MAX_SHOTS = 20_000_000
+_NUM = (int, float)
+
+
+def _is_seq(v: Any, n: int) -> bool:
+    return type(v) is int and 0 <= v < n
+
+
+def _is_num(v: Any) -> bool:
+    return v is None or (isinstance(v, _NUM) and not isinstance(v, bool))
+
+
+def _check_record(rec: dict[str, Any], n: int) -> str | None:
+    """Why `rec` is not a valid record of its kind for a journal of `n` shots (None when it is)."""
+    k = rec.get("k")
+    if not isinstance(k, str):
+        return "record without a kind ('k')"
+    if k in ("intent", "fired", "not_fired"):
+        if not _is_seq(rec.get("seq"), n):
+            return f"{k}: seq must be a shot number 0..{n - 1}, got {_clip(rec.get('seq'))}"
+        keys = ("x", "y", "z", "e", "t") if k == "intent" else ("ex", "ey", "ez", "e", "t") if k == "fired" else ("t",)
+        bad = [a for a in keys if not _is_num(rec.get(a))]
+        if bad:
+            return f"{k}: {bad[0]} must be a number or null, got {_clip(rec.get(bad[0]))}"
+        if k == "intent" and not (rec.get("n") is None or (type(rec.get("n")) is int and rec["n"] >= 0)):
+            return f"intent: n (pulses) must be a whole number, got {_clip(rec.get('n'))}"
+        if k == "intent" and not isinstance(rec.get("id", ""), (str, type(None))):
+            return f"intent: id must be a string, got {_clip(rec.get('id'))}"
+    elif k in ("uncertain", "unconfirmed", "skip"):
+        seqs = rec.get("seqs", [])
+        if not isinstance(seqs, list) or not all(_is_seq(q, n) for q in seqs):
+            return f"{k}: seqs must be a list of shot numbers 0..{n - 1}"
+    elif k == "horizon":
+        r = rec.get("seqs", [])
+        if not isinstance(r, list) or not all(
+            isinstance(p, list) and len(p) == 2 and _is_seq(p[0], n) and _is_seq(p[1], n) and p[0] <= p[1]
+            for p in r
+        ):
+            return f"horizon: seqs must be [first, last] ranges of shot numbers 0..{n - 1}"
+    elif k == "header":
+        return "a second header record"
+    return None
+
+
+def _clip(v: Any, limit: int = 40) -> str:
+    text = repr(v)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _header_state(path: Path, rec: dict[str, Any], lineno: int) -> JournalState:
+    at = f"{path}:{lineno + 1}"
+    if rec.get("k") != "header" or rec.get("format") != FORMAT:
+        raise JournalError(f"{at}: not a fabplan journal (first record is not a header)")
+    version = rec.get("format_version")
+    if type(version) is not int or version < 1:
+        raise JournalError(f"{at}: journal format_version must be a whole number, got {_clip(version)}")
+    if version > FORMAT_VERSION:
+        raise JournalError(f"{at}: journal format_version {version} is newer than this fabplan understands "
+                           f"({FORMAT_VERSION})")
+    n = rec.get("n_shots")
+    if type(n) is not int or not 0 <= n <= MAX_SHOTS:
+        raise JournalError(f"{at}: n_shots must be a whole number 0..{MAX_SHOTS:,}, got {_clip(n)}")
+    if not isinstance(rec.get("plan_hash", ""), str):
+        raise JournalError(f"{at}: plan_hash must be a string")
+    return JournalState(
+        path=path, header=rec, n_shots=n, state=np.zeros(n, np.int8),
+        fire_count=np.zeros(n, np.int32), intent_count=np.zeros(n, np.int32),
+        encoder=np.full((n, 3), np.nan), pulse_energy_uj=np.full(n, np.nan),
+        t_fired=np.full(n, np.nan), t_intent=np.full(n, np.nan), intents=[None] * n,
+    )
+
+
+TORN_MARK = "torn_write_isolated"  # event `Journal.append_to` writes right after a torn last line
+
+
+def _torn_ok(lines: list[bytes], i: int) -> bool:
+    """A line that is not JSON is a torn write (tolerated) only if it is the last line, or the next
+    line is the mark `append_to` leaves after one (a resume after the crash that tore it); anything
+    else is damage in the middle."""
+    for nxt in lines[i + 1:]:
+        if nxt.strip():
+            try:
+                rec = json.loads(nxt)
+            except ValueError:
+                return False
+            return isinstance(rec, dict) and rec.get("k") == "event" and rec.get("what") == TORN_MARK
+    return True
+
+
 def read_journal(path: str | os.PathLike, current_boot_id: str | None = None) -> JournalState:
-    """Replay a journal; tolerates a torn last line (and isolated unparsable lines, which are counted).
+    """Replay a journal; tolerates a torn last write (the tail of a crashed session), refuses anything
+    else it cannot account for with a JournalError naming the line: a record that is not valid for its
+    kind (seq negative, past the end or not an integer, ...), a damaged line in the middle, a header
+    that is torn, of another format or version, or claims an absurd n_shots.
 
     Horizon rule: if the last session has no end record and ran under another boot than now
     (`current_boot_id`, default this machine's), its horizon shots without any record are
     uncertain (`horizon_uncertain`), since an OS crash may have lost their unsynced intents."""
     path = Path(path)
-    with open(path, "rb") as fh:
-        raw = fh.read()
+    try:
+        with open(path, "rb") as fh:
+            raw = fh.read()
+    except IsADirectoryError:
+        raise JournalError(f"{path}: is a directory, not a journal") from None
     lines = raw.split(b"\n")
-    header: dict[str, Any] | None = None
     bad = 0
     st: JournalState | None = None
     loads = json.loads
     last_horizon: list = []
+    n = 0
     for lineno, line in enumerate(lines):
         if not line.strip():
             continue
@@ -493,6 +714,9 @@ def read_journal(path: str | os.PathLike, current_boot_id: str | None = None) ->
             fast = _fast_fired(line)  # the hot record, in the writer's fixed layout
             if fast is not None:
                 s_, ex, ey, ez, e, t = fast
+                if not 0 <= s_ < n:
+                    raise JournalError(f"{path}:{lineno + 1}: fired: seq must be a shot number 0..{n - 1}, "
+                                       f"got {s_}: the journal cannot be trusted")
                 st.state[s_] = FIRED
                 st.fire_count[s_] += 1
                 st.encoder[s_] = (ex, ey, ez)
@@ -502,51 +726,41 @@ def read_journal(path: str | os.PathLike, current_boot_id: str | None = None) ->
         elif st is not None and line.startswith(_INTENT_PREFIX):
             fast_i = _fast_intent(line)
             if fast_i is not None:
-                st.state[fast_i[0]] = UNCERTAIN
-                q, did, x, y, z, e, npulses, t = fast_i
+                q, t = fast_i
+                if not 0 <= q < n:
+                    raise JournalError(f"{path}:{lineno + 1}: intent: seq must be a shot number 0..{n - 1}, "
+                                       f"got {q}: the journal cannot be trusted")
+                st.state[q] = UNCERTAIN
                 st.intent_count[q] += 1
                 st.t_intent[q] = t
-                st.disc_id[q] = did
-                st.target_um[q] = (x, y, z)
-                st.planned_pulse_energy_uj[q] = e
-                st.pulses[q] = npulses
+                st.intents[q] = line
                 continue
         try:
             rec = loads(line)
-        except ValueError:
-            bad += 1
-            continue
+        except (ValueError, RecursionError):
+            rec = None
         if not isinstance(rec, dict):
+            if st is None:
+                raise JournalError(f"{path}:{lineno + 1}: torn or damaged header line: not a readable journal")
+            if not _torn_ok(lines, lineno):
+                raise JournalError(f"{path}:{lineno + 1}: damaged record (not a JSON object) in the middle of "
+                                   "the journal: records may be lost, so it cannot be trusted")
             bad += 1
             continue
-        k = rec.get("k")
-        if header is None:
-            if k != "header" or rec.get("format") != FORMAT:
-                raise ValueError(f"{path}: not a fabplan journal (first record is not a header)")
-            if int(rec.get("format_version", 0)) > FORMAT_VERSION:
-                raise ValueError(f"{path}: journal format_version {rec['format_version']} is newer than "
-                                 f"this fabplan understands ({FORMAT_VERSION})")
-            header = rec
-            n = int(rec["n_shots"])
-            st = JournalState(
-                path=path, header=rec, n_shots=n, state=np.zeros(n, np.int8),
-                fire_count=np.zeros(n, np.int32), intent_count=np.zeros(n, np.int32),
-                encoder=np.full((n, 3), np.nan), pulse_energy_uj=np.full(n, np.nan),
-                t_fired=np.full(n, np.nan), t_intent=np.full(n, np.nan), disc_id=np.full(n, None, object),
-                target_um=np.full((n, 3), np.nan), planned_pulse_energy_uj=np.full(n, np.nan),
-                pulses=np.zeros(n, np.int32),
-            )
+        if st is None:
+            st = _header_state(path, rec, lineno)
+            n = st.n_shots
             continue
-        assert st is not None
+        why = _check_record(rec, n)
+        if why is not None:
+            raise JournalError(f"{path}:{lineno + 1}: {why}: the journal cannot be trusted")
+        k = rec["k"]
         if k == "intent":
             s = rec["seq"]
             st.state[s] = UNCERTAIN
             st.intent_count[s] += 1
             st.t_intent[s] = rec.get("t") or np.nan
-            st.disc_id[s] = rec.get("id")
-            st.target_um[s] = [np.nan if rec.get(a) is None else rec[a] for a in ("x", "y", "z")]
-            st.planned_pulse_energy_uj[s] = np.nan if rec.get("e") is None else rec["e"]
-            st.pulses[s] = int(rec.get("n") or 0)
+            st.intents[s] = rec
         elif k == "fired":
             s = rec["seq"]
             st.state[s] = FIRED
@@ -580,7 +794,7 @@ def read_journal(path: str | os.PathLike, current_boot_id: str | None = None) ->
         elif k == "event":
             st.events.append(rec)
     if st is None:
-        raise ValueError(f"{path}: empty or torn journal (no header line)")
+        raise JournalError(f"{path}: empty or torn journal (no header line)")
     if st.sessions and last_horizon and st.last_status is None:
         now_boot = boot_id() if current_boot_id is None else current_boot_id
         if st.sessions[-1].get("boot_id") != now_boot or not now_boot:

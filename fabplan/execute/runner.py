@@ -28,7 +28,7 @@ from fabplan import __version__
 from fabplan.errors import UserError, summarize_ids
 from fabplan.execute.context import Context, Options, RunStopped, ShotFailed, Stats
 from fabplan.execute.control import RunControl, RunHooks, RunState, StopNow
-from fabplan.execute.journal import Journal, JournalBusy, JournalState, boot_id, read_journal
+from fabplan.execute.journal import Journal, JournalBusy, JournalState, ShotRefused, boot_id, read_journal
 from fabplan.execute.preflight import PreflightError, preflight
 from fabplan.execute.progress import Progress
 from fabplan.execute.records import (
@@ -319,6 +319,8 @@ class _Execution:
         t0 = time.time()
         devices = {"stage": stage.url, "laser": laser.url, **{f"{k}_info": v for k, v in report.devices.items()}}
         journal = self._open_journal(t0, devices, report, state, stats, len(todo_idx))
+        # the writer refuses any intent for a shot the journal holds as fired/uncertain or not selected
+        journal.guard_shots(state.state if state is not None else None, todo, refire=todo)
         done0 = int(already.sum())
         progress = Progress(n, mode, done=done0, enabled=hooks.progress_bar, on_update=hooks.on_progress,
                             on_message=hooks.on_message)
@@ -352,8 +354,15 @@ class _Execution:
                     fire_step(ctx, todo_idx)
                 if isinstance(laser, InterlockCheck):
                     laser.check_interlock()  # the last shots were lit only if the interlock is still closed
-            status, message = "completed", f"{stats.fired} shot(s) fired" + out_of_tolerance_note(stats)
-            control.finish(RunState.DONE)
+            left = journal.left_pending(todo)  # e.g. a fly row whose read-back saw no pulse (not_fired)
+            if len(left):
+                status = "failed"
+                message = (f"{stats.fired} shot(s) fired, but {len(left)} selected shot(s) were not "
+                           f"({summarize_ids(plan.shots.disc_id[left])}): not completed; resume the journal to fire them")
+                control.finish(RunState.FAILED)
+            else:
+                status, message = "completed", f"{stats.fired} shot(s) fired" + out_of_tolerance_note(stats)
+                control.finish(RunState.DONE)
         except RunStopped as exc:
             status = "paused" if exc.state is RunState.PAUSED else "stopped"
             message = str(exc)
@@ -361,7 +370,7 @@ class _Execution:
         except StopNow as exc:
             status, message = "stopped", f"stopped at once ({exc})"
             control.finish(RunState.STOPPED)
-        except (ShotFailed, PreflightError) as exc:
+        except (ShotFailed, PreflightError, ShotRefused) as exc:
             status, message = "failed", str(exc)
             control.finish(RunState.FAILED)
         except Exception as exc:  # device faults and bugs alike end the session safely
