@@ -7,7 +7,6 @@ Files are parsed in a small process pool when there are many (text parsing domin
 
 from __future__ import annotations
 
-import csv
 import os
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
@@ -140,16 +139,15 @@ def add_spectrum(
 
 
 def read_manifest(path: Path, default_sample: str) -> list[Row]:
-    try:
-        fh = path.open(newline="", encoding="utf-8-sig")
-    except OSError as exc:
-        raise UserError(f"{path}: cannot open manifest ({exc.strerror})") from None
-    with fh:
-        reader = csv.reader(fh)
+    """Parse (outside any database transaction) and check every row; all bad rows reported at once."""
+    from fabplan.lab.manifest_limits import check_cells, manifest_reader
+
+    with manifest_reader(path) as reader:
         try:
             header = next(reader)
         except StopIteration:
             raise UserError(f"{path}: empty manifest") from None
+        check_cells(path, 1, header)
         cols = [ALIASES.get(h.strip().lower(), h.strip().lower()) for h in header]
         for need in ("disc_id", "fluence", "spectrum"):
             if need not in cols:
@@ -160,8 +158,13 @@ def read_manifest(path: Path, default_sample: str) -> list[Row]:
         for lineno, rec in enumerate(reader, 2):
             if not rec or all(not c.strip() for c in rec) or rec[0].lstrip().startswith("#"):
                 continue
-            d = dict(zip(cols, (c.strip() for c in rec), strict=False))
             where = f"{path}:{lineno}"
+            try:
+                check_cells(path, lineno, rec, names=header)
+            except UserError as exc:
+                problems.append(Problem(str(exc), file=str(path), line=lineno))
+                continue
+            d = dict(zip(cols, (c.strip() for c in rec), strict=False))
             field = ""  # the column being read, named in the problem
             try:
                 if len(rec) != len(cols):
