@@ -1028,7 +1028,7 @@ class XpsEmulator:
 
     def _pco_fire(self, g: Group, t0: float, t_stop: float):
         """Fire a trigger wherever an enabled positioner's encoder crossed a compare position."""
-        times = []
+        times, edges = [], []
         for p in g.positioners:
             if not p.pco_enabled or p.profile is None or p.pco is None:
                 continue
@@ -1042,8 +1042,11 @@ class XpsEmulator:
             tc = tc[np.isfinite(tc)]
             tc = tc[tc <= t_stop]
             if len(tc):
-                times.append(tc + PCO_LATENCY_S + self.laser.trigger_jitter(len(tc)))
+                edges.append(tc + PCO_LATENCY_S)
+                times.append(edges[-1] + self.laser.trigger_jitter(len(tc)))
         if times:
             t = np.sort(np.concatenate(times))
             self.laser.fire(t, *self._true_xyz(t), source="pco")
-            self._latch(t)  # the PCO output is wired to TRIG IN too
+            # the PCO output is wired to TRIG IN too: the encoders are latched at the compare edge, not
+            # when the laser's pulse leaves (its wait for the next amplified pulse is the laser's)
+            self._latch(np.sort(np.concatenate(edges)))

@@ -62,7 +62,7 @@ def test_without_other_readback_the_journal_holds_the_controllers_positions(plan
     assert np.isin(np.round(st.encoder[:, 0], 4), np.round(cap[:, 0], 4)).all()
     # captured (trigger position + v * lead) agrees with where the pulses really landed (pulse log)
     d, _ = cKDTree(truth[:, 1:3]).query(st.encoder[:, :2])
-    assert d.max() < 0.1, d.max()  # um; the emulated trigger jitter is +-2.5 us x 20 mm/s / 2 = 50 nm
+    assert d.max() < 0.1, d.max()  # um; the laser waits 0-5 us for its next pulse: +-2.5 us x 20 mm/s = +-50 nm
     assert res.stats.out_of_tolerance == 0
 
 
