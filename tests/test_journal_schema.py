@@ -10,7 +10,7 @@ import json
 import numpy as np
 from test_exec_fakes import FakeLaser, FakeReadback, FakeStage, make_plan
 
-from fabplan.execute.journal import Journal, _fast_fired, _fast_intent, read_journal
+from fabplan.execute.journal import Journal, _fast_fired, _fast_intent, _parse_intent, read_journal
 from fabplan.execute.records import FIRED, RECORDS, record_keys
 from fabplan.execute.runner import RunSpec, execute
 
@@ -49,7 +49,7 @@ def test_hot_records_take_the_fast_path_and_read_back_per_shot_state(tmp_path):
     raw = path.read_bytes().split(b"\n")
     intent = next(ln for ln in raw if ln.startswith(b'{"k":"intent","seq":0'))
     fired = next(ln for ln in raw if ln.startswith(b'{"k":"fired"'))
-    assert _fast_intent(intent)[:7] == (0, "A-r00c00", 1.5, -2.0, 0.25, 0.5, 2)
+    assert _parse_intent(intent)[:7] == (0, "A-r00c00", 1.5, -2.0, 0.25, 0.5, 2) and _fast_intent(intent)[0] == 0
     assert _fast_fired(fired)[:5] == (0, 1.5001, -2.0, 0.25, 0.49)
     st = read_journal(path)
     assert st.disc_id.tolist() == ["A-r00c00", "A-r00c01", None]
