@@ -127,3 +127,30 @@ def test_bad_rule_and_not_a_layout(tmp_path):
         import_circles(bad, 1, 0)
     with pytest.raises(UserError, match="circle-rule"):
         import_circles(bad, 1, 0, rule="mean")
+
+
+def test_rotated_reflected_magnified_arrays_match_gdstk_flattening(tmp_path):
+    """References and arrays with rotation, x-reflection and magnification: circle centres agree
+    with the polygons gdstk itself flattens (an independent transform implementation)."""
+    import gdstk
+
+    lib = gdstk.Library(unit=1e-6, precision=1e-9)
+    leaf = lib.new_cell("LEAF")
+    leaf.add(gdstk.ellipse((3, 1), 1.0, tolerance=1e-3, layer=1))
+    leaf.add(gdstk.rectangle((5, 5), (6, 6), layer=1))  # not a circle, reported where it lands
+    mid = lib.new_cell("MID")
+    mid.add(gdstk.Reference(leaf, (10, 0), rotation=np.pi / 3, x_reflection=True, magnification=2))
+    top = lib.new_cell("TOP")
+    top.add(gdstk.Reference(mid, (-50, 20), rotation=np.pi / 2, columns=3, rows=2, spacing=(40, 30)))
+    top.add(gdstk.Reference(leaf, (100, 100), magnification=0.5))
+    path = tmp_path / "t.gds"
+    lib.write_gds(str(path))
+    c = import_circles(path, 1, 0)
+    flat = [p.points for p in gdstk.read_gds(str(path)).top_level()[0].get_polygons(layer=1, datatype=0)]
+    ref = fit_circles(flat)
+    assert len(c.x_um) == 7 and c.rejected == 7
+    got = sorted(zip(np.round(c.x_um, 4), np.round(c.y_um, 4), np.round(c.diameter_um, 4), strict=True))
+    exp = sorted(zip(np.round(ref.x, 4), np.round(ref.y, 4), np.round(ref.d, 4), strict=True))
+    assert got == exp and sorted({round(float(d), 2) for *_, d in got}) == [1.0, 4.0]  # 2 x 2 and 2 x 0.5
+    bad = sorted(map(tuple, np.round(c.rejected_xy_um, 3).tolist()))
+    assert bad == sorted(map(tuple, np.round(ref.bad_xy, 3).tolist()))
