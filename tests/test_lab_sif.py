@@ -130,3 +130,16 @@ def test_manifest_maps_frames_to_fluences(tmp_path):
     man.write_text(f"disc_id,fluence,spectrum\nA-r00c01,5,{DATA / 'measurement.sif'}\n")
     with pytest.raises(ProblemsError, match="kinetic series of 20 frames"):
         import_manifest(con, man, allow_unknown=True)
+
+
+def test_lab_add_cli_truncated_sif_is_one_line_and_a_frame_can_be_named(tmp_path, capsys):
+    from fabplan.cli import main
+
+    db = str(tmp_path / "lab.sqlite")
+    cut = tmp_path / "cut.sif"
+    cut.write_bytes((DATA / "raman1.sif").read_bytes()[:44])  # the 44-byte file
+    base = ["lab", "add", "--db", db, "--disc", "A-r00c00", "--allow-unknown", "--fluence", "5"]
+    assert main([*base, "--spectrum", str(cut)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "truncated Andor SIF" in err[0]
+    assert main([*base, "--spectrum", f"{DATA / 'measurement.sif'}#frame=2", "--json"]) == 0
