@@ -16,8 +16,47 @@ from fabplan.errors import UserError
 
 
 @dataclass
+class FrameStore:
+    """Where the frames are in the file; one frame is read only when it is picked (an image series
+    of a few GB costs one frame of memory)."""
+
+    path: Path
+    offsets: list[int]
+    dtype: str
+    rows: int
+    columns: int
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return (len(self.offsets), self.rows, self.columns)
+
+    def frame(self, i: int) -> np.ndarray:
+        nbytes = self.rows * self.columns * np.dtype(self.dtype).itemsize
+        with self.path.open("rb") as fh:
+            fh.seek(self.offsets[i])
+            raw = fh.read(nbytes)
+        if len(raw) < nbytes:  # the file shrank since it was opened
+            raise UserError(f"{self.path}: truncated: frame {i + 1} is incomplete")
+        return np.frombuffer(raw, self.dtype).astype(np.float64).reshape(self.rows, self.columns)
+
+
+def frame_store(p: Path, offsets: list[int], dtype: str, rows: int, columns: int, fmt: str) -> FrameStore:
+    """Check that the file holds every frame its header announces, before anything is read."""
+    nbytes = rows * columns * np.dtype(dtype).itemsize
+    if rows < 1 or columns < 1 or not offsets:
+        raise UserError(f"{p}: {fmt} file with no data ({len(offsets)} frames of {columns} x {rows})")
+    size = p.stat().st_size
+    if max(offsets) + nbytes > size:
+        raise UserError(
+            f"{p}: truncated {fmt} file: {len(offsets)} frames of {columns} x {rows} need "
+            f"{max(offsets) + nbytes} bytes, the file has {size}"
+        )
+    return FrameStore(p, offsets, dtype, rows, columns)
+
+
+@dataclass
 class Frames:
-    counts: np.ndarray  # (frames, rows, columns) float64
+    counts: FrameStore  # (frames, rows, columns)
     wavelength_nm: np.ndarray | None  # (columns,) or (frames, columns); None: not calibrated
     exposure_s: float | None
     accumulations: int
@@ -45,7 +84,7 @@ def pick(
         raise UserError(
             f"{p}: frame {frame} out of range (the file has {n_frames} frame(s), numbered from 1)"
         )
-    img = fr.counts[frame - 1]
+    img = fr.counts.frame(frame - 1)
     if height > 1 and rows is None:
         raise UserError(
             f"{p}: a 2-D image ({height} rows x {width} columns), not a spectrum: give the rows to bin "

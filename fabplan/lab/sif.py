@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from fabplan.errors import UserError
-from fabplan.lab.frames import Frames, pick
+from fabplan.lab.frames import Frames, frame_store, pick
 
 MAGIC = b"Andor Technology Multi-Channel File"
 SIF_HINT = "reading Andor .sif files needs the optional dependency: pip install 'fabplan[sif]' (sif-parser)"
@@ -65,7 +65,6 @@ def read_sif(p: Path) -> Frames:
         from sif_parser._sif_open import _open  # type: ignore[import-not-found]
     except ImportError:
         raise UserError(f"{p}: {SIF_HINT}") from None
-    size = p.stat().st_size
     with p.open("rb") as fh:
         if fh.read(len(MAGIC)) != MAGIC:
             raise UserError(f"{p}: not an Andor SIF file (no 'Andor Technology Multi-Channel File' header)")
@@ -76,20 +75,9 @@ def read_sif(p: Path) -> Frames:
             raise
         except Exception as exc:  # sif_parser raises assorted errors on corrupt headers
             raise UserError(f"{p}: cannot read Andor SIF header ({type(exc).__name__}: {exc})") from None
-        n = int(width) * int(height)
-        if n_frames < 1 or n < 1:
+        if n_frames < 1:
             raise UserError(f"{p}: Andor SIF with no data ({n_frames} frames of {width} x {height})")
-        offsets = [int(t[2]) for t in tile]
-        end = max(offsets) + 4 * n
-        if end > size:
-            raise UserError(
-                f"{p}: truncated Andor SIF: {n_frames} frames of {width} x {height} need {end} bytes, "
-                f"the file has {size}"
-            )
-        counts = np.empty((n_frames, int(height), int(width)), np.float64)
-        for i, off in enumerate(offsets):
-            fh.seek(off)
-            counts[i] = np.frombuffer(fh.read(4 * n), "<f4").reshape(int(height), int(width))
+        counts = frame_store(p, [int(t[2]) for t in tile], "<f4", int(height), int(width), "Andor SIF")
     exposure = info.get("ExposureTime")
     exposure = float(exposure) if exposure is not None else None
     acc = int(info.get("AccumulatedCycles") or 1)

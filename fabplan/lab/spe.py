@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from fabplan.errors import UserError
-from fabplan.lab.frames import Frames, pick
+from fabplan.lab.frames import Frames, frame_store, pick
 
 HEADER = 4100
 LASTVALUE = 0x5555
@@ -55,28 +55,11 @@ def read_spe(p: Path) -> Frames:
                 raise UserError(f"{p}: SPE {version:g} without its XML footer (offset {xml_at}, size {size})")
             fh.seek(xml_at)
             footer = fh.read()
-            return _v3(p, fh, head, footer, version, size)
-        return _v2(p, fh, head, version, size)
+            return _v3(p, head, footer, version, size)
+        return _v2(p, head, version, size)
 
 
-def _frames(p: Path, fh, offsets: list[int], dtype: str, shape: tuple[int, int], size: int) -> np.ndarray:
-    n = shape[0] * shape[1]
-    nbytes = n * np.dtype(dtype).itemsize
-    if n < 1 or not offsets:
-        raise UserError(f"{p}: SPE file with no data ({len(offsets)} frames of {shape[1]} x {shape[0]})")
-    if offsets[-1] + nbytes > size:
-        raise UserError(
-            f"{p}: truncated SPE file: {len(offsets)} frames of {shape[1]} x {shape[0]} need "
-            f"{offsets[-1] + nbytes} bytes, the file has {size}"
-        )
-    out = np.empty((len(offsets), *shape), np.float64)
-    for i, off in enumerate(offsets):
-        fh.seek(off)
-        out[i] = np.frombuffer(fh.read(nbytes), dtype).reshape(shape)
-    return out
-
-
-def _v2(p: Path, fh, head: bytes, version: float, size: int) -> Frames:
+def _v2(p: Path, head: bytes, version: float, size: int) -> Frames:
     xdim, ydim, nfr = _u(head, "H", 42), _u(head, "H", 656), _u(head, "i", 1446)
     code = _u(head, "h", 108)
     if code not in DTYPES_V2:
@@ -87,7 +70,7 @@ def _v2(p: Path, fh, head: bytes, version: float, size: int) -> Frames:
         raise UserError(
             f"{p}: truncated SPE file: {nfr} frames of {xdim} x {ydim} do not fit in {size} bytes"
         )
-    counts = _frames(p, fh, [HEADER + k * frame_bytes for k in range(nfr)], dtype, (ydim, xdim), size)
+    counts = frame_store(p, [HEADER + k * frame_bytes for k in range(nfr)], dtype, ydim, xdim, "SPE")
     exposure = float(_u(head, "f", 10))
     acc = max(int(_u(head, "i", 668)), 1)
     wl = None
@@ -114,7 +97,7 @@ def _strip_ns(root: ET.Element) -> ET.Element:
     return root
 
 
-def _v3(p: Path, fh, head: bytes, footer: bytes, version: float, size: int) -> Frames:
+def _v3(p: Path, head: bytes, footer: bytes, version: float, size: int) -> Frames:
     try:
         root = _strip_ns(ET.fromstring(footer))
     except ET.ParseError as exc:
@@ -138,8 +121,8 @@ def _v3(p: Path, fh, head: bytes, footer: bytes, version: float, size: int) -> F
         raise UserError(f"{p}: SPE footer has non-numeric frame/region sizes") from None
     if nfr < 1 or nfr * stride > size:
         raise UserError(f"{p}: truncated SPE file: {nfr} frames of {stride} bytes do not fit in {size} bytes")
-    counts = _frames(
-        p, fh, [HEADER + k * stride for k in range(nfr)], PIXEL_FORMATS[fmt], (height, width), size
+    counts = frame_store(
+        p, [HEADER + k * stride for k in range(nfr)], PIXEL_FORMATS[fmt], height, width, "SPE"
     )
     wl = _wavelengths_v3(p, root, regions[0], width)
     exposure = _number(root, ".//ShutterTiming/ExposureTime")
