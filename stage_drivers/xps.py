@@ -228,7 +228,7 @@ class XpsStage:
         self._move = _Link(self, "move")
         self._limits: dict[str, AxisLimits] = {}
         self._in_position = False
-        self._burst: tuple[str, str] | None = None  # the extended event configuration last sent
+        self._event_config: tuple[str, str] | None = None  # the extended event configuration last sent
         self._pco_params_set: set[str] = set()
         self._pco_armed: list[str] = []
         self._gate_touched = False
@@ -331,8 +331,8 @@ class XpsStage:
             self._limits[ax] = AxisLimits(lo * self.um_per_unit, hi * self.um_per_unit)
 
     def _forget_configuration(self) -> None:
-        """Drop cached controller-side set-up (burst event, PCO pulse parameters) so it is sent again."""
-        self._burst = None
+        """Drop cached controller-side set-up (extended event, external gathering, PCO pulse parameters) so it is sent again."""
+        self._event_config = None
         self._capture_types = None
         self._pco_params_set.clear()
 
@@ -559,11 +559,11 @@ class XpsStage:
 
     def _configure_event(self, trigger: str, action: str) -> None:
         """EventExtendedStart launches the last configuration sent: send it only when it changes."""
-        if self._burst != (trigger, action):
-            self._burst = None
+        if self._event_config != (trigger, action):
+            self._event_config = None
             self.call(f"EventExtendedConfigurationTriggerSet({trigger})")
             self.call(f"EventExtendedConfigurationActionSet({action})")
-            self._burst = (trigger, action)
+            self._event_config = (trigger, action)
 
     def arm_compare(self, axis: str, positions_um: Sequence[float]) -> LineFiring:
         """Position compare on `axis`: a trigger each time its encoder crosses one of the positions."""
