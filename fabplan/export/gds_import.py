@@ -222,26 +222,27 @@ class _Walker:
             k = self.scale
             own = _Fit(own.x * k, own.y * k, own.d * k, own.edges, own.bad_xy * k)
         parts = [own]
-        groups: dict[tuple, list[np.ndarray]] = {}
+        # references grouped by (cell, rotation, magnification, reflection): one numpy placement per group
+        groups: dict[tuple, tuple] = {}  # key -> (first reference, single origins, array offsets)
         for ref in cell.references:
             child = ref.cell
             if isinstance(child, str) or not hasattr(child, "get_polygons"):
                 continue  # a reference to a cell missing from the file or a raw cell
-            key = (child.name, ref.rotation or 0.0, ref.magnification or 1.0, bool(ref.x_reflection))
-            origin = np.asarray(ref.origin, float) * self.scale
+            key = (child.name, ref.rotation, ref.magnification, ref.x_reflection)
+            g = groups.get(key)
+            if g is None:
+                g = groups[key] = (ref, [], [])
             rep = ref.repetition
             if rep is not None and rep.size > 0:
-                offs = np.asarray(rep.get_offsets(), float) * self.scale + origin
+                g[2].append(np.asarray(rep.get_offsets(), float) + ref.origin)
             else:
-                offs = origin[None, :]
-            groups.setdefault(key, []).append((ref, offs))
-        for items in groups.values():
-            ref0 = items[0][0]
+                g[1].append(ref.origin)
+        for ref0, singles, arrays in groups.values():
             sub = self.fit(ref0.cell)
             if not len(sub.x) and not len(sub.bad_xy):
                 continue
+            offs = np.concatenate([np.asarray(singles, float).reshape(-1, 2), *arrays]) * self.scale
             A = _rotation_matrix(ref0)
-            offs = np.concatenate([o for _, o in items])
             c = (A @ np.vstack([sub.x, sub.y])).T  # (k, 2)
             b = (A @ sub.bad_xy.T).T if len(sub.bad_xy) else np.zeros((0, 2))
             placed = (offs[:, None, :] + c[None, :, :]).reshape(-1, 2)
