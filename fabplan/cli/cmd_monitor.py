@@ -35,6 +35,8 @@ def _handler(args) -> int:
         return 0
     if args.parent is None and not Path(args.journal).exists():
         print(f"waiting for {args.journal} to appear", file=sys.stderr)
+    if args.parent is not None and hasattr(os, "nice"):
+        os.nice(10)  # beside a run: the run comes first whenever both want the CPU
     log_file = os.environ.get("FABPLAN_MONITOR_LOG")
     if log_file:
         from fabplan.runlog import add_file_handler

@@ -8,9 +8,12 @@ shrinks, the model starts again from the first byte.
 
 The state rules are the journal's (fabplan/execute/journal.py): intent -> uncertain, fired -> fired,
 not_fired -> pending again, `unconfirmed` -> uncertain again, `uncertain` marks pending shots.
-The hot records (intent, fired) are parsed in bulk with one regular expression per batch of lines in
-the writer's layout; any other layout falls back to `json.loads`, so a change of key order costs
-speed, never correctness. Consecutive hot lines are applied as one batch: inside a batch a shot has
+The hot records (intent, fired) are read in bulk, and only for what the counts need: their shot
+number (one regular expression per batch of lines in the writer's layout) and byte offset. Their
+numbers (target, encoder, energy, time) are parsed later, from the file at those offsets, for the
+few shots that need them (the quality window, a clicked disc): a follower costs the run's machine
+little CPU. Any other layout falls back to `json.loads`, so a change of key order costs speed,
+never correctness. Consecutive hot lines are applied as one batch: inside a batch a shot has
 at most one intent followed by its fired record (a second intent for the same shot only comes in a
 later session, after a `session` line, which ends the batch).
 """
@@ -33,21 +36,10 @@ PENDING, UNCERTAIN, FIRED = 0, 1, 2  # the journal's codes (fabplan.execute.jour
 
 _INTENT = b'{"k":"intent",'
 _FIRED = b'{"k":"fired",'
-_INTENT_RE = re.compile(
-    rb'^\{"k":"intent","seq":(\d+),"id":"(?:[^"\\]|\\.)*","x":([^,]*),"y":([^,]*),"z":([^,]*),'
-    rb'"e":([^,]*),"n":(\d+),"t":([^,}]*)\}$', re.M)
-_FIRED_RE = re.compile(
-    rb'^\{"k":"fired","seq":(\d+),"ex":([^,]*),"ey":([^,]*),"ez":([^,]*),"e":([^,]*),"t":([^,}]*)\}$', re.M)
+_SEQ_RE = re.compile(rb'^\{"k":"(?:intent|fired)","seq":(\d+),', re.M)
+_T_RE = re.compile(rb',"t":([0-9.eE+-]+)\}$')
 
 EVENT_KEEP = 500  # most recent events kept for the page (counts are exact regardless)
-
-
-def _floats(col: list[bytes]) -> np.ndarray:
-    if not col:
-        return np.empty(0)
-    a = np.array(col)
-    a[a == b"null"] = b"nan"
-    return a.astype(float)
 
 
 def _num(v: Any) -> float:
@@ -71,6 +63,8 @@ class RunModel:
     t_fired: np.ndarray = field(default_factory=lambda: np.zeros(0))
     off_intent: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # byte offset of its line
     off_fired: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    have_intent: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))  # numbers parsed from that line
+    have_fired: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
     fired_order: list[np.ndarray] = field(default_factory=list)  # seqs in the order their fired lines came
     sessions: list[dict[str, Any]] = field(default_factory=list)
     ends: list[dict[str, Any]] = field(default_factory=list)
@@ -98,6 +92,8 @@ class RunModel:
         self.t_fired = np.full(n, np.nan)
         self.off_intent = np.full(n, -1, np.int64)
         self.off_fired = np.full(n, -1, np.int64)
+        self.have_intent = np.zeros(n, bool)
+        self.have_fired = np.zeros(n, bool)
 
     # ------------------------------------------------------------------ derived
     def fired_seqs(self) -> np.ndarray:
@@ -144,6 +140,7 @@ class RunModel:
             self.reset_arrays(int(rec.get("n_shots") or 0))
             return
         rec["_line"] = line_no
+        rec["_off"] = offset
         seq = rec.get("seq")
         if k == "intent" and isinstance(seq, int) and 0 <= seq < self.n:
             self.state[seq] = UNCERTAIN
@@ -152,6 +149,7 @@ class RunModel:
             self.planned_e[seq] = _num(rec.get("e"))
             self.t_intent[seq] = _num(t)
             self.off_intent[seq] = offset
+            self.have_intent[seq] = True
             self.last_seq = seq
         elif k == "fired" and isinstance(seq, int) and 0 <= seq < self.n:
             self.state[seq] = FIRED
@@ -160,6 +158,7 @@ class RunModel:
             self.energy[seq] = _num(rec.get("e"))
             self.t_fired[seq] = _num(t)
             self.off_fired[seq] = offset
+            self.have_fired[seq] = True
             self.fired_order.append(np.array([seq], np.int64))
         elif k == "not_fired" and isinstance(seq, int) and 0 <= seq < self.n:
             if self.state[seq] == UNCERTAIN:
@@ -191,54 +190,74 @@ class RunModel:
             if k != "horizon":
                 self._event(rec)
 
-    def apply_intents(self, lines: list[bytes], offsets: list[int]) -> None:
-        m = _INTENT_RE.findall(b"\n".join(lines))
-        if len(m) != len(lines):  # another layout somewhere: one by one
-            for ln, off in zip(lines, offsets, strict=True):
-                self._fallback(ln, off)
-            return
-        cols = list(zip(*m, strict=True))
-        seq = np.array(cols[0]).astype(np.int64)
+    def _bulk(self, lines: list[bytes], offsets: list[int]) -> tuple[np.ndarray, np.ndarray] | None:
+        """(seqs, offsets) of hot lines in the writer's layout; None when any line is laid out otherwise."""
+        m = _SEQ_RE.findall(b"\n".join(lines))
+        if len(m) != len(lines):
+            return None
+        seq = np.array(m).astype(np.int64)
+        off = np.asarray(offsets, np.int64)
         ok = (seq >= 0) & (seq < self.n)
         if not ok.all():
-            seq = seq[ok]
-        sel = (lambda c: _floats(list(c))[ok]) if not ok.all() else (lambda c: _floats(list(c)))
-        self.state[seq] = UNCERTAIN
-        np.add.at(self.intent_count, seq, 1)
-        self.target[seq, 0] = sel(cols[1])
-        self.target[seq, 1] = sel(cols[2])
-        self.target[seq, 2] = sel(cols[3])
-        self.planned_e[seq] = sel(cols[4])
-        t = sel(cols[6])
-        self.t_intent[seq] = t
-        self.off_intent[seq] = np.asarray(offsets, np.int64)[ok]
-        if len(seq):
-            self.last_seq = int(seq[-1])
-            self.last_t = float(t[-1])
+            seq, off = seq[ok], off[ok]
+        t = _T_RE.search(lines[-1])
+        if t is not None:
+            self.last_t = float(t.group(1))
+        return seq, off
 
-    def apply_fired(self, lines: list[bytes], offsets: list[int]) -> None:
-        m = _FIRED_RE.findall(b"\n".join(lines))
-        if len(m) != len(lines):
+    def apply_intents(self, lines: list[bytes], offsets: list[int]) -> None:
+        got = self._bulk(lines, offsets)
+        if got is None:  # another layout somewhere: one by one
             for ln, off in zip(lines, offsets, strict=True):
                 self._fallback(ln, off)
             return
-        cols = list(zip(*m, strict=True))
-        seq = np.array(cols[0]).astype(np.int64)
-        ok = (seq >= 0) & (seq < self.n)
-        sel = (lambda c: _floats(list(c))[ok]) if not ok.all() else (lambda c: _floats(list(c)))
-        seq = seq[ok]
+        seq, off = got
+        self.state[seq] = UNCERTAIN
+        np.add.at(self.intent_count, seq, 1)
+        self.off_intent[seq] = off
+        self.have_intent[seq] = False
+        if len(seq):
+            self.last_seq = int(seq[-1])
+
+    def apply_fired(self, lines: list[bytes], offsets: list[int]) -> None:
+        got = self._bulk(lines, offsets)
+        if got is None:
+            for ln, off in zip(lines, offsets, strict=True):
+                self._fallback(ln, off)
+            return
+        seq, off = got
         self.state[seq] = FIRED
         np.add.at(self.fire_count, seq, 1)
-        self.encoder[seq, 0] = sel(cols[1])
-        self.encoder[seq, 1] = sel(cols[2])
-        self.encoder[seq, 2] = sel(cols[3])
-        self.energy[seq] = sel(cols[4])
-        t = sel(cols[5])
-        self.t_fired[seq] = t
-        self.off_fired[seq] = np.asarray(offsets, np.int64)[ok]
+        self.off_fired[seq] = off
+        self.have_fired[seq] = False
         self.fired_order.append(seq)
-        if len(seq):
-            self.last_t = max(float(t[-1]), self.last_t) if math.isfinite(self.last_t) else float(t[-1])
+
+    def fill(self, seqs: np.ndarray, read_lines) -> None:
+        """Parse target/energy/time (intent) and encoder/energy/time (fired) of `seqs` from their lines
+        (`read_lines(offsets) -> [bytes]`), once per line."""
+        seqs = np.asarray(seqs, np.int64)
+        for kind, off_arr, have in (("intent", self.off_intent, self.have_intent),
+                                    ("fired", self.off_fired, self.have_fired)):
+            need = seqs[(off_arr[seqs] >= 0) & ~have[seqs]]
+            if not len(need):
+                continue
+            need = np.unique(need)
+            for s_, line in zip(need.tolist(), read_lines(off_arr[need].tolist()), strict=True):
+                try:
+                    rec = json.loads(line)
+                except ValueError:
+                    continue
+                if not isinstance(rec, dict) or rec.get("k") != kind:
+                    continue
+                if kind == "intent":
+                    self.target[s_] = (_num(rec.get("x")), _num(rec.get("y")), _num(rec.get("z")))
+                    self.planned_e[s_] = _num(rec.get("e"))
+                    self.t_intent[s_] = _num(rec.get("t"))
+                else:
+                    self.encoder[s_] = (_num(rec.get("ex")), _num(rec.get("ey")), _num(rec.get("ez")))
+                    self.energy[s_] = _num(rec.get("e"))
+                    self.t_fired[s_] = _num(rec.get("t"))
+                have[s_] = True
 
     def _fallback(self, line: bytes, offset: int) -> None:
         try:
@@ -346,7 +365,7 @@ class JournalFollower:
             if not ln:
                 continue
             model.records += 1
-            if model.header is not None:
+            if model.header is not None and ln.endswith(b"}"):  # a torn line goes to json (and is counted bad)
                 if ln.startswith(_FIRED):
                     hot_f.append(ln)
                     off_f.append(here)
@@ -379,6 +398,22 @@ class JournalFollower:
             self.model.apply_fired(hot_f, off_f)
             hot_f.clear()
             off_f.clear()
+
+    def read_lines(self, offsets: list[int]) -> list[bytes]:
+        """The raw lines starting at `offsets` (one open, a seek per line)."""
+        out = []
+        try:
+            with open(self.path, "rb") as fh:
+                for o in offsets:
+                    fh.seek(o)
+                    out.append(fh.readline(1 << 20))
+        except OSError:
+            out += [b""] * (len(offsets) - len(out))
+        return out
+
+    def fill(self, seqs) -> None:
+        """Numbers of these shots' intent/fired records (see RunModel.fill)."""
+        self.model.fill(np.asarray(seqs, np.int64), self.read_lines)
 
     def read_line(self, offset: int) -> dict[str, Any] | None:
         """The record starting at byte `offset` (for a disc's raw records), None if unreadable."""

@@ -148,8 +148,7 @@ class Monitor:
         if session.get("pid") is not None and (m.header or {}).get("host") == socket.gethostname() \
                 and _pid_alive(session.get("pid")) is False:
             return np.zeros(m.n, bool)
-        t0 = float(session.get("t") or -math.inf)
-        mask = (m.state == UNCERTAIN) & (m.t_intent >= t0)
+        mask = (m.state == UNCERTAIN) & (m.off_intent >= int(session.get("_off", 0)))
         if m.declared_uncertain:
             d = np.fromiter(m.declared_uncertain, np.int64)
             mask[d[(d >= 0) & (d < m.n)]] = False
@@ -204,12 +203,9 @@ class Monitor:
         session_fired = 0
         if m.sessions:
             t0 = float(m.sessions[-1].get("t") or math.nan)
-            tf = m.t_fired
-            in_session = tf >= t0
-            session_fired = int(in_session.sum())
+            session_fired = int((m.off_fired >= int(m.sessions[-1].get("_off", 0))).sum())
             if session_fired:
-                t_last = float(np.nanmax(tf[in_session]))
-                elapsed = t_last - t0
+                elapsed = m.last_t - t0
                 if elapsed > 0:
                     rate = session_fired / elapsed
                     if per_shot:
@@ -233,6 +229,7 @@ class Monitor:
         fired = m.fired_seqs()
         fired = fired[m.state[fired] == FIRED] if len(fired) else fired
         recent = fired[-self.window:]
+        self.follower.fill(recent)  # their numbers, parsed now from their lines
         out: dict[str, Any] = {"window": int(len(recent)), "tolerance_nm": tol_um * 1e3 if tol_um else None}
         err = m.error_um(recent) * 1e3 if len(recent) else np.empty(0)
         err = err[np.isfinite(err)]
@@ -259,7 +256,9 @@ class Monitor:
                 t_ok = float(ev.get("t") or math.nan)
                 break
         if len(fired):
-            t_ok = np.nanmax([t_ok, float(np.nanmax(m.t_fired[fired[-64:]]))])
+            t_last = m.t_fired[fired[-64:]]
+            if np.isfinite(t_last).any():
+                t_ok = np.nanmax([t_ok, float(np.nanmax(t_last))])
         out["interlock_closed_age_s"] = _f(now - t_ok, 1) if math.isfinite(t_ok) else None
         return out
 
@@ -383,6 +382,7 @@ class Monitor:
         """One disc's state and its journal records (read back from the file by offset)."""
         with self.lock:
             m = self.model
+            self.follower.fill(np.array([seq]))
             names = {PENDING: "pending", UNCERTAIN: "uncertain", FIRED: "fired"}
             err = m.error_um(np.array([seq]))[0] * 1e3
             out = {
