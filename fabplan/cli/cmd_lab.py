@@ -334,6 +334,8 @@ def _report(args) -> int:
 def _export(args) -> int:
     from fabplan.lab.queries import disc_rows, measurement_rows
 
+    if args.format in ("nexus", "parquet"):
+        return _export_data(args)
     con = _db(args)
     rows = (
         measurement_rows(con, args.disc, args.sample)
@@ -353,6 +355,25 @@ def _export(args) -> int:
             out.close()
     if args.out:
         print(f"{len(rows)} rows -> {args.out}", file=sys.stderr)
+    return 0
+
+
+def _export_data(args) -> int:
+    """NeXus/HDF5 file or Parquet folder: files other tools read (the `data` extra)."""
+    if not args.out:
+        raise UserError(f"lab export --format {args.format} needs --out "
+                        f"({'a .nxs file' if args.format == 'nexus' else 'a folder for the tables'})")
+    from fabplan.lab.export import export_nexus, export_parquet
+
+    con = _db(args)
+    fn = export_nexus if args.format == "nexus" else export_parquet
+    res = fn(con, args.out, pattern=args.disc, sample=args.sample)
+    if args.json:
+        print_json(res)
+    elif args.format == "nexus":
+        print(f"{res['entries']} series ({res['spectra']} spectra) -> {res['out']} (NeXus/HDF5)")
+    else:
+        print(", ".join(f"{n} {k}" for k, n in res["rows"].items()) + f" -> {res['out']}/*.parquet")
     return 0
 
 
@@ -491,11 +512,17 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--max-disc-figures", type=int, default=None, help="cap on per-disc figures (default: all)"
     )
 
-    p = add("export", _export, "export fits (one row per disc) or every measurement (--all)")
-    p.add_argument("--format", choices=("csv", "json"), default="csv")
+    p = add(
+        "export",
+        _export,
+        "export fits (one row per disc) or every measurement (--all) as CSV/JSON; everything, spectra "
+        "included, as NeXus/HDF5 (--format nexus --out FILE.nxs) or Parquet tables (--format parquet "
+        "--out FOLDER)",
+    )
+    p.add_argument("--format", choices=("csv", "json", "nexus", "parquet"), default="csv")
     p.add_argument("--all", action="store_true", help="one row per measured spectrum")
     p.add_argument("--disc", help="glob of disc ids")
-    p.add_argument("--out", help="file (default: stdout)")
+    p.add_argument("--out", help="file (default: stdout); a folder for parquet")
 
     p = add("simulate", _simulate, "dry run: simulated lasing spectra + manifest for `lab import`")
     p.add_argument("--out", required=True, help="output directory")

@@ -1,9 +1,9 @@
-"""Lasing-threshold logbook: per-disc measurements, spectra, fits and reports (SQLite).
+"""Lasing-threshold logbook: per-disc measurements, spectra, fits and reports (SQLite or PostgreSQL).
 
 Python API for scripts and the end-to-end demo:
 
     from fabplan import lab
-    con = lab.open_db("lab.sqlite")                       # WAL, migrated
+    con = lab.open_db("lab.sqlite")                       # or "postgresql://user@host/db"; migrated
     lab.register_design(con, "designs/dose_matrix.yaml")  # designs + designed discs (optional)
     lab.import_journal(con, "run/journal.jsonl")          # fabricated discs (optional)
     discs = lab.fabricated_discs(con)                     # [{"disc_id", "diameter_um", ...}]
@@ -11,12 +11,14 @@ Python API for scripts and the end-to-end demo:
     lab.import_manifest(con, manifest)                    # atomic
     results = lab.fit_all(con)                            # thresholds, linewidth, Q, FSR; stored
     lab.report(con, "report/")                            # figures + fits.csv/json
+    lab.Logbook("lab.sqlite").fits()                      # pandas DataFrames (the `data` extra)
 
-Modules: db (schema, migrations, WAL, transactions, float32 blobs), records (samples, designs,
+Modules: db (URL -> SQLite/PostgreSQL, schema, migrations, transactions, audit, float32 blobs), records (samples, designs,
 runs, discs), spectra_io (CSV/TXT, Andor SIF), importer (add / manifest import), spectral
 (baseline, integration, batched Lorentzian FWHM, peaks, mode spacing), ratemodel (rate-equation
 S-curve), threshold (two-segment + S-curve fits, flags, damage), modes (WGM estimator bridge),
-fitting (pipeline + status), queries (read views), figures (report), simulate (dry-run spectra via
+fitting (pipeline + status), queries (read views), dataframes (Logbook, plan/journal/pulse-log
+DataFrames), export (NeXus/HDF5, Parquet), figures (report), simulate (dry-run spectra via
 sim/lasing.py).
 """
 
@@ -27,6 +29,8 @@ from typing import Any
 # module that names this package) does not pay for scipy and matplotlib.
 _EXPORTS = {
     "open_db": "fabplan.lab.db",
+    "connect": "fabplan.lab.db",
+    "Logbook": "fabplan.lab.dataframes",
     "transaction": "fabplan.lab.db",
     "fit_all": "fabplan.lab.fitting",
     "add_spectrum": "fabplan.lab.importer",
@@ -53,6 +57,8 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "Logbook",
+    "connect",
     "add_spectrum",
     "disc_rows",
     "fabricated_discs",
