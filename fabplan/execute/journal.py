@@ -33,6 +33,7 @@ refused. Measured costs: bench/RESULTS.md (executor section).
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
@@ -157,6 +158,7 @@ class Journal:
         self._guard: np.ndarray | None = None  # per-seq PENDING/UNCERTAIN/FIRED as this journal holds it
         self._may_fire: np.ndarray | None = None  # this session's selection (bool per seq)
         self._refire: np.ndarray | None = None  # uncertain shots this session may fire again (once)
+        self.failed: OSError | None = None  # a write failed (disk full...): nothing more is appended
         self._pending: list[str] = []
         self._syncer: _Syncer | None = None
         self._generation = 0
@@ -247,9 +249,15 @@ class Journal:
             line = "".join(self._pending) + line
             self._pending.clear()
         data = line.encode()
-        n = os.write(self.fd, data)
-        if n != len(data):  # disk full: never fire on a half-written intent
-            raise OSError(f"{self.path}: short write to the journal ({n} of {len(data)} bytes)")
+        if self.failed is not None:  # after a failed write the last line may be torn: appending more
+            raise self.failed  # would bury it mid-file, where a reader must refuse it as damage
+        try:
+            n = os.write(self.fd, data)
+            if n != len(data):  # disk full: never fire on a half-written intent
+                raise OSError(errno.ENOSPC, f"short write to the journal ({n} of {len(data)} bytes)", str(self.path))
+        except OSError as exc:
+            self.failed = exc
+            raise
         if durable:
             self._sync()
 
@@ -287,8 +295,13 @@ class Journal:
                pulses: int, t: float | None = None) -> None:
         """The promise that shot `seq` may now fire (hot path: no json.dumps). Durable on return in
         "fsync" mode, after `wait_durable()` in "async" mode, covered by the horizon in "batch" mode."""
-        if self._guard is not None:
-            self._check_intents(np.array([int(seq)], np.int64))
+        g = self._guard
+        if g is not None:
+            q = int(seq)
+            if 0 <= q < len(g) and g[q] == PENDING and self._may_fire[q]:
+                g[q] = UNCERTAIN  # the per-shot common case, without the array temporaries below
+            else:
+                self._check_intents(np.array([q], np.int64))
         self._emit(
             f'{{"k":"intent","seq":{int(seq)},"id":{json.dumps(disc_id)},"x":{_num(x)},"y":{_num(y)},'
             f'"z":{_num(z)},"e":{_num(pulse_energy_uj)},"n":{int(pulses)},"t":{_now() if t is None else t!r}}}\n',
@@ -349,7 +362,8 @@ class Journal:
         if self.fd < 0:
             return
         try:
-            self.flush(durable=True)
+            if self.failed is None:
+                self.flush(durable=True)
         finally:
             if self._syncer is not None:
                 self._syncer.stop()
