@@ -188,8 +188,9 @@ def analyse_series(
         wts = 1.0 / ev**2
         lw = float((wv * wts).sum() / wts.sum())
         se = float(np.sqrt(1.0 / wts.sum()))
-        if use.sum() > 2:  # scatter between frames when larger than the fit errors
-            se = max(se, float(np.std(wv, ddof=1) / np.sqrt(use.sum())))
+        if use.sum() > 1:  # Birge ratio: frames scattering more than their fit errors say widen it
+            birge = float(np.sqrt(((wv - lw) ** 2 * wts).sum() / (use.sum() - 1)))
+            se *= max(birge, 1.0)
         lam = float(cen[k1])
         out.linewidth_nm = lw
         out.linewidth_lo, out.linewidth_hi = max(lw - 1.96 * se, 0.0), lw + 1.96 * se

@@ -44,25 +44,28 @@ SMOOTH_PX = 31  # running-mean length for choosing the dark region
 def offset(y: np.ndarray, dark: np.ndarray | None = None) -> np.ndarray:
     """Detector offset per spectrum (rows of `y`), unbiased by the noise.
 
-    With a dark frame, its mean. Otherwise the darkest region is chosen on a 31-pixel running mean and
-    the raw pixels there are averaged: choosing on the smoothed curve and averaging the raw values
-    avoids the ~2 sigma_read low bias of "mean of the darkest 5 % of pixels" (which selects noise
-    minima; issue 18). Any emission left in the dark region is a common offset the mode fits absorb.
+    With a dark frame, its mean. Otherwise the darkest region is chosen on a running mean of the EVEN
+    pixels and the ODD pixels there are averaged: the noise that decided the choice is not the noise
+    averaged, so (for pixel-independent read and shot noise) the estimate is unbiased. "Mean of the
+    darkest 5 % of pixels" sat ~2 sigma_read low (it selects noise minima; issue 18). Emission left in
+    the dark region is a common offset that the mode fits' background absorbs.
     """
     y = np.atleast_2d(np.asarray(y, dtype=np.float64))
     if dark is not None:
         return np.full(y.shape[0], float(np.mean(dark)))
-    m = y.shape[1]
-    w = min(SMOOTH_PX, max(1, m // 10))
-    c = np.cumsum(np.pad(y, ((0, 0), (1, 0))), axis=1)
+    ev, od = y[:, 0::2], y[:, 1::2]
+    m = od.shape[1]
+    ev = ev[:, :m]
+    w = min(SMOOTH_PX // 2 + 1, max(1, m // 10))
+    c = np.cumsum(np.pad(ev, ((0, 0), (1, 0))), axis=1)
     sm = (c[:, w:] - c[:, :-w]) / w  # (n, m - w + 1)
     k = max(1, sm.shape[1] // 20)
     idx = np.argpartition(sm, k, axis=1)[:, :k]  # window starts of the darkest 5 % of windows
-    mask = np.zeros(y.shape, bool)
+    mask = np.zeros(od.shape, bool)
     rows = np.repeat(np.arange(y.shape[0]), k)
     for j in range(w):
         mask[rows, (idx + j).ravel()] = True
-    return (y * mask).sum(axis=1) / mask.sum(axis=1)
+    return (od * mask).sum(axis=1) / mask.sum(axis=1)
 
 
 def read_noise(y: np.ndarray, base: np.ndarray) -> float:
@@ -265,6 +268,9 @@ class LineFit:
     ok: bool
 
 
+W_MIN_NM, W_MAX_NM = 2e-4, 20.0  # Lorentzian FWHM range of a fitted line
+
+
 def fit_lines(
     wl: np.ndarray,
     y: np.ndarray,
@@ -278,9 +284,10 @@ def fit_lines(
     """Fit all modes at once: sum of Voigts (instrument FWHM `resolution_nm`) + quadratic background.
 
     `var` is the per-pixel variance of `y`. Centres move within +-0.5 of the local line spacing unless
-    fixed; Lorentzian widths are fitted on a log scale (0.2 pm .. 20 nm); areas are unconstrained so
-    weak modes are not biased upwards. Returns 1-sigma errors from the weighted Jacobian, scaled by
-    the reduced chi-square when it exceeds 1.
+    fixed; Lorentzian widths stay in [W_MIN_NM, W_MAX_NM]; both through smooth maps (tanh, logistic
+    in ln w) so the fit is an unconstrained Levenberg-Marquardt (MINPACK), ~5x faster than a bounded
+    trust region. Areas are unconstrained so weak modes are not biased upwards. Returns 1-sigma
+    errors from the weighted Jacobian, scaled by the reduced chi-square when it exceeds 1.
     """
     from scipy.optimize import least_squares
 
@@ -293,84 +300,72 @@ def fit_lines(
     sel = (wl >= c0[0] - pad) & (wl <= c0[-1] + pad)
     x, yy = wl[sel], y[sel]
     sd = np.sqrt(np.maximum(var[sel], 1e-300))
-    xm = 0.5 * (x[0] + x[-1]) if x.size else 0.0
-    half = max(0.5 * (x[-1] - x[0]), 1e-9) if x.size else 1.0
-    u = (x - xm) / half
     nan = np.full(k, np.nan)
     if x.size < 3 * k + 4:
         return LineFit(c0, nan, nan, nan, nan, float("nan"), False)
-    near = np.minimum(np.concatenate([[spacing], gap]), np.concatenate([gap, [spacing]]))
-    cmove = 0.5 * near if not fix_centres else np.full(k, 1e-9)
-
-    def design(c, lw, deriv):
-        return voigt(x[None, :] - c[:, None], lw[:, None], resolution_nm, deriv)
-
-    # Start: areas and background by linear least squares at the starting shape.
-    V = design(c0, w0, False)
+    xm = 0.5 * (x[0] + x[-1])
+    half = max(0.5 * (x[-1] - x[0]), 1e-9)
+    u = (x - xm) / half
     B = np.vstack([np.ones_like(u), u, u * u])
-    M = np.vstack([V, B]).T / sd[:, None]
-    lin = np.linalg.lstsq(M, yy / sd, rcond=None)[0]
-    p0 = np.concatenate([c0, np.log(np.clip(w0, 2e-4, 20.0)), lin])
-    lo = np.concatenate([c0 - cmove, np.full(k, np.log(2e-4)), np.full(k + 3, -np.inf)])
-    hi = np.concatenate([c0 + cmove, np.full(k, np.log(20.0)), np.full(k + 3, np.inf)])
-    fin = np.isfinite(lo) & np.isfinite(hi)
-    p0[fin] = np.clip(p0[fin], lo[fin] + 1e-9 * (hi[fin] - lo[fin]), hi[fin] - 1e-9 * (hi[fin] - lo[fin]))
+    near = np.minimum(np.concatenate([[spacing], gap]), np.concatenate([gap, [spacing]]))
+    cmove = 0.5 * near
+    L0, L1 = np.log(W_MIN_NM), np.log(W_MAX_NM)
+
+    def shape(qc, qw):
+        c = c0 + (0.0 if fix_centres else cmove * np.tanh(qc))
+        sg = 1.0 / (1.0 + np.exp(-qw))
+        lw = np.exp(L0 + (L1 - L0) * sg)
+        return c, lw, sg
+
+    def split(p):
+        if fix_centres:
+            return np.zeros(k), p[:k], p[k : 2 * k], p[2 * k :]
+        return p[:k], p[k : 2 * k], p[2 * k : 3 * k], p[3 * k :]
 
     def fun(p):
-        c, lw, a, b = p[:k], np.exp(p[k : 2 * k]), p[2 * k : 3 * k], p[3 * k :]
-        v = design(c, lw, False)
+        qc, qw, a, b = split(p)
+        c, lw, _ = shape(qc, qw)
+        v = voigt(x[None, :] - c[:, None], lw[:, None], resolution_nm)
         return (a @ v + b @ B - yy) / sd
 
     def jac(p):
-        c, lw, a = p[:k], np.exp(p[k : 2 * k]), p[2 * k : 3 * k]
-        v, dc, dw = design(c, lw, True)
-        J = np.empty((x.size, 3 * k + 3))
-        J[:, :k] = (a[:, None] * dc).T
-        J[:, k : 2 * k] = (a[:, None] * dw * lw[:, None]).T
-        J[:, 2 * k : 3 * k] = v.T
-        J[:, 3 * k :] = B.T
-        return J / sd[:, None]
+        qc, qw, a, _ = split(p)
+        c, lw, sg = shape(qc, qw)
+        v, dc, dw = voigt(x[None, :] - c[:, None], lw[:, None], resolution_nm, True)
+        cols = []
+        if not fix_centres:
+            cols.append((a[:, None] * dc * (cmove * (1 - np.tanh(qc) ** 2))[:, None]).T)
+        cols.append((a[:, None] * dw * (lw * (L1 - L0) * sg * (1 - sg))[:, None]).T)
+        cols += [v.T, B.T]
+        return np.hstack(cols) / sd[:, None]
 
-    # Levenberg-Marquardt (MINPACK) without bounds is ~5x faster than the bounded trust region; the
-    # bounds are only needed when the free fit wanders (a centre jumping to a neighbour, a width
-    # running off), which is then redone bounded.
+    # Start: areas and background by linear least squares at the starting shape.
+    t0 = np.clip((np.log(np.clip(w0, W_MIN_NM * 1.01, W_MAX_NM * 0.99)) - L0) / (L1 - L0), 1e-6, 1 - 1e-6)
+    qw0 = np.log(t0 / (1 - t0))
+    V = voigt(x[None, :] - c0[:, None], w0[:, None], resolution_nm)
+    M = np.vstack([V, B]).T / sd[:, None]
+    lin = np.linalg.lstsq(M, yy / sd, rcond=None)[0]
+    p0 = np.concatenate(([] if fix_centres else [np.zeros(k)]) + [qw0, lin])
     try:
-        if fix_centres:
-
-            def fun_w(q):
-                return fun(np.concatenate([c0, q]))
-
-            def jac_w(q):
-                return jac(np.concatenate([c0, q]))[:, k:]
-
-            rw = least_squares(fun_w, p0[k:], jac=jac_w, method="lm", x_scale="jac", max_nfev=100)
-            res = rw
-            res.x = np.concatenate([c0, rw.x])
-            res.jac = np.hstack([np.zeros((x.size, k)), rw.jac])
-            wild = not (np.all(rw.x[:k] > lo[k : 2 * k]) and np.all(rw.x[:k] < hi[k : 2 * k]))
-        else:
+        with np.errstate(all="ignore"):
             res = least_squares(fun, p0, jac=jac, method="lm", x_scale="jac", max_nfev=100)
-            wild = not (np.all(res.x[: 2 * k] > lo[: 2 * k]) and np.all(res.x[: 2 * k] < hi[: 2 * k]))
-        if wild or not np.all(np.isfinite(res.x)):
-            res = least_squares(fun, p0, jac=jac, bounds=(lo, hi), method="trf", x_scale="jac", max_nfev=200)
     except (ValueError, np.linalg.LinAlgError):
         return LineFit(c0, nan, nan, nan, nan, float("nan"), False)
-    p = res.x
-    dof = max(x.size - p.size, 1)
+    if not np.all(np.isfinite(res.x)):
+        return LineFit(c0, nan, nan, nan, nan, float("nan"), False)
+    qc, qw, a, _ = split(res.x)
+    c, lw, sg = shape(qc, qw)
+    dof = max(x.size - res.x.size, 1)
     chi2 = float(2.0 * res.cost / dof)
     J = res.jac
-    if fix_centres:
-        J = J[:, k:]
     try:
         cov = np.linalg.pinv(J.T @ J) * max(chi2, 1.0)
     except np.linalg.LinAlgError:
-        return LineFit(c0, nan, nan, nan, nan, chi2, False)
+        return LineFit(c, nan, nan, nan, nan, chi2, False)
     d = np.sqrt(np.clip(np.diag(cov), 0.0, None))
     off = 0 if fix_centres else k
-    lw = np.exp(p[k : 2 * k])
-    return LineFit(
-        p[:k], lw, lw * d[off : off + k], p[2 * k : 3 * k], d[off + k : off + 2 * k], chi2, bool(res.success)
-    )
+    w_err = d[off : off + k] * lw * (L1 - L0) * sg * (1 - sg)
+    return LineFit(c, lw, w_err, a, d[off + k : off + 2 * k], chi2, bool(res.success))
 
 
 def find_lines(wl: np.ndarray, y: np.ndarray, sd: np.ndarray, max_lines: int = 10,

@@ -14,6 +14,7 @@ and a flag saying why.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -460,7 +461,19 @@ def fit_ll(
     out = LLFit("threshold", "", th_best, lo, hi, bj, float(eff), p, float(chi2_red), params)
     open_lo = lo_i <= lt[0] + 1e-12 or lo <= f[0] * 0.5 * 1.0001
     open_hi = hi_i >= lt[-1] - 1e-12
-    if not (p < P_KINK):
+    # A straight line that extrapolates to zero output at a clearly positive fluence is a lasing
+    # branch seen from above threshold (spontaneous emission is proportional to the pump), not "no
+    # threshold": the sweep started above it.
+    cov_l = np.linalg.pinv(Xl.T @ Xl) * max(chi_line / max(n - 2, 1), 1.0)
+    x0 = -cl[0] / cl[1] if cl[1] > 0 else float("nan")
+    g = np.array([-1.0 / cl[1], cl[0] / cl[1] ** 2]) if cl[1] > 0 else np.zeros(2)
+    x0_sd = float(np.sqrt(max(g @ cov_l @ g, 0.0)))
+    params["line_x_intercept"] = float(x0)
+    if not (p < P_KINK) and math.isfinite(x0) and x0 - 2 * x0_sd > 0.1 * f[0]:
+        out.verdict, out.threshold, out.lo, out.hi = "undetermined", float(x0), float("nan"), float("nan")
+        out.flag = (f"above threshold only: the curve is a straight line reaching zero at {x0:.3g} "
+                    f"(+-{x0_sd:.2g}), below the first fluence {f[0]:.3g}: lower the start fluence")
+    elif not (p < P_KINK):
         out.verdict, out.flag = "none", f"no significant kink (p={p:.2g})"
     elif a1 <= 0:
         out.verdict, out.flag = "undetermined", "no rising lasing branch"
