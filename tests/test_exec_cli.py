@@ -130,7 +130,8 @@ def test_dry_run_with_a_fault_fails_safely(tmp_path, design, capsys):
     out = _json(capsys)
     assert rc == 1 and out["status"] == "failed" and "Following" in out["message"]
     assert out["pulses_with_light"] == out["journal_counts"]["fired"] > 0
-    assert main(["dry-run", str(design), "--journal", str(tmp_path / "k.jsonl"), "--fault", "drop@2"]) == 1
+    # a fault while connecting is exit 2 in dry-run as in run (one code for one cause, issue 13)
+    assert main(["dry-run", str(design), "--journal", str(tmp_path / "k.jsonl"), "--fault", "drop@2"]) == 2
     assert not (tmp_path / "k.jsonl.plan").exists()  # refused at connect: no plan folder left behind
 
 

@@ -88,7 +88,7 @@ def _dry_run(args) -> int:
 
 def _run_session(args, session) -> int:
     from fabplan.execute.control import RunHooks
-    from fabplan.execute.session import DevicesFailed
+    from fabplan.execute.session import DevicesFailed, OperatorStopped
     from fabplan.monitor.beside import state_logger, watching
 
     for w in session.warnings:
@@ -100,6 +100,9 @@ def _run_session(args, session) -> int:
     except DevicesFailed as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    except (OperatorStopped, KeyboardInterrupt) as exc:  # one code for an operator stop, whenever it lands
+        print(str(exc) if isinstance(exc, OperatorStopped) else "stopped: interrupted (Ctrl+C)", file=sys.stderr)
+        return EXIT["stopped"]
     return _finish(args, session.plan, result)
 
 

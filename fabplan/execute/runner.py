@@ -376,7 +376,9 @@ class _Execution:
         except Exception as exc:  # device faults and bugs alike end the session safely
             status, message = "failed", f"{type(exc).__name__}: {exc}"
             control.finish(RunState.FAILED)
-            if isinstance(exc, InterlockOpen):
+            if journal.failed is not None:
+                pass  # nothing more can be written; shots whose confirmation was lost stay uncertain
+            elif isinstance(exc, InterlockOpen):
                 _unconfirm_recent(ctx, journal, exc)
             elif ctx.suspect:
                 _unconfirm(ctx, journal, ctx.suspect, f"{type(exc).__name__} ({exc}) struck after the last good "
@@ -388,6 +390,13 @@ class _Execution:
             _safe_stop(ctx)
             stats.t_end = time.time()
             try:
+                if journal.failed is not None:  # disk full (or gone): the journal keeps its last good record
+                    exc = journal.failed
+                    status = "failed"
+                    message = (f"cannot write the journal {self.path} ({exc.strerror or exc}): the gate is closed; "
+                               f"free space on the disk holding {self.path.parent} and resume with --resume "
+                               f"{self.path}")
+                    raise _JournalUnwritable
                 journal.flush(durable=True)
                 journal.write(EndRecord(
                     k="end", status=status, message=message,
@@ -395,6 +404,9 @@ class _Execution:
                              "rows_out_of_tolerance": len(stats.flagged_rows),
                              "shots_out_of_tolerance": len(stats.out_of_tolerance_ids),
                              "duration_s": stats.t_end - t0}), durable=True)
+            except (_JournalUnwritable, OSError) as exc:  # the end record could not be written either
+                if not isinstance(exc, _JournalUnwritable):
+                    status, message = "failed", f"{message}; the journal's end record could not be written ({exc})"
             finally:
                 journal.close()
         if bug is not None:
@@ -406,6 +418,10 @@ class _Execution:
                          skipped_uncertain_ids=ids[stats.uncertain_skipped].tolist(),
                          estimate_s=float(plan.estimate.get("total_s", math.nan)), wall_s=stats.t_end - t0,
                          mode=mode)
+
+
+class _JournalUnwritable(Exception):
+    """Internal: skip the end record of a journal whose last write failed."""
 
 
 def _unconfirm_recent(ctx: Context, journal: Journal, exc: BaseException) -> None:

@@ -46,7 +46,7 @@ from fabplan.execute.context import Options
 from fabplan.execute.control import RunControl, RunHooks, SignalHandlers
 from fabplan.execute.runner import RunResult, RunSpec, execute, selection_mask
 
-__all__ = ["RunConfig", "RunHooks", "RunResult", "RunSession", "DevicesFailed", "load_target"]
+__all__ = ["RunConfig", "RunHooks", "RunResult", "RunSession", "DevicesFailed", "OperatorStopped", "load_target"]
 
 REQUEST_POLL_S = 0.2
 
@@ -87,6 +87,11 @@ class RunConfig:
         """Refuse bad options before anything connects or moves."""
         if self.tolerance_um is not None and not self.tolerance_um > 0:
             raise UserError(f"--tolerance-um must be positive, got {self.tolerance_um:g}")
+
+
+class OperatorStopped(Exception):  # noqa: N818 - an outcome, like RunResult
+    """SIGTERM or a second Ctrl+C before the session's firing loop began: nothing fired (exit 3, like a
+    stop during the run)."""
 
 
 class DevicesFailed(Exception):  # noqa: N818 - an outcome, like RunResult
@@ -335,11 +340,21 @@ class RunSession:
         t0 = time.perf_counter()
         with lab:
             readback = PulseLogReader(lab.pulse_log_path, flush=lab.flush)  # a child-process lab flushes itself
+            # connect as `run` does: a device that fails while connecting is exit 2 in both (one code for
+            # one cause); a fault after connecting (pre-flight) is DevicesFailed, exit 1, in both
             try:
-                with open_stage(lab.stage_url) as stage, open_laser(lab.laser_url, stage=stage) as laser, \
-                        self._plan_kept_if_run(spec):
+                stage = open_stage(lab.stage_url)
+            except DeviceError as exc:
+                raise UserError(f"{exc} (the emulated stage, while connecting; nothing moved)") from None
+            try:
+                laser = open_laser(lab.laser_url, stage=stage)
+            except DeviceError as exc:
+                stage.close()
+                raise UserError(f"{exc} (the emulated laser, while connecting; nothing moved)") from None
+            try:
+                with stage, laser, self._plan_kept_if_run(spec):
                     result = self._execute(spec, stage, laser, hooks, readback)
-            except DeviceError as exc:  # an injected fault struck during connect / pre-flight
+            except DeviceError as exc:  # an injected fault struck during pre-flight
                 raise DevicesFailed(f"{exc} (before the first shot: nothing moved, nothing fired)") from exc
         wall = time.perf_counter() - t0
         pulses = read_pulse_log(lab_cfg.pulse_log)
@@ -356,8 +371,13 @@ class RunSession:
     def _execute(self, spec: RunSpec, stage, laser, hooks: RunHooks, readback) -> RunResult:
         if self.pause_file.exists():  # left by an earlier session: not a request to this one
             self.pause_file.unlink(missing_ok=True)
+        from fabplan.execute.control import StopNow
+
         with SignalHandlers(self.control), self._watch_request_files():
-            return execute(self.plan, stage, laser, spec, hooks, control=self.control, readback=readback)
+            try:
+                return execute(self.plan, stage, laser, spec, hooks, control=self.control, readback=readback)
+            except StopNow as exc:  # SIGTERM / a second Ctrl+C before the firing loop (e.g. in pre-flight)
+                raise OperatorStopped(f"stopped ({exc}) before the first shot: nothing fired") from None
 
     @contextlib.contextmanager
     def _watch_request_files(self):
