@@ -316,10 +316,12 @@ class RunSession:
         # a guardian process with its own connections closes gate, compare and laser output if this
         # process dies (stage_drivers/guardian.py); if the guardian dies, the run stops
         guard = guardian_for(self.stage_url, self.laser_url or self.stage_url, on_lost=self.request_stop)
-        try:
-            with stage, laser, guard, self._plan_kept_if_run(spec):
+        try:  # the guardian is entered first and left last: it outlives the devices' own safe close
+            with guard, stage, laser, self._plan_kept_if_run(spec):
                 return self._execute(spec, stage, laser, hooks, None)
         except GuardianError as exc:
+            laser.close()
+            stage.close()
             raise UserError(f"{exc} (the guardian process; nothing moved){self.hint}") from None
         except DeviceError as exc:  # a pre-flight query failed: nothing moved, nothing fired
             raise DevicesFailed(f"{exc}{self.hint}") from exc
