@@ -139,6 +139,7 @@ PICTURES = {
     "demo_fabrication.png": "dry-run fabrication report of designs/hex_sweep.yaml",
     "demo_disc.png": "one disc's lasing measurement from the demo logbook report",
     "demo_threshold_vs_diameter.png": "lasing threshold against disc diameter, hex_sweep demo",
+    "monitor.png": "the monitor page halfway through a hex_sweep dry run (fabplan dry-run --monitor)",
 }
 
 
@@ -169,4 +170,9 @@ def make_pictures(out_dir: Path, designs_dir: Path) -> list[Path]:
         for name, src in pairs.items():
             shutil.copyfile(src, out_dir / name)
             written.append(out_dir / name)
+    from fabplan.monitor.picture import monitor_picture  # headless chromium; skipped (said why) without it
+
+    shot = monitor_picture(out_dir / "monitor.png", designs_dir / "hex_sweep.yaml")
+    if shot is not None:
+        written.append(shot)
     return written

@@ -20,8 +20,8 @@ from fabplan.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 
-RUNNABLE = {"validate", "plan", "preview", "export-gds", "wgm", "dry-run", "schema", "docs"}
-NEEDS_USER_FILES_OR_HARDWARE = {"calibrate", "import-gds", "run", "stage", "lab"}
+RUNNABLE = {"validate", "plan", "preview", "export-gds", "wgm", "dry-run", "schema", "docs", "station"}
+NEEDS_USER_FILES_OR_HARDWARE = {"calibrate", "import-gds", "run", "stage", "lab", "monitor"}  # monitor: a journal
 # The README's 250,000-disc fly dry run takes ~15 s of CPU on its own: left to the executor's tests.
 TOO_SLOW = {"fabplan dry-run designs/dense_cm2.yaml --mode fly"}
 # `--fault xps=drop@40` drops the controller's connection mid-run on purpose: the run stops with a
