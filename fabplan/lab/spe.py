@@ -151,7 +151,7 @@ def _wavelengths_v3(p: Path, root: ET.Element, region: ET.Element, width: int) -
     el = mapping.find("Wavelength")
     try:
         if el is not None and el.text:
-            wl = np.array([float(v) for v in el.text.replace("\n", ",").split(",") if v.strip()])
+            wl = np.array([v for v in el.text.replace("\n", ",").split(",") if v.strip()], dtype=np.float64)
         else:
             el = mapping.find("WavelengthError")
             if el is None or not el.text:
