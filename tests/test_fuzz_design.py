@@ -51,6 +51,7 @@ CORPUS = {
         SEED.replace("pitch: 50 um", "pitch: 5e-324").replace("shape: [1, 1]", "shape: [300, 300]"),
         "more than 1,000,000 disc pair(s)",
     ),
+    "nul-character": (SEED.replace("name: seed-single-disc", 'name: "seed\x00disc"'), "character #x0000"),
     "shape-huge": (SEED.replace("shape: [1, 1]", "shape: [100000, 100000]"), "more than 20 million"),
     "csv-outside-folder": (
         SEED.replace("    lattice: square\n    pitch: 50 um\n    shape: [1, 1]\n", "    csv: /etc/passwd\n"),

@@ -205,8 +205,15 @@ def load_yaml(text: str, file: str = "<input>") -> YamlSource:
         line, col = (mark.line + 1, mark.column + 1) if mark else (None, None)
         msg = f"YAML syntax error: {exc.problem or exc.context}"
         raise ProblemsError([Problem(msg, "", file, line, col)]) from None
+    except yaml.reader.ReaderError as exc:  # a character YAML forbids (NUL, other controls)
+        pos = exc.position
+        line, col = text.count("\n", 0, pos) + 1, pos - (text.rfind("\n", 0, pos) + 1) + 1
+        what = f"character #x{exc.character:04x}" if isinstance(exc.character, int) else "character"
+        raise ProblemsError(
+            [Problem(f"YAML error: {what} not allowed in YAML ({exc.reason})", "", file, line, col)]
+        ) from None
     except yaml.YAMLError as exc:
-        raise ProblemsError([Problem(f"YAML error: {exc}", "", file)]) from None
+        raise ProblemsError([Problem(f"YAML error: {str(exc).splitlines()[0]}", "", file)]) from None
     problems: list[Problem] = []
     if root is None:
         raise ProblemsError([Problem("the file is empty", "", file, 1, 1)])
@@ -228,13 +235,26 @@ def read_yaml_file(path: str | Path) -> YamlSource:
     return load_yaml(text, str(path))
 
 
+def read_bytes_limited(path: str | Path, limit: int) -> bytes:
+    """At most limit + 1 bytes of the file, read in 1 MiB pieces: memory follows the file's size, not
+    the limit (`f.read(limit + 1)` allocates the whole limit up front); OSError as open() raises it."""
+    chunks, total = [], 0
+    with open(path, "rb") as f:
+        while total <= limit:
+            piece = f.read(min(2**20, limit + 1 - total))
+            if not piece:
+                break
+            chunks.append(piece)
+            total += len(piece)
+    return b"".join(chunks)
+
+
 def read_text_limited(path: str | Path, limit: int, what: str, *, encoding: str = "utf-8-sig") -> str:
     """A user's text file as str: ProblemsError naming the file (and the line of a bad byte) when it is
     missing, unreadable, larger than `limit` bytes, or not UTF-8; never reads more than limit + 1 bytes."""
     path = Path(path)
     try:
-        with open(path, "rb") as f:
-            data = f.read(limit + 1)
+        data = read_bytes_limited(path, limit)
     except FileNotFoundError:
         raise ProblemsError([Problem("file not found", "", str(path))]) from None
     except IsADirectoryError:

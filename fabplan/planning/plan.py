@@ -488,9 +488,10 @@ _LINE_KEYS = ("start_um", "stop_um", "velocity_um_s", "y_um", "z_um")
 
 
 def _read_limited(path: Path, limit: int) -> bytes:
+    from fabplan.design.yamlsource import read_bytes_limited
+
     try:
-        with open(path, "rb") as f:
-            data = f.read(limit + 1)
+        data = read_bytes_limited(path, limit)
     except FileNotFoundError:
         raise UserError(f"{path.parent}: not a plan directory (missing {path.name})") from None
     except OSError as exc:
