@@ -8,8 +8,10 @@ stage controller (without touching its outputs) and to the laser, then watches a
 - when the run process dies, however it dies (SIGKILL included), the kernel closes that pipe: the
   guardian reads end-of-file at once and makes the devices safe (gate low, position compare
   disabled on every positioner of the group, laser output closed), in well under a second;
-- when the heartbeat stops for `timeout` seconds (the run process frozen: stopped, swapping, stuck
-  holding the interpreter lock), the guardian makes the devices safe too;
+- when the heartbeat stops for `timeout` seconds (2 s; the run process frozen: stopped, swapping,
+  stuck holding the interpreter lock), the guardian makes the devices safe too and exits, so the
+  run (if it wakes up) stops; shots it fired after the safe-off were dark, which the journal cannot
+  know (the heartbeat thread beats every 0.2 s, so 2 s of silence is a frozen process, not a busy one);
 - a clean end ("q") lets the guardian exit without touching anything.
 
 The other way round, the run process watches the guardian (`Guardian.alive`, `on_lost`): a guardian
@@ -32,7 +34,7 @@ import threading
 import time
 
 HEARTBEAT_S = 0.2
-DEFAULT_TIMEOUT_S = 1.0
+DEFAULT_TIMEOUT_S = 2.0  # a frozen run; a dead one is noticed at once (end of file on the pipe)
 DEVICE_TIMEOUT_S = 0.4
 
 

@@ -77,7 +77,7 @@ def test_a_frozen_run_process_is_noticed_by_its_missing_heartbeat(lab):
     proc = start_run(lab)
     os.kill(proc.pid, signal.SIGSTOP)  # alive, but neither executing nor beating
     try:
-        ok = wait_for(lambda: armed(lab) == {"gate": False, "compare": False, "output": False}, 1.0 + 1.0)
+        ok = wait_for(lambda: armed(lab) == {"gate": False, "compare": False, "output": False}, 2.0 + 1.0)
         assert ok, armed(lab)
     finally:
         os.kill(proc.pid, signal.SIGKILL)
