@@ -143,7 +143,9 @@ def test_text_export_units_are_honoured(tmp_path, header):
     x = HEADERS[header](wl)
     sep = "\t" if "\t" in header else (";" if ";" in header else ",")
     p = tmp_path / "s.txt"
-    p.write_text(header + "\n" + "\n".join(f"{a:.17g}{sep}{b:.17g}" for a, b in zip(x, y, strict=True)) + "\n")
+    p.write_text(
+        header + "\n" + "\n".join(f"{a:.17g}{sep}{b:.17g}" for a, b in zip(x, y, strict=True)) + "\n"
+    )
     got_wl, got_y, _ = read_spectrum(p)
     assert np.allclose(got_wl, wl, rtol=1e-12) and np.allclose(got_y, y)  # ascending, counts unchanged
 
@@ -160,3 +162,42 @@ def test_text_export_refusals_and_counts_per_second(tmp_path):
     assert read_spectrum(p)[2] == 1.0
     p.write_text("wavelength,counts\n500,5\n501,6\n")
     assert read_spectrum(p)[0].tolist() == [500.0, 501.0]  # no unit named: nm, as before
+
+
+def test_mutated_camera_files_fail_cleanly_and_never_hang(tmp_path):
+    """Random byte changes in SIF/SPE headers and the SPE footer: a spectrum or a UserError, never
+    another exception or a hang (child process, bounded by a timeout)."""
+    import subprocess
+    import sys
+
+    code = """
+import random, sys, traceback
+from pathlib import Path
+from fabplan.errors import UserError
+from fabplan.lab.spectra_io import read_spectrum
+random.seed(7)
+data, tmp = Path(sys.argv[1]), Path(sys.argv[2])
+for src, lo, hi in ((data / "sif/measurement.sif", 0, 3000), (data / "sif/raman1.sif", 0, 3000),
+                    (data / "spe/one_dimensional_spectrum.spe", 0, 4100),
+                    (data / "spe/one_dimensional_spectrum.spe", 8196, 44175)):
+    raw = src.read_bytes()
+    for k in range(40):
+        b = bytearray(raw)
+        for _ in range(random.randint(1, 6)):
+            b[random.randrange(lo, hi)] = random.choice(b'0123456789 -.\\n\\x00\\xff<>="')
+        f = tmp / ("m" + src.suffix)
+        f.write_bytes(bytes(b))
+        for sel in ("", "#frame=1", "#rows=1-1"):
+            try:
+                read_spectrum(str(f) + sel)
+            except UserError:
+                pass
+            except Exception:
+                print("CRASH", src.name, k, sel, traceback.format_exc().splitlines()[-1])
+print("done")
+"""
+    data = Path(__file__).resolve().parent / "data"
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(data), str(tmp_path)], capture_output=True, text=True, timeout=240
+    )
+    assert out.stdout.strip().splitlines() == ["done"], out.stdout[-2000:] + out.stderr[-2000:]

@@ -163,9 +163,12 @@ def _wavelengths_v3(p: Path, root: ET.Element, region: ET.Element, width: int) -
         return wl
     # one wavelength per sensor pixel: the region's columns are x .. x + width*xBinning, binned
     sm = root.find("Calibrations/SensorMapping")
-    x0 = int(sm.get("x", "0")) if sm is not None else 0
-    xb = int(sm.get("xBinning", "1")) if sm is not None else 1
-    if x0 + width * xb > len(wl):
+    try:
+        x0 = int(sm.get("x", "0")) if sm is not None else 0
+        xb = int(sm.get("xBinning", "1")) if sm is not None else 1
+    except ValueError:
+        raise UserError(f"{p}: SPE sensor mapping has non-numeric x/xBinning") from None
+    if x0 < 0 or xb < 1 or x0 + width * xb > len(wl):
         raise UserError(
             f"{p}: {len(wl)} wavelengths do not cover a region of {width} x {xb} pixels from x={x0}"
         )
