@@ -61,29 +61,70 @@ def _slab(args: argparse.Namespace) -> int:
 
 
 def _disc(args: argparse.Namespace) -> int:
-    from fabplan.wgm import estimate_disc
+    from fabplan.physics.lasing import predict_threshold
+    from fabplan.wgm import estimate_disc, mode_uncertainty
 
     common = _common(args)
     d_um = parse_kind(args.diameter, "length_um")
     window = _range(args.window, "wavelength_nm", "--window", 2)
-    r = estimate_disc(d_um, outside=_outside(args.outside), window_nm=window,
-                      max_radial_order=args.radial_orders, q_min=args.q_min, **common)
+    t_sd = parse_kind(args.thickness_sd, "wavelength_nm")
+    n_sd = parse_kind(args.index_sd, "dimensionless")
+    rough = parse_kind(args.roughness, "wavelength_nm")
+    spot = parse_kind(args.spot_fwhm, "length_um")
+    if t_sd < 0 or n_sd < 0 or rough < 0 or spot <= 0:
+        raise UserError("--thickness-sd, --index-sd and --roughness must be >= 0 and --spot-fwhm > 0")
+    outside = _outside(args.outside)
+    r = estimate_disc(d_um, outside=outside, window_nm=window, max_radial_order=args.radial_orders,
+                      q_min=args.q_min, **common)
+    # Leakage into the substrate: the lateral outside of a disc on glass is air above glass; the
+    # substrate index bounds the leak (air alone gives Q_rad 1e37-1e47 at D = 10 um).
+    if isinstance(outside, str) and outside.lower() == "substrate":
+        q_sub = {(md.m, md.radial_order): md.q_rad for md in r.modes}
+    else:
+        rs = estimate_disc(d_um, outside="substrate", window_nm=window, max_radial_order=args.radial_orders,
+                           q_min=args.q_min, **common)
+        q_sub = {(md.m, md.radial_order): md.q_rad for md in rs.modes}
+    unc = mode_uncertainty(r, t_sd, n_sd, common["material"], common["substrate"], outside, common["index_scale"])
+    pred = predict_threshold(d_um, common["thickness_nm"], common["material"], common["substrate"],
+                             roughness_nm=rough, spot_fwhm_um=spot, index_scale=common["index_scale"])
     if args.json:
-        print_json(r.to_dict())
+        d = r.to_dict()
+        for md, sd in zip(d["modes"], unc.wavelength_sd_nm, strict=True):
+            md["wavelength_sd_nm"] = sd
+            md["q_rad_substrate"] = q_sub.get((md["m"], md["radial_order"]), float("nan"))
+        d["uncertainty"] = unc.to_dict()
+        p = pred.to_dict()
+        p.pop("modes")
+        d["predicted_threshold"] = p
+        print_json(d)
         return 0
     c = 0.5 * (window[0] + window[1])
     print(f"disc D = {r.diameter_um:g} um, {r.thickness_nm:g} nm {args.material} on {args.substrate}, "
           f"outside n = {r.n_outside:.3f}, slab {r.polarization.upper()}0 -> {r.family} family")
     print(f"  at {c:g} nm: N = {r.n_eff:.4f}, n_g = {r.n_group:.3f}, confinement = {r.confinement:.3f}")
-    print(f"  FSR at {c:g} nm: {r.fsr_nm:.3f} nm  (lambda^2/(pi D n_g) = {r.fsr_estimate_nm:.3f} nm)")
-    print(f"  {'m':>5} {'radial':>6} {'lambda (nm)':>12} {'Q_rad':>10} {'Q_abs*':>8}")
-    for md in r.modes:
+    print(f"  FSR at {c:g} nm: {r.fsr_nm:.3f} +- {unc.fsr_sd_nm:.3f} nm  "
+          f"(lambda^2/(pi D n_g) = {r.fsr_estimate_nm:.3f} nm)")
+    print(f"  {'m':>5} {'radial':>6} {'lambda (nm)':>18} {'Q_rad':>10} {'Q_rad,sub':>10} {'Q_abs*':>8}")
+    for md, sd in zip(r.modes, unc.wavelength_sd_nm, strict=True):
         flag = "" if md.q_rad >= r.q_min else "  (below Q_min)"
-        print(f"  {md.m:>5d} {md.radial_order:>6d} {md.wavelength_nm:>12.3f} {_fmt_q(md.q_rad):>10} "
-              f"{_fmt_q(md.q_abs):>8}{flag}")
+        qs = q_sub.get((md.m, md.radial_order), float("nan"))
+        print(f"  {md.m:>5d} {md.radial_order:>6d} {md.wavelength_nm:>10.2f} +-{sd:>5.2f} {_fmt_q(md.q_rad):>10} "
+              f"{_fmt_q(qs) if qs == qs else '-':>10} {_fmt_q(md.q_abs):>8}{flag}")
     verdict = "single-mode" if r.single_mode else ("no mode" if r.n_modes_in_window == 0 else "multimode")
-    print("  * Q_abs: absorption of the unpumped film, n_g / (2 Gamma k); gain bleaches it above threshold")
+    print("  * Q_abs: absorption of the unpumped film, n_g N / (2 n_f Gamma k); gain bleaches it above threshold")
+    print(f"  +- : 1 sigma from film thickness +-{t_sd:g} nm and index +-{100 * n_sd:g} %. {unc.note}.")
     print(f"  {r.n_modes_in_window} mode(s) with Q >= {r.q_min:g} in {window[0]:g}-{window[1]:g} nm: {verdict}")
+    if pred.lasing_possible:
+        print(f"  predicted lasing threshold: {pred.threshold_peak_uj_cm2:.1f} uJ/cm^2 peak fluence of a "
+              f"{spot:g} um FWHM Gaussian pump spot ({pred.threshold_local_uj_cm2:.1f} at the disc rim, "
+              f"{pred.threshold_fwhm_average_uj_cm2:.1f} as E/(pi (FWHM/2)^2))")
+        print(f"    mode {pred.wavelength_nm:.2f} nm: Q = {pred.q_cavity:.0f} (radiation into substrate "
+              f"{_fmt_q(pred.q_rad)}, sidewall scattering {_fmt_q(pred.q_scat)} at {rough:g} nm roughness), "
+              f"threshold modal gain {pred.modal_gain_th_cm:.0f} /cm, N = {pred.carriers_th_cm3:.3g} /cm^3, "
+              f"pump absorbed {100 * pred.pump_absorbed:.0f} % at 515 nm ({pred.gain_model})")
+    else:
+        print("  predicted lasing threshold: none (cavity loss exceeds the saturated gain sigma N_s, or the film "
+              "does not absorb the pump)")
     return 0
 
 
@@ -209,8 +250,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="whispering-gallery modes of a disc: resonances, FSR, Q, single-mode limit",
         description=(
             "Estimate whispering-gallery modes of a thin microdisc: slab effective index, group index and "
-            "confinement, exact 2-D resonances (m, radial order, wavelength, radiative Q) and the FSR, "
-            "with the film's material dispersion included."
+            "confinement, exact 2-D resonances (m, radial order, wavelength, radiative Q into air and into "
+            "the substrate) and the FSR, with the film's material dispersion included; mode positions with "
+            "1-sigma intervals from thickness and index uncertainty; the lasing threshold predicted from "
+            "cavity loss, the paper's gain model and the pump absorption."
         ),
     )
     p.add_argument("--diameter", help="disc diameter, e.g. 10um")
@@ -234,6 +277,15 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="radial families to solve (default 1: the fundamental, which sets the FSR)")
     p.add_argument("--q-min", type=float, default=100.0,
                    help="count a mode in the window only if its radiative Q >= this (default 100)")
+    p.add_argument("--thickness-sd", default="5nm",
+                   help="with --diameter: 1-sigma film thickness uncertainty for the mode intervals (default 5nm)")
+    p.add_argument("--index-sd", default="0.01",
+                   help="with --diameter: 1-sigma relative film index uncertainty (default 0.01 = 1 %%)")
+    p.add_argument("--roughness", default="25nm",
+                   help="with --diameter: sidewall rms roughness for the scattering Q of the threshold "
+                        "prediction (default 25nm; paper: < 50 nm)")
+    p.add_argument("--spot-fwhm", default="20um",
+                   help="with --diameter: pump spot FWHM for the predicted peak fluence (default 20um, paper)")
     p.add_argument("--plot", help="with --sweep: write FSR / mode count / Q vs D to this image")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=_handler)

@@ -166,6 +166,8 @@ def _predict(d_um, t_nm, material, substrate, rough, corr, sigma, n_th, n_s, gna
 
     nan = float("nan")
     a_pump = pump_absorption(t_nm, material, substrate, pump_nm, index_scale)
+    if not a_pump > 1e-6:  # a film that does not absorb the pump (e.g. a constant real index): no carriers
+        a_pump = float("nan")
     hnu = H_PLANCK * C_LIGHT / (pump_nm * 1e-9)
     w = fwhm / math.sqrt(2 * math.log(2))  # 1/e^2 radius
     rim = math.exp(-2 * (d_um / 2) ** 2 / w**2)  # F(rim) / F_pk for a centred Gaussian spot

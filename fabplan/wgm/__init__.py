@@ -15,6 +15,7 @@ from fabplan.wgm.api import (
     estimate_disc,
     estimate_slab,
     free_spectral_range,
+    mode_uncertainty,
     single_mode_limit,
     sweep,
 )
@@ -34,6 +35,7 @@ __all__ = [
     "estimate_disc",
     "estimate_slab",
     "free_spectral_range",
+    "mode_uncertainty",
     "get_material",
     "single_mode_limit",
     "sweep",

@@ -491,7 +491,7 @@ def sweep(diameters_um, thickness_nm: float = 100.0, material: str | float | Mat
         diameter_um=d, fsr_nm=fsr, fsr_estimate_nm=centre**2 / (np.pi * d * 1000.0 * ng), n_modes=n_modes,
         q_rad=q_c, single_mode=n_modes == 1, window_nm=window,
         single_mode_limit_um=single_mode_limit(thickness_nm, material, substrate, outside, window, polarization,
-                                               index_scale),
+                                               index_scale, q_min=q_min),
         thickness_nm=float(thickness_nm), polarization=stack.polarization,
     )
 
@@ -499,8 +499,10 @@ def sweep(diameters_um, thickness_nm: float = 100.0, material: str | float | Mat
 def single_mode_limit(thickness_nm: float = 100.0, material: str | float | Material = DEFAULT_FILM,
                       substrate: str | float | Material = "fused-silica", outside: str | float | Material = "air",
                       window_nm: tuple[float, float] = DEFAULT_WINDOW_NM, polarization: str = "te",
-                      index_scale: float = 1.0, d_lo_um: float = 0.5, d_hi_um: float = 200.0) -> float:
-    """Largest diameter whose fundamental FSR at the window centre exceeds the window width.
+                      index_scale: float = 1.0, d_lo_um: float = 0.5, d_hi_um: float = 200.0,
+                      q_min: float = DEFAULT_Q_MIN) -> float:
+    """Largest diameter whose fundamental FSR at the window centre exceeds the window width and whose
+    radiative Q there is at least `q_min` (a disc too leaky to resonate is not a single-mode laser).
 
     Below it at most one fundamental mode can sit in the window whatever the exact diameter. A
     geometric scan around the estimate lambda^2 / (pi D n_g) = width (one vectorised solve) brackets the
@@ -512,7 +514,8 @@ def single_mode_limit(thickness_nm: float = 100.0, material: str | float | Mater
     width = window[1] - window[0]
 
     def excess(d_um: np.ndarray) -> np.ndarray:
-        return _per_diameter(np.asarray(d_um, dtype=float), stack, window, 1, 0.0)[0] - width
+        fsr, _, q_c, _ = _per_diameter(np.asarray(d_um, dtype=float), stack, window, 1, 0.0)
+        return np.where(q_c >= q_min, fsr - width, np.nan)
 
     c = 0.5 * (window[0] + window[1])
     ng = float(slab_arrays(np.array([c]), stack.thickness_nm, stack.film, stack.substrate, stack.cover,
@@ -535,3 +538,53 @@ def single_mode_limit(thickness_nm: float = 100.0, material: str | float | Mater
         else:
             b = mid
     return 0.5 * (a + b)
+
+
+@dataclass(frozen=True)
+class ModeUncertainty:
+    """Sensitivity of the comb to the film: 1-sigma shifts from thickness and index uncertainty."""
+
+    thickness_sd_nm: float
+    index_sd_rel: float
+    wavelength_sd_nm: list[float]  # per mode of the nominal estimate (NaN where a mode left the window)
+    fsr_sd_nm: float
+    note: str = ("FSR and mode count are robust to the film's thickness and index; absolute mode positions "
+                 "are not (they move by more than one FSR for +-5 nm or -1 % of index)")
+
+    def to_dict(self) -> dict:
+        from dataclasses import asdict
+
+        return asdict(self)
+
+
+def mode_uncertainty(nominal: DiscModes, thickness_sd_nm: float = 5.0, index_sd_rel: float = 0.01,
+                     material: str | float | Material = DEFAULT_FILM,
+                     substrate: str | float | Material = "fused-silica", outside: str | float | Material = "air",
+                     index_scale: float = 1.0) -> ModeUncertainty:
+    """Propagate thickness and index uncertainty into each mode's wavelength and the FSR.
+
+    Central differences of the exact roots of the same azimuthal order m (the comb shifts as a whole:
+    following m, not "the mode nearest"), combined in quadrature. Windows are widened to keep m.
+    """
+    lo, hi = nominal.window_nm
+    pad = 4.0 * max(nominal.fsr_nm if np.isfinite(nominal.fsr_nm) else 2.0, 1.0) + 3.0
+    wide = (lo - pad, hi + pad)
+    t0 = nominal.thickness_nm
+    sens = []
+    for kw in ({"thickness_nm": t0 + thickness_sd_nm}, {"thickness_nm": t0 - thickness_sd_nm},
+               {"index_scale": index_scale * (1 + index_sd_rel)}, {"index_scale": index_scale * (1 - index_sd_rel)}):
+        args = dict(thickness_nm=t0, material=material, substrate=substrate, outside=outside,
+                    window_nm=wide, polarization=nominal.polarization, index_scale=index_scale)
+        args.update(kw)
+        try:
+            r = estimate_disc(nominal.diameter_um, **args)
+            sens.append(({md.m: md.wavelength_nm for md in r.modes if md.radial_order == 1}, r.fsr_nm))
+        except UserError:
+            sens.append(({}, float("nan")))
+    out = []
+    for md in nominal.modes:
+        d = [(sens[i][0].get(md.m, np.nan) - sens[i + 1][0].get(md.m, np.nan)) / 2.0 for i in (0, 2)]
+        out.append(float(np.hypot(*d)))
+    dfsr = [(sens[i][1] - sens[i + 1][1]) / 2.0 for i in (0, 2)]
+    return ModeUncertainty(float(thickness_sd_nm), float(index_sd_rel), out, float(np.hypot(*dfsr)))
+
