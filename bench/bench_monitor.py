@@ -90,15 +90,15 @@ def bench_state(work: Path) -> dict:
     n = len(plan.shots)
     write_journal(plan, journal, n - 2000)
     size_mb = journal.stat().st_size / 1e6
-    t = time.perf_counter()
+    t, c = time.perf_counter(), time.process_time()
     ref = read_journal(journal)
-    t_read = time.perf_counter() - t
+    t_read, c_read = time.perf_counter() - t, time.process_time() - c
     mon = Monitor(journal)
-    t = time.perf_counter()
+    t, c = time.perf_counter(), time.process_time()
     mon.update()
-    t_first = time.perf_counter() - t
+    t_first, c_first = time.perf_counter() - t, time.process_time() - c
     mon.update(wait_layout=True)
-    t_layout = time.perf_counter() - t
+    t_layout, c_layout = time.perf_counter() - t, time.process_time() - c
     t = time.perf_counter()
     st = mon.state()
     t_state = time.perf_counter() - t
@@ -109,22 +109,25 @@ def bench_state(work: Path) -> dict:
     j = Journal.append_to(journal, sync="none")
     append(j, plan, n - 2000, n, np.random.default_rng(1))
     j.close()
-    t = time.perf_counter()
+    t, c = time.perf_counter(), time.process_time()
     mon.update()
     st2 = mon.state()
     ms2 = mon.map_state()
-    t_incr = time.perf_counter() - t
+    t_incr, c_incr = time.perf_counter() - t, time.process_time() - c
     assert st2["counts"]["fired"] == n
     out = {"shots": n, "journal_mb": round(size_mb, 1), "read_journal_s": round(t_read, 3),
            "monitor_first_look_s": round(t_first, 3), "map_layout_ready_s": round(t_layout, 3), "state_json_s": round(t_state, 4),
            "map_state_s": round(t_map, 4), "update_after_2000_more_shots_s": round(t_incr, 4),
            "state_json_kb": round(len(json.dumps(st2)) / 1e3, 1), "map_codes_kb": round(len(ms2["codes"]) / 1e3, 1),
-           "map_grid": mon.layout.grid and [mon.layout.grid["nx"], mon.layout.grid["ny"]]}
+           "map_grid": mon.layout.grid and [mon.layout.grid["nx"], mon.layout.grid["ny"]],
+           "cpu_s": {"read_journal": round(c_read, 3), "first_look": round(c_first, 3),
+                     "first_look_with_map": round(c_layout, 3), "update_after_2000": round(c_incr, 4)}}
     assert ms is not None
     print(f"state update, {n} shots ({size_mb:.0f} MB journal): read_journal {t_read:.2f} s; monitor first look "
           f"{t_first:.2f} s (the map's plan + design + binning, on a helper thread, ready after {t_layout:.2f} s); state() {t_state * 1e3:.1f} ms; map_state() "
           f"{t_map * 1e3:.1f} ms; update + state + map after 2,000 more shots {t_incr * 1e3:.1f} ms; "
-          f"/api/state {out['state_json_kb']} kB, map {out['map_codes_kb']} kB ({out['map_grid']} bins)")
+          f"/api/state {out['state_json_kb']} kB, map {out['map_codes_kb']} kB ({out['map_grid']} bins); CPU seconds "
+          f"(wall above is shared with the machine's other work): {out['cpu_s']}")
     return out
 
 
@@ -169,6 +172,9 @@ def dry_run(design: Path, work: Path, label: str, monitor: bool) -> dict:
     cmd = [sys.executable, "-m", "fabplan", "dry-run", str(design), "--journal", str(journal), "--json"]
     if monitor:
         cmd += ["--monitor", "--monitor-port", "0"]
+    import resource
+
+    cpu0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=str(ROOT))
     client = None
     lines: list[str] = []
@@ -189,8 +195,18 @@ def dry_run(design: Path, work: Path, label: str, monitor: bool) -> dict:
         client.stop.set()
     if proc.returncode != 0:
         raise SystemExit(f"{label}: exit {proc.returncode}: {''.join(lines)[-2000:]}")
+    cpu1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    command_cpu = (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime)  # the monitor child included
     res = json.loads(out)
+    mon_cpu = None
+    log = journal.with_suffix(".log")
+    if monitor and log.is_file():
+        import re
+
+        m = re.search(r"monitor cpu ([0-9.]+) s", log.read_text())
+        mon_cpu = float(m.group(1)) if m else None
     return {"label": label, "monitor": monitor, "executor_s": res["duration_s"], "shots": res["fired_this_session"],
+            "command_cpu_s": round(command_cpu, 2), "monitor_cpu_s": mon_cpu,
             "events": client.events if client else None, "polls": client.polls if client else None}
 
 
@@ -209,15 +225,20 @@ def bench_overhead(work: Path, rows: int | None, pairs: int) -> dict:
         for mon in order:
             r = dry_run(design, work, f"run{i}-{'mon' if mon else 'plain'}", mon)
             runs.append(r)
-            print(f"  {r['label']}: {r['shots']} shots, executor {r['executor_s']:.2f} s"
-                  + (f" (page client: {r['events']} events, {r['polls']} polls)" if mon else ""))
+            print(f"  {r['label']}: {r['shots']} shots, executor {r['executor_s']:.2f} s, command CPU "
+                  f"{r['command_cpu_s']:.1f} s" + (f" of which the monitor {r['monitor_cpu_s']} s (page client: "
+                                                   f"{r['events']} events, {r['polls']} polls)" if mon else ""))
     plain = [r["executor_s"] for r in runs if not r["monitor"]]
     mon = [r["executor_s"] for r in runs if r["monitor"]]
     overhead = statistics.median(mon) / statistics.median(plain) - 1
+    cpu_share = [r["monitor_cpu_s"] / (r["command_cpu_s"] - r["monitor_cpu_s"]) for r in runs
+                 if r["monitor"] and r["monitor_cpu_s"]]
     print(f"monitor overhead on the dry run: median {statistics.median(plain):.2f} s without, "
-          f"{statistics.median(mon):.2f} s with -> {overhead * 100:+.1f} %")
+          f"{statistics.median(mon):.2f} s with -> {overhead * 100:+.1f} % wall; the monitor process used "
+          f"{statistics.median(cpu_share) * 100 if cpu_share else float('nan'):.1f} % of the run command's CPU time")
     return {"runs": runs, "median_plain_s": statistics.median(plain), "median_monitor_s": statistics.median(mon),
-            "overhead_percent": overhead * 100}
+            "overhead_percent": overhead * 100,
+            "monitor_cpu_percent_of_run": statistics.median(cpu_share) * 100 if cpu_share else None}
 
 
 def main() -> int:

@@ -6,6 +6,7 @@ timed (grouped by setting, ascending; and not grouped) and the faster one is kep
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,8 @@ from fabplan.planning.plan import Plan, ShotTable, design_hash
 from fabplan.planning.shots import make_raw_shots
 from fabplan.planning.tour import lower_bound, path_length
 from fabplan.planning.verify import PlanViolations, Violation, verify_shots
+
+log = logging.getLogger("fabplan.planning")
 
 PLANNER_VERSION = 1  # bump when the same design would plan differently
 
@@ -241,4 +244,8 @@ def build_plan(design: Any, discs: DiscTable | None = None, beam: Any = None) ->
             },
         },
     }
-    return Plan.assemble(header, shots, lines)
+    plan = Plan.assemble(header, shots, lines)
+    log.info("planned %s: %d shots (%s mode), estimate %.1f s, plan %s", header.get("design_name"), len(shots),
+             header.get("mode"), float((header.get("estimate") or {}).get("total_s") or float("nan")),
+             plan.plan_hash[:12])
+    return plan
