@@ -70,7 +70,9 @@ KNOWN_ERRORS = {
     -9: "Wrong number of parameters", -17: "Parameter out of range or incorrect",
     -18: "Positioner name doesn't exist", -19: "Group name doesn't exist", -21: "Controller in initialization",
     -22: "Not allowed action", -25: "Following error", -26: "Emergency signal", -27: "Move aborted",
-    -28: "Home search timeout", -33: "Motion done timeout", -35: "Position is outside of travel limits",
+    -28: "Home search timeout", -29: "Mnemonic gathering type doesn't exist", -33: "Motion done timeout",
+    -35: "Position is outside of travel limits", -39: "Mnemonic action doesn't exist",
+    -40: "Mnemonic event doesn't exist", -43: "Gathering running", -80: "Event ID not defined",
     -106: "Wrong user name or password", -109: "Group must be homed first",
 }
 
