@@ -3,9 +3,11 @@
 Lines end "\\r" (accepts "\\n" too); replies end "\\r\\n"; ";" joins commands on one line.
 Implements PA PR TP? MD? MO MF MO? OR ST AB VA AC AG SL SR (and their ? forms), TE? TB? ID? VE? SN SN?
 WS (wait for stop: later commands wait), DH (define home), DP? (desired position), TS (status byte),
-as the ESP301 user manual (EDH0235En1030) describes them, with the ESP error queue: axis errors are axis*100 + code (e.g. 103 = axis 1 following error),
-general errors 6 (unknown command), 7 (parameter out of range), 9 (axis out of range),
-37 (axis number missing), 38 (parameter missing), 4 (emergency stop). Units: mm (SN? -> 2).
+as the ESP301 user manual (EDH0235En1030) describes them, with the ESP error queue: axis errors
+are axis*100 + code (e.g. 103 = axis 1 following error), general errors 6 (unknown command, e.g.
+SCPI's *IDN?), 7 (parameter out of range), 9 (axis out of range), 37 (axis number missing),
+38 (parameter missing), 4 (emergency stop: AB; MO turns the motor on again). Units: per axis
+(`units=(2, 2, 2)`: mm; SN sets only the label, as the manual says).
 Moves are jerk-limited profiles on the shared simulated clock (instant with speedup=inf).
 """
 
