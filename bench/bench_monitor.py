@@ -189,7 +189,8 @@ def dry_run(design: Path, work: Path, label: str, monitor: bool) -> dict:
 
     t_err = threading.Thread(target=read_err, daemon=True)
     t_err.start()
-    out, _ = proc.communicate(timeout=3600)
+    out = proc.stdout.read()  # not communicate(): it would read stderr too, under the thread's feet
+    proc.wait(3600)
     t_err.join(5)
     if client is not None:
         client.stop.set()

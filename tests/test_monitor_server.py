@@ -10,6 +10,7 @@ import time
 import urllib.error
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 
@@ -173,3 +174,20 @@ def test_webhooks_on_pause_stall_uncertain_failure(tmp_path):
     assert events().count("uncertain") == 1  # the first uncertain shot only
     log = (tmp_path / "mon.log").read_text()
     assert "SECRET" not in log  # webhook URLs are secrets: the log names the host only
+
+
+def test_cli_json_and_refusals(journal, tmp_path, capsys):
+    from fabplan.cli import main
+
+    assert main(["monitor", str(journal), "--json"]) == 0
+    st = json.loads(capsys.readouterr().out)
+    assert st["counts"]["total"] == 200 and st["card"]["run_id"] == "r1"
+    assert main(["monitor", str(tmp_path / "none.jsonl"), "--json"]) == 2
+    assert "no such journal" in capsys.readouterr().err
+    assert main(["monitor", str(journal), "--notify", "ftp://x/y"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "http://" in err
+    # run/dry-run refuse a bad webhook before anything is planned or moved
+    design = str(Path(__file__).resolve().parents[1] / "designs" / "hex_sweep.yaml")
+    assert main(["dry-run", design, "--notify", "nope", "--journal", str(tmp_path / "j.jsonl")]) == 2
+    assert not (tmp_path / "j.jsonl").exists()
