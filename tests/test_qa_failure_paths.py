@@ -129,3 +129,16 @@ def test_fly_row_that_saw_no_pulse_is_not_completed(tmp_path, fly_design, capsys
     assert rc != 0 and res["status"] != "completed" and "not completed" in res["message"], res
     st = read_journal(journal)
     assert st.counts()["pending"] == 4 and st.ends[-1]["status"] == "failed"
+
+
+def test_percent_attenuator_without_a_laser_is_refused_before_arming(tmp_path, capsys):
+    from pathlib import Path
+
+    from sim.lab import start_lab
+
+    hex_sweep = Path(__file__).resolve().parents[1] / "designs" / "hex_sweep.yaml"  # attenuator: percent
+    with start_lab(tmp_path / "p.csv", homed=True) as lab:  # --stage only: the laser is the XPS gate, no attenuator
+        rc = main(["run", str(hex_sweep), "--stage", lab.stage_url, "--journal", str(tmp_path / "j.jsonl")])
+    err = capsys.readouterr().err
+    assert rc == 2 and "percent attenuator" in err and "--laser" in err and "Traceback" not in err, err
+    assert not (tmp_path / "j.jsonl").exists()  # refused in pre-flight: no session, nothing armed

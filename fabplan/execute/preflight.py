@@ -124,6 +124,20 @@ def check_laser(laser, report: PreflightReport) -> None:
     report.ok(f"laser answers (pulse energy {energy:.4g} uJ)")
 
 
+def check_attenuator(plan, laser, todo: np.ndarray, report: PreflightReport) -> None:
+    """A plan that sets the laser's percent attenuator needs a laser that has one: found here, before
+    arming, not at the first shot (a gate-only source, e.g. `--stage xps://...` without `--laser`)."""
+    if plan.header.get("attenuator") != "percent" or not len(todo):
+        return
+    pct = plan.shots.attenuator[todo]
+    need = np.isfinite(pct) & (np.abs(pct - 100.0) > 1e-6)
+    if need.any() and np.isnan(laser.pulse_energy_uj()):  # the xps:// gate: no attenuator, no energy readout
+        raise PreflightError(f"{laser.url}: the plan sets the laser's percent attenuator ({int(need.sum())} shot(s) "
+                             "below 100 %) but this pulse source has none: give the laser with --laser "
+                             "pharos://HOST:PORT")
+    report.ok("laser attenuator present for the plan's percent settings")
+
+
 def check_trigger(laser, mode: str, report: PreflightReport) -> None:
     """An externally triggered laser fires through a stage controller: it must have the BurstTrigger
     ability (and PositionCompare in fly mode). A source that triggers itself (the xps:// gate) needs
@@ -197,4 +211,5 @@ def preflight(plan, stage, laser, todo: np.ndarray, *, max_pulse_energy_uj: floa
     check_travel(plan, todo, stage, report)
     apply_motion(plan, stage, report)
     check_laser(laser, report)
+    check_attenuator(plan, laser, todo, report)
     return report
