@@ -42,8 +42,8 @@ def _handler(args) -> int:
         from fabplan.runlog import add_file_handler
 
         add_file_handler(log_file)
-    token = args.token if args.token not in (None, "auto") else os.environ.get(TOKEN_ENV) or None
-    if args.token == "auto" and not token:
+    token = os.environ.get(TOKEN_ENV) or None  # never on the command line: `ps` shows that to every user
+    if args.token and not token:
         import secrets
 
         token = secrets.token_urlsafe(18)
@@ -58,13 +58,24 @@ def _handler(args) -> int:
             print(f"token: {tok}{note}", flush=True)
 
     if args.no_page:
-        return serve_notify_only(args.journal, args.notify, stall_s=args.stall_after, parent_pid=args.parent,
-                                 on_ready=ready)
-    try:
-        return serve(args.journal, host=args.host, port=args.port, token=token, notify=args.notify,
-                     stall_s=args.stall_after, allow_pause=not args.no_pause, parent_pid=args.parent, on_ready=ready)
-    except KeyboardInterrupt:
-        return 0
+        rc = serve_notify_only(args.journal, args.notify, stall_s=args.stall_after, parent_pid=args.parent,
+                               on_ready=ready)
+    else:
+        try:
+            rc = serve(args.journal, host=args.host, port=args.port, token=token, notify=args.notify,
+                       stall_s=args.stall_after, allow_pause=not args.no_pause, parent_pid=args.parent,
+                       on_ready=ready)
+        except KeyboardInterrupt:
+            rc = 0
+    # Served and cleaned up: leave without interpreter finalisation, which would kill helper threads
+    # (the map loader, the web stack's workers) inside C code and can print glibc's "FATAL:
+    # exception not rethrown" on the operator's terminal.
+    import logging
+
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(rc)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -80,8 +91,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--host", default="127.0.0.1",
                    help="address to listen on (default 127.0.0.1; any other needs a token, made up when not given)")
     p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT}; 0: any free port)")
-    p.add_argument("--token", nargs="?", const="auto", metavar="TOKEN",
-                   help=f"require this token (alone: make one up; or set {TOKEN_ENV}); the page asks for it")
+    p.add_argument("--token", action="store_true",
+                   help=f"require a token on 127.0.0.1 too (made up and printed, or ${TOKEN_ENV}); the page asks for it")
     p.add_argument("--notify", action="append", default=[], metavar="URL",
                    help="POST a JSON alert to this webhook on pause, failure, stall, first uncertain shot (repeatable)")
     p.add_argument("--stall-after", type=float, default=60.0, metavar="S",

@@ -39,6 +39,7 @@ from fabplan.monitor.state import Monitor
 log = logging.getLogger("fabplan.monitor")
 
 SSE_KEEPALIVE_S = 2.0
+STATE_MAX_AGE_S = 0.9  # one state computation per second, shared by every page and script
 
 
 def _page() -> str:
@@ -66,7 +67,7 @@ class _TokenGate:
 
 
 def create_app(monitor: Monitor, *, token: str | None = None,
-               request_pause: Callable[[str], dict[str, Any]] | None = None, poll_s: float = 0.5,
+               request_pause: Callable[[str], dict[str, Any]] | None = None, poll_s: float = 1.0,
                on_update: Callable[[Monitor], None] | None = None) -> Starlette:
     """The app for `monitor`; a background task polls the journal every `poll_s` seconds and calls
     `on_update(monitor)` after each look (the notifier hangs there)."""
@@ -97,7 +98,7 @@ def create_app(monitor: Monitor, *, token: str | None = None,
         return HTMLResponse(_page(), headers={"Cache-Control": "no-store"})
 
     async def state(request: Request) -> Response:
-        return JSONResponse(monitor.state())
+        return JSONResponse(monitor.state(max_age_s=STATE_MAX_AGE_S))
 
     async def favicon(request: Request) -> Response:
         return Response(status_code=204)
@@ -111,7 +112,7 @@ def create_app(monitor: Monitor, *, token: str | None = None,
                 now = time.monotonic()
                 if v != sent_version or now - sent_at >= SSE_KEEPALIVE_S:
                     sent_version, sent_at = v, now
-                    yield f"event: state\ndata: {json.dumps(monitor.state(), allow_nan=False)}\n\n"
+                    yield f"event: state\ndata: {json.dumps(monitor.state(max_age_s=STATE_MAX_AGE_S), allow_nan=False)}\n\n"
                 await asyncio.sleep(poll_s)
 
         return StreamingResponse(stream(), media_type="text/event-stream",
@@ -151,7 +152,7 @@ def create_app(monitor: Monitor, *, token: str | None = None,
         if request_pause is None:
             return JSONResponse({"error": "this monitor cannot request a pause"}, status_code=403)
         who = request.client.host if request.client else "?"
-        run_state = monitor.state()["state"]["state"]
+        run_state = monitor.state(max_age_s=STATE_MAX_AGE_S)["state"]["state"]
         if run_state not in ("starting", "running"):
             return JSONResponse({"ok": False, "error": f"the run is {run_state}: nothing to pause"}, status_code=409)
         try:

@@ -145,7 +145,7 @@ def _let_page_see_the_end(child, timeout_s: float = 3.0) -> None:
         except Exception:  # the monitor is gone or busy: nothing to wait for
             return
         if state not in ("starting", "running"):
-            time.sleep(1.0)  # the page's event stream polls every 0.5 s
+            time.sleep(1.5)  # the page's event stream pushes once a second
             return
         time.sleep(0.1)
 

@@ -95,8 +95,9 @@ class Layout:
         valid = self.cell >= 0
         cells = self.cell[valid]
         c = code[valid]
-        counts = {k: np.bincount(cells, weights=(c == k), minlength=ncell) for k in range(5)}
-        total = np.bincount(cells, minlength=ncell)
+        per = np.bincount(cells * 8 + c, minlength=ncell * 8).reshape(ncell, 8)  # one pass: cell x code
+        counts = {k: per[:, k] for k in range(5)}
+        total = per.sum(axis=1)
         out = np.full(ncell, 255, np.uint8)  # 255: no disc in this cell
         has = total > 0
         out[has] = MAP_PENDING

@@ -63,7 +63,7 @@ def url_of(sock: socket.socket) -> str:
 
 def serve(journal: str | os.PathLike, *, host: str = "127.0.0.1", port: int = DEFAULT_PORT,
           token: str | None = None, notify: list[str] | None = None, stall_s: float = 60.0,
-          allow_pause: bool = True, poll_s: float = 0.5, parent_pid: int | None = None,
+          allow_pause: bool = True, poll_s: float = 1.0, parent_pid: int | None = None,
           on_ready: Callable[[str, str | None], None] | None = None) -> int:
     """Serve until Ctrl+C / SIGTERM (or the parent process is gone); returns an exit code."""
     try:
@@ -183,7 +183,7 @@ def start_beside(journal: str | os.PathLike, *, serve_page: bool = True, host: s
                   token=parts[2] if len(parts) > 2 else None)
 
 
-def serve_notify_only(journal: str | os.PathLike, notify: list[str], *, stall_s: float, poll_s: float = 0.5,
+def serve_notify_only(journal: str | os.PathLike, notify: list[str], *, stall_s: float, poll_s: float = 1.0,
                       parent_pid: int | None = None, on_ready: Callable[[str, str | None], None] | None = None) -> int:
     """Webhooks without a page: follow the journal and post alerts until SIGTERM or the parent exits."""
     from fabplan.monitor.notify import Notifier

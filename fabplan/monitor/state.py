@@ -69,6 +69,7 @@ class Monitor:
         self.layout: Layout | None = None
         self._layout_for: str | None = None
         self._layout_thread: threading.Thread | None = None
+        self._state_cache: tuple | None = None
         self._selected: np.ndarray | None = None
         self.lock = threading.RLock()
         self._map_cache: tuple[int, str] | None = None
@@ -302,8 +303,22 @@ class Monitor:
             out["refire_command"] = cmd + " --refire-uncertain"
         return out
 
-    def state(self, now: float | None = None) -> dict[str, Any]:
-        """The page's JSON (cheap: counts are numpy reductions; the map is served separately)."""
+    def state(self, now: float | None = None, max_age_s: float = 0.0) -> dict[str, Any]:
+        """The page's JSON (the map is served separately). With `max_age_s`, a state computed less
+        than that long ago for the same journal version is reused: every open page and the webhooks
+        share one computation per second, however fast the run writes."""
+        if now is not None or max_age_s <= 0:
+            return self._state(now)
+        key = (self.model.version, self.pause_requested_at, self.layout is not None)
+        t = time.monotonic()
+        cached = self._state_cache
+        if cached is not None and cached[0] == key and t - cached[1] < max_age_s:
+            return cached[2]
+        st = self._state(None)
+        self._state_cache = (key, t, st)
+        return st
+
+    def _state(self, now: float | None = None) -> dict[str, Any]:
         now = time.time() if now is None else now
         with self.lock:
             m = self.model
