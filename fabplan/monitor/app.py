@@ -72,6 +72,8 @@ def create_app(monitor: Monitor, *, token: str | None = None,
     """The app for `monitor`; a background task polls the journal every `poll_s` seconds and calls
     `on_update(monitor)` after each look (the notifier hangs there)."""
 
+    monitor.pause_allowed = request_pause is not None
+
     async def poll_loop() -> None:
         import anyio
 

@@ -70,6 +70,7 @@ class Monitor:
         self._layout_for: str | None = None
         self._layout_thread: threading.Thread | None = None
         self._state_cache: tuple | None = None
+        self.pause_allowed = False  # set by the web app when it offers the request-pause control
         self._selected: np.ndarray | None = None
         self.lock = threading.RLock()
         self._map_cache: tuple[int, str] | None = None
@@ -353,7 +354,7 @@ class Monitor:
                 "map": {"available": self.layout is not None, "loading": self.layout_loading, "version": m.version},
                 "journal": {"bytes": self.follower.offset, "records": m.records, "bad_lines": m.bad_lines,
                             "error": self.follower.error},
-                "pause_requested": _iso(self.pause_requested_at),
+                "pause_requested": _iso(self.pause_requested_at), "pause_allowed": self.pause_allowed,
             }
 
     # ------------------------------------------------------------------ map and discs
