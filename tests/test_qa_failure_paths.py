@@ -137,8 +137,37 @@ def test_percent_attenuator_without_a_laser_is_refused_before_arming(tmp_path, c
     from sim.lab import start_lab
 
     hex_sweep = Path(__file__).resolve().parents[1] / "designs" / "hex_sweep.yaml"  # attenuator: percent
-    with start_lab(tmp_path / "p.csv", homed=True) as lab:  # --stage only: the laser is the XPS gate, no attenuator
+    with start_lab(
+        tmp_path / "p.csv", homed=True
+    ) as lab:  # --stage only: the laser is the XPS gate, no attenuator
         rc = main(["run", str(hex_sweep), "--stage", lab.stage_url, "--journal", str(tmp_path / "j.jsonl")])
     err = capsys.readouterr().err
     assert rc == 2 and "percent attenuator" in err and "--laser" in err and "Traceback" not in err, err
     assert not (tmp_path / "j.jsonl").exists()  # refused in pre-flight: no session, nothing armed
+
+
+def test_laser_energy_unlike_the_design_calibration_fires_nothing(tmp_path, capsys):
+    from pathlib import Path
+
+    from fabplan.execute.pulselog import read_pulse_log
+    from sim.lab import start_lab
+
+    hex_sweep = Path(__file__).resolve().parents[1] / "designs" / "hex_sweep.yaml"  # energy_at_100: 4 uJ
+    with start_lab(tmp_path / "p.csv", homed=True, max_pulse_energy_uj=10.0) as lab:  # a 10 uJ laser
+        rc = main(
+            [
+                "run",
+                str(hex_sweep),
+                "--stage",
+                lab.stage_url,
+                "--laser",
+                lab.laser_url,
+                "--journal",
+                str(tmp_path / "j.jsonl"),
+                "--only",
+                "H-r00c0*",
+            ]
+        )
+    out = capsys.readouterr()
+    assert rc == 1 and "expects 4 uJ" in out.out + out.err and "Traceback" not in out.err, out
+    assert len(read_pulse_log(tmp_path / "p.csv")) == 0  # not one pulse at 2.5x the planned energy

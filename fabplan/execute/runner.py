@@ -150,6 +150,7 @@ def attenuation_percent(plan, laser, attenuator_type: str | None) -> np.ndarray:
     """
     s = plan.shots
     if attenuator_type == "percent" and np.isfinite(s.attenuator).all():
+        _check_percent_calibration(plan, laser)
         return s.attenuator.astype(float)
     now_pct = float(laser.attenuation())
     if now_pct < 1.0:
@@ -167,6 +168,27 @@ def attenuation_percent(plan, laser, attenuator_type: str | None) -> np.ndarray:
         raise PreflightError(f"{laser.url}: shot {s.disc_id[i]} needs {s.pulse_energy_uj[i]:.4g} uJ but the laser "
                              f"delivers at most {e_full:.4g} uJ")
     return np.round(pct, 6)
+
+
+ENERGY_MISMATCH = 0.15  # relative: laser noise and drift stay well inside, a wrong laser/calibration does not
+
+
+def _check_percent_calibration(plan, laser) -> None:
+    """The plan turns energies into attenuator percent with the design's calibration (energy_at_100):
+    a laser that reports another energy (another laser, an emulator started for another design, a
+    stale calibration) would fire every shot at the wrong energy. Checked with the output enabled
+    (the only time the laser reports its energy) and before the first shot."""
+    att = (plan.header.get("model") or {}).get("attenuator") or {}
+    e100, off = att.get("energy_at_100"), float(att.get("offset_percent") or 0.0)
+    pct = float(laser.attenuation())
+    e_now = float(laser.pulse_energy_uj())
+    if not (isinstance(e100, (int, float)) and e100 > 0 and math.isfinite(e_now) and e_now > 0 and pct > off):
+        return
+    expected = e100 * (pct - off) / (100.0 - off)
+    if abs(e_now / expected - 1.0) > ENERGY_MISMATCH:
+        raise PreflightError(f"{laser.url}: reports {e_now:.4g} uJ at {pct:.4g} % but the design's attenuator "
+                             f"calibration (energy_at_100 {e100:.4g} uJ) expects {expected:.4g} uJ: check the laser "
+                             "or recalibrate laser.attenuator before firing (nothing fired)")
 
 
 def _arrays(plan, att_pct: np.ndarray) -> dict[str, list]:
