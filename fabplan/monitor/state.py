@@ -27,6 +27,7 @@ QUALITY_WINDOW = 1000
 EVENTS_SHOWN = 60
 UNCERTAIN_SHOWN = 200
 OPEN_STATES = ("starting", "running", "paused")
+ROUTINE_EVENTS = {"row_captured"}  # one per fly row: counted, not listed among the events
 
 
 def _iso(t: float) -> str | None:
@@ -266,7 +267,8 @@ class Monitor:
 
     def events(self) -> list[dict[str, Any]]:
         out = []
-        for ev in list(self.model.events)[-EVENTS_SHOWN:]:
+        shown = [ev for ev in self.model.events if ev.get("what") not in ROUTINE_EVENTS]
+        for ev in shown[-EVENTS_SHOWN:]:
             k = ev.get("k")
             what = ev.get("what") or k
             msg = ev.get("message") or ev.get("reason") or ""
