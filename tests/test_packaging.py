@@ -51,7 +51,7 @@ def test_copy_writes_designs_and_schema_and_never_overwrites(tmp_path, capsys):
 
 def test_unknown_name_lists_the_shipped_ones(capsys):
     assert main(["designs", "path", "hex"]) == 2
-    assert "shipped: dense_cm2, dose_matrix, hex_sweep, seed_single_disc" in capsys.readouterr().err
+    assert "shipped: demo_array, dense_cm2, dose_matrix, hex_sweep, seed_single_disc" in capsys.readouterr().err
     assert main(["designs", "path", "hex_sweep.yaml"]) == 0
     assert capsys.readouterr().out.strip().endswith("hex_sweep.yaml")
 
