@@ -61,12 +61,47 @@ def run(n_series: int, seed: int, verbose: bool = False) -> dict:
     return res
 
 
+def run_sim(n_discs: int, seed: int) -> dict:
+    """The same analysis on `lab simulate`'s simulator (sim/lasing.py: physics-predicted threshold and Q)."""
+    from sim.lasing import LasingDisc, Spectrometer, simulate_series
+
+    rng = np.random.default_rng(seed)
+    f = np.round(np.linspace(2.0, 60.0, 20), 3)
+    rows = []
+    t0 = time.perf_counter()
+    for _ in range(n_discs):
+        disc = LasingDisc(float(rng.uniform(5.0, 15.0)), float(np.clip(rng.normal(1.0, 0.12), 0.4, 1.3)))
+        s = simulate_series(disc, f, Spectrometer(), rng)
+        a = analyse_series(s.wavelength_nm, s.counts, s.integration_s, s.fluence_uj_cm2, 0.1)
+        rows.append((s.truth["threshold_uj_cm2"], s.truth["q"], a, bool((s.counts >= 65535).any())))
+    dt = time.perf_counter() - t0
+    ev = [r for r in rows if r[0] < 0.8 * f.max()]
+    found = [r for r in ev if r[2].has_threshold]
+    err = np.array([abs(r[2].threshold / r[0] - 1) for r in found])
+    cov = np.mean([r[2].lo <= r[0] <= r[2].hi for r in found]) if found else float("nan")
+    qe = np.array([abs(r[2].q / r[1] - 1) for r in found if np.isfinite(r[2].q)])
+    return dict(n=n_discs, evaluable=len(ev), found=len(found) / max(len(ev), 1),
+                median_err=float(np.median(err)), p90_err=float(np.percentile(err, 90)), coverage=float(cov),
+                q_median_err=float(np.median(qe)), q_within_20=float(np.mean(qe <= 0.2)),
+                clipped_series=sum(r[3] for r in rows), flagged=sum(bool(r[2].clipped) for r in rows), seconds=dt)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--series", type=int, default=300)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("-v", action="store_true")
+    ap.add_argument("--sim", type=int, default=0, help="also N discs from sim/lasing.py (lab simulate's model)")
     a = ap.parse_args()
+    if a.sim:
+        r = run_sim(a.sim, a.seed)
+        print(f"sim/lasing.py: {r['n']} discs ({r['evaluable']} with threshold < 0.8 x top fluence), "
+              f"{r['seconds']:.1f} s: found {100 * r['found']:.1f} %, median error {100 * r['median_err']:.2f} %, "
+              f"p90 {100 * r['p90_err']:.2f} %, coverage {100 * r['coverage']:.1f} %, Q median error "
+              f"{100 * r['q_median_err']:.1f} % (within 20 %: {100 * r['q_within_20']:.1f} %), clipped series "
+              f"{r['clipped_series']} all flagged: {r['flagged'] == r['clipped_series']}")
+    if not a.series:
+        return
     r = run(a.series, a.seed, a.v)
     print(f"series {r['series']} (evaluable lasing {r['evaluable']}, non-lasing {r['non_lasing']}), "
           f"{r['seconds']:.1f} s ({1e3 * r['seconds'] / r['series']:.0f} ms/series)")

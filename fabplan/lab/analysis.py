@@ -28,9 +28,18 @@ import numpy as np
 from fabplan.lab import spectral, threshold
 
 FULL_SCALE = 65535  # 16-bit ADC
-LW_ABOVE = 1.2  # linewidth/Q from frames at >= 1.2 F_th: lines are still narrowing right at threshold
+# Linewidth/Q from frames at >= LW_FAR x F_th when at least two exist, else >= LW_ABOVE x F_th: lines
+# are still narrowing just above threshold (gain clamping completes over ~1.2-2 F_th), and Q is the
+# cavity's only once they have stopped.
+LW_ABOVE = 1.2
+LW_FAR = 2.0
 MAX_MODES = 8  # lines fitted together (the brightest ones)
 MODES_FOR_THRESHOLD = 3  # strongest modes given their own L-L threshold fit
+# A straight mode L-L line reaching zero at a positive fluence means "above threshold only" only if the
+# mode carries a real share of the emission at the top of the sweep: far above threshold a lasing mode
+# outshines the spontaneous band (~1/beta); below threshold a mode is a few % of it, and its output can
+# also extrapolate to a positive fluence (absorption bleaching below transparency is superlinear).
+MODE_FRACTION_LASING = 0.1
 
 
 @dataclass
@@ -147,9 +156,17 @@ def analyse_series(
     strength = np.nan_to_num(area[ref], nan=-np.inf)
     order = np.argsort(-strength)[: min(MODES_FOR_THRESHOLD, K)]
     fits = []
+    top = int(np.nonzero(good)[0][-1])
     for k in order:
         ok = good & np.isfinite(area[:, k])
         r = threshold.fit_ll(f[ok], area[ok, k], aerr[ok, k], pump_jitter)
+        frac = float(area[top, k] / integrated[top]) if integrated[top] > 0 else float("nan")
+        r.params["mode_fraction_top"] = frac
+        if r.flag.startswith("above threshold only") and not frac >= MODE_FRACTION_LASING:
+            r.verdict = "none"
+            r.threshold = float("nan")
+            r.flag = (f"no kink; a straight line with a weak cavity line ({100 * frac:.2g} % of the emission at "
+                      f"the top fluence): no threshold in the measured range")
         fits.append((k, r))
         out.mode_thresholds.append({"mode_nm": float(cen[k]), "verdict": r.verdict, "threshold": r.threshold,
                                     "lo": r.lo, "hi": r.hi, "flag": r.flag})
@@ -180,7 +197,7 @@ def analyse_series(
     th_ref = out.threshold if out.has_threshold else float("nan")
     use = good & np.isfinite(width[:, k1]) & np.isfinite(werr[:, k1]) & (werr[:, k1] > 0)
     if math.isfinite(th_ref):
-        use &= f >= LW_ABOVE * th_ref
+        use &= f >= (LW_FAR if (use & (f >= LW_FAR * th_ref)).sum() >= 2 else LW_ABOVE) * th_ref
     else:
         use &= np.arange(n) == ref
     if use.any():

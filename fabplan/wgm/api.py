@@ -33,6 +33,9 @@ from fabplan.wgm.materials import DEFAULT_FILM, Material, get_material
 from fabplan.wgm.slab import SlabMode, _check_pol, slab_arrays
 
 DEFAULT_WINDOW_NM = (530.0, 545.0)
+# A mode counts (and single_mode_limit accepts a disc) only with radiative Q >= 100: a line broader than
+# lambda/Q ~ 5 nm at 540 nm is wider than the spacing of any disc here and than the gain window's
+# structure, i.e. not a resonance a laser can select. Exposed as --q-min / q_min.
 DEFAULT_Q_MIN = 100.0
 MAX_DIAMETER_UM = 2000.0  # m ~ 24,000 at 530 nm: beyond, the batch sizes stop being sensible
 MAX_UNIQUE = 4000  # distinct diameters solved by annotate_diameters (~5 s worst case)
