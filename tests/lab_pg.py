@@ -40,8 +40,11 @@ def _as_server_user(cmd: list[str]) -> list[str]:
     return ["runuser", "-u", "postgres", "--", *cmd]
 
 
-def start(folder: Path) -> str:
-    """initdb + start a server in `folder`; returns its URL (database `postgres`)."""
+def start(folder: Path, durable: bool = False) -> str:
+    """initdb + start a server in `folder`; returns its URL (database `postgres`).
+
+    Tests run it with fsync off (a throwaway cluster); `durable` keeps PostgreSQL's defaults (fsync,
+    synchronous commit) for benchmarks, as a lab's server would run."""
     bin_ = pg_bin()
     if bin_ is None:
         raise RuntimeError("no PostgreSQL binaries (apt-get install postgresql)")
@@ -57,7 +60,7 @@ def start(folder: Path) -> str:
                          "-E", "UTF8", "--locale=C", "--no-sync"]),
         **run,
     )
-    opts = f"-k {folder} -c listen_addresses='' -c fsync=off -c max_connections=60"
+    opts = f"-k {folder} -c listen_addresses='' -c max_connections=60" + ("" if durable else " -c fsync=off")
     subprocess.run(
         _as_server_user([str(bin_ / "pg_ctl"), "-D", str(data), "-o", opts, "-l", str(folder / "server.log"),
                          "-w", "-t", "60", "start"]),

@@ -239,3 +239,51 @@ def test_old_style_sqlite_file_still_readable_by_sqlite3(tmp_path):
     with sqlite3.connect(path) as raw:
         assert raw.execute("PRAGMA user_version").fetchone()[0] == db.SCHEMA_VERSION
         assert TABLES <= {r[0] for r in raw.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+
+
+def test_sqlite_writer_waits_past_busy_timeout_with_backoff(tmp_path, monkeypatch):
+    """A writer that outwaits the driver's busy timeout is retried (bounded backoff), not failed."""
+    import threading
+
+    path = tmp_path / "busy.sqlite"
+    holder, waiter = open_db(path), open_db(path)
+    waiter.execute("PRAGMA busy_timeout=20")  # give up quickly so the retry path runs
+    retried = threading.Event()
+
+    def backoff(attempt):
+        retried.set()
+        return 0.01
+
+    monkeypatch.setattr(db, "_backoff", backoff)
+    holder.execute("BEGIN IMMEDIATE")  # another writer holds the lock...
+
+    def release():
+        retried.wait(60)  # ...until the waiter has given up once and backed off
+        holder.execute("COMMIT")
+
+    t = threading.Thread(target=release)
+    t.start()
+    with db.transaction(waiter):
+        waiter.execute("INSERT INTO samples(name) VALUES ('late')")
+    t.join()
+    assert retried.is_set() and _count(waiter, "samples") == 1
+
+
+def test_retrying_reruns_on_serialization_failure_only():
+    from sqlalchemy.exc import DBAPIError
+
+    class Serialization(Exception):
+        sqlstate = "40001"
+
+    calls = []
+
+    def op():
+        calls.append(1)
+        if len(calls) < 3:
+            raise DBAPIError("COMMIT", (), Serialization("could not serialize access"))
+        return "done"
+
+    assert db.retrying(op) == "done" and len(calls) == 3
+    with pytest.raises(DBAPIError):
+        db.retrying(lambda: (_ for _ in ()).throw(DBAPIError("x", (), ValueError("syntax error"))))
+    assert db.is_lock_error(DBAPIError("x", (), sqlite3.OperationalError("database is locked")))
