@@ -237,3 +237,24 @@ def test_mutated_journals_never_crash_and_never_lose_a_fired_shot_silently(tmp_p
         assert "\n" not in str(exc)
         return
     assert state.state.shape == (state.n_shots,)
+
+
+@pytest.mark.parametrize("sha", [None, "0" * 64])
+def test_resume_does_not_follow_the_journals_design_file_blindly(tmp_path, sha):
+    from fabplan.errors import UserError
+    from fabplan.execute.session import RunSession
+
+    path = tmp_path / "run.jsonl"
+    header = {
+        "plan_hash": "abc",
+        "n_shots": N,
+        "mode": "step",
+        "design_file": "/etc/passwd",
+        "devices": {"stage": "xps://127.0.0.1:1"},
+    }
+    if sha:
+        header["design_file_sha256"] = sha
+    Journal.create(path, header, sync="none").close()
+    with pytest.raises(UserError, match="not the file the run started from") as exc:
+        RunSession.resume(str(path))
+    assert "root:" not in str(exc.value)  # nothing of the named file is read into the message

@@ -105,6 +105,26 @@ def file_sha256(path: str | Path | None) -> str | None:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
+def _journal_design_file(journal, h: dict[str, Any]) -> str | None:
+    """The journal header's design_file, only if it is byte for byte the file the run started from: a
+    journal is a text file anyone can edit, and fabplan must not be pointed at arbitrary files by it."""
+    dfile = h.get("design_file")
+    if not dfile:
+        return None
+    from fabplan.design.yamlsource import MAX_FILE_BYTES, read_bytes_limited
+
+    try:
+        data = read_bytes_limited(str(dfile), MAX_FILE_BYTES)
+    except (OSError, TypeError, ValueError):
+        data = None
+    want = h.get("design_file_sha256")
+    if data is None or not isinstance(want, str) or hashlib.sha256(data).hexdigest() != want:
+        raise UserError(f"{journal}: the design file the journal names ({str(dfile)[:200]}) is missing or not the "
+                        "file the run started from (sha256 differs), and the saved plan is gone: give the "
+                        "design or plan directory as TARGET")
+    return str(dfile)
+
+
 def load_target(target: str | Path, mode: str | None) -> tuple[Any, Any, dict[str, Any]]:
     """(plan, design or None, journal header extras) for a design YAML or a plan directory."""
     path = Path(target)
@@ -200,7 +220,7 @@ class RunSession:
             if dfile and h.get("design_file_sha256") and file_sha256(dfile) != h["design_file_sha256"]:
                 warnings.append(f"{dfile} changed since this run started; resuming the saved plan {saved}")
         else:
-            target = config.target or h.get("design_file") or saved
+            target = config.target or _journal_design_file(journal, h) or saved
         if not target:
             raise UserError(f"{journal}: journal names no design file or plan directory; give it as TARGET")
         mode = config.mode or h.get("plan_mode") or h.get("mode")
