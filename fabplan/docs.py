@@ -119,9 +119,18 @@ def replace_section(text: str, name: str, body: str) -> str:
     return f"{head}{begin}\n\n{body.strip()}\n\n{end}{tail}"
 
 
+SECTIONS = {"cli": cli_reference_markdown, "design-format": design_reference_markdown}
+REFERENCE = Path("docs") / "reference.md"  # where the generated reference lives, next to README.md
+
+
 def render_readme(text: str) -> str:
-    text = replace_section(text, "cli", cli_reference_markdown())
-    return replace_section(text, "design-format", design_reference_markdown())
+    """`text` with every generated section it has rewritten (ValueError when it has none)."""
+    present = [name for name in SECTIONS if MARK.format("BEGIN", name) in text]
+    if not present:
+        raise ValueError(f"no {MARK.format('BEGIN', '...')} sections")
+    for name in present:
+        text = replace_section(text, name, SECTIONS[name]())
+    return text
 
 
 def update_readme(path: Path) -> bool:
@@ -131,6 +140,13 @@ def update_readme(path: Path) -> bool:
     if new != old:
         path.write_text(new, encoding="utf-8")
     return new != old
+
+
+def generated_files(readme: Path) -> list[Path]:
+    """The files holding generated sections: the README and docs/reference.md beside it (either may
+    have none, the pair must have them all)."""
+    return [p for p in (readme, readme.parent / REFERENCE) if p.is_file()
+            and any(MARK.format("BEGIN", name) in p.read_text(encoding="utf-8") for name in SECTIONS)]
 
 
 PICTURES = {

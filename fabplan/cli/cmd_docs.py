@@ -17,28 +17,37 @@ def _docs(args: argparse.Namespace) -> int:
         for written in make_pictures(Path(args.pictures), Path(args.designs)):
             print(f"written: {written}")
         return 0
-    path = Path(args.readme)
-    if not path.is_file():
-        raise UserError(f"{path}: no such file")
-    try:
-        if args.check:
-            if render_readme(path.read_text(encoding="utf-8")) != path.read_text(encoding="utf-8"):
-                print(f"{path}: generated reference sections are out of date (run `fabplan docs`)")
-                return 1
-            print(f"{path}: up to date")
-            return 0
-        changed = update_readme(path)
-    except ValueError as exc:
-        raise UserError(f"{path}: {exc}") from None
-    print(f"{path}: {'updated' if changed else 'already up to date'}")
-    return 0
+    from fabplan.docs import generated_files
+
+    readme = Path(args.readme)
+    if not readme.is_file():
+        raise UserError(f"{readme}: no such file")
+    paths = generated_files(readme)
+    if not paths:
+        raise UserError(f"{readme}: neither it nor docs/reference.md beside it has generated sections")
+    stale = 0
+    for path in paths:
+        try:
+            if args.check:
+                if render_readme(path.read_text(encoding="utf-8")) != path.read_text(encoding="utf-8"):
+                    print(f"{path}: generated reference sections are out of date (run `fabplan docs`)")
+                    stale += 1
+                else:
+                    print(f"{path}: up to date")
+                continue
+            changed = update_readme(path)
+        except ValueError as exc:
+            raise UserError(f"{path}: {exc}") from None
+        print(f"{path}: {'updated' if changed else 'already up to date'}")
+    return 1 if stale else 0
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "docs",
-        help="regenerate the README's CLI and design-format reference",
-        description="Rewrite the generated reference sections of README.md from --help texts and the JSON Schema.",
+        help="regenerate the CLI and design-format reference (docs/reference.md)",
+        description="Rewrite the generated reference sections (in docs/reference.md beside the README, or the "
+        "README itself) from the --help texts and the JSON Schema.",
     )
     p.add_argument("--readme", default="README.md", help="README file to update (default: README.md)")
     p.add_argument("--check", action="store_true", help="only check; exit 1 when out of date")
