@@ -34,9 +34,11 @@ refused. Measured costs: bench/RESULTS.md (executor section).
 from __future__ import annotations
 
 import errno
+import hashlib
 import json
 import math
 import os
+import re
 import threading
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -159,6 +161,7 @@ class Journal:
         self._may_fire: np.ndarray | None = None  # this session's selection (bool per seq)
         self._refire: np.ndarray | None = None  # uncertain shots this session may fire again (once)
         self.failed: OSError | None = None  # a write failed (disk full...): nothing more is appended
+        self._h = ""  # the last link of the record chain
         self._pending: list[str] = []
         self._syncer: _Syncer | None = None
         self._generation = 0
@@ -191,13 +194,16 @@ class Journal:
             os.close(fd)
             raise
         size = os.fstat(fd).st_size
+        j = cls(path, fd, sync)
+        j._h = _last_link(fd, size)  # the chain continues from the last whole record
         if size:
             os.lseek(fd, size - 1, os.SEEK_SET)
             if os.read(fd, 1) != b"\n":  # a torn write: isolate it, and say so (the reader then knows the
                 # damaged line is the tail of a crashed session, not a record lost in the middle)
-                os.write(fd, b"\n" + (dumps({"k": "event", "what": TORN_MARK, "t": _now()}) + "\n").encode())
+                os.write(fd, b"\n")
+                j._emit(dumps({"k": "event", "what": TORN_MARK, "t": _now()}) + "\n", durable=False)
         os.fsync(fd)  # everything earlier sessions wrote is now durable (see the horizon rule)
-        return cls(path, fd, sync)
+        return j
 
     # ------------------------------------------------------------------ guard
     def guard_shots(self, state: np.ndarray | None, may_fire: np.ndarray, refire: np.ndarray | None = None) -> None:
@@ -248,7 +254,7 @@ class Journal:
         if self._pending:
             line = "".join(self._pending) + line
             self._pending.clear()
-        data = line.encode()
+        data = self._chain(line).encode()
         if self.failed is not None:  # after a failed write the last line may be torn: appending more
             raise self.failed  # would bury it mid-file, where a reader must refuse it as damage
         try:
@@ -260,6 +266,16 @@ class Journal:
             raise
         if durable:
             self._sync()
+
+    def _chain(self, text: str) -> str:
+        """Give every line its link "h" in the record chain (see CHAIN below)."""
+        h = self._h
+        out = []
+        for core in text.split("\n")[:-1]:  # every record ends with a newline
+            h = chain_link(h, core.encode())
+            out.append(f'{core[:-1]},"h":"{h}"}}\n')
+        self._h = h
+        return "".join(out)
 
     def _sync(self) -> None:
         if self.sync in ("fsync", "batch"):
@@ -543,8 +559,8 @@ class JournalState:
 
 _FIRED_PREFIX = b'{"k":"fired","seq":'
 _INTENT_PREFIX = b'{"k":"intent","seq":'
-_FIRED_KEYS = tuple(f'"{k}"'.encode() for k in record_keys("fired"))  # the writer's layout (records.py)
-_INTENT_KEYS = tuple(f'"{k}"'.encode() for k in record_keys("intent"))
+_FIRED_KEYS = tuple(f'"{k}"'.encode() for k in record_keys("fired") if k != "h")  # the writer's layout (records.py), without the link
+_INTENT_KEYS = tuple(f'"{k}"'.encode() for k in record_keys("intent") if k != "h")
 
 
 def _f(v: bytes) -> float:
@@ -553,8 +569,9 @@ def _f(v: bytes) -> float:
 
 def _fast_fired(line: bytes):
     """(seq, ex, ey, ez, e, t) of a fired line in the writer's layout, else None (then json.loads)."""
+    line = _unlinked(line)
     parts = line[1:-1].split(b",")
-    if len(parts) != 7:
+    if len(parts) != len(_FIRED_KEYS):
         return None
     try:
         kv = [p.split(b":", 1) for p in parts]
@@ -568,6 +585,7 @@ def _fast_fired(line: bytes):
 def _fast_intent(line: bytes):
     """(seq, t) of an intent line in the writer's layout (seq the 2nd field, t the last), else None;
     the rest of the line is parsed only when a reader asks for it (`JournalState.disc_id`, ...)."""
+    line = _unlinked(line)
     if not line.endswith(b"}"):
         return None
     head, _, rest = line[len(_INTENT_PREFIX):].partition(b",")
@@ -583,8 +601,9 @@ def _fast_intent(line: bytes):
 def _parse_intent(line: bytes):
     """(seq, id, x, y, z, e, n, t) of an intent line in the writer's layout, else None (then json.loads).
     Disc ids of plans hold no commas or escapes; anything else takes the slow path."""
+    line = _unlinked(line)
     parts = line[1:-1].split(b",")
-    if len(parts) != 9:
+    if len(parts) != len(_INTENT_KEYS):
         return None
     try:
         kv = [p.split(b":", 1) for p in parts]
@@ -597,6 +616,51 @@ def _parse_intent(line: bytes):
                 int(kv[7][1]), float(kv[8][1]))
     except (ValueError, IndexError, UnicodeDecodeError):
         return None
+
+
+# CHAIN: every record ends with "h", the first 16 hex digits of blake2b(previous h + the record's line
+# without its "h"). A line removed, inserted or edited in the middle breaks the chain at the next
+# record, which the reader refuses with that line number; a torn last write simply has no link.
+# (Journals written before the chain have no "h": they are read as before, without this check.)
+_LINK = re.compile(rb',"h":"([0-9a-f]{16})"\}$')
+
+
+def _unlinked(line: bytes) -> bytes:
+    """The line without its chain link (as the fast parsers expect it)."""
+    if line.endswith(b'"}'):
+        got = _split_link(line)
+        if got is not None:
+            return got[0]
+    return line
+
+
+def chain_link(prev: str, core: bytes) -> str:
+    return hashlib.blake2b(prev.encode() + core, digest_size=8).hexdigest()
+
+
+def _split_link(line: bytes) -> tuple[bytes, str] | None:
+    """(the line without its link, the link) or None when the line carries none."""
+    if not line.endswith(b'"}'):
+        return None
+    m = _LINK.search(line, max(0, len(line) - 30))
+    return (line[: m.start()] + b"}", m.group(1).decode()) if m else None
+
+
+def _last_link(fd: int, size: int) -> str:
+    """The link of the last whole record of the file (read backwards in pieces), "" if none."""
+    pos, tail = size, b""
+    while pos > 0:
+        step = min(pos, 1 << 16)
+        pos -= step
+        os.lseek(fd, pos, os.SEEK_SET)
+        tail = os.read(fd, step) + tail
+        lines = tail.split(b"\n")
+        for line in reversed(lines[1:] if pos else lines):
+            got = _split_link(line)
+            if got is not None:
+                return got[1]
+        tail = lines[0]
+    return ""
 
 
 class ShotRefused(Exception):
@@ -721,9 +785,17 @@ def read_journal(path: str | os.PathLike, current_boot_id: str | None = None) ->
     loads = json.loads
     last_horizon: list = []
     n = 0
+    prev, chained = "", False
     for lineno, line in enumerate(lines):
         if not line.strip():
             continue
+        link = _split_link(line)
+        if link is not None:
+            if chain_link(prev, link[0]) != link[1]:
+                raise JournalError(f"{path}:{lineno + 1}: record chain broken (this record was edited, or one before "
+                                   "it removed or inserted): the journal cannot be trusted")
+            prev, chained = link[1], True
+            line = link[0]  # parsed without its link, in the writer's layout
         if st is not None and line.startswith(_FIRED_PREFIX) and line.endswith(b"}"):
             fast = _fast_fired(line)  # the hot record, in the writer's fixed layout
             if fast is not None:
@@ -761,6 +833,9 @@ def read_journal(path: str | os.PathLike, current_boot_id: str | None = None) ->
                                    "the journal: records may be lost, so it cannot be trusted")
             bad += 1
             continue
+        if chained and link is None:
+            raise JournalError(f"{path}:{lineno + 1}: record without its chain link in a chained journal "
+                               "(inserted by hand?): the journal cannot be trusted")
         if st is None:
             st = _header_state(path, rec, lineno)
             n = st.n_shots

@@ -25,7 +25,7 @@ intent then not_fired -> PENDING; intent with neither -> UNCERTAIN (the process 
 the intent durable and learning the outcome). A torn or unparsable line is skipped and counted.
 
 `intent` and `fired` are the hot records: the writer formats them by hand in exactly the key order
-given here, and the reader has a fast path for that layout (tests/test_journal_schema.py holds the
+given here (the chain link "h" appended last, see journal.py CHAIN), and the reader has a fast path for that layout (tests/test_journal_schema.py holds the
 two to this schema). Readers must ignore keys they do not know; a new key needs no version bump,
 a changed meaning does (FORMAT_VERSION).
 """
@@ -45,6 +45,7 @@ Seq = int  # index of a shot in the plan's shot table (its firing order)
 
 class _Timed(TypedDict, total=False):
     t: float  # Unix time the record was written; the writer fills it in
+    h: str  # link of the record chain (journal.py CHAIN); the writer appends it to every line
 
 
 class HeaderRecord(_Timed, total=False):
@@ -108,6 +109,7 @@ class IntentRecord(TypedDict):
     e: float | None  # planned pulse energy, uJ
     n: int  # pulses
     t: float
+    h: str  # chain link (last key)
 
 
 class FiredRecord(TypedDict):
@@ -120,6 +122,7 @@ class FiredRecord(TypedDict):
     ez: float | None
     e: float | None  # pulse energy the laser reported, uJ
     t: float
+    h: str  # chain link (last key)
 
 
 class NotFiredRecord(_Timed):
