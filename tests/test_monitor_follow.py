@@ -75,6 +75,12 @@ def test_dry_run_journal_matches(tmp_path, capsys):
     assert st["state"]["state"] == "failed"
     assert st["resume"]["command"].startswith("fabplan run --resume ") and "--stage URL" in st["resume"]["command"]
     assert st["map"]["available"]  # the plan saved next to the journal
+    from fabplan.planning.plan import Plan  # the map's own quick read of shots.csv against the plan reader
+
+    plan = Plan.load(j.with_name(j.name + ".plan"))
+    assert np.array_equal(mon.layout.id_strings(), plan.shots.disc_id)
+    assert np.array_equal(mon.layout.x, plan.shots.sample_x_um) and np.array_equal(mon.layout.y, plan.shots.sample_y_um)
+    assert mon.disc(5)["id"] == plan.shots.disc_id[5] and mon.find_disc(disc_id=plan.shots.disc_id[7]) == 7
     assert st["quality"]["error_p99_nm"] is not None and st["quality"]["tolerance_nm"] == 100.0
 
 

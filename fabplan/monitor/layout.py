@@ -30,7 +30,7 @@ class Layout:
     x: np.ndarray  # disc centres in map coordinates (um)
     y: np.ndarray
     r: np.ndarray  # drawn radius (um)
-    ids: np.ndarray
+    ids: np.ndarray  # disc ids, ASCII bytes (id_of decodes)
     coords: str  # "sample" | "stage"
     source: str  # where the positions came from
     region: list[list[list[float]]] = field(default_factory=list)
@@ -45,6 +45,18 @@ class Layout:
     @property
     def n(self) -> int:
         return len(self.x)
+
+    def id_of(self, seq: int) -> str:
+        v = self.ids[seq]
+        return v.decode("ascii") if isinstance(v, bytes) else str(v)
+
+    def seq_of(self, disc_id: str) -> int | None:
+        key = disc_id.encode("ascii", "replace") if self.ids.dtype.kind == "S" else disc_id
+        hit = np.flatnonzero(self.ids == key)
+        return int(hit[0]) if len(hit) else None
+
+    def id_strings(self) -> np.ndarray:
+        return self.ids.astype(str) if self.ids.dtype.kind == "S" else self.ids
 
     @property
     def binned(self) -> bool:
@@ -163,21 +175,25 @@ def _find_plan_dir(header: dict[str, Any], journal: Path) -> Path | None:
 
 
 def _plan_columns(plan_dir: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    """plan.json's header and the few shots.csv columns the map needs (a faster read than Plan.load,
-    which parses and checks all fourteen columns: the run already verified this plan)."""
+    """plan.json's header and the few shots.csv columns the map needs. Faster than Plan.load (which
+    parses and checks all fourteen columns; the run already verified this plan): the rows are one
+    flat split of the file (shots.csv has no quoting: disc ids never hold commas), each column a
+    strided slice. Disc ids stay ASCII bytes (`Layout.id_of` decodes the ones asked for)."""
     import json
 
     header = json.loads((plan_dir / "plan.json").read_bytes())
-    lines = (plan_dir / "shots.csv").read_bytes().split(b"\n")
-    names = lines[0].decode("ascii").strip().split(",")
-    want = ("disc_id", "sample_x_um", "sample_y_um", "pulse_energy_uj", "diameter_um")
-    idx = [names.index(w) for w in want]
-    last = max(idx) + 1
-    rows = [ln.split(b",", last) for ln in lines[1:] if ln]
-    cols = list(zip(*rows, strict=False)) if rows else [()] * last
-    out = {"disc_id": np.array([b.decode("ascii") for b in cols[idx[0]]], dtype=str)}
-    for w, i in zip(want[1:], idx[1:], strict=True):
-        out[w] = np.array(cols[i]).astype(float) if rows else np.empty(0)
+    data = (plan_dir / "shots.csv").read_bytes()
+    nl = data.index(b"\n")
+    names = data[:nl].decode("ascii").strip().split(",")
+    k = len(names)
+    flat = data[nl + 1:].rstrip(b"\n").replace(b"\n", b",").split(b",") if len(data) > nl + 1 else []
+    if len(flat) % k:
+        raise ValueError(f"{plan_dir / 'shots.csv'}: ragged rows")
+    n = len(flat) // k
+    out: dict[str, np.ndarray] = {"disc_id": np.array(flat[names.index("disc_id")::k], dtype="S") if n
+                                  else np.empty(0, "S1")}
+    for w in ("sample_x_um", "sample_y_um", "pulse_energy_uj", "diameter_um"):
+        out[w] = np.array(flat[names.index(w)::k]).astype(float) if n else np.empty(0)
     return header, out
 
 

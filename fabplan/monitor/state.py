@@ -124,18 +124,18 @@ class Monitor:
                 try:
                     from fabplan.execute.runner import selection_mask
 
-                    sel = selection_mask(self.layout.ids, only=spec.get("only"))
+                    sel = selection_mask(self.layout.id_strings(), only=spec.get("only"))
                 except Exception:
                     sel = np.ones(m.n, bool)
                 skip = spec.get("skip_ids") or []
                 if skip:
-                    sel &= ~np.isin(self.layout.ids, np.array(skip))
+                    sel &= ~np.isin(self.layout.id_strings(), np.array(skip))
             self._selected = sel
         return self._selected
 
     def disc_id(self, seq: int) -> str:
         if self.layout is not None and 0 <= seq < self.layout.n:
-            return str(self.layout.ids[seq])
+            return self.layout.id_of(seq)
         return f"#{seq}"
 
     # ------------------------------------------------------------------ state
@@ -390,8 +390,7 @@ class Monitor:
             if seq is not None:
                 return seq if 0 <= seq < m.n else None
             if disc_id is not None and self.layout is not None:
-                hit = np.flatnonzero(self.layout.ids == disc_id)
-                return int(hit[0]) if len(hit) else None
+                return self.layout.seq_of(disc_id)
             if x is not None and y is not None and self.layout is not None:
                 return self.layout.nearest(x, y)
             return None
