@@ -9,6 +9,7 @@ a string, an unknown format_version: all tracebacks."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -96,11 +97,18 @@ DAMAGE = {
 }
 
 
+def _unchained(lines: list[str]) -> list[str]:
+    """The journal as written before the record chain (no "h" links): validated record by record."""
+    return [re.sub(r',"h":"[0-9a-f]{16}"\}$', "}", ln) for ln in lines]
+
+
+@pytest.mark.parametrize("chained", [True, False], ids=["chained", "pre-chain"])
 @pytest.mark.parametrize("name", sorted(DAMAGE))
-def test_untrustworthy_journal_is_refused_with_its_line(tmp_path, name):
+def test_untrustworthy_journal_is_refused_with_its_line(tmp_path, name, chained):
     path = _journal(tmp_path)
     edit, line = DAMAGE[name]
-    _write(path, edit(_lines(path)))
+    lines = _lines(path)
+    _write(path, edit(lines if chained else _unchained(lines)))
     with pytest.raises(JournalError) as exc:
         read_journal(path)
     msg = str(exc.value)
@@ -258,3 +266,20 @@ def test_resume_does_not_follow_the_journals_design_file_blindly(tmp_path, sha):
     with pytest.raises(UserError, match="not the file the run started from") as exc:
         RunSession.resume(str(path))
     assert "root:" not in str(exc.value)  # nothing of the named file is read into the message
+
+
+@pytest.mark.parametrize(
+    "edit, line",
+    [
+        (lambda ls: ls[:3] + ls[4:], 4),  # shot 0's "fired" removed: it would look uncertain/pending
+        (lambda ls: ls[:4] + ls[6:], 5),  # shot 1's intent and fired removed: it would be fired again
+        (lambda ls: ls[:2] + [ls[2].replace('"x":0.0', '"x":9.0')] + ls[3:], 3),  # a value edited
+        (lambda ls: ls[:3] + [ls[4], ls[3]] + ls[5:], 4),  # two records swapped
+    ],
+    ids=["drop-fired", "drop-shot", "edit-value", "swap"],
+)
+def test_record_chain_tells_tampering_from_a_torn_tail(tmp_path, edit, line):
+    path = _journal(tmp_path)
+    _write(path, edit(_lines(path)))
+    with pytest.raises(JournalError, match=rf"{re.escape(str(path))}:{line}: record chain broken"):
+        read_journal(path)
