@@ -64,7 +64,8 @@ class SeriesAnalysis:
     clipped: list = field(default_factory=list)  # fluences of frames with pixels at full scale
     integrated: np.ndarray | None = None  # whole-window rate x nm per frame (for plots)
     mode_ll: np.ndarray | None = None  # (frames, modes) areas
-    fits: dict = field(default_factory=dict)  # first mode's LLFit and the whole-window hinge
+    fits: dict = field(default_factory=dict)  # first mode's LLFit ('s-curve') and hinge ('two-segment')
+    first_mode_ll: list = field(default_factory=list)  # [[fluence, Voigt area]] of the first mode
 
     @property
     def has_threshold(self) -> bool:
@@ -181,6 +182,7 @@ def analyse_series(
     out.fits["s-curve"] = first
     ok1 = good & np.isfinite(area[:, k1])
     out.fits["two-segment"] = threshold.two_segment(f[ok1], area[ok1, k1])  # cross-check, same curve
+    out.first_mode_ll = [[float(a), float(b)] for a, b in zip(f[ok1], area[ok1, k1], strict=True)]
     out.mode_nm = float(cen[k1])
     out.threshold, out.lo, out.hi, out.beta = first.threshold, first.lo, first.hi, first.beta
     out.slope_efficiency = first.slope_efficiency

@@ -154,11 +154,20 @@ def _disc_figure(plt, con, r: dict, path: Path) -> None:
     scv = fits.get("s-curve")
     top = np.nanmax(np.abs(integ)) if np.isfinite(integ).any() else 1.0
     e = int(np.floor(np.log10(top))) if top > 0 else 0  # linear axis in units of 10^e (no offset text)
+    # The thresholds are fitted on the first lasing mode's own L-L curve (its Voigt area per spectrum,
+    # fabplan.lab.analysis); the whole-window integral is shown faintly for context.
+    mode_ll = np.asarray((scv[0].get("mode_ll") if scv else None) or [], dtype=float).reshape(-1, 2)
+    if mode_ll.size:
+        top = np.nanmax(np.abs(mode_ll[:, 1]))
+        e = int(np.floor(np.log10(top))) if top > 0 else 0
+    lab = f"mode {scv[0]['mode_nm']:.2f} nm" if mode_ll.size and _fin(scv[0].get("mode_nm")) else "first mode"
     for a, k in ((a_lin, 10.0**e), (a_log, 1.0)):
-        a.plot(f, integ / k, "o", ms=3, mfc="white", mec="k", mew=0.7, label="integrated emission", zorder=3)
+        a.plot(f, integ / k, ".", ms=2, color="0.6", label="whole spectrum", zorder=2)
+        if mode_ll.size:
+            a.plot(mode_ll[:, 0], mode_ll[:, 1] / k, "o", ms=3, mfc="white", mec="k", mew=0.7, label=lab, zorder=3)
         a.set_xlabel(F_LABEL)
-    a_lin.set_ylabel(f"Integrated intensity ($10^{{{e}}}$ counts s$^{{-1}}$ nm)")
-    a_log.set_ylabel("Integrated intensity (counts s$^{-1}$ nm)")
+    a_lin.set_ylabel(f"Intensity ($10^{{{e}}}$ counts s$^{{-1}}$ nm)")
+    a_log.set_ylabel("Intensity (counts s$^{-1}$ nm)")
     for a in (a_lin, a_log):
         if _fin(th):
             a.axvline(th, color="#b2182b", ls="--", lw=0.8)
@@ -177,8 +186,9 @@ def _disc_figure(plt, con, r: dict, path: Path) -> None:
             color="#2166ac",
             label=f"two-segment: $F_{{th}}$ = {two[1]:.1f} $\\mu$J cm$^{{-2}}$",
         )
-    if scv and scv[5]:
-        ys_ = light_out_bg(fx, scv[1], scv[4], scv[0]["scale"], scv[0].get("kappa", 0.0))
+    if scv and scv[5] and _fin(scv[0].get("scale")):
+        ys_ = light_out_bg(fx, scv[1], scv[4], scv[0]["scale"], scv[0].get("kappa") or 0.0)
+        ys_ = ys_ + (scv[0].get("offset") or 0.0)
         a_log.plot(
             fx,
             ys_,

@@ -319,6 +319,7 @@ def _fit_series(r, rows, sa, res_nm, thickness_nm, window_nm, damaged_at=None):
         "fluence_definition_predicted": fdef,
         "resolution_nm": res_nm,
         "integration": "mode-resolved (Voigt area of each mode)",
+        "mode_ll": sa.first_mode_ll,
     }
     fits = []
     ll = sa.fits.get("s-curve")
