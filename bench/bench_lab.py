@@ -123,13 +123,13 @@ def main() -> None:
             m = simulate_series([(f"W{k}-r00c{i:02d}", 8.0) for i in range(50)], work / f"writer{k}",
                                 np.round(np.linspace(2.0, 60.0, 20), 3), seed=10 + k)
         wman.append(m)
-    one = next(p for p in (work / "writer0").rglob("*.csv") if p.name != "manifest.csv")
+    one = next((p for p in (work / "writer0").rglob("*.csv") if p.name != "manifest.csv"), None)
     t_sim = time.perf_counter() - t0
     n_spec = args.discs * args.points
     size_files = sum(p.stat().st_size for p in (work / "spectra").rglob("*.csv"))
     print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at start; {args.discs} discs x "
           f"{args.points} fluences x 1024 px = {n_spec} spectra")
-    print(f"simulate + write files (not timed): {t_sim:.1f} s, {size_files / 1e6:.0f} MB of CSV")
+    print(f"simulate + write files (not timed): {t_sim:.1f} s, {size_files / 1e6:.0f} MB of CSV", flush=True)
 
     server = None
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
@@ -153,18 +153,19 @@ def main() -> None:
                 def new_url(tag: str, base=base) -> str:
                     return fresh_database(base)
             r = import_and_fit(new_url("lab"), manifest, discs)
-            wall_i, per_i = writers(new_url("w_import"), "import", wman)
-            wall_a, per_a = writers(new_url("w_add"), "add", [one] * args.writers)
-            r.update(w_import_wall=wall_i, w_import_each=per_i, w_add_wall=wall_a, w_add_each=per_a)
             results[b] = r
             print(f"[{b}] import: {r['import_s']:.1f} s ({n_spec / r['import_s']:.0f} spectra/s), {r['series']} series;"
                   f" fit: {r['fit_s']:.1f} s ({len(r['fits']) / r['fit_s']:.0f} series/s); "
-                  f"import + fit: {r['import_s'] + r['fit_s']:.1f} s; database {r['size'] / 1e6:.0f} MB")
+                  f"import + fit: {r['import_s'] + r['fit_s']:.1f} s; database {r['size'] / 1e6:.0f} MB", flush=True)
             n_w = args.writers
+            if not n_w:
+                continue
+            wall_i, per_i = writers(new_url("w_import"), "import", wman)
+            wall_a, per_a = writers(new_url("w_add"), "add", [one] * args.writers)
             print(f"[{b}] {n_w} writers importing 1,000 spectra each at once: {n_w * 1000 / wall_i:.0f} spectra/s "
                   f"aggregate ({wall_i:.1f} s wall; slowest writer {max(per_i):.1f} s, fastest {min(per_i):.1f} s)")
             print(f"[{b}] {n_w} writers adding 40 single spectra each (one transaction per spectrum): "
-                  f"{n_w * 40 / wall_a:.0f} commits/s aggregate ({wall_a:.1f} s wall)")
+                  f"{n_w * 40 / wall_a:.0f} commits/s aggregate ({wall_a:.1f} s wall)", flush=True)
     finally:
         if server is not None:
             stop(server)
