@@ -56,7 +56,12 @@ def test_kill9_resume_exactly_once_or_flagged(tmp_path):
         sync = ("fsync", "async", "batch", "none")[cycle % 4]
         proc = subprocess.Popen([sys.executable, "-c", WORKER, str(journal), str(truth), str(N), sync], env=env)
         if cycle < 11:
-            time.sleep(rng.uniform(0.15, 0.5))
+            # kill mid-run: once this session has fired (a loaded machine may take a while to start
+            # Python), after a random further moment
+            before, deadline = len(_fired_truth(truth)), time.monotonic() + 60
+            while len(_fired_truth(truth)) == before and proc.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.005)
+            time.sleep(rng.uniform(0.0, 0.3))
             proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)
         if not journal.exists():  # killed while still importing (a loaded machine): nothing to check yet
