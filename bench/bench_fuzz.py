@@ -193,6 +193,7 @@ def main() -> int:
     ap.add_argument("--timeout", type=float, default=10.0, help="seconds before a case counts as a hang")
     ap.add_argument("--seed", type=int, default=13)
     ap.add_argument("--only", help="run only classes whose name contains this")
+    ap.add_argument("--keep", metavar="DIR", help="copy every failing case here (for the regression corpus)")
     args = ap.parse_args()
     from fabplan.errors import UserError
 
@@ -240,6 +241,10 @@ def main() -> int:
                     dt = time.perf_counter() - t0
                     peak = tracemalloc.get_traced_memory()[1] / 2**20
                     tracemalloc.stop()
+                if args.keep and failures and failures[-1][:2] == (name, i):
+                    import shutil
+
+                    shutil.copytree(d, Path(args.keep) / f"{name.split()[0]}-{name.split()[1]}-{i}")
                 worst_t, worst_mb = max(worst_t, dt), max(worst_mb, peak)
                 for f in d.iterdir():
                     if f.is_dir():
@@ -254,7 +259,7 @@ def main() -> int:
                 f"{counts['hang']:>5} {worst_t:>8.2f} {worst_mb:>8.1f}",
                 flush=True,
             )
-        for name, i, text in failures[:10]:
+        for name, i, text in failures[:20]:
             print(f"\n--- {name} case {i}:\n{text}")
         print(json.dumps({"failures": len(failures)}))
     return 1 if failures else 0

@@ -40,6 +40,7 @@ CORPUS: dict[str, tuple[bytes, str]] = {
     "latin-1": (HEADER.encode() + b"50,1,5\n60,1,6\xe9\n", ":3:7: not UTF-8"),
     "huge-cell": ((HEADER + "5" * 100_000 + " mJ/cm^2,1,5\n").encode(), "100,008 characters"),
     "too-many-rows": ((HEADER + "50,1,5\n" * (MAX_ROWS + 1)).encode(), f"at most {MAX_ROWS:,}"),
+    "unclosed-quote-huge-field": ((HEADER + '50,1,"5\n' + "6" * 140_000 + "\n").encode(), ": unreadable CSV"),
     "empty": (b"", "no header"),
     "nul-bytes": (b"\x00" * 100, "header is"),
     "header-only": (HEADER.encode(), "no data rows"),

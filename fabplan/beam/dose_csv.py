@@ -71,7 +71,11 @@ def parse_dose_csv(text: str, source: str = "<input>") -> DoseData:
     if not keep:
         raise UserError(f"{source}: no header and no rows")
     reader = csv.reader(io.StringIO("\n".join(lines[i] for i in keep)))
-    rows = list(reader)
+    try:
+        rows = list(reader)
+    except csv.Error as exc:  # e.g. an unclosed quote running into a field over the csv module's limit
+        line = keep[min(reader.line_num, len(keep)) - 1] + 1 if reader.line_num else None
+        raise ProblemsError([Problem(f"unreadable CSV: {exc}", file=source, line=line)]) from None
     header = [h.strip() for h in rows[0]]
     energy, fluence = _pick(header, ENERGY_NAMES), _pick(header, FLUENCE_NAMES)
     pulses_col, diam_col = _pick(header, PULSES_NAMES), _pick(header, DIAMETER_NAMES)
