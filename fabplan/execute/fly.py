@@ -120,7 +120,7 @@ def fire_row(ctx: Context, line: dict[str, Any], seqs: np.ndarray, passes: int) 
     # trigger lead: pulses leave a mean delay after the compare event (PCO latency + waiting for the
     # next amplified pulse), i.e. v * delay downstream; arm the compare that much earlier
     lead_um = direction * v * ctx.fly_lead_s
-    xs = compare_positions([a["x"][s] for s in seqs.tolist()], lead_um)
+    xs = compare_positions([a["x_um"][s] for s in seqs.tolist()], lead_um)
     ctx.set_energy(first)
     stage.move_to(start, y0, z0)
     # Each positioner follows its own S-curve: give Y and Z the same profile scaled by the slope so the
@@ -136,8 +136,8 @@ def fire_row(ctx: Context, line: dict[str, Any], seqs: np.ndarray, passes: int) 
     failed = True
     try:
         sl = seqs.tolist()
-        journal.intents(seqs, [a["disc_id"][s] for s in sl], [a["x"][s] for s in sl], [a["y"][s] for s in sl],
-                        [a["z"][s] for s in sl], [a["pulse_energy_uj"][s] for s in sl], [a["pulses"][s] for s in sl])
+        journal.intents(seqs, [a["disc_id"][s] for s in sl], [a["x_um"][s] for s in sl], [a["y_um"][s] for s in sl],
+                        [a["z_um"][s] for s in sl], [a["pulse_energy_uj"][s] for s in sl], [a["pulses"][s] for s in sl])
         journal.wait_durable()
         if ctx.pulse_readback is not None:
             ctx.pulse_readback.read_new()  # discard anything before this row
@@ -186,9 +186,9 @@ def confirm_row(ctx: Context, line: dict[str, Any], seqs: np.ndarray, passes: in
     journal, stats = ctx.journal, ctx.stats
     # the first read-back row fires with the trigger lead not yet measured (lead 0 unless --fly-lead-us)
     pre_lead = ctx.options.fly_lead_s is None and not ctx.lead_samples
-    tx = np.array([a["x"][s] for s in seqs.tolist()])
-    ty = np.array([a["y"][s] for s in seqs.tolist()])
-    tz = np.array([a["z"][s] for s in seqs.tolist()])
+    tx = np.array([a["x_um"][s] for s in seqs.tolist()])
+    ty = np.array([a["y_um"][s] for s in seqs.tolist()])
+    tz = np.array([a["z_um"][s] for s in seqs.tolist()])
     captured = captured_row(ctx, line)  # the controller's encoder latch at each compare pulse
     if ctx.pulse_readback is None and captured is None:  # no capture (?capture=0): the pass completed
         nan = np.full(len(seqs), np.nan)

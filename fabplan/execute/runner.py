@@ -191,12 +191,16 @@ def _check_percent_calibration(plan, laser) -> None:
                              "or recalibrate laser.attenuator before firing (nothing fired)")
 
 
+_FIRING_COLUMNS = ("x_um", "y_um", "z_um", "disc_id", "pulse_energy_uj", "pulses")
+
+
 def _arrays(plan, att_pct: np.ndarray) -> dict[str, list]:
-    """Plan columns as Python lists: scalar access in the per-shot loop is several times faster."""
+    """The plan's ShotTable columns the firing loops read, as Python lists under the same names
+    (scalar access in the per-shot loop is several times faster on lists), and the attenuator
+    setting (%) of each shot as this session calibrated it (None: leave the attenuator)."""
     s = plan.shots
     att = [None if math.isnan(v) else v for v in np.asarray(att_pct, float).tolist()]
-    return {"x": s.x_um.tolist(), "y": s.y_um.tolist(), "z": s.z_um.tolist(), "disc_id": s.disc_id.tolist(),
-            "pulse_energy_uj": s.pulse_energy_uj.tolist(), "pulses": s.pulses.tolist(), "attenuator": att}
+    return {**{name: getattr(s, name).tolist() for name in _FIRING_COLUMNS}, "attenuator": att}
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ def _distance(pos, x: float, y: float, z: float) -> float:
 def fire_step(ctx: Context, seqs: np.ndarray) -> None:
     """Fire `seqs` (plan order) one by one; stops at the first failure (journal consistent)."""
     a = ctx.arrays
-    xs, ys, zs = a["x"], a["y"], a["z"]
+    xs, ys, zs = a["x_um"], a["y_um"], a["z_um"]
     ids, energy, pulses = a["disc_id"], a["pulse_energy_uj"], a["pulses"]
     att = a["attenuator"]
     stage, laser, journal, progress, stats = ctx.stage, ctx.laser, ctx.journal, ctx.progress, ctx.stats
