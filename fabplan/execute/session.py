@@ -408,10 +408,11 @@ class RunSession:
 
         def watch() -> None:
             while not done.wait(REQUEST_POLL_S):
-                for path, act in ((self.stop_file, self.request_stop), (self.pause_file, self.request_pause)):
+                for path, act, what in ((self.stop_file, self.request_stop, "stop"),
+                                        (self.pause_file, self.request_pause, "pause")):
                     if path.exists():
                         path.unlink(missing_ok=True)
-                        act(f"{path.name}: {'stop' if act == self.request_stop else 'pause'} requested")
+                        act(f"{path.name}: {what} requested")
 
         t = threading.Thread(target=watch, name="fabplan-run-requests", daemon=True)
         t.start()
