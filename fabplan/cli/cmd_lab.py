@@ -188,7 +188,7 @@ def _fit(args) -> int:
         print("no measurement series match")
         return 0
     print(
-        f"{'disc':<12} {'status':<9} {'F_th 2-seg':>16} {'F_th S-curve':>13} {'beta':>8} {'FWHM nm':>8} "
+        f"{'disc':<12} {'status':<9} {'F_th [95 %]':>16} {'F_th predicted':>13} {'beta':>8} {'FWHM nm':>8} "
         f"{'Q':>7} {'FSR meas/pred':>14}  note"
     )
     for r in res:
@@ -198,12 +198,14 @@ def _fit(args) -> int:
             else "-"
         )
         print(
-            f"{r.disc_id:<12} {r.status:<9} {th:>16} {_f(r.threshold_scurve):>13} {_f(r.beta, '.1e'):>8} "
+            f"{r.disc_id:<12} {r.status:<9} {th:>16} {_f(r.threshold_predicted_uj_cm2):>13} {_f(r.beta, '.1e'):>8} "
             f"{_f(r.linewidth_nm, '.3f'):>8}{'<' if r.resolution_limited else ' '}{_f(r.q, '.0f'):>6} "
             f"{_f(r.mode_spacing_nm) + '/' + _f(r.fsr_predicted_nm):>14}  {r.flag}"
         )
     n = sum(r.has_threshold for r in res)
     print(f"{len(res)} series fitted, {n} with a threshold, {len(res) - n} flagged")
+    print("F_th: first lasing mode's threshold (uJ/cm^2, as the pump fluences were logged); predicted: "
+          "physics (fabplan.physics.lasing), peak fluence of a 20 um FWHM Gaussian pump spot")
     return 0
 
 
