@@ -50,9 +50,11 @@ def simulate_series(
 ) -> Path:
     """Write spectra for every disc and `out_dir/manifest.csv`; returns the manifest path.
 
-    Each disc gets a film quality ~ N(1, film_quality_sd) (clipped to 0.4-1.3), a `dead_fraction`
-    of discs do not lase and a `damaged_fraction` are damaged at 80 % of the top fluence (see
-    sim/lasing.py for the physics). Per-disc overrides: items may carry film_quality,
+    Each disc gets a film quality ~ N(1, film_quality_sd) (clipped to 0.4-1.3; it scales the gain
+    cross-section of the paper's Table 1), a `dead_fraction` of discs do not lase and a
+    `damaged_fraction` are damaged at 80 % of the top fluence. Thresholds and Q are predicted from
+    physics for each disc's diameter (sim/lasing.py, fabplan.physics.lasing); fluences are the peak
+    fluence of a 20 um FWHM Gaussian pump spot. Per-disc overrides: items may carry film_quality,
     threshold_uj_cm2, beta, sample (files then go to out_dir/<sample>/<disc_id>/). The ground
     truth goes to `out_dir/truth.json`, keyed by disc id (by "<sample>/<disc id>" with samples).
     """
