@@ -1,0 +1,66 @@
+"""Figure helpers at the two extremes: one disc and 250,000 discs (issue 17)."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from fabplan.plotting import count_limits, legend_clear, sample_map, span_limits  # noqa: E402
+
+
+def test_one_count_gets_integer_ticks():
+    fig, ax = plt.subplots()
+    ax.bar([0], [1])
+    count_limits(ax, 1)
+    fig.canvas.draw()
+    ticks = [t for t in ax.get_yticks() if 0 <= t <= ax.get_ylim()[1]]
+    assert ticks and all(float(t).is_integer() for t in ticks)
+    assert len(ax.yaxis.get_minorticklocs()) == 0
+    plt.close(fig)
+
+
+def test_one_disc_map_spans_at_least_the_minimum():
+    fig, ax = plt.subplots()
+    sample_map(ax, np.array([0.0]), np.array([0.0]))
+    span_limits(ax, np.array([0.0]), np.array([0.0]), min_span_um=20)
+    lo, hi = ax.get_xlim()
+    assert hi - lo >= 20 and lo < 0 < hi
+    plt.close(fig)
+
+
+def test_a_quarter_million_discs_are_binned():
+    g = np.arange(500) * 20.0 + 10
+    x, y = np.meshgrid(g, g)
+    fig, ax = plt.subplots()
+    m = sample_map(ax, x.ravel(), y.ravel(), c=np.hypot(x, y).ravel())
+    assert type(m).__name__ == "QuadMesh" and m.get_array().size == 200 * 200
+    fig.colorbar(m, ax=ax)
+    fig.savefig(__import__("io").BytesIO(), format="png")  # renders quickly: no 250,000 markers
+    plt.close(fig)
+    fig, ax = plt.subplots()
+    assert type(sample_map(ax, x.ravel()[:100], y.ravel()[:100])).__name__ == "PathCollection"
+    plt.close(fig)
+
+
+def test_a_legend_never_sits_on_the_data():
+    fig, ax = plt.subplots()
+    rng = np.random.default_rng(0)
+    ax.plot(rng.uniform(0, 1, 3000), rng.uniform(0, 1, 3000), ".", label="everywhere")
+    leg = legend_clear(ax)
+    fig.canvas.draw()
+    box, axes_box = leg.get_window_extent(), ax.get_window_extent()
+    assert box.x0 >= axes_box.x1  # moved outside: every corner holds data
+    plt.close(fig)
+    fig, ax = plt.subplots()
+    ax.plot([0, 1], [0, 0.1], label="low line")
+    ax.set_ylim(0, 1)
+    leg = legend_clear(ax)
+    fig.canvas.draw()
+    assert leg.get_window_extent().x0 < ax.get_window_extent().x1  # room inside: stays inside
+    ax2 = plt.subplots()[1]
+    ax2.plot([0, 1], [0, 1], label="_hidden")
+    assert legend_clear(ax2) is None
+    plt.close("all")
