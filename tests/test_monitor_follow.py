@@ -174,3 +174,17 @@ def test_shot_under_way_is_not_uncertain_while_the_run_lives(tmp_path):
     mon.update()
     st = mon.state()
     assert (st["counts"]["uncertain"], st["counts"]["in_flight"]) == (1, 0) and st["uncertain"]["ids"] == ["#1"]
+
+
+def test_age_of_the_last_record_follows_the_hot_records(tmp_path):
+    """The last record's time comes from the bulk-read intent/fired lines too (whatever the writer
+    appends after "t", such as the record chain's "h")."""
+    p = tmp_path / "j.jsonl"
+    j = Journal.create(p, _header(3), sync="none")
+    j.write({"k": "session", "n": 0, "pid": 1, "t": 100.0})
+    j.intent(0, "A", 0.0, 0.0, 0.0, 0.5, 1, t=200.0)
+    j.fired(0, 0.0, 0.0, 0.0, 0.5, t=300.0)
+    j.flush(durable=False)
+    f = JournalFollower(p)
+    f.poll()
+    assert f.model.last_t == 300.0
