@@ -91,7 +91,8 @@ class PharosEmulator:
     """`start()`, then `.url` (pharos://127.0.0.1:PORT); `close()` stops the server."""
 
     def __init__(self, *, host: str = "127.0.0.1", port: int = 0, laser: LaserModel | None = None,
-                 pulse_log=None, faults=None, seed: int = 0, base_paths: tuple[str, ...] = (PREFIX,)):
+                 pulse_log=None, faults=None, seed: int = 0, base_paths: tuple[str, ...] = (PREFIX,),
+                 attenuator_speed_pct_s: float = float("inf")):
         if host not in ("127.0.0.1", "localhost"):
             raise ValueError("the emulator listens on loopback only")
         self.host, self.port = host, port
@@ -102,6 +103,21 @@ class PharosEmulator:
         self.stopping = threading.Event()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
+        # the attenuator is a motorised waveplate: Actual follows Target at this speed (wall clock)
+        self.attenuator_speed = attenuator_speed_pct_s
+        self._att_target: float | None = None
+        self._att_from = (self.laser.attenuator_percent, time.monotonic())
+
+    def _attenuator_actual(self) -> float:
+        """Where the waveplate is now; the laser model's energy follows it."""
+        if self._att_target is None:
+            return self.laser.attenuator_percent
+        start, t0 = self._att_from
+        step = self.attenuator_speed * (time.monotonic() - t0)
+        d = self._att_target - start
+        actual = self._att_target if abs(d) <= step else start + step * (1 if d > 0 else -1)
+        self.laser.attenuator_percent = actual
+        return actual
 
     @property
     def url(self) -> str:
@@ -137,11 +153,13 @@ class PharosEmulator:
 
     def snapshot(self) -> dict:
         m = self.laser
+        actual = self._attenuator_actual()
+        target = actual if self._att_target is None else self._att_target
         energy = m.energy_uj() if m.output_enabled else 0.0
         return {"ActualOutputFrequency": m.output_frequency_hz / 1000.0, "TargetPpDivider": m.pp_divider,
                 "ActualPpDivider": m.pp_divider,
-                "IsOutputEnabled": m.output_enabled, "TargetAttenuatorPercentage": m.attenuator_percent,
-                "ActualAttenuatorPercentage": m.attenuator_percent,
+                "IsOutputEnabled": m.output_enabled, "TargetAttenuatorPercentage": target,
+                "ActualAttenuatorPercentage": actual,
                 "ActualOutputEnergy": energy, "ActualOutputPower": energy * 1e-6 * m.output_frequency_hz,
                 "ActualStateName": m.state_name(), "GeneralStatus": m.state_name()}
 
@@ -179,7 +197,12 @@ class PharosEmulator:
                 if name == "TargetAttenuatorPercentage":
                     if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 <= value <= 100:
                         return 400, {"Error": "attenuator percentage must be a number in 0..100"}
-                    m.attenuator_percent = float(value)
+                    if self.attenuator_speed == float("inf"):
+                        m.attenuator_percent = float(value)
+                        self._att_target = None
+                    else:
+                        self._att_from = (self._attenuator_actual(), time.monotonic())
+                        self._att_target = float(value)
                     return 200, True
                 if name == "TargetPpDivider":
                     if not isinstance(value, int) or isinstance(value, bool) or value < 1:

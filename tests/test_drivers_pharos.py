@@ -124,3 +124,22 @@ def test_last_interlock_ok_is_the_last_good_check(emu):
     laser.check_interlock()
     assert laser.last_interlock_ok > good
     laser.close()
+
+
+def test_set_attenuation_waits_for_the_actual_attenuator():
+    """The attenuator is a motorised waveplate: the driver returns once ActualAttenuatorPercentage has
+    arrived (Target is only where it was told to go), or times out naming where it is."""
+    from stage_drivers import DeviceTimeout
+
+    with Recording(attenuator_speed_pct_s=400.0) as emu:
+        laser = open_laser(emu.url + "?attenuator_timeout=10", timeout_s=2.0)
+        laser.poll_interval_s = 0.01
+        laser.set_attenuation(25.0)  # 75 % of travel: ~0.19 s at 400 %/s
+        polls = [r for r in emu.requests if r[1].endswith("/ActualAttenuatorPercentage")]
+        assert len(polls) > 1 and laser.attenuation() == 25.0
+        laser.close()
+    with Recording(attenuator_speed_pct_s=1e-3) as emu:
+        laser = open_laser(emu.url + "?attenuator_timeout=0.1", timeout_s=2.0)
+        with pytest.raises(DeviceTimeout, match="attenuator at 100"):
+            laser.set_attenuation(50.0)
+        laser.close()
