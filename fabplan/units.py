@@ -102,12 +102,15 @@ def _convert(value: object, unit: str, kind_word: str | None) -> float:
     if not isinstance(q, registry().Quantity):
         return float(q)
     target = _unit(unit)
-    if q.dimensionality != target.dimensionality:
-        if q.dimensionless and not target.dimensionless:
-            # e.g. "5 %" for a length: still wrong, say so.
-            pass
-        raise UnitError(f"expected {kind_word or 'a quantity in ' + unit}, got {value!r}")
-    return float(f"{q.to(target).magnitude:.12g}")  # drop conversion noise (0.22 ps -> 220 fs)
+    try:
+        if q.dimensionality != target.dimensionality:
+            raise UnitError(f"expected {kind_word or 'a quantity in ' + unit}, got {value!r}")
+        converted = q.to(target).magnitude
+    except UnitError:
+        raise
+    except Exception as exc:  # e.g. 'uJ/cm^nan': NaN exponents make pint raise DimensionalityError (a TypeError)
+        raise UnitError(f"cannot convert {value!r} to {unit} ({exc.__class__.__name__})") from None
+    return float(f"{converted:.12g}")  # drop conversion noise (0.22 ps -> 220 fs)
 
 
 

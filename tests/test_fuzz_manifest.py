@@ -29,6 +29,10 @@ CORPUS: dict[str, tuple[bytes, str]] = {
     "huge-header": (("x" * 5000 + "," + HEADER).encode(), ":1: header cell"),
     "nul-in-path": (HEADER.encode() + b"A-r00c00,2,a\x00.csv,1\n", "NUL byte"),
     "unterminated-quote": ((HEADER + 'A-r00c00,2,"a.csv,1\n').encode(), "expected 4 columns"),
+    "nan-exponent": (
+        (HEADER + "A-r00c00,2 uJ/cm^.nan,a.csv,1\n").encode(),
+        "expected a pump fluence",
+    ),  # soak find
     "empty": (b"", "empty manifest"),
     "binary": (bytes(range(256)) * 4, "not UTF-8"),
 }
