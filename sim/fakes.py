@@ -223,7 +223,7 @@ class FakeLaser:
 
 
 class FakeReadback:
-    """A `PositionCapture`: the pulses FakeLaser logged since the last call, as (k, 4) t, x, y, z."""
+    """A `PulseReadback`: the pulses FakeLaser logged since the last call, as (k, 4) t, x, y, z."""
 
     def __init__(self, laser: FakeLaser):
         self.laser, self.seen = laser, 0

@@ -344,15 +344,25 @@ class MotionDoneCriterion(Protocol):
 
 @runtime_checkable
 class PositionCapture(Protocol):
-    """Where the pulses really landed: `read_new()` returns a (k, 4) array t_s, x_um, y_um, z_um of
-    the pulses with light since the last call (with `expect`, waits up to `timeout_s` for that many).
-    The emulator's pulse log in a dry run; a controller's position capture on hardware."""
+    """The controller latches the encoder positions at each position-compare pulse (XPS external
+    gathering on TRIG IN): `captured_positions()` returns them (um, one tuple per pulse, axes order)
+    since the last call, empty when capture is off or nothing was latched. Fly mode then journals
+    where each row's pulses really went (`row_captured`) and judges the tolerance from it."""
+
+    def captured_positions(self) -> list[tuple[float, ...]]: ...
+
+
+@runtime_checkable
+class PulseReadback(Protocol):
+    """Ground truth of where the light went: `read_new()` returns a (k, 4) array t_s, x_um, y_um, z_um
+    of the pulses with light since the last call (with `expect`, waits up to `timeout_s` for that
+    many). The emulator's pulse log in a dry run (`fabplan.execute.pulselog.PulseLogReader`)."""
 
     def read_new(self, expect: int | None = None, timeout_s: float = 1.0): ...
 
 
 ABILITIES = (BurstTrigger, PositionCompare, ExternallyTriggered, InterlockCheck, MotionProfile,
-             MotionDoneCriterion, PositionCapture)
+             MotionDoneCriterion, PositionCapture, PulseReadback)
 
 
 def abilities(device: object) -> list[str]:

@@ -27,6 +27,7 @@ import numpy as np
 
 from fabplan.execute.context import Context
 from fabplan.execute.step import fire_step
+from stage_drivers.protocols import PositionCapture
 
 
 def _equally_spaced(xs: np.ndarray) -> bool:
@@ -141,7 +142,8 @@ def fire_row(ctx: Context, line: dict[str, Any], seqs: np.ndarray, passes: int) 
         journal.wait_durable()
         if ctx.pulse_readback is not None:
             ctx.pulse_readback.read_new()  # discard anything before this row
-        getattr(stage, "captured_positions", list)()  # and a capture left by a row cut short
+        if isinstance(stage, PositionCapture):
+            stage.captured_positions()  # and a capture left by a row cut short
         for p in range(passes):
             if p:
                 stage.move_to(start, y0, z0)  # line disarmed: the return trip fires nothing
@@ -167,8 +169,7 @@ def captured_row(ctx: Context, line: dict[str, Any]) -> np.ndarray | None:
     along X, where the pulse lands (the compare positions were armed that much upstream). Written to
     the journal as a `row_captured` event; (k, 4) t (nan), x, y, z um, or None when nothing was
     captured (a stage without capture, `?capture=0`, TRIG IN not wired)."""
-    get = getattr(ctx.stage, "captured_positions", None)
-    rows = get() if get is not None else []
+    rows = ctx.stage.captured_positions() if isinstance(ctx.stage, PositionCapture) else []
     if not rows:
         return None
     xyz = np.asarray(rows, dtype=float)[:, :3]

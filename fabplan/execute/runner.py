@@ -234,7 +234,7 @@ def execute(plan, stage, laser, spec: RunSpec | str | Path, hooks: RunHooks | No
     device faults: they end the session "failed" with the gate closed; UserError for pre-flight).
 
     `spec` may be just the journal path (a new run with default options); `control` lets another
-    thread pause or stop the run; `readback` (fly mode) is a `PositionCapture` giving where pulses
+    thread pause or stop the run; `readback` (fly mode) is a `PulseReadback` giving where pulses
     landed (the emulator's pulse log in a dry run)."""
     if not isinstance(spec, RunSpec):
         spec = RunSpec(Path(spec))
