@@ -63,6 +63,9 @@ def test_units_are_accepted_like_the_cli():
     # the CLI's `fabplan wgm --diameter 10um --thickness 100nm` and the API give the same estimate
     a, b = estimate_disc("10um", thickness_nm="0.1 um"), estimate_disc(10.0, thickness_nm=100.0)
     assert a.fsr_nm == b.fsr_nm and a.n_modes_in_window == b.n_modes_in_window
+    from fabplan.wgm import free_spectral_range
+
+    assert free_spectral_range("10um", "540 nm") == free_spectral_range(10.0, 540.0)
     from fabplan.units import UnitError
 
     with pytest.raises(UnitError, match="expected a length"):

@@ -324,7 +324,11 @@ def free_spectral_range(diameter_um: float, wavelength_nm: float, thickness_nm: 
                         material: str | float | Material = DEFAULT_FILM,
                         substrate: str | float | Material = "fused-silica", outside: str | float | Material = "air",
                         polarization: str = "te", index_scale: float = 1.0) -> float:
-    """FSR (nm) of the fundamental family near one wavelength, from exact dispersive roots."""
+    """FSR (nm) of the fundamental family near one wavelength, from exact dispersive roots (units
+    accepted: "10um", "540 nm")."""
+    from fabplan.units import parse_kind
+
+    wavelength_nm = parse_kind(wavelength_nm, "wavelength_nm")
     return estimate_disc(diameter_um, thickness_nm, material, substrate, outside,
                          (wavelength_nm - 0.05, wavelength_nm + 0.05), polarization, index_scale).fsr_nm
 
