@@ -231,6 +231,10 @@ def bench_overhead(work: Path, rows: int | None, pairs: int) -> dict:
                                                    f"{r['events']} events, {r['polls']} polls)" if mon else ""))
     plain = [r["executor_s"] for r in runs if not r["monitor"]]
     mon = [r["executor_s"] for r in runs if r["monitor"]]
+    # each pair ran back to back (alternating order): its ratio sees the same machine load
+    pair_ratios = [m_ / p_ - 1 for p_, m_ in zip(plain, mon, strict=True)]
+    print("  paired overheads: " + ", ".join(f"{r * 100:+.1f} %" for r in pair_ratios)
+          + f" (median {statistics.median(pair_ratios) * 100:+.1f} %)")
     overhead = statistics.median(mon) / statistics.median(plain) - 1
     cpu_share = [r["monitor_cpu_s"] / (r["command_cpu_s"] - r["monitor_cpu_s"]) for r in runs
                  if r["monitor"] and r["monitor_cpu_s"]]
@@ -239,6 +243,7 @@ def bench_overhead(work: Path, rows: int | None, pairs: int) -> dict:
           f"{statistics.median(cpu_share) * 100 if cpu_share else float('nan'):.1f} % of the run command's CPU time")
     return {"runs": runs, "median_plain_s": statistics.median(plain), "median_monitor_s": statistics.median(mon),
             "overhead_percent": overhead * 100,
+            "paired_overhead_percent": [r * 100 for r in pair_ratios],
             "monitor_cpu_percent_of_run": statistics.median(cpu_share) * 100 if cpu_share else None}
 
 
