@@ -117,3 +117,29 @@ def test_run_log_file_next_to_the_journal(tmp_path, monkeypatch):
     assert "Administrator99" not in text and "abc123" not in text
     logging.getLogger("fabplan.execute").info("after the run")
     assert "after the run" not in path.read_text()  # the handler is gone with the run
+
+
+def test_run_with_a_station_takes_its_devices_and_journal_folder(tmp_path, monkeypatch, capsys):
+    """`fabplan run DESIGN --station NAME` against the emulators: the station names their URLs and
+    the journal folder; the run's log file lands next to its journal."""
+    from sim.lab import start_lab
+    from tests.exec_designs import lattice_design
+
+    design = tmp_path / "st.yaml"
+    design.write_text(lattice_design("station-test", "S", 2, 4, motion=None))
+    runs = tmp_path / "runs"
+    with start_lab(tmp_path / "p.csv") as lab:
+        cfg = tmp_path / "stations.toml"
+        cfg.write_text(f'[stations.emu]\nstage = "{lab.stage_url}"\nlaser = "{lab.laser_url}"\n'
+                       f'journal_dir = "{runs}"\n')
+        monkeypatch.setenv("FABPLAN_CONFIG", str(cfg))
+        for env in ("FABPLAN_STAGE", "FABPLAN_LASER", "FABPLAN_JOURNAL_DIR", "FABPLAN_STATION"):
+            monkeypatch.delenv(env, raising=False)
+        assert main(["run", str(design), "--station", "emu", "--home", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    journal = runs / next(p.name for p in runs.iterdir() if p.suffix == ".jsonl")
+    assert out["journal"] == str(journal) and out["fired_this_session"] == 8
+    log = journal.with_suffix(".log").read_text()
+    assert "run state idle -> running" in log and "run state running -> done" in log
+    assert main(["run", str(design), "--station", "nowhere"]) == 2
+    assert "no [stations.nowhere]" in capsys.readouterr().err
