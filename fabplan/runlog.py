@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -58,6 +59,18 @@ def verbosity_level(verbose: int = 0, quiet: bool = False) -> int:
     return {0: logging.WARNING, 1: logging.INFO}.get(verbose, logging.DEBUG)
 
 
+class _Stderr(logging.StreamHandler):
+    """The terminal handler writes to whatever sys.stderr is at the time (redirections, tests)."""
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value) -> None:
+        pass
+
+
 _console: logging.Handler | None = None
 
 
@@ -66,7 +79,7 @@ def setup_logging(verbose: int = 0, quiet: bool = False) -> None:
     global _console
     level = verbosity_level(verbose, quiet)
     if _console is None:
-        _console = logging.StreamHandler()
+        _console = _Stderr()
         _console.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
         _console.addFilter(Redact())
         for name in ROOTS:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+from pathlib import Path
 
 import pytest
 
@@ -143,3 +144,19 @@ def test_run_with_a_station_takes_its_devices_and_journal_folder(tmp_path, monke
     assert "run state idle -> running" in log and "run state running -> done" in log
     assert main(["run", str(design), "--station", "nowhere"]) == 2
     assert "no [stations.nowhere]" in capsys.readouterr().err
+
+
+def test_verbose_and_quiet(tmp_path, capsys):
+    design = str(Path(__file__).resolve().parents[1] / "designs" / "hex_sweep.yaml")
+    assert main(["-v", "plan", design, "-o", str(tmp_path / "p1")]) == 0
+    assert "INFO fabplan.planning: planned hex-sweep" in capsys.readouterr().err
+    assert main(["plan", design, "-o", str(tmp_path / "p2"), "-v"]) == 0  # after the command too
+    assert "fabplan.planning" in capsys.readouterr().err
+    assert main(["plan", design, "-o", str(tmp_path / "p3")]) == 0
+    assert "fabplan.planning" not in capsys.readouterr().err  # warnings only by default
+    logging.getLogger("fabplan.execute").warning("a warning")
+    assert "a warning" in capsys.readouterr().err
+    assert main(["-q", "plan", design, "-o", str(tmp_path / "p4")]) == 0
+    logging.getLogger("fabplan.execute").warning("another warning")
+    assert "another warning" not in capsys.readouterr().err
+    main(["plan", design, "-o", str(tmp_path / "p5")])  # back to the default level for later tests
