@@ -36,7 +36,7 @@ PENDING, UNCERTAIN, FIRED = 0, 1, 2  # the journal's codes (fabplan.execute.jour
 
 _INTENT = b'{"k":"intent",'
 _FIRED = b'{"k":"fired",'
-_SEQ_RE = re.compile(rb'^\{"k":"(?:intent|fired)","seq":(\d+),', re.M)
+_SEQ_RE = re.compile(rb'"seq":(\d+),')  # once per hot line: a key inside a JSON string would be escaped
 _T_RE = re.compile(rb',"t":([0-9.eE+-]+)(?:,"h":"[0-9a-f]*")?\}$')  # "h": the journal's record chain
 
 EVENT_KEEP = 500  # most recent events kept for the page (counts are exact regardless)
