@@ -52,6 +52,9 @@ CORPUS = {
         "more than 1,000,000 disc pair(s)",
     ),
     "nul-character": (SEED.replace("name: seed-single-disc", 'name: "seed\x00disc"'), "character #x0000"),
+    # soak finds (bench_fuzz.py): a megabyte the pure-Python YAML scanner needed 10-20 s for
+    "megabyte-comment": ("# " + "x" * 1_000_000 + "\n", "the file is empty"),
+    "megabyte-in-flow": (SEED.replace("rect: [-500 um,", "rect: [" + "x" * 1_000_000 + ","), "characters"),
     "shape-huge": (SEED.replace("shape: [1, 1]", "shape: [100000, 100000]"), "more than 20 million"),
     "csv-outside-folder": (
         SEED.replace("    lattice: square\n    pitch: 50 um\n    shape: [1, 1]\n", "    csv: /etc/passwd\n"),
