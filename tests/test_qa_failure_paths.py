@@ -171,3 +171,14 @@ def test_laser_energy_unlike_the_design_calibration_fires_nothing(tmp_path, caps
     out = capsys.readouterr()
     assert rc == 1 and "expects 4 uJ" in out.out + out.err and "Traceback" not in out.err, out
     assert len(read_pulse_log(tmp_path / "p.csv")) == 0  # not one pulse at 2.5x the planned energy
+
+
+def test_ctrl_c_while_connecting_is_exit_3_like_a_stop(tmp_path, design, capsys, monkeypatch):
+    from fabplan.execute.session import RunSession
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(RunSession, "dry_run", classmethod(lambda cls, config: interrupted()))
+    assert main(["dry-run", str(design), "--journal", str(tmp_path / "j.jsonl")]) == 3
+    assert "Traceback" not in capsys.readouterr().err

@@ -75,7 +75,10 @@ def _run(args) -> int:
     _check_report(args)
     apply_station(args)  # --station: stage, laser, journal folder (options given win)
     config = _config(args)
-    session = RunSession.resume(args.resume, config) if args.resume else RunSession.start(config)
+    try:
+        session = RunSession.resume(args.resume, config) if args.resume else RunSession.start(config)
+    except KeyboardInterrupt:
+        return _interrupted()
     return _run_session(args, session)
 
 
@@ -83,7 +86,17 @@ def _dry_run(args) -> int:
     from fabplan.execute.session import RunSession
 
     _check_report(args)
-    return _run_session(args, RunSession.dry_run(_config(args)))
+    try:
+        session = RunSession.dry_run(_config(args))
+    except KeyboardInterrupt:
+        return _interrupted()
+    return _run_session(args, session)
+
+
+def _interrupted() -> int:
+    """Ctrl+C (once or twice) outside the firing loop: the same exit code as a stop inside it."""
+    print("stopped: interrupted (Ctrl+C)", file=sys.stderr)
+    return EXIT["stopped"]
 
 
 def _run_session(args, session) -> int:
@@ -100,9 +113,11 @@ def _run_session(args, session) -> int:
     except DevicesFailed as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    except (OperatorStopped, KeyboardInterrupt) as exc:  # one code for an operator stop, whenever it lands
-        print(str(exc) if isinstance(exc, OperatorStopped) else "stopped: interrupted (Ctrl+C)", file=sys.stderr)
+    except OperatorStopped as exc:  # SIGTERM / double Ctrl+C before the firing loop: exit 3 like a stop in it
+        print(str(exc), file=sys.stderr)
         return EXIT["stopped"]
+    except KeyboardInterrupt:
+        return _interrupted()
     return _finish(args, session.plan, result)
 
 
