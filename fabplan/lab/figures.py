@@ -295,10 +295,17 @@ def _array_figures(plt, rows: list[dict], out: Path) -> list[str]:
             elinewidth=0.6,
             capsize=1.5,
             mew=0.7,
-            label="two-segment",
+            label="measured (first mode, 95 %)",
         )
-        ts = np.array([rows[i]["threshold_scurve_uj_cm2"] for i in np.flatnonzero(sel)], dtype=float)
-        ax.plot(d[sel], ts, "+", ms=4, color="#2166ac", label="rate equation")
+        # Physics prediction (fabplan.physics.lasing) over the measured diameters, 100 nm film: peak
+        # fluence of the paper's 20 um FWHM spot; a comparison, not a fit.
+        from fabplan.physics.lasing import predict_threshold
+
+        dd = np.linspace(float(np.nanmin(d[sel])), float(np.nanmax(d[sel])), 12)
+        if dd[-1] - dd[0] < 0.5:
+            dd = np.linspace(max(dd[0] - 1.0, 1.0), dd[-1] + 1.0, 12)
+        pt = np.array([predict_threshold(round(float(x), 2)).threshold_peak_uj_cm2 for x in dd])
+        ax.plot(dd, pt, "-", color="#2166ac", lw=1.0, label="predicted (physics)")
         ax.legend(loc="upper right")
     else:
         ax.text(

@@ -90,10 +90,13 @@ def fit_all(
     thickness_nm: float = 100.0,
     progress: Callable[[int, int], None] | None = None,
     workers: int | None = None,
+    pump_jitter: float = threshold.PUMP_JITTER,
 ) -> list[SeriesResult]:
     """Fit every measurement series (of discs matching the glob `pattern`); results are stored.
 
     `thickness_nm` is the film thickness for the WGM prediction when a disc's design gives none.
+    `pump_jitter`: relative 1-sigma shot-to-shot pump fluence noise (default 3 %), carried into the
+    threshold intervals as a fluence error; set it to what the pump's energy monitor shows.
     """
     series = _series_rows(con, pattern, sample)
     axes = load_axes(con)
@@ -104,7 +107,7 @@ def fit_all(
     chunks = [
         [tuple(r) for r in series[i : i + SERIES_PER_CHUNK]] for i in range(0, len(series), SERIES_PER_CHUNK)
     ]
-    args = (window_nm, resolution_nm, thickness_nm)
+    args = (window_nm, resolution_nm, thickness_nm, pump_jitter)
     # Serial by default: on this shared 2-core machine a pool was slower (23 s vs 15 s, 2,000 series).
     n_workers = workers or 1
     path = getattr(con, "url", None)  # the logbook's address (file or server URL)
@@ -137,7 +140,7 @@ def _compute_chunk_from_path(path: str, chunk, args):
         con.close()
 
 
-def _compute_chunk(con, axes, chunk, window_nm, resolution_nm, thickness_nm):
+def _compute_chunk(con, axes, chunk, window_nm, resolution_nm, thickness_nm, pump_jitter=threshold.PUMP_JITTER):
     """Analyse and fit one chunk of series (reads only): ([(row, result, fits, spectral)], updates)."""
     ids = [r[0] for r in chunk]
     q = ",".join("?" * len(ids))
@@ -154,14 +157,14 @@ def _compute_chunk(con, axes, chunk, window_nm, resolution_nm, thickness_nm):
         rows = all_rows[:k] if k is not None else all_rows
         damaged_at = all_rows[k]["fluence"] if k is not None else None
         res_nm = resolution_nm if resolution_nm is not None else (r[5] or DEFAULT_RESOLUTION_NM)
-        sa = _analyse_rows(rows, axes, res_nm, window_nm)
+        sa = _analyse_rows(rows, axes, res_nm, window_nm, pump_jitter)
         res, fits, spectral_row = _fit_series(tuple(r), rows, sa, res_nm, thickness_nm, window_nm, damaged_at)
         results.append((tuple(r), res, fits, spectral_row))
         spec_updates += [(x["integrated"], x["peak_nm"], x["fwhm_nm"], x["id"]) for x in all_rows]
     return results, spec_updates
 
 
-def _analyse_rows(rows, axes, res_nm, window_nm) -> analysis.SeriesAnalysis:
+def _analyse_rows(rows, axes, res_nm, window_nm, pump_jitter=threshold.PUMP_JITTER) -> analysis.SeriesAnalysis:
     """`analysis.analyse_series` on the spectra of one series (those on its most common axis)."""
     if not rows:
         return analysis.SeriesAnalysis("insufficient", "no spectra")
@@ -171,7 +174,7 @@ def _analyse_rows(rows, axes, res_nm, window_nm) -> analysis.SeriesAnalysis:
     t = np.array([x["t"] for x in use])
     counts = np.stack([x["rate"] for x in use]) * t[:, None]
     sa = analysis.analyse_series(axes[aid].astype(np.float64), counts, t, [x["fluence"] for x in use], res_nm,
-                                 window_nm=window_nm)
+                                 window_nm=window_nm, pump_jitter=pump_jitter)
     if len(use) < len(rows):
         sa.flag = "; ".join(v for v in (sa.flag, f"{len(rows) - len(use)} spectra on another axis ignored") if v)
     return sa

@@ -290,6 +290,7 @@ def fit_lines(
     errors from the weighted Jacobian, scaled by the reduced chi-square when it exceeds 1.
     """
     from scipy.optimize import least_squares
+    from scipy.special import expit
 
     c0 = np.sort(np.atleast_1d(np.asarray(centres_nm, dtype=np.float64)))
     k = c0.size
@@ -313,7 +314,7 @@ def fit_lines(
 
     def shape(qc, qw):
         c = c0 + (0.0 if fix_centres else cmove * np.tanh(qc))
-        sg = 1.0 / (1.0 + np.exp(-qw))
+        sg = expit(qw)
         lw = np.exp(L0 + (L1 - L0) * sg)
         return c, lw, sg
 

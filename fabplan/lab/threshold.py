@@ -401,7 +401,7 @@ def fit_ll(
     Weighted least squares with sigma^2 = sy^2 + (jitter F dy/dF)^2: the pump jitter enters as an
     error in the fluence, carried through the model's slope (three passes re-estimate the slope).
     The threshold's interval is where the chi^2 profile (minimised over beta and the linear
-    parameters) rises by the chi^2_1 quantile, times the reduced chi^2 when that exceeds 1.
+    parameters) rises by the chi^2_1 quantile, or by F(1, dof) x reduced chi^2 when that exceeds 1.
     Verdicts: 'threshold'; 'undetermined' (kink significant but the threshold is not pinned: fewer than
     N_BELOW_MIN points below or N_ABOVE_MIN above it, interval open, weak kink, no visible jump);
     'none' (a straight line explains the data: no threshold in the measured range).
@@ -454,7 +454,12 @@ def fit_ll(
         den = a - 2 * b + c
         if den > 0:
             best = lt[i] + 0.5 * (a - c) / den * (lt[1] - lt[0])
-    crit = float(stats.chi2.ppf(level, 1)) * max(chi2_red, 1.0)
+    # Known noise scale (chi^2_red <= 1): chi^2_1 quantile. Noise scale estimated from the residuals:
+    # the F(1, dof) quantile times chi^2_red (the profile-likelihood analogue of a t interval).
+    if chi2_red <= 1.0:
+        crit = float(stats.chi2.ppf(level, 1))
+    else:
+        crit = float(stats.f.ppf(level, 1, dof)) * chi2_red
     lo_i, hi_i = _profile_interval(lt, prof, i, cmin + crit)
     th_best = float(np.exp(best))
     lo, hi = float(np.exp(lo_i)), float(np.exp(hi_i))
@@ -480,7 +485,7 @@ def fit_ll(
     g = np.array([-1.0 / cl[1], cl[0] / cl[1] ** 2]) if cl[1] > 0 else np.zeros(2)
     x0_sd = float(np.sqrt(max(g @ cov_l @ g, 0.0)))
     params["line_x_intercept"] = float(x0)
-    if not (p < P_KINK) and math.isfinite(x0) and x0 - 2 * x0_sd > 0.1 * f[0]:
+    if not (p < P_KINK) and math.isfinite(x0) and x0 - 2 * x0_sd > 0.1 * f[0] and x0 - x0_sd <= f[0]:
         out.verdict, out.threshold, out.lo, out.hi = "undetermined", float(x0), float("nan"), float("nan")
         out.flag = (f"above threshold only: the curve is a straight line reaching zero at {x0:.3g} "
                     f"(+-{x0_sd:.2g}), below the first fluence {f[0]:.3g}: lower the start fluence")
