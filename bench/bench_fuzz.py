@@ -124,7 +124,11 @@ def _seeds(tmp: Path) -> dict:
             raise RuntimeError(f"exit {code}: {text[:300]}")
         if code == 2:  # a user error: every line must be located (file:line: ...) or 'error: ...'
             lines = text.splitlines()
-            if not lines or not all(ln.startswith((argv[-1], "error: ")) for ln in lines) or len(text) > 20_000:
+            if (
+                not lines
+                or not all(ln.startswith((argv[-1], "error: ")) for ln in lines)
+                or len(text) > 20_000
+            ):
                 raise RuntimeError(f"exit 2 without located lines: {text[:300]!r}")
             exc = UserError(text.strip())
             exc.problems = lines  # already checked: one located line per problem
@@ -159,6 +163,14 @@ def _seeds(tmp: Path) -> dict:
     j.write({"k": "end", "status": "stopped", "t": 1.0})
     j.close()
 
+    import re
+
+    unchained = re.sub(rb',"h":"[0-9a-f]{16}"\}', b"}", jpath.read_bytes())
+
+    def read_all(d: Path) -> None:  # what resume, reports and the logbook read
+        st = read_journal(d / "j.jsonl")
+        st.counts(), st.disc_id, st.target_um, st.pulses
+
     def plan_runner(d: Path) -> None:
         Plan.load(d)
 
@@ -179,11 +191,8 @@ def _seeds(tmp: Path) -> dict:
             None,
             plan_runner,
         ),
-        "journal (run --resume)": (
-            {"j.jsonl": jpath.read_bytes()},
-            "j.jsonl",
-            lambda d: read_journal(d / "j.jsonl"),
-        ),
+        "journal (run --resume)": ({"j.jsonl": jpath.read_bytes()}, "j.jsonl", read_all),
+        "journal, pre-chain format": ({"j.jsonl": unchained}, "j.jsonl", read_all),
     }
 
 

@@ -810,7 +810,8 @@ def read_journal(path: str | os.PathLike, current_boot_id: str | None = None) ->
                 st.t_fired[s_] = t
                 continue
         elif st is not None and line.startswith(_INTENT_PREFIX):
-            fast_i = _fast_intent(line)
+            # lazily parsed later: only a line the chain vouches for, or one that parses strictly now
+            fast_i = _fast_intent(line) if link is not None or _parse_intent(line) is not None else None
             if fast_i is not None:
                 q, t = fast_i
                 if not 0 <= q < n:
