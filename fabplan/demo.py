@@ -125,7 +125,7 @@ def _dry_run(design_path: Path, journal: str, pulse_log: str, report: str) -> No
     result = session.run(RunHooks(progress_bar=True))
     for line in summary_lines(result, result.dry_run["emulated_duration_s"], dry_run=True):
         print(line)
-    write_report(report, read_journal(result.journal_path), session.plan)
+    write_report(report, read_journal(result.journal_path), session.plan, pulse_log=pulse_log)
     if result.status != "completed" or result.summary()["out_of_tolerance"]["shots"]:
         raise UserError(f"demo dry run ended {result.status}: {result.message}")
 

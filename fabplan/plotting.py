@@ -84,6 +84,22 @@ def sample_map(ax: Any, x: np.ndarray, y: np.ndarray, c: np.ndarray | None = Non
     return ax.pcolormesh(xe, ye, img.T, cmap=cmap, vmin=vmin, vmax=vmax, rasterized=True, label=label)
 
 
+def fraction_map(ax: Any, x: np.ndarray, y: np.ndarray, selected: np.ndarray, bins: int = 200,
+                 cmap: str = "Greens") -> Any:
+    """Fraction of the discs in each bin that are `selected` (e.g. fired), 0..1: uniform where the
+    whole area is done, with no moire from how many disc rows happen to fall in a bin."""
+    x = np.asarray(x, float)
+    y = np.asarray(y, float)
+    ok = np.isfinite(x) & np.isfinite(y)
+    xe = np.linspace(x[ok].min(), x[ok].max() + 1e-9, bins + 1)
+    ye = np.linspace(y[ok].min(), y[ok].max() + 1e-9, bins + 1)
+    total, _, _ = np.histogram2d(x[ok], y[ok], bins=(xe, ye))
+    sel, _, _ = np.histogram2d(x[ok & selected], y[ok & selected], bins=(xe, ye))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        img = np.where(total > 0, sel / total, np.nan)
+    return ax.pcolormesh(xe, ye, img.T, cmap=cmap, vmin=0.0, vmax=1.0, rasterized=True)
+
+
 def legend_clear(ax: Any, **kwargs: Any) -> Any:
     """A legend with only the entries that are there, at the place matplotlib finds emptiest;
     outside on the right when every corner holds data. Nothing when there is nothing to label."""
@@ -113,6 +129,10 @@ def _covers_data(ax: Any, leg: Any) -> bool:
         off = getattr(coll, "get_offsets", lambda: np.empty((0, 2)))()
         if len(off) and coll.get_transform() is not None and coll.get_offset_transform() is ax.transData:
             pts.append(ax.transData.transform(np.asarray(off)[:: max(1, len(off) // 2000)]))
+    for patch in ax.patches:  # bars: the middle of their top edge
+        ext = patch.get_window_extent(renderer)
+        if ext.width > 0 and ext.height > 0:
+            pts.append(np.array([[0.5 * (ext.x0 + ext.x1), ext.y1]]))
     if not pts:
         return False
     p = np.vstack(pts)

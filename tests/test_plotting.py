@@ -64,3 +64,18 @@ def test_a_legend_never_sits_on_the_data():
     ax2.plot([0, 1], [0, 1], label="_hidden")
     assert legend_clear(ax2) is None
     plt.close("all")
+
+
+def test_dry_run_report_is_in_fabrication_time(tmp_path):
+    """The dry-run figure's timeline runs on the emulator's clock (its wall time is ~0 s) and one
+    disc gets a readable map and whole-number counts."""
+    from pathlib import Path
+
+    from fabplan.cli import main
+
+    design = Path(__file__).resolve().parents[1] / "designs" / "seed_single_disc.yaml"
+    svg = tmp_path / "r.svg"
+    assert main(["dry-run", str(design), "--journal", str(tmp_path / "j.jsonl"), "--report", str(svg)]) == 0
+    text = svg.read_text()
+    assert "emulated fabrication time since first pulse (s)" in text
+    assert "wall time" not in text and "fired 1" in text

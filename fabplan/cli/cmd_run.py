@@ -134,7 +134,8 @@ def _finish(args, plan, result) -> int:
               f"emulated {sim_t:.1f} s, achieved {dry['achieved_wall_s']:.1f} s wall ({rate:.0f} shots/s)")
     summary.update(dry or {})
     if args.report:
-        summary["report"] = write_report(args.report, read_journal(result.journal_path), plan)["path"]
+        summary["report"] = write_report(args.report, read_journal(result.journal_path), plan,
+                                         pulse_log=dry["pulse_log"] if dry else None)["path"]
     if args.json:
         print_json(summary)
     else:

@@ -79,25 +79,33 @@ def summary_lines(result, sim_time_s: float | None = None, dry_run: bool = False
     return lines
 
 
-def write_report(path: str | Path, state: JournalState, plan, title: str = "") -> dict[str, Any]:
-    """Three panels: placement error histogram, map of the discs by state, timeline of firing."""
+def write_report(path: str | Path, state: JournalState, plan, title: str = "",
+                 pulse_log: str | Path | None = None) -> dict[str, Any]:
+    """Three panels: placement error histogram, map of the discs by state, timeline of firing.
+
+    The timeline is in fabrication time: the journal's clock for a real run, the emulator's clock
+    (`pulse_log`, the dry run's pulse log) for a dry run, whose wall time says nothing about the run."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
+    from fabplan.plotting import fraction_map, integer_counts, legend_clear, sample_map, span_limits
 
     s = plan.shots
     err = placement_errors_nm(state, plan)
     fig, axes = plt.subplots(1, 3, figsize=(16, 5))
     ax = axes[0]
     if len(err):
-        ax.hist(err, bins=min(100, max(10, int(np.sqrt(len(err))))), color="tab:blue")
+        tol = state.header.get("position_tolerance_um")
+        top = max(float(err.max()), float(tol) * 1e3 if tol else 0.0) * 1.05
+        ax.hist(err, bins=np.linspace(0.0, top, min(100, max(20, int(np.sqrt(len(err))))) + 1), color="tab:blue")
         p99 = float(np.percentile(err, 99))
         ax.axvline(p99, color="k", ls="--", label=f"p99 {p99:.1f} nm")
-        tol = state.header.get("position_tolerance_um")
         if tol:
             ax.axvline(float(tol) * 1e3, color="tab:red", label=f"tolerance {float(tol) * 1e3:.0f} nm")
-        ax.legend()
+        integer_counts(ax.yaxis)
+        legend_clear(ax)
     else:
         ax.text(0.5, 0.5, "no encoder positions recorded", ha="center", transform=ax.transAxes)
     ax.set_xlabel("placement error |recorded position - target| (nm)\n(step: encoder at firing; fly: pulse read-back)")
@@ -109,41 +117,64 @@ def write_report(path: str | Path, state: JournalState, plan, title: str = "") -
     n = len(s)
     size = max(0.05, min(20.0, 2e4 / max(n, 1)))
     pending = state.state == 0
-    ax.scatter(s.sample_x_um[pending], s.sample_y_um[pending], s=size, c="lightgrey", label=f"pending {pending.sum()}",
-               rasterized=True, linewidths=0)
+    if pending.any() and n <= 20_000:  # above that, the fraction map below shows what is pending
+        sample_map(ax, s.sample_x_um[pending], s.sample_y_um[pending], color="lightgrey", size=size,
+                   label=f"pending {pending.sum()}")
     for st, col in colors.items():
         m = state.state == st
         if m.any():
+            if st == FIRED and n > 20_000:  # binned: 250,000 markers say nothing more than a fraction per bin
+                mesh = fraction_map(ax, s.sample_x_um, s.sample_y_um, m)
+                fig.colorbar(mesh, ax=ax, fraction=0.046, pad=0.02).set_label(
+                    f"fraction of discs fired per bin ({m.sum():,} of {n:,})")
+                continue
             ax.scatter(s.sample_x_um[m], s.sample_y_um[m], s=size if st == FIRED else size * 4 + 4, c=col,
-                       label=f"{'fired' if st == FIRED else 'uncertain'} {m.sum()}", rasterized=True, linewidths=0)
+                       label=f"{'fired' if st == FIRED else 'uncertain'} {m.sum():,}", rasterized=True, linewidths=0)
     twice = state.fire_count > 1
     if twice.any():
         ax.scatter(s.sample_x_um[twice], s.sample_y_um[twice], s=30, c="red", marker="x", label=f"fired twice {twice.sum()}")
-    ax.set_aspect("equal")
+    trench = float(np.nanmax(s.trench_outer_um)) if n and np.isfinite(s.trench_outer_um).any() else 10.0
+    span_limits(ax, s.sample_x_um, s.sample_y_um, min_span_um=4 * trench)
     ax.set_xlabel("x (um, sample)")
     ax.set_ylabel("y (um, sample)")
     ax.set_title("discs")
-    ax.legend(loc="upper right", fontsize=8)
+    legend_clear(ax, fontsize=8)
 
     ax = axes[2]
-    t = state.t_fired
-    ok = np.isfinite(t)
-    if ok.any():
-        t0 = np.nanmin(t)
-        order = np.argsort(t[ok])
-        ax.plot(t[ok][order] - t0, np.arange(1, ok.sum() + 1), lw=1)
-        for ev in state.events:
-            if ev.get("what") in ("pause", "error") and ev.get("t"):
-                ax.axvline(float(ev["t"]) - t0, color="tab:orange", lw=0.8)
-        for i, sess in enumerate(state.sessions[1:], 1):
-            if sess.get("t"):
-                ax.axvline(float(sess["t"]) - t0, color="tab:purple", lw=0.8, ls=":",
-                           label="resume" if i == 1 else None)
-    ax.set_xlabel("wall time since first shot (s)")
-    ax.set_ylabel("shots fired")
+    pulses = None
+    if pulse_log is not None and Path(pulse_log).is_file():
+        from fabplan.execute.pulselog import read_pulse_log
+
+        pulses = read_pulse_log(pulse_log)
+    if pulses is not None and len(pulses):
+        t = np.sort(pulses[:, 0])
+        ax.step(np.r_[0.0, t - t[0]], np.arange(len(t) + 1), where="post", lw=1,
+                marker="o" if len(t) <= 50 else None, ms=3)
+        ax.set_xlabel("emulated fabrication time since first pulse (s)")
+        ax.set_ylabel("pulses fired (emulator's pulse log)")
+    else:
+        t = state.t_fired
+        ok = np.isfinite(t)
+        if ok.any():
+            t0 = np.nanmin(t)
+            order = np.argsort(t[ok])
+            ax.step(np.r_[0.0, t[ok][order] - t0], np.arange(ok.sum() + 1), where="post", lw=1,
+                    marker="o" if ok.sum() <= 50 else None, ms=3)
+            for ev in state.events:
+                if ev.get("what") in ("pause", "error") and ev.get("t"):
+                    ax.axvline(float(ev["t"]) - t0, color="tab:orange", lw=0.8)
+            for i, sess in enumerate(state.sessions[1:], 1):
+                if sess.get("t"):
+                    ax.axvline(float(sess["t"]) - t0, color="tab:purple", lw=0.8, ls=":",
+                               label="resume" if i == 1 else None)
+        ax.set_xlabel("fabrication time since first shot (s)")
+        ax.set_ylabel("shots fired")
+    ax.set_xlim(left=0.0)
+    ax.set_ylim(bottom=0.0)
+    integer_counts(ax.yaxis)
     ax.set_title("timeline")
     if len(state.sessions) > 1:
-        ax.legend()
+        legend_clear(ax)
     fig.suptitle(title or f"{state.header.get('design_name', '')} run {state.header.get('run_id', '')}")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
