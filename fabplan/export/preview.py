@@ -164,7 +164,7 @@ def render_preview(
     if az is not None:
         _zoom_panel(ax, az, region, sx, sy, diam, trench, value, ox, oy, norm, cmap, max(pitch, tr_max))
 
-    title = f"{design.name}: {n} disc{'s' if n != 1 else ''}"
+    title = f"{design.name}: {n:,} disc{'s' if n != 1 else ''}"
     lines = []
     if plan is not None:
         h = plan.header
@@ -202,12 +202,13 @@ def render_preview(
         ax.plot(sx[bad], sy[bad], "x", color="red", ms=6, mew=1.2, zorder=6)
     ax.set_title(title)
     if lines:
-        ax.text(
-            0.99,
-            0.99,
+        ax.annotate(  # below the axes, under the x label: the box never hides a disc, a keep-out or the path
             "\n".join(lines),
-            transform=ax.transAxes,
-            ha="right",
+            (0.0, 0.0),
+            xycoords="axes fraction",
+            xytext=(0, -34),
+            textcoords="offset points",
+            ha="left",
             va="top",
             fontsize=7.5,
             bbox={"boxstyle": "round", "facecolor": "white", "alpha": 0.85},
