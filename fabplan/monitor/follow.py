@@ -37,6 +37,11 @@ PENDING, UNCERTAIN, FIRED = 0, 1, 2  # the journal's codes (fabplan.execute.jour
 _INTENT = b'{"k":"intent",'
 _FIRED = b'{"k":"fired",'
 _SEQ_RE = re.compile(rb'"seq":(\d+),')  # once per hot line: a key inside a JSON string would be escaped
+_INTENT_NUMS = re.compile(  # the writer's layout of an intent: seq, x, y, z, e, t
+    rb'^\{"k":"intent","seq":(\d+),"id":"(?:[^"\\]|\\.)*","x":([^,]*),"y":([^,]*),"z":([^,]*),"e":([^,]*),'
+    rb'"n":\d+,"t":([^,}]*)[,}]', re.M)
+_FIRED_NUMS = re.compile(  # and of a fired record: seq, ex, ey, ez, e, t
+    rb'^\{"k":"fired","seq":(\d+),"ex":([^,]*),"ey":([^,]*),"ez":([^,]*),"e":([^,]*),"t":([^,}]*)[,}]', re.M)
 _T_RE = re.compile(rb',"t":([0-9.eE+-]+)(?:,"h":"[0-9a-f]*")?\}$')  # "h": the journal's record chain
 
 EVENT_KEEP = 500  # most recent events kept for the page (counts are exact regardless)
@@ -242,7 +247,11 @@ class RunModel:
             if not len(need):
                 continue
             need = np.unique(need)
-            for s_, line in zip(need.tolist(), read_lines(off_arr[need].tolist()), strict=True):
+            lines = read_lines(off_arr[need].tolist())
+            if self._fill_bulk(kind, need, lines):
+                have[need] = True
+                continue
+            for s_, line in zip(need.tolist(), lines, strict=True):
                 try:
                     rec = json.loads(line)
                 except ValueError:
@@ -258,6 +267,29 @@ class RunModel:
                     self.energy[s_] = _num(rec.get("e"))
                     self.t_fired[s_] = _num(rec.get("t"))
                 have[s_] = True
+
+    def _fill_bulk(self, kind: str, need: np.ndarray, lines: list[bytes]) -> bool:
+        """The numbers of many lines in the writer's layout with one regular expression (False: some
+        line is laid out otherwise, or is not the record expected; the caller parses them one by one)."""
+        rx = _INTENT_NUMS if kind == "intent" else _FIRED_NUMS
+        m = rx.findall(b"\n".join(ln.rstrip(b"\n") for ln in lines))
+        if len(m) != len(lines):
+            return False
+        cols = np.array(m)
+        if not np.array_equal(cols[:, 0].astype(np.int64), need):
+            return False
+        nums = cols[:, 1:]
+        nums[nums == b"null"] = b"nan"
+        v = nums.astype(float)
+        if kind == "intent":
+            self.target[need] = v[:, 0:3]
+            self.planned_e[need] = v[:, 3]
+            self.t_intent[need] = v[:, 4]
+        else:
+            self.encoder[need] = v[:, 0:3]
+            self.energy[need] = v[:, 3]
+            self.t_fired[need] = v[:, 4]
+        return True
 
     def _fallback(self, line: bytes, offset: int) -> None:
         try:
