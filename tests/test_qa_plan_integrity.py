@@ -144,3 +144,48 @@ def test_random_byte_damage_never_crashes(fly_dir, tmp_path_factory, data):
         assert "\n" not in str(exc) and len(str(exc)) < 400
     else:  # a mutation that kept the meaning (e.g. whitespace in plan.json) still hashes the same
         assert plan.content_hash() == plan.plan_hash
+
+
+def _rehashed(fly_dir: Path, tmp_path: Path, edit) -> Path:
+    """The plan edited AND its plan_hash recomputed (someone who knows the format): the executor's
+    own guards must still hold."""
+    plan = Plan.load(fly_dir)
+    edit(plan.lines)
+    plan.header["n_lines"] = len(plan.lines)
+    plan.header["plan_hash"] = plan.content_hash()
+    return plan.save(tmp_path / "edited")
+
+
+def test_rehashed_duplicate_fly_row_fires_no_disc_twice(fly_dir, tmp_path, capsys, monkeypatch):
+    import json as _json
+
+    import fabplan.planning.plan as plan_mod
+    from fabplan.cli import main
+    from fabplan.execute.journal import read_journal
+    from fabplan.execute.pulselog import read_pulse_log
+
+    d = _rehashed(fly_dir, tmp_path, lambda lines: lines.append(dict(lines[0])))
+    with pytest.raises(UserError, match=r"lines\[3\]\.line"):  # the loader's own check refuses it
+        Plan.load(d)
+    # ...and were the loader fooled, the journal writer's guard still refuses the second pass
+    monkeypatch.setattr(plan_mod, "_check_lines", lambda *a: None)
+    journal = tmp_path / "j.jsonl"
+    rc = main(["dry-run", str(d), "--journal", str(journal), "--json"])
+    res = _json.loads(capsys.readouterr().out)
+    assert rc == 1 and res["status"] == "failed" and "refusing to fire shot" in res["message"], res
+    st = read_journal(journal)
+    fired = st.counts()["fired"]
+    assert st.fire_count.max() == 1 and fired >= 10  # the run stopped at the duplicate row
+    assert len(read_pulse_log(res["pulse_log"])) == fired  # the emulator's ground truth: each disc once
+
+
+def test_rehashed_dropped_fly_row_is_not_completed(fly_dir, tmp_path, capsys):
+    import json as _json
+
+    from fabplan.cli import main
+
+    d = _rehashed(fly_dir, tmp_path, lambda lines: lines.pop())
+    rc = main(["dry-run", str(d), "--journal", str(tmp_path / "j.jsonl"), "--json"])
+    res = _json.loads(capsys.readouterr().out)
+    assert rc == 1 and res["status"] == "failed" and "not completed" in res["message"], res
+    assert res["journal_counts"]["pending"] == 10
