@@ -95,7 +95,7 @@ CELLS = st.one_of(
 )
 
 
-@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(rows=st.lists(st.lists(CELLS, min_size=0, max_size=4), max_size=8), keep_good=st.booleans())
 def test_hostile_rows_never_crash(tmp_path, capsys, rows, keep_good):
     body = "".join(",".join(c.replace("\n", " ").replace("\r", " ") for c in r) + "\n" for r in rows)

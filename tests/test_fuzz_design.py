@@ -172,7 +172,7 @@ FRAGMENTS = st.sampled_from(
 )
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(pos=st.integers(0, 10**6), frag=FRAGMENTS, n=st.integers(1, 3))
 def test_hostile_fragments_never_crash(tmp_path, capsys, pos, frag, n):
     pos %= len(SEED)
