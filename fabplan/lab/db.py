@@ -212,6 +212,8 @@ class Connection:
             ) from None
         except sa.exc.DBAPIError as exc:
             raise UserError(f"{redact(address)}: cannot open the logbook ({_first_line(exc.orig)})") from None
+        if self.dialect == "postgresql":  # results in binary: bytea arrives as bytes, not hex text
+            self._c.connection.dbapi_connection.cursor_factory = _binary_cursor()
         if self.dialect == "sqlite":
             self.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
             mode = self.execute("PRAGMA journal_mode=WAL").fetchone()[0]
@@ -222,8 +224,11 @@ class Connection:
 
     # -- statements
 
-    def _sql(self, sql: str) -> str:
-        return sql if self.dialect == "sqlite" else _pg_sql(sql)
+    def _sql(self, sql: str, args: tuple) -> str:
+        if self.dialect == "sqlite":
+            return sql
+        # bytes parameters go in binary (%b): a spectrum is 4 kB, twice that as bytea hex text
+        return _pg_sql(sql, tuple(a.__class__ is bytes for a in args) if bytes in map(type, args) else ())
 
     def _args(self, args):
         args = tuple(args)
@@ -232,12 +237,13 @@ class Connection:
         return args
 
     def execute(self, sql: str, args: Iterable = ()) -> Result:
-        return Result(self, self._c.exec_driver_sql(self._sql(sql), self._args(args)))
+        args = self._args(args)
+        return Result(self, self._c.exec_driver_sql(self._sql(sql, args), args))
 
     def executemany(self, sql: str, rows: Iterable[Iterable]) -> None:
         rows = [self._args(r) for r in rows]
         if rows:
-            self._c.exec_driver_sql(self._sql(sql), rows)
+            self._c.exec_driver_sql(self._sql(sql, rows[0]), rows)
 
     def insert_id(self, sql: str, args: Iterable = ()) -> int:
         """Run one `INSERT` and return the new row's id (RETURNING id: SQLite >= 3.35 and PostgreSQL)."""
@@ -270,9 +276,10 @@ class Connection:
 
 
 @functools.lru_cache(maxsize=1024)
-def _pg_sql(sql: str) -> str:
-    """`?` -> `%s` outside string literals, literal `%` doubled (psycopg's paramstyle)."""
-    out, quoted = [], False
+def _pg_sql(sql: str, binary: tuple[bool, ...] = ()) -> str:
+    """`?` -> `%s` outside string literals (`%b`, binary, where `binary[i]`), literal `%` doubled
+    (psycopg's paramstyle)."""
+    out, quoted, k = [], False, 0
     for ch in sql:
         if ch == "'":
             quoted = not quoted
@@ -280,10 +287,24 @@ def _pg_sql(sql: str) -> str:
         elif ch == "%":
             out.append("%%")
         elif ch == "?" and not quoted:
-            out.append("%s")
+            out.append("%b" if k < len(binary) and binary[k] else "%s")
+            k += 1
         else:
             out.append(ch)
     return "".join(out)
+
+
+@functools.lru_cache(maxsize=1)
+def _binary_cursor():
+    """A psycopg cursor class that asks the server for results in binary format."""
+    import psycopg
+
+    class BinaryCursor(psycopg.Cursor):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.format = psycopg.pq.Format.BINARY
+
+    return BinaryCursor
 
 
 def _os_user() -> str:
