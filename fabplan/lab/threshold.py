@@ -26,17 +26,19 @@ from fabplan.physics.ratemodel import light_out_bg, photon_number
 # MIN_POINTS: a threshold fit has 5 free parameters (F_th, beta, scale, background, offset); 6 spectra is
 #   the least that leaves a residual degree of freedom. Fewer: "insufficient data", never "dead".
 MIN_POINTS = 6
-# MIN_SLOPE_RATIO: slope far above / slope at low pump. Below threshold the mode output rises ~beta x
-#   the lasing slope; a ratio under 4 (beta_apparent > 0.25) is a bend, not a threshold one can place:
-#   such a series is "undetermined (kink too weak)", not dead.
-MIN_SLOPE_RATIO = 4.0
+# MIN_SLOPE_RATIO: slope far above / slope at low pump (~1/beta_apparent). Below threshold the mode
+#   output rises ~beta x the lasing slope; under 2 (beta_apparent > 0.5) the curve is a bend, not a
+#   threshold one can place: "undetermined (kink too weak)", not dead. (4 made 3 % of the generator's
+#   beta ~0.08-0.1 lasers undetermined although their intervals covered the truth.) Used by the
+#   two-segment hinge too.
+MIN_SLOPE_RATIO = 2.0
 # P_KINK: p-value needed to prefer the S-curve (a kink) over one straight line. 1e-3 (~3.3 sigma) rather
 #   than 0.05 because a logbook holds hundreds of discs: at 0.05 one straight line in 20 would be given a
 #   threshold. Above it the series is "none" (no threshold in the measured range).
 P_KINK = 1e-3
 # MAX_BETA: apparent beta (jump height 1/beta on log-log axes) beyond which the S-curve has no visible
-#   threshold (a jump < 3.3x; beta -> 1 is the "thresholdless" laser of Bjork & Yamamoto): undetermined.
-MAX_BETA = 0.3
+#   threshold (a jump < 2x; beta -> 1 is the "thresholdless" laser of Bjork & Yamamoto): undetermined.
+MAX_BETA = 0.5
 KAPPA_MIN = 1e-3  # lower bound of the collected-spontaneous term in the log-log fit (0 would be log(0))
 
 
