@@ -106,6 +106,12 @@ DAMAGE = {
     "line-seq-past-end": lambda d: _edit_json(d, lambda doc: doc["lines"][0].update(last_seq=10**9)),
     "line-seq-negative": lambda d: _edit_json(d, lambda doc: doc["lines"][0].update(first_seq=-1)),
     "design_hash-null": lambda d: _edit_json(d, lambda doc: doc.update(design_hash=None)),
+    "json-5000-digit-int": lambda d: (
+        _edit_json(d, lambda doc: None)
+        or (d / "plan.json").write_text(
+            (d / "plan.json").read_text().replace('"n_shots": 30', '"n_shots": ' + "9" * 5000)
+        )
+    ),  # soak find: json raises a plain ValueError past 4,300 digits
     "huge-field": lambda d: _edit_json(d, lambda doc: doc.update(format="x" * 200_000)),
 }
 

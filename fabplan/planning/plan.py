@@ -132,9 +132,11 @@ class ShotTable:
     def __repr__(self) -> str:
         from fabplan._display import span
 
-        return (f"ShotTable({len(self):,} shots; D {span(self.diameter_um, 'um')}, "
-                f"F {span(self.fluence_mj_cm2, 'mJ/cm^2')}, E {span(self.pulse_energy_uj, 'uJ')}, "
-                f"pulses {span(self.pulses, '')})")
+        return (
+            f"ShotTable({len(self):,} shots; D {span(self.diameter_um, 'um')}, "
+            f"F {span(self.fluence_mj_cm2, 'mJ/cm^2')}, E {span(self.pulse_energy_uj, 'uJ')}, "
+            f"pulses {span(self.pulses, '')})"
+        )
 
     def to_pandas(self):
         """One row per shot in firing order (pandas DataFrame; needs pandas, the `data` extra)."""
@@ -145,8 +147,11 @@ class ShotTable:
     def _repr_html_(self) -> str:
         from fabplan._display import html_summary
 
-        return html_summary(f"ShotTable: {len(self):,} shots", [("summary", repr(self)[len("ShotTable("):-1])],
-                            {name: getattr(self, name) for name in COLUMN_NAMES})
+        return html_summary(
+            f"ShotTable: {len(self):,} shots",
+            [("summary", repr(self)[len("ShotTable(") : -1])],
+            {name: getattr(self, name) for name in COLUMN_NAMES},
+        )
 
     def row(self, i: int) -> dict[str, Any]:
         """One shot as a plain dict (python scalars), e.g. for a journal entry."""
@@ -357,17 +362,28 @@ class Plan:
 
     def __repr__(self) -> str:
         est = self.header.get("estimate", {}).get("total_s", float("nan"))
-        return (f"Plan({self.header.get('design_name', '?')!r}: {len(self):,} shots, {self.mode} mode, "
-                f"estimated {_duration(est)}, plan hash {self.plan_hash[:12]})")
+        return (
+            f"Plan({self.header.get('design_name', '?')!r}: {len(self):,} shots, {self.mode} mode, "
+            f"estimated {_duration(est)}, plan hash {self.plan_hash[:12]})"
+        )
 
     def _facts(self) -> list[tuple[str, str]]:
         h = self.header
         est = h.get("estimate", {})
-        facts = [("design", str(h.get("design_name"))), ("shots", f"{len(self):,}"), ("mode", self.mode),
-                 ("estimated time", _duration(est.get("total_s", float("nan"))) + " (" + ", ".join(
-                     f"{k.removesuffix('_s')} {v:.3g} s" for k, v in est.items() if k != "total_s") + ")"),
-                 ("path length", f"{h.get('path_length_um', float('nan')) / 1000:.4g} mm"),
-                 ("plan hash", self.plan_hash)]
+        facts = [
+            ("design", str(h.get("design_name"))),
+            ("shots", f"{len(self):,}"),
+            ("mode", self.mode),
+            (
+                "estimated time",
+                _duration(est.get("total_s", float("nan")))
+                + " ("
+                + ", ".join(f"{k.removesuffix('_s')} {v:.3g} s" for k, v in est.items() if k != "total_s")
+                + ")",
+            ),
+            ("path length", f"{h.get('path_length_um', float('nan')) / 1000:.4g} mm"),
+            ("plan hash", self.plan_hash),
+        ]
         facts += [("warning", w) for w in h.get("warnings", [])]
         return facts
 
@@ -451,6 +467,8 @@ class Plan:
             raise UserError(f"{d / PLAN_FILE}:{exc.lineno}:{exc.colno}: invalid JSON ({exc.msg})") from None
         except RecursionError:
             raise UserError(f"{d / PLAN_FILE}: JSON nested too deeply") from None
+        except ValueError as exc:  # e.g. an integer of 5,000 digits (Python's int conversion limit)
+            raise UserError(f"{d / PLAN_FILE}: invalid JSON ({str(exc)[:80]})") from None
         where = str(d / PLAN_FILE)
         if not isinstance(doc, dict):
             raise UserError(f"{where}: expected a JSON object, got {type(doc).__name__}")
