@@ -3,7 +3,7 @@
 Each figure module (preview, dry-run report, lab report) calls these instead of its own copies:
 counts on integer axes, sample maps that never zoom into a single point (a one-disc map spans
 at least `min_span_um`) and turn into binned images when there are too many discs to draw one by
-one, and legends placed where they cover no data (outside the axes when the data fill it).
+one, and legends placed where they cover no data (in a strip added above the data if need be).
 """
 
 from __future__ import annotations
@@ -102,16 +102,25 @@ def fraction_map(ax: Any, x: np.ndarray, y: np.ndarray, selected: np.ndarray, bi
 
 def legend_clear(ax: Any, **kwargs: Any) -> Any:
     """A legend with only the entries that are there, at the place matplotlib finds emptiest;
-    outside on the right when every corner holds data. Nothing when there is nothing to label."""
+    when every place holds data, the y axis grows a strip above the data for it. Nothing when there
+    is nothing to label."""
     handles, labels = ax.get_legend_handles_labels()
     keep = [(h, lab) for h, lab in zip(handles, labels, strict=True) if lab and not lab.startswith("_")]
     if not keep:
         return None
     handles, labels = zip(*keep, strict=True)
     leg = ax.legend(handles, labels, loc="best", **kwargs)
-    if _covers_data(ax, leg):
+    if _covers_data(ax, leg):  # make a strip above the data as tall as the legend, and put it there
+        renderer = ax.figure.canvas.get_renderer()
+        h = leg.get_window_extent(renderer).height / max(ax.get_window_extent(renderer).height, 1.0)
         leg.remove()
-        leg = ax.legend(handles, labels, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0, **kwargs)
+        lo, hi = ax.get_ylim()
+        grow = 1.0 / max(1.0 - h - 0.04, 0.3)
+        if ax.get_yscale() == "log" and lo > 0 and hi > 0:
+            ax.set_ylim(lo, lo * (hi / lo) ** grow)
+        else:
+            ax.set_ylim(lo, lo + (hi - lo) * grow)
+        leg = ax.legend(handles, labels, loc="upper center", ncol=min(len(labels), 3), **kwargs)
     return leg
 
 
@@ -136,5 +145,6 @@ def _covers_data(ax: Any, leg: Any) -> bool:
     if not pts:
         return False
     p = np.vstack(pts)
-    inside = (p[:, 0] >= box.x0) & (p[:, 0] <= box.x1) & (p[:, 1] >= box.y0) & (p[:, 1] <= box.y1)
+    m = 4.0 * fig.dpi / 72.0  # a marker's half-width: a point at the edge is covered too
+    inside = (p[:, 0] >= box.x0 - m) & (p[:, 0] <= box.x1 + m) & (p[:, 1] >= box.y0 - m) & (p[:, 1] <= box.y1 + m)
     return bool(inside.any())

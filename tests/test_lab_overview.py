@@ -39,3 +39,22 @@ def test_sheet_of_every_measured_disc(logbook, tmp_path, suffix):
 def test_nothing_measured_makes_no_sheet(tmp_path):
     plt = _plt()
     assert overview_sheet(plt, None, [{"disc_id": "A-r00c00", "series_id": None}], tmp_path / "x.png") is None
+
+
+def test_lab_report_writes_the_overview_and_disc_figures_on_request(logbook, tmp_path, capsys):
+    from fabplan.cli import main
+
+    db = logbook.execute("PRAGMA database_list").fetchone()[2]
+    assert main(["lab", "report", "--db", db, "--out", str(tmp_path / "r"), "--json"]) == 0
+    res = __import__("json").loads(capsys.readouterr().out)
+    assert res["disc_figures"] == 0 and res["overview"].endswith("overview.png")
+    assert sorted(p.name for p in (tmp_path / "r").glob("*.png")) == [
+        "mode_spacing.png", "overview.png", "threshold_map.png", "threshold_vs_diameter.png", "yield_by_array.png"]
+    assert main(["lab", "report", "--db", db, "--out", str(tmp_path / "s"), "--disc", "A-r00c01",
+                 "--format", "svg"]) == 0
+    assert [p.name for p in (tmp_path / "s" / "discs").iterdir()] == ["default_A-r00c01.svg"]
+    yield_svg = (tmp_path / "s" / "yield_by_array.svg").read_text()
+    assert "<!-- 1 -->" in yield_svg and "<!-- 0.5 -->" not in yield_svg  # whole discs on the count axis
+    with pytest.raises(SystemExit) as exc:  # argparse refuses it, usage on stderr
+        main(["lab", "report", "--db", db, "--out", str(tmp_path / "t"), "--format", "jpg"])
+    assert exc.value.code == 2

@@ -315,20 +315,25 @@ def _report(args) -> int:
         if not args.json and (done % 50 == 0 or done == total):
             print(f"  disc figures {done}/{total}", file=sys.stderr)
 
+    # Per-disc figures cost ~1 s each: by default only for the discs named with --disc; the overview
+    # page shows every disc's light-in/light-out at once.
+    cap = args.max_disc_figures if args.max_disc_figures is not None else (None if args.disc else 0)
     res = report(
         _db(args),
         args.out,
         pattern=args.disc,
         sample=args.sample,
-        max_disc_figures=args.max_disc_figures,
+        max_disc_figures=cap,
         progress=tick,
+        fmt=args.format,
     )
     if args.json:
         print_json(res)
     else:
         print(
-            f"report in {res['out']}: {res['disc_figures']} disc figures, {len(res['array_figures'])} array "
-            f"figures, table {res['table_csv']}"
+            f"report in {res['out']}: overview {res['overview'] or '-'}, {res['disc_figures']} disc figures"
+            f"{'' if res['disc_figures'] else ' (--disc GLOB for some, --max-disc-figures N for more)'}, "
+            f"{len(res['array_figures'])} array figures, table {res['table_csv']}"
         )
     return 0
 
@@ -507,12 +512,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("disc_id")
     p.add_argument("status", choices=(*STATUSES, "auto"))
 
-    p = add("report", _report, "figures (per disc and per array) and a table of all fits")
+    p = add("report", _report, "figures (an overview of every disc, per array, per disc on request) and a table "
+            "of all fits")
     p.add_argument("--out", required=True, help="output directory")
     p.add_argument("--disc", help="glob of disc ids")
     p.add_argument(
-        "--max-disc-figures", type=int, default=None, help="cap on per-disc figures (default: all)"
+        "--max-disc-figures", type=int, default=None,
+        help="per-disc figures to write (default: every disc --disc selects; none without --disc: "
+        "overview.png shows every disc)",
     )
+    p.add_argument("--format", choices=("png", "svg", "pdf"), default="png", help="figure format (default png)")
 
     p = add(
         "export",

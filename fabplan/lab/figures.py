@@ -69,9 +69,15 @@ def report(
     sample: str | None = None,
     max_disc_figures: int | None = None,
     progress: Callable[[int, int], None] | None = None,
+    fmt: str = "png",
 ) -> dict:
-    """Write the report into out_dir; returns what was written. Per-disc figures take ~0.5 s each:
-    `max_disc_figures` caps them (the table and the array figures always cover every disc)."""
+    """Write the report into out_dir; returns what was written. Per-disc figures take ~1 s each:
+    `max_disc_figures` caps them (the table, the array figures and the one-page overview of every
+    disc's light-in/light-out always cover every disc). `fmt`: png, svg or pdf."""
+    if fmt not in ("png", "svg", "pdf"):
+        from fabplan.errors import UserError
+
+        raise UserError(f"report format {fmt!r}: use png, svg or pdf")
     rows = disc_rows(con, pattern=pattern, sample=sample)
     measured = [r for r in rows if r["series_id"]]
     fitted = {sid for (sid,) in con.execute("SELECT DISTINCT series_id FROM fits")}
@@ -91,12 +97,16 @@ def report(
     with plt.rc_context(STYLE):
         todo = measured[: max_disc_figures if max_disc_figures is not None else None]
         for r in todo:
-            _disc_figure(plt, con, r, out / "discs" / f"{r['sample']}_{r['disc_id']}.png")
+            _disc_figure(plt, con, r, out / "discs" / f"{r['sample']}_{r['disc_id']}.{fmt}")
             n_fig += 1
             if progress:
                 progress(n_fig, len(todo))
-        arrays = _array_figures(plt, rows, out)
+        arrays = _array_figures(plt, rows, out, fmt)
+        from fabplan.lab.overview import overview_sheet
+
+        sheet = overview_sheet(plt, con, rows, out / f"overview.{fmt}")
     return {
+        "overview": str(sheet) if sheet else None,
         "out": str(out),
         "discs": len(rows),
         "measured": len(measured),
@@ -253,7 +263,7 @@ def _xy(rows: list[dict]) -> tuple[np.ndarray, np.ndarray]:
     return np.array(xs), np.array(ys)
 
 
-def _array_figures(plt, rows: list[dict], out: Path) -> list[str]:
+def _array_figures(plt, rows: list[dict], out: Path, fmt: str = "png") -> list[str]:
     written = []
     if not rows:
         return written
@@ -263,19 +273,25 @@ def _array_figures(plt, rows: list[dict], out: Path) -> list[str]:
     has_xy = all(_fin(r["x_um"]) for r in rows)
     # Threshold map
     x, y = _xy(rows)
+    from fabplan.plotting import count_limits, legend_clear, sample_map, span_limits
+
     fig, ax = plt.subplots(figsize=(5.0, 4.0))
     ok = np.isfinite(th)
     meas = np.array([bool(r["series_id"]) for r in rows])
-    ax.scatter(x[~meas], y[~meas], s=6, c="#dddddd", marker="o", lw=0, label="not measured")
-    ax.scatter(x[meas & ~ok], y[meas & ~ok], s=10, c="#777777", marker="x", lw=0.6, label="no threshold")
-    if ok.any():
-        sc = ax.scatter(x[ok], y[ok], s=14, c=th[ok], cmap="viridis", lw=0)
+    if (~meas).any():  # a category only when it has discs (no legend entries for nothing)
+        sample_map(ax, x[~meas], y[~meas], color="#dddddd", size=6, label=f"not measured ({(~meas).sum():,})")
+    if (meas & ~ok).any():
+        ax.scatter(x[meas & ~ok], y[meas & ~ok], s=10, c="#777777", marker="x", lw=0.6,
+                   label=f"no threshold ({(meas & ~ok).sum():,})")
+    if ok.any():  # above 20,000 discs a binned image of the mean threshold per bin
+        sc = sample_map(ax, x[ok], y[ok], c=th[ok], size=14)
         fig.colorbar(sc, ax=ax).set_label(r"Threshold ($\mu$J cm$^{-2}$)")
-    ax.set_aspect("equal", adjustable="datalim")
+    dmax = max((float(r["diameter_um"]) for r in rows if _fin(r["diameter_um"])), default=10.0)
+    span_limits(ax, x, y, min_span_um=4 * dmax if has_xy else 4.0)  # one disc: not +-0.04 um
     ax.set_xlabel(r"$x$ ($\mu$m)" if has_xy else "column (array offset)")
     ax.set_ylabel(r"$y$ ($\mu$m)" if has_xy else "row")
-    ax.legend(loc="upper right", fontsize=6, markerscale=1.5)
-    written.append(_save(fig, out / "threshold_map.png", plt))
+    legend_clear(ax, fontsize=6, markerscale=1.5)
+    written.append(_save(fig, out / f"threshold_map.{fmt}", plt))
     # Threshold vs diameter
     d = np.array([r["diameter_um"] if _fin(r["diameter_um"]) else np.nan for r in rows], dtype=float)
     fig, ax = plt.subplots(figsize=(3.4, 2.8))
@@ -306,7 +322,7 @@ def _array_figures(plt, rows: list[dict], out: Path) -> list[str]:
             dd = np.linspace(max(dd[0] - 1.0, 1.0), dd[-1] + 1.0, 12)
         pt = np.array([predict_threshold(round(float(x), 2)).threshold_peak_uj_cm2 for x in dd])
         ax.plot(dd, pt, "-", color="#2166ac", lw=1.0, label="predicted (physics)")
-        ax.legend(loc="upper right")
+        legend_clear(ax)
     else:
         ax.text(
             0.5,
@@ -318,7 +334,7 @@ def _array_figures(plt, rows: list[dict], out: Path) -> list[str]:
         )
     ax.set_xlabel(r"Designed diameter ($\mu$m)")
     ax.set_ylabel(r"Threshold ($\mu$J cm$^{-2}$)")
-    written.append(_save(fig, out / "threshold_vs_diameter.png", plt))
+    written.append(_save(fig, out / f"threshold_vs_diameter.{fmt}", plt))
     # Yield by array (stacked status counts)
     arrays = sorted({r["array_id"] or "?" for r in rows})
     fig, ax = plt.subplots(figsize=(max(3.4, 0.5 * len(arrays) + 1.5), 2.8))
@@ -337,8 +353,9 @@ def _array_figures(plt, rows: list[dict], out: Path) -> list[str]:
             ax.text(i, bottom[i], f"{100 * las / tot:.0f}%", ha="center", va="bottom", fontsize=6)
     ax.set_xlabel("Array")
     ax.set_ylabel("Discs")
+    count_limits(ax, float(bottom.max()) * 1.1 if len(bottom) else 1.0)  # whole discs; room for the % labels
     ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))
-    written.append(_save(fig, out / "yield_by_array.png", plt))
+    written.append(_save(fig, out / f"yield_by_array.{fmt}", plt))
     # Measured vs predicted FSR
     ms = np.array([r["mode_spacing_nm"] if _fin(r["mode_spacing_nm"]) else np.nan for r in rows], dtype=float)
     pr = np.array(
@@ -357,12 +374,12 @@ def _array_figures(plt, rows: list[dict], out: Path) -> list[str]:
         ax.set_xlim(lim)
         ax.set_ylim(lim)
         src = {r["fsr_source"] for r in rows if r["fsr_source"]}
-        ax.legend(loc="upper left", title="prediction: " + ", ".join(sorted(src)), title_fontsize=6)
+        legend_clear(ax, title="prediction: " + ", ".join(sorted(src)), title_fontsize=6)
     else:
         ax.text(0.5, 0.5, "no mode spacings to compare", ha="center", va="center", transform=ax.transAxes)
     ax.set_xlabel("Predicted FSR at the measured peaks (nm)")
     ax.set_ylabel("Measured mode spacing (nm)")
-    written.append(_save(fig, out / "mode_spacing.png", plt))
+    written.append(_save(fig, out / f"mode_spacing.{fmt}", plt))
     return written
 
 
