@@ -55,6 +55,11 @@ CORPUS = {
     # soak finds (bench_fuzz.py): a megabyte the pure-Python YAML scanner needed 10-20 s for
     "megabyte-comment": ("# " + "x" * 1_000_000 + "\n", "the file is empty"),
     "megabyte-in-flow": (SEED.replace("rect: [-500 um,", "rect: [" + "x" * 1_000_000 + ","), "characters"),
+    "int-past-4300-digits": (
+        SEED.replace("description: One", "description: " + "9" * 5000 + "\nx: One"),
+        "cannot read this value",
+    ),
+    "impossible-date": (SEED.replace("name: seed-single-disc", "name: 2024-02-31"), "cannot read this value"),
     "shape-huge": (SEED.replace("shape: [1, 1]", "shape: [100000, 100000]"), "more than 20 million"),
     "csv-outside-folder": (
         SEED.replace("    lattice: square\n    pitch: 50 um\n    shape: [1, 1]\n", "    csv: /etc/passwd\n"),

@@ -131,7 +131,13 @@ def _build(node: yaml.Node, path: PathKey, src: YamlSource, problems: list[Probl
         return out
     if isinstance(node, yaml.SequenceNode):
         return [_build(item, path + (i,), src, problems) for i, item in enumerate(node.value)]
-    return _SCALAR_CONSTRUCTOR.construct_object(node, deep=True)
+    try:
+        return _SCALAR_CONSTRUCTOR.construct_object(node, deep=True)
+    except ValueError as exc:  # e.g. an integer past Python's 4,300-digit conversion limit
+        problems.append(
+            Problem(f"cannot read this value ({str(exc)[:60]})", format_path(path), src.file, *_pos(node))
+        )
+        return None
 
 
 def clip(value: object, limit: int = 40) -> str:
