@@ -191,3 +191,27 @@ def test_cli_json_and_refusals(journal, tmp_path, capsys):
     design = str(Path(__file__).resolve().parents[1] / "designs" / "hex_sweep.yaml")
     assert main(["dry-run", design, "--notify", "nope", "--journal", str(tmp_path / "j.jsonl")]) == 2
     assert not (tmp_path / "j.jsonl").exists()
+
+
+def test_dry_run_notify_posts_the_failure(tmp_path, capsys):
+    """`fabplan dry-run --notify URL` with a dropped controller connection: the webhook hears the
+    failure (the notifier's last look at the journal comes after the run's end record)."""
+    from fabplan.cli import main
+    from tests.exec_designs import lattice_design
+
+    _Receiver.got = []
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), _Receiver)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    hook = f"http://127.0.0.1:{srv.server_address[1]}/hook"
+    d = tmp_path / "d.yaml"
+    d.write_text(lattice_design("notify-test", "N", 3, 8))
+    try:
+        rc = main(["dry-run", str(d), "--journal", str(tmp_path / "j.jsonl"), "--json", "--notify", hook,
+                   "--fault", "xps=drop@GroupMoveAbsolute#10"])
+        assert rc == 1
+        wait_for(lambda: any(g[2]["event"] == "failure" for g in _Receiver.got), what="the failure webhook")
+    finally:
+        srv.shutdown()
+    msg = next(g[2] for g in _Receiver.got if g[2]["event"] == "failure")
+    assert "FAILED" in msg["text"] and msg["design"] == "notify-test"
+    assert msg["resume_command"].startswith("fabplan run --resume ")

@@ -8,8 +8,9 @@ same facts as fields for scripts:
 
 Posts go out on a background thread with a short timeout and never raise: an unreachable webhook
 must not disturb a run. A webhook URL usually embeds a secret, so logs name only its host.
-What was true when the notifier first looked (an old pause, a journal that already had uncertain
-shots) is not announced again: only changes seen while watching are, and a run already stalled.
+What was true when the notifier first looked at an existing journal (an old pause, uncertain shots
+of an earlier session) is not announced again: only changes seen while watching are, and a run
+already stalled. Beside a new run the journal does not exist yet, so everything it says is news.
 """
 
 from __future__ import annotations
@@ -61,6 +62,10 @@ class Notifier:
         self._thread: threading.Thread | None = None
         self.delivered = 0
         self.failed = 0
+
+    def fresh(self) -> None:
+        """The journal does not exist yet (a run about to start): everything it will say is news."""
+        self._baseline = True
 
     # ------------------------------------------------------------------ detection
     def observe(self, monitor) -> list[dict[str, Any]]:

@@ -81,6 +81,8 @@ def serve(journal: str | os.PathLike, *, host: str = "127.0.0.1", port: int = DE
         token = secrets.token_urlsafe(18)  # serving beyond this machine: never without a token
     monitor = Monitor(journal, stall_s=stall_s)
     notifier = Notifier(list(notify or [])) if notify else None
+    if notifier is not None and not Path(journal).exists():
+        notifier.fresh()
     sock = bind(host, port)
     monitor.update()  # the first look before the address is announced: the page opens on the real state
     server: uvicorn.Server | None = None
@@ -191,6 +193,8 @@ def serve_notify_only(journal: str | os.PathLike, notify: list[str], *, stall_s:
 
     monitor = Monitor(journal, stall_s=stall_s)
     notifier = Notifier(notify)
+    if not Path(journal).exists():
+        notifier.fresh()
     stop = []
     old = signal.signal(signal.SIGTERM, lambda *a: stop.append(1))
     if on_ready is not None:
