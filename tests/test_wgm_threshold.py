@@ -97,3 +97,10 @@ def test_cli_reports_prediction_and_intervals():
     text = subprocess.run([sys.executable, "-m", "fabplan", "wgm", "--diameter", "10um"],
                           capture_output=True, text=True, check=True).stdout
     assert "predicted lasing threshold" in text and "peak fluence" in text and "robust" in text
+
+
+def test_simulator_does_not_import_the_lab_package():
+    # The lab <-> sim cycle is broken: sim/lasing.py and the physics it uses sit below fabplan.lab.
+    code = ("import sys, sim.lasing; from sim.lasing import LasingDisc; LasingDisc(10.0).threshold(); "
+            "bad = [m for m in sys.modules if m.startswith('fabplan.lab')]; assert not bad, bad")
+    subprocess.run([sys.executable, "-c", code], check=True)
