@@ -86,8 +86,11 @@ def _dry_run(args) -> int:
     from fabplan.execute.session import RunSession
 
     _check_report(args)
-    try:
-        session = RunSession.dry_run(_config(args))
+    if not args.design and not args.resume:
+        raise UserError("give a design file or plan directory (or --resume JOURNAL)")
+    try:  # --resume: fresh emulators carry on from the journal (the first session's are gone)
+        session = (RunSession.dry_resume(args.resume, _config(args)) if args.resume
+                   else RunSession.dry_run(_config(args)))
     except KeyboardInterrupt:
         return _interrupted()
     return _run_session(args, session)
@@ -156,7 +159,8 @@ def _finish(args, plan, result) -> int:
 
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--mode", choices=("step", "fly"), help="override the design's process.mode")
-    p.add_argument("--journal", metavar="FILE", help="journal file (JSON lines; default journals/NAME-TIME.jsonl)")
+    p.add_argument("--journal", metavar="FILE", help="journal file (JSON lines; default journals/NAME-TIME.jsonl, "
+                   "journals/NAME-TIME-dry.jsonl for a dry run)")
     p.add_argument("--only", metavar="PATTERN", help="fire only discs whose id matches (glob, comma separated); "
                    "recorded in the journal and reused by --resume unless given again")
     p.add_argument("--skip", metavar="FILE", help="file of disc ids not to fire, one per line (# comments); "
@@ -202,7 +206,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="Start the XPS + Pharos emulators over loopback and run the design through the "
                        "real drivers and executor; the emulator's pulse log is the ground truth.",
                        epilog=EPILOG)
-    q.add_argument("design", metavar="DESIGN|PLAN_DIR")
+    q.add_argument("design", nargs="?", metavar="DESIGN|PLAN_DIR")
+    q.add_argument("--resume", metavar="JOURNAL", help="carry on the dry run recorded in JOURNAL on fresh emulators "
+                   "(its plan, mode and selection; this session's pulses in JOURNAL.pulses-2.csv, ...)")
     q.add_argument("--speedup", default="inf", help="emulated time factor or 'inf' (instant moves, default)")
     q.add_argument("--pulse-log", metavar="FILE", help="emulator pulse log (default next to the journal)")
     q.add_argument("--fault", action="append", default=[], metavar="[DEV=]KIND[@K][:ARG]",

@@ -74,9 +74,37 @@ def summary_lines(result, sim_time_s: float | None = None, dry_run: bool = False
     lines.append(dur)
     lines.append(f"  journal {result.journal_path}")
     if result.status in ("paused", "stopped", "failed"):
-        lines.append(f"  resume with: fabplan run --resume {result.journal_path}"
-                     + (" --stage URL --laser URL (this dry run's emulators are gone)" if dry_run else ""))
+        lines.append(f"  resume with: fabplan {'dry-run' if dry_run else 'run'} --resume {result.journal_path}"
+                     + (" (fresh emulators carry on from the journal)" if dry_run else ""))
     return lines
+
+
+def _emulated_pulse_times(pulse_log: str | Path) -> tuple[np.ndarray, list[float]]:
+    """Pulse times of a dry run on one clock: its first pulse log and the logs of resumed sessions
+    (NAME.pulses.csv, NAME.pulses-2.csv, ...), each later one shifted to start where the one before
+    ended. Returns (sorted times, start times of the resumed sessions)."""
+    import re
+
+    from fabplan.execute.pulselog import read_pulse_log
+
+    given = Path(pulse_log)
+    base = re.sub(r"-\d+$", "", given.stem)
+    logs = [given.with_name(f"{base}{given.suffix}")]
+    k = 2
+    while given.with_name(f"{base}-{k}{given.suffix}").is_file():
+        logs.append(given.with_name(f"{base}-{k}{given.suffix}"))
+        k += 1
+    parts, starts, end = [], [], 0.0
+    for i, log in enumerate(p for p in logs if p.is_file()):
+        t = np.sort(read_pulse_log(log)[:, 0])
+        if not len(t):
+            continue
+        if i and parts:
+            t = t - t[0] + end
+            starts.append(float(t[0]))
+        parts.append(t)
+        end = float(t[-1])
+    return (np.concatenate(parts) if parts else np.empty(0)), starts
 
 
 def write_report(path: str | Path, state: JournalState, plan, title: str = "",
@@ -141,15 +169,12 @@ def write_report(path: str | Path, state: JournalState, plan, title: str = "",
     legend_clear(ax, fontsize=8)
 
     ax = axes[2]
-    pulses = None
-    if pulse_log is not None and Path(pulse_log).is_file():
-        from fabplan.execute.pulselog import read_pulse_log
-
-        pulses = read_pulse_log(pulse_log)
-    if pulses is not None and len(pulses):
-        t = np.sort(pulses[:, 0])
+    t, starts = _emulated_pulse_times(pulse_log) if pulse_log is not None else (np.empty(0), [])
+    if len(t):
         ax.step(np.r_[0.0, t - t[0]], np.arange(len(t) + 1), where="post", lw=1,
                 marker="o" if len(t) <= 50 else None, ms=3)
+        for i, t_resume in enumerate(starts):  # a resumed dry run: each session's emulators start at zero
+            ax.axvline(t_resume - t[0], color="tab:purple", lw=0.8, ls=":", label="resume" if i == 0 else None)
         ax.set_xlabel("emulated fabrication time since first pulse (s)")
         ax.set_ylabel("pulses fired (emulator's pulse log)")
     else:
@@ -175,6 +200,7 @@ def write_report(path: str | Path, state: JournalState, plan, title: str = "",
     ax.set_title("timeline")
     if len(state.sessions) > 1:
         legend_clear(ax)
+    ax.set_xlim(left=0.0)
     fig.suptitle(title or f"{state.header.get('design_name', '')} run {state.header.get('run_id', '')}")
     fig.tight_layout()
     fig.savefig(path, dpi=110)

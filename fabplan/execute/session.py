@@ -5,6 +5,7 @@
     session = RunSession.start(RunConfig(target="designs/x.yaml", stage="xps://10.0.0.2:5001"))
     session = RunSession.resume("journals/x.jsonl")              # the devices and plan it recorded
     session = RunSession.dry_run(RunConfig(target="designs/x.yaml"))  # emulators started here
+    session = RunSession.dry_resume("journals/x-dry.jsonl")       # a dry run carried on, fresh emulators
     result = session.run(RunHooks(on_progress=lambda done, total, disc: ...))
 
 A `RunConfig` (frozen) is everything the operator chose; a constructor turns it into a session:
@@ -31,7 +32,6 @@ import contextlib
 import hashlib
 import math
 import shutil
-import tempfile
 import threading
 import time
 from dataclasses import dataclass, field, replace
@@ -57,7 +57,7 @@ class RunConfig:
 
     target       design YAML or plan directory (on resume: default the plan saved with the journal)
     stage, laser device URLs (laser default: the stage's gate); on resume default the journal's
-    journal      journal file (default journals/NAME-TIME.jsonl; a temp dir for a dry run)
+    journal      journal file (default journals/NAME-TIME.jsonl; journals/NAME-TIME-dry.jsonl for a dry run)
     mode         "step" | "fly": override the design's process.mode
     only, skip   disc-id globs to fire / a file of ids not to fire (recorded; reused on resume)
     durability   journal sync "fsync" | "async" | "batch" (default fsync for run, batch for dry run)
@@ -151,9 +151,9 @@ def load_target(target: str | Path, mode: str | None) -> tuple[Any, Any, dict[st
 def _default_journal(plan, dry: bool) -> Path:
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     name = str(plan.header.get("design_name") or "run").replace("/", "_")
-    if dry:
-        return Path(tempfile.mkdtemp(prefix="fabplan-dry-run-")) / f"{name}-{stamp}.jsonl"
-    return Path("journals") / f"{name}-{stamp}.jsonl"
+    # A dry run's journal goes where --help says, like a run's: it is what `dry-run --resume` and
+    # `lab import-journal` read, so it must outlive the command (a temp folder did not say so).
+    return Path("journals") / f"{name}-{stamp}{'-dry' if dry else ''}.jsonl"
 
 
 @dataclass
@@ -229,8 +229,8 @@ class RunSession:
         stage_url = config.stage or devices.get("stage")
         if not stage_url:
             raise UserError("--stage URL is required")
-        hint = " (this journal is from a dry run whose emulators are gone: give --stage/--laser)" \
-            if h.get("dry_run") else ""
+        hint = (" (this journal is from a dry run whose emulators are gone: carry it on with "
+                f"`fabplan dry-run --resume {journal}`, or give --stage/--laser)") if h.get("dry_run") else ""
         return cls(replace(config, mode=config.mode or h.get("mode")), plan, design, Path(journal), stage_url,
                    config.laser or devices.get("laser") or stage_url, extra, resuming=True,
                    selection_saved=h.get("selection"), hint=hint, warnings=warnings)
@@ -250,6 +250,38 @@ class RunSession:
         extra = {**extra, "dry_run": True, "speedup": config.speedup, "faults": faults, "pulse_log": str(pulse_log)}
         config = replace(config, home=True)  # the emulated stage starts unreferenced, like a real one after power-up
         return cls(config, plan, design, journal, None, None, extra, lab=_Lab(pulse_log, faults, energy, override))
+
+    @classmethod
+    def dry_resume(cls, journal: str | Path, config: RunConfig | None = None) -> RunSession:
+        """Carry on a dry run from its journal on fresh emulators (the first session's went with it):
+        the saved plan, mode and selection as `resume` takes them, the emulated stage homed again, and
+        this session's pulses in their own log beside the first (JOURNAL.pulses-2.csv, -3, ...: the new
+        emulators' clock starts at zero again)."""
+        from fabplan.execute.journal import read_journal
+
+        config = config or RunConfig()
+        try:
+            h = read_journal(journal).header
+        except (ValueError, KeyError, IndexError, TypeError) as exc:
+            raise UserError(f"{journal}: not a readable fabplan journal ({exc})") from None
+        if not h.get("dry_run"):
+            raise UserError(f"{journal}: not a dry-run journal; resume a run on devices with `fabplan run --resume`")
+        session = cls.resume(journal, replace(config, stage=config.stage or "sim://dry-run-resume"))
+        first = Path(h.get("pulse_log") or Path(journal).with_suffix(".pulses.csv"))
+        k = 2
+        while (first.with_name(f"{first.stem}-{k}{first.suffix}")).exists():
+            k += 1
+        pulse_log = Path(config.pulse_log) if config.pulse_log else first.with_name(f"{first.stem}-{k}{first.suffix}")
+        if pulse_log.exists():
+            raise UserError(f"{pulse_log}: pulse log exists; choose another --pulse-log")
+        faults = parse_faults(config.faults)
+        energy, override = _emulated_attenuator(session.plan, session.design)
+        session.header_extra = {**session.header_extra, "dry_run": True, "speedup": config.speedup,
+                                "faults": faults, "pulse_log": str(pulse_log)}
+        session.config = replace(session.config, home=True)
+        session.lab = _Lab(pulse_log, faults, energy, override)
+        session.hint = ""
+        return session
 
     # ------------------------------------------------------------------ control
 
