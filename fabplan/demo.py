@@ -32,10 +32,11 @@ def _step(title: str) -> None:
 
 
 def run_demo(out_dir: str | Path, design_path: str | Path | None = None, *, fresh: bool = True) -> DemoResult:
-    """Run every stage of the product on `design_path` (the seed design by default) into `out_dir`."""
+    """Run every stage of the product on `design_path` into `out_dir`; by default the shipped
+    demo_array: the paper's 10 um disc among 6-14 um discs, so every figure has something to compare."""
     from fabplan.shipped import shipped_design
 
-    design_path = Path(design_path) if design_path else shipped_design("seed_single_disc")  # ships in the wheel
+    design_path = Path(design_path) if design_path else shipped_design("demo_array")  # ships in the wheel
     if not design_path.is_file():
         raise UserError(f"{design_path}: design not found (pass --design FILE)")
     out = Path(out_dir)
