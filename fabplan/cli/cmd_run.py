@@ -121,7 +121,10 @@ def _run_session(args, session) -> int:
         return EXIT["stopped"]
     except KeyboardInterrupt:
         return _interrupted()
-    return _finish(args, session.plan, result)
+    try:
+        return _finish(args, session.plan, result)
+    except KeyboardInterrupt:  # while printing the summary / writing the report: the run itself has ended
+        return _interrupted()
 
 
 def _finish(args, plan, result) -> int:
