@@ -192,3 +192,14 @@ def test_limits_are_far_beyond_real_designs():
     for path in sorted((ROOT / "designs").glob("*.yaml")):
         src = load_yaml(path.read_text(), str(path))
         assert src.node_count < 100_000
+
+
+def test_measured_profile_of_absurd_extent_is_refused(tmp_path, capsys):
+    # r up to 1e9 um: the 5 nm interpolation grid tried to allocate 1.46 TiB (a traceback)
+    (tmp_path / "f.csv").write_text("r_um,intensity\n0,0\n5,1\n1e9,0\n")
+    text = SEED.replace(
+        "profile: {model: annular, inner_diameter: 10 um, outer_diameter: 16 um, na: 0.32}",
+        "profile: {model: measured, csv: f.csv}",
+    ).replace("diameter: 10 um, fluence: 100 mJ/cm^2", "fluence: 100 mJ/cm^2")
+    code, err = _validate(tmp_path, text, capsys)
+    assert code == 2 and "at most 1000 um" in err and "Traceback" not in err, err

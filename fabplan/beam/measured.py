@@ -17,6 +17,8 @@ from fabplan.beam.base import TabulatedBeam
 from fabplan.errors import UserError
 
 GRID_STEP_UM = 0.005
+MAX_RADIUS_UM = 1000.0  # a donut focal spot is ~10 um; 1 mm bounds the grid at 200,000 points
+MAX_SAMPLES = 100_000
 
 
 class MeasuredBeam(TabulatedBeam):
@@ -34,6 +36,11 @@ class MeasuredBeam(TabulatedBeam):
             raise UserError(f"{where}: non-numeric or infinite values")
         if np.any(r < 0) or np.any(np.diff(r) <= 0):
             raise UserError(f"{where}: radii must be >= 0 and strictly increasing")
+        if r[-1] > MAX_RADIUS_UM or r.size > MAX_SAMPLES:  # the fine grid below is r_max / 5 nm points
+            raise UserError(
+                f"{where}: a focal-spot profile reaches at most {MAX_RADIUS_UM:g} um in at most "
+                f"{MAX_SAMPLES:,} samples (got {r[-1]:.4g} um, {r.size:,} samples): check the units"
+            )
         if np.any(v < 0) or not v.max() > 0:
             raise UserError(f"{where}: intensities must be >= 0 and not all zero")
         if r[0] > 0:  # hold the innermost value down to the centre
