@@ -1,6 +1,7 @@
 """Reference documentation generated from the code itself: CLI help and the design JSON Schema.
 
-`fabplan docs` rewrites the generated sections of README.md (between BEGIN/END GENERATED markers),
+`fabplan docs` rewrites the generated sections (between BEGIN/END GENERATED markers) of
+docs/reference.md, the reference the README links to (or of the README itself, if it has them),
 so the reference can never drift from what the program actually accepts; a test keeps them in sync.
 """
 

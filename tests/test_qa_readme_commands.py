@@ -20,13 +20,13 @@ from fabplan.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 
-RUNNABLE = {"validate", "plan", "preview", "export-gds", "wgm", "dry-run", "schema", "docs", "station"}
+RUNNABLE = {"validate", "plan", "preview", "export-gds", "wgm", "dry-run", "schema", "docs", "station", "designs"}
 NEEDS_USER_FILES_OR_HARDWARE = {"calibrate", "import-gds", "run", "stage", "lab", "monitor"}  # monitor: a journal
 # The README's 250,000-disc fly dry run takes ~15 s of CPU on its own: left to the executor's tests.
 TOO_SLOW = {"fabplan dry-run designs/dense_cm2.yaml --mode fly"}
 # `--fault xps=drop@40` drops the controller's connection mid-run on purpose: the run stops with a
 # device fault (exit 1, as `fabplan run` documents) and prints how to resume.
-EXPECTED_EXIT = {"fabplan dry-run designs/hex_sweep.yaml --fault xps=drop@40": 1}
+EXPECTED_EXIT = {"fabplan dry-run designs/hex_sweep.yaml --fault xps=drop@40 --journal runs/cut.jsonl": 1}
 
 
 def readme_design() -> str:
@@ -53,7 +53,7 @@ def _classify(cmd: str) -> str:
     sub = words[1]
     if cmd in TOO_SLOW:
         return "slow"
-    if sub in NEEDS_USER_FILES_OR_HARDWARE:
+    if sub in NEEDS_USER_FILES_OR_HARDWARE or "--resume" in words:  # (tests/test_tour.py runs them in order)
         return "needs files or hardware"
     designs = [w for w in words if w.endswith(".yaml") and w != "my_design.yaml"]  # made from the README
     if any(not (ROOT / w).is_file() for w in designs):
