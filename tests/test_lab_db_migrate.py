@@ -1,6 +1,7 @@
 """An existing logbook made by the released SQLite-only code (schema v3, tests/data/lab/logbook_v3.sqlite,
 see the README there) migrates forward in place: nothing lost, same schema as a new logbook."""
 
+import json
 import shutil
 import sqlite3
 from pathlib import Path
@@ -8,8 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from fabplan.errors import UserError
 from fabplan.lab import db, fit_all, open_db
 from fabplan.lab.queries import disc_rows, series_spectra
+from tests import lab_pg
+
+pg_url = lab_pg.pg_url  # fixture: a fresh PostgreSQL database
 
 V3 = Path(__file__).parent / "data" / "lab" / "logbook_v3.sqlite"
 
@@ -69,3 +74,38 @@ def test_migrated_logbook_works(tmp_path, monkeypatch):
     assert {r["disc_id"]: r["status"] for r in disc_rows(con)}["A-r00c01"] == "damaged"
     (who,) = [dict(r) for r in con.execute("SELECT operator, action FROM audit")]
     assert who == {"operator": "E16-test", "action": "fit"}
+
+
+def _dump(con):
+    out = {}
+    for t in db.COPY_ORDER:
+        rows = [tuple(r) for r in con.execute(f"SELECT * FROM {t} ORDER BY 1")]
+        out[t] = [tuple(bytes(v) if isinstance(v, memoryview) else v for v in r) for r in rows]
+    return out
+
+
+def test_copy_sqlite_logbook_to_postgresql_and_back(tmp_path, pg_url, capsys, monkeypatch):
+    """A lab outgrowing one PC: its (old, migrated) SQLite logbook goes whole into the server with
+    `lab copy`; the server's logbook then takes new writes; a copy back to a file matches row for row."""
+    from fabplan.cli import main
+
+    path = tmp_path / "lab.sqlite"
+    shutil.copy(V3, path)
+    monkeypatch.setenv("FABPLAN_OPERATOR", "mover")
+    assert main(["lab", "copy", pg_url, "--db", str(path), "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)["rows"]
+    assert rows["spectra"] == 16 and rows["fits"] == 4 and rows["discs"] == 2
+    src, pg = open_db(path), open_db(pg_url)
+    assert {k: v for k, v in _dump(pg).items() if k != "audit"} == {k: v for k, v in _dump(src).items() if k != "audit"}
+    (audit,) = [dict(r) for r in pg.execute("SELECT operator, action FROM audit")]
+    assert audit == {"operator": "mover", "action": "copy"}
+    # The server carries on: new ids follow the copied ones (its sequences were moved past them).
+    res = {r.disc_id: r for r in fit_all(pg)}
+    assert set(res) == {"A-r00c00", "A-r00c01"}
+    with pytest.raises(UserError, match="not empty"):
+        db.copy_logbook(src, pg)
+    back = open_db(tmp_path / "back.sqlite")
+    db.copy_logbook(pg, back)
+    b, p = _dump(back), _dump(pg)
+    assert b["audit"][:-1] == p["audit"] and b["audit"][-1][5] == "copy"  # plus the copy's own row
+    assert {k: v for k, v in b.items() if k != "audit"} == {k: v for k, v in p.items() if k != "audit"}

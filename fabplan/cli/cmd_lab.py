@@ -384,6 +384,22 @@ def _export_data(args) -> int:
     return 0
 
 
+def _copy(args) -> int:
+    """Copy the whole logbook (--db) into a new, empty one: a SQLite file into the lab's server."""
+    from fabplan.lab.db import copy_logbook, open_db, redact
+
+    src = _db(args)
+    dst = open_db(args.destination)
+    dst.action = "lab copy"
+    res = copy_logbook(src, dst)
+    if args.json:
+        print_json({"destination": redact(args.destination), "rows": res})
+    else:
+        print(f"copied {res['spectra']} spectra, {res['series']} series, {res['discs']} discs, {res['fits']} fits "
+              f"-> {redact(args.destination)}")
+    return 0
+
+
 def _simulate(args) -> int:
     from fabplan.lab.simulate import simulate_series
 
@@ -534,6 +550,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--all", action="store_true", help="one row per measured spectrum")
     p.add_argument("--disc", help="glob of disc ids")
     p.add_argument("--out", help="file (default: stdout); a folder for parquet")
+
+    p = add("copy", _copy, "copy the whole logbook (--db) into a new empty one, e.g. a SQLite file into "
+            "the lab's PostgreSQL server (ids, audit and spectra kept)")
+    p.add_argument("destination", help="the new logbook: postgresql://user@host/db, a file or sqlite:///file")
 
     p = add("simulate", _simulate, "dry run: simulated lasing spectra + manifest for `lab import`")
     p.add_argument("--out", required=True, help="output directory")

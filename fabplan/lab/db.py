@@ -33,6 +33,7 @@ from __future__ import annotations
 import functools
 import getpass
 import hashlib
+import itertools
 import json
 import os
 import random
@@ -710,3 +711,50 @@ def sample_id(con: Connection, name: str) -> int:
         return int(row[0])
     con.execute("INSERT INTO samples(name) VALUES (?) ON CONFLICT (name) DO NOTHING", (name,))
     return int(con.execute("SELECT id FROM samples WHERE name=?", (name,)).fetchone()[0])
+
+
+# ---- moving a logbook ---------------------------------------------------------------------------
+
+COPY_ORDER = ("audit", "samples", "designs", "runs", "discs", "series", "axes", "spectra", "fits", "spectral")
+
+
+def copy_logbook(src: Connection, dst: Connection, batch: int = 1000,
+                 progress: Callable[[str, int], None] | None = None) -> dict[str, int]:
+    """Copy every row of logbook `src` into the empty logbook `dst` (e.g. a lab's SQLite file into its
+    new PostgreSQL server), ids kept so every reference stays valid; one transaction on `dst`."""
+    if schema_version(src) != SCHEMA_VERSION or schema_version(dst) != SCHEMA_VERSION:
+        raise UserError("both logbooks must be open (migrated) by this fabplan")
+    counts: dict[str, int] = {}
+    with transaction(dst, "copy", source=redact(src.address)):
+        if dst.has_audit and dst.audit_id is not None:  # this copy's own audit row: keep it after the copied ones
+            dst.execute("DELETE FROM audit WHERE id=?", (dst.audit_id,))
+        for t in COPY_ORDER:
+            n = dst.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
+            if n:
+                raise UserError(f"{redact(dst.address)}: not empty (table {t} has {n} rows): copy into a new logbook")
+        for t in COPY_ORDER:
+            res = src.execute(f"SELECT * FROM {t}")
+            rows = iter(res)
+            cols = res._cls._keys if res._cls else ()
+            sql = f"INSERT INTO {t}({', '.join(cols)}) VALUES ({','.join('?' * len(cols))})"
+            n = 0
+            while True:
+                chunk = [tuple(r) for r in itertools.islice(rows, batch)]
+                if not chunk:
+                    break
+                dst.executemany(sql, chunk)
+                n += len(chunk)
+            counts[t] = n
+            if progress:
+                progress(t, n)
+        if dst.dialect == "postgresql":  # ids were given explicitly: move each id sequence past them
+            for t in COPY_ORDER:
+                if t != "spectral":
+                    dst.execute(f"SELECT setval(pg_get_serial_sequence('{t}', 'id'), "
+                                f"coalesce((SELECT max(id) FROM {t}), 0) + 1, false)")
+        dst.audit_id = dst.insert_id(
+            "INSERT INTO audit(operator, host, pid, action, detail) VALUES (?,?,?,?,?)",
+            (dst.operator, dst.host, os.getpid(), "copy",
+             json.dumps({"source": redact(src.address), "rows": counts}, sort_keys=True)),
+        )
+    return counts
