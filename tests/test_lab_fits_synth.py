@@ -101,3 +101,24 @@ def test_offset_is_unbiased_by_read_noise():
     off = spectral.offset(y)
     assert abs(off.mean() - 500.0) < 1.5
     assert abs(spectral.offset(y, dark=np.full(1024, 500.0))[0] - 500.0) < 1e-9
+
+
+def test_saturating_output_is_not_called_dead():
+    # Output rolling off at the top (gain saturation / heating): y -> y / (1 + y / Y_s). Issue 18: such
+    # series were "dead". Now a threshold (biased low by a strong roll-off: the flag says when top
+    # points were set aside) or undetermined, never "none".
+    from fabplan.lab.threshold import fit_ll
+    from tests.synth_lasing import photons
+
+    rng = np.random.default_rng(3)
+    f = np.linspace(5, 60, 14)
+    beta = 1e-3
+    pth = (1 / beta) * (1 - beta)
+    for ys in (0.5, 2.0):
+        s, _ = photons(f * (1 + 0.03 * rng.standard_normal(f.size)) / 15.0 * pth, beta, 0.0)
+        y = s / pth
+        y = 1e5 * y / (1 + y / (ys * y.max()))
+        sy = 0.02 * y + 20
+        r = fit_ll(f, y + sy * rng.standard_normal(y.size), sy)
+        assert r.verdict != "none"
+        assert r.verdict == "undetermined" or 9.0 < r.threshold < 16.5

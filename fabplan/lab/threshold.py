@@ -391,7 +391,52 @@ def _grid_chi2(f, y, sd, th, beta):
     return (r * r).sum(axis=-1), coef
 
 
+SATURATION_DROP_MAX = 3  # top points that may be set aside as saturated (gain roll-off, heating)
+
+
 def fit_ll(
+    f: np.ndarray,
+    y: np.ndarray,
+    sy: np.ndarray | None = None,
+    jitter: float = PUMP_JITTER,
+    level: float = 0.95,
+) -> LLFit:
+    """`fit_ll_once`, then, when the fit is poor (reduced chi^2 > 2) and the highest points fall below
+    it, again without the top 1..SATURATION_DROP_MAX points: a saturating output (gain saturation,
+    heating) bends the line down and drags the threshold low. A refit is kept if it halves the reduced
+    chi^2 or brings it to <= 1.5, keeping N_ABOVE_MIN + 1 points above threshold; the flag says what
+    was set aside."""
+    first = fit_ll_once(f, y, sy, jitter, level)
+    if not (first.chi2_red > 2.0) or not math.isfinite(first.threshold):
+        return first
+    f = np.asarray(f, dtype=np.float64)
+    o = np.argsort(f)
+    f_s, y_s = f[o], np.asarray(y, dtype=np.float64)[o]
+    sy_s = np.asarray(sy, dtype=np.float64)[o] if sy is not None else None
+    # Only a top that bends DOWN is saturation: the last three points rise at < 80 % of the fitted
+    # lasing slope (a poor fit for other reasons is left alone).
+    top_slope = float(np.polyfit(f_s[-3:], y_s[-3:], 1)[0]) if f_s.size >= 3 else float("nan")
+    if not top_slope < 0.8 * first.slope_efficiency:
+        return first
+    best, drop = first, 0
+    for k in range(1, SATURATION_DROP_MAX + 1):
+        if f_s.size - k < MIN_POINTS:
+            break
+        r = fit_ll_once(f_s[:-k], y_s[:-k], sy_s[:-k] if sy_s is not None else None, jitter, level)
+        if r.params.get("n_above", 0) < N_ABOVE_MIN + 1:
+            break
+        if r.chi2_red < 0.5 * best.chi2_red or (r.chi2_red <= 1.5 < best.chi2_red):
+            best, drop = r, k
+        if best.chi2_red <= 1.5:
+            break
+    if drop:
+        best.params["saturated_points"] = drop
+        note = f"saturation: top {drop} point(s) from {f_s[-drop]:.3g} set aside"
+        best.flag = "; ".join(x for x in (best.flag, note) if x)
+    return best
+
+
+def fit_ll_once(
     f: np.ndarray,
     y: np.ndarray,
     sy: np.ndarray | None = None,
