@@ -97,8 +97,11 @@ def _watching(args, session, journal: Path, info: dict[str, Any]) -> Iterator[No
 
     with run_log(journal) as log_file:
         info["log"] = str(log_file)
-        log.info("%s %s: journal %s, plan %s", "dry run" if getattr(args, "speedup", None) else "run",
-                 getattr(session.plan, "header", {}).get("design_name"), journal, session.plan.plan_hash[:12])
+        plan = session.plan  # planned before this log existed: its summary goes in here
+        log.info("%s %s: journal %s, plan %s (%d shots, %s mode, estimate %.1f s)",
+                 "dry run" if getattr(args, "speedup", None) else "run", plan.header.get("design_name"), journal,
+                 plan.plan_hash[:12], len(plan.shots), plan.header.get("mode"),
+                 float((plan.header.get("estimate") or {}).get("total_s") or float("nan")))
         child = None
         if getattr(args, "monitor", False) or getattr(args, "notify", None):
             child = _start_child(args, journal, log_file)
