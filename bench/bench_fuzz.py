@@ -126,7 +126,7 @@ def _seeds(tmp: Path) -> dict:
             lines = text.splitlines()
             if (
                 not lines
-                or not all(ln.startswith((argv[-1], "error: ")) for ln in lines)
+                or not all(ln.startswith((str(Path(argv[-1]).parent), "error: ")) for ln in lines)
                 or len(text) > 20_000
             ):
                 raise RuntimeError(f"exit 2 without located lines: {text[:300]!r}")
@@ -167,6 +167,24 @@ def _seeds(tmp: Path) -> dict:
 
     unchained = re.sub(rb',"h":"[0-9a-f]{16}"\}', b"}", jpath.read_bytes())
 
+    seed = (ROOT / "designs" / "seed_single_disc.yaml").read_text()
+    seed_csv_design = seed.replace(
+        "    lattice: square\n    pitch: 50 um\n    shape: [1, 1]\n", "    csv: pos.csv\n"
+    ).encode()
+    pos_csv = b"x_um,y_um,diameter_um,pulses\n" + b"".join(f"{40 * i},0,10,1\n".encode() for i in range(8))
+    seed_profile_design = (
+        seed.replace(
+            "profile: {model: annular, inner_diameter: 10 um, outer_diameter: 16 um, na: 0.32}",
+            "profile: {model: measured, csv: spot.csv}",
+        )
+        .replace("diameter: 10 um, fluence: 100 mJ/cm^2", "fluence: 100 mJ/cm^2")
+        .encode()
+    )
+    spot_csv = b"r_um,intensity\n" + b"".join(
+        f"{0.25 * i:.2f},{(0.25 * i) ** 2 * 2.718 ** (-((0.25 * i) ** 2) / 18):.5f}\n".encode()
+        for i in range(60)
+    )
+
     def read_all(d: Path) -> None:  # what resume, reports and the logbook read
         st = read_journal(d / "j.jsonl")
         st.counts(), st.disc_id, st.target_um, st.pulses
@@ -190,6 +208,16 @@ def _seeds(tmp: Path) -> dict:
             {"plan.json": (pdir / "plan.json").read_bytes(), "shots.csv": (pdir / "shots.csv").read_bytes()},
             None,
             plan_runner,
+        ),
+        "disc CSV named by a design": (
+            {"d.yaml": seed_csv_design, "pos.csv": pos_csv},
+            "pos.csv",
+            lambda d: run_cli("validate", str(d / "d.yaml")),
+        ),
+        "beam profile CSV named by a design": (
+            {"d.yaml": seed_profile_design, "spot.csv": spot_csv},
+            "spot.csv",
+            lambda d: run_cli("validate", str(d / "d.yaml")),
         ),
         "journal (run --resume)": ({"j.jsonl": jpath.read_bytes()}, "j.jsonl", read_all),
         "journal, pre-chain format": ({"j.jsonl": unchained}, "j.jsonl", read_all),
@@ -253,7 +281,9 @@ def main() -> int:
                 if args.keep and failures and failures[-1][:2] == (name, i):
                     import shutil
 
-                    shutil.copytree(d, Path(args.keep) / f"{name.split()[0]}-{name.split()[1]}-{i}")
+                    shutil.copytree(
+                        d, Path(args.keep) / f"{name.split()[0]}-{name.split()[1]}-{i}", dirs_exist_ok=True
+                    )
                 worst_t, worst_mb = max(worst_t, dt), max(worst_mb, peak)
                 for f in d.iterdir():
                     if f.is_dir():

@@ -203,3 +203,25 @@ def test_measured_profile_of_absurd_extent_is_refused(tmp_path, capsys):
     ).replace("diameter: 10 um, fluence: 100 mJ/cm^2", "fluence: 100 mJ/cm^2")
     code, err = _validate(tmp_path, text, capsys)
     assert code == 2 and "at most 1000 um" in err and "Traceback" not in err, err
+
+
+@pytest.mark.parametrize("which", ["disc", "profile"])
+@pytest.mark.parametrize(
+    "body",
+    ['0,0,"5\n' + "6" * 140_000 + "\n", "0,0," + "1" * 100_000 + " um\n"],
+    ids=["csv-limit", "huge-cell"],
+)
+def test_hostile_csv_named_by_design_is_one_bounded_line(tmp_path, capsys, which, body):
+    # soak finds: csv's 131,072-char field limit was a traceback, a 100,000-char cell was echoed whole
+    (tmp_path / "f.csv").write_text(
+        ("x_um,y_um,diameter_um\n" if which == "disc" else "r_um,intensity,x\n") + body
+    )
+    if which == "disc":
+        text = SEED.replace("    lattice: square\n    pitch: 50 um\n    shape: [1, 1]\n", "    csv: f.csv\n")
+    else:
+        text = SEED.replace(
+            "profile: {model: annular, inner_diameter: 10 um, outer_diameter: 16 um, na: 0.32}",
+            "profile: {model: measured, csv: f.csv}",
+        ).replace("diameter: 10 um, fluence: 100 mJ/cm^2", "fluence: 100 mJ/cm^2")
+    code, err = _validate(tmp_path, text, capsys)
+    assert code == 2 and "Traceback" not in err and len(err) < 500 and "f.csv" in err, err[:600]

@@ -68,14 +68,22 @@ def read_profile_csv(path: str | Path, radius_column: str = "r_um", value_column
 
     p = Path(path)
     text = read_text_limited(p, MAX_DESIGN_CSV_BYTES, "a beam profile")  # size- and UTF-8-checked
+    from fabplan.design.files import MAX_CELL_CHARS
+
+    long = next((ln for ln in text.splitlines() if len(ln) > 64 * MAX_CELL_CHARS), None)
+    if long is not None:  # also keeps csv's 131,072-char field limit out of reach
+        raise UserError(f"{p}: a line of {len(long):,} characters: not a radial profile CSV")
     rows = csv.DictReader(line for line in text.splitlines() if not line.lstrip().startswith("#"))
-    fields = rows.fieldnames or []
+    try:
+        fields = rows.fieldnames or []
+    except csv.Error as exc:
+        raise UserError(f"{p}: unreadable CSV ({exc})") from None
     for col in (radius_column, value_column):
         if col not in fields:
             raise UserError(f"{p}: no column {col!r} (columns: {', '.join(fields) or 'none'})")
     r, v = [], []
     lines = [i + 1 for i, line in enumerate(text.splitlines()) if not line.lstrip().startswith("#")]
-    for k, row in enumerate(rows):
+    for k, row in _dict_rows(rows, p):
         line_no = lines[k + 1] if k + 1 < len(lines) else "?"
         try:
             r.append(float(row[radius_column]))
@@ -83,6 +91,20 @@ def read_profile_csv(path: str | Path, radius_column: str = "r_um", value_column
         except (TypeError, ValueError):
             raise UserError(
                 f"{p}:{line_no}: expected numbers in {radius_column!r} and {value_column!r}, got "
-                f"{row.get(radius_column)!r}, {row.get(value_column)!r}"
+                f"{str(row.get(radius_column))[:30]!r}, {str(row.get(value_column))[:30]!r}"
             ) from None
     return np.array(r), np.array(v)
+
+
+def _dict_rows(rows, path):
+    """enumerate(rows) with a csv error as a UserError naming the file."""
+    k = 0
+    while True:
+        try:
+            row = next(rows)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            raise UserError(f"{path}: unreadable CSV ({exc})") from None
+        yield k, row
+        k += 1

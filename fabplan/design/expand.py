@@ -129,14 +129,15 @@ def read_disc_csv(path, default: models.DiscParams) -> dict[str, np.ndarray]:
     """Columns x_um, y_um [, diameter_um, fluence_mj_cm2, pulses]; errors name file and line."""
     problems: list[Problem] = []
     out: dict[str, list] = {"x": [], "y": [], "diameter": [], "fluence": [], "pulses": []}
-    from fabplan.design.files import MAX_DESIGN_CSV_BYTES
+    from fabplan.design.files import MAX_DESIGN_CSV_BYTES, csv_rows
     from fabplan.design.yamlsource import read_text_limited
 
-    # Bounded size, UTF-8 checked up front (a Latin-1 file was a UnicodeDecodeError traceback mid-read).
+    # Bounded size, UTF-8 checked up front (a Latin-1 file was a UnicodeDecodeError traceback mid-read);
+    # csv errors and oversized cells are located problems (csv_rows)
     handle = io.StringIO(read_text_limited(path, MAX_DESIGN_CSV_BYTES, "a disc CSV"), newline="")
     with handle:
-        reader = csv.reader(handle)
-        header = [h.strip() for h in next(reader, [])]
+        reader = csv_rows(csv.reader(handle), path)
+        header = [h.strip() for h in next(reader, (1, []))[1]]
         index = {}
         for key, (canon, short, _) in _CSV_ALIASES.items():
             for name in (canon, short):
@@ -146,9 +147,9 @@ def read_disc_csv(path, default: models.DiscParams) -> dict[str, np.ndarray]:
             index["pulses"] = header.index("pulses")
         if "x" not in index or "y" not in index:
             raise ProblemsError(
-                [Problem(f"CSV header needs x_um and y_um columns, got {header}", "", str(path), 1, 1)]
+                [Problem(f"CSV header needs x_um and y_um columns, got {header[:8]}", "", str(path), 1, 1)]
             )
-        for line_no, row in enumerate(reader, start=2):
+        for line_no, row in reader:
             if not row or all(not c.strip() for c in row) or row[0].lstrip().startswith("#"):
                 continue
             try:

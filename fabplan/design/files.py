@@ -8,7 +8,9 @@ inside the folder that points out of it is refused as well.
 
 from __future__ import annotations
 
+import csv
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 ALLOW_OUTSIDE_ENV = "FABPLAN_ALLOW_OUTSIDE_FILES"
@@ -48,3 +50,34 @@ def file_fields(design) -> list[tuple[tuple, str]]:
     if getattr(profile, "model", None) == "measured":
         out.append((("beam", "profile", "csv"), profile.csv))
     return out
+
+
+MAX_CELL_CHARS = 200  # a coordinate, a quantity with units, a pulse count; the unit parser is quadratic
+
+
+def csv_rows(reader, path) -> Iterator[tuple[int, list[str]]]:
+    """(file line, row) of a csv.reader over a file a design names: a csv error (an unclosed quote
+    running into a field over the module's 131,072-char limit) or an oversized cell is a located
+    ProblemsError, never a traceback or a whole cell echoed."""
+    from fabplan.errors import Problem, ProblemsError
+
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            raise ProblemsError([Problem(f"unreadable CSV: {exc}", "", str(path), reader.line_num)]) from None
+        long = next((c for c in row if len(c) > MAX_CELL_CHARS), None)
+        if long is not None:
+            raise ProblemsError(
+                [
+                    Problem(
+                        f"a cell of {len(long):,} characters (at most {MAX_CELL_CHARS}): {long[:30]!r}...",
+                        "",
+                        str(path),
+                        reader.line_num,
+                    )
+                ]
+            )
+        yield reader.line_num, row
