@@ -120,7 +120,7 @@ def legend_clear(ax: Any, **kwargs: Any) -> Any:
             ax.set_ylim(lo, lo * (hi / lo) ** grow)
         else:
             ax.set_ylim(lo, lo + (hi - lo) * grow)
-        leg = ax.legend(handles, labels, loc="upper center", ncol=min(len(labels), 3), **kwargs)
+        leg = ax.legend(handles, labels, loc="upper left", **kwargs)
     return leg
 
 
@@ -138,9 +138,10 @@ def _covers_data(ax: Any, leg: Any) -> bool:
         off = getattr(coll, "get_offsets", lambda: np.empty((0, 2)))()
         if len(off) and coll.get_transform() is not None and coll.get_offset_transform() is ax.transData:
             pts.append(ax.transData.transform(np.asarray(off)[:: max(1, len(off) // 2000)]))
-    for patch in ax.patches:  # bars: the middle of their top edge
+    full = ax.get_window_extent(renderer).height
+    for patch in ax.patches:  # bars: the middle of their top edge (not full-height bands: axvspan)
         ext = patch.get_window_extent(renderer)
-        if ext.width > 0 and ext.height > 0:
+        if ext.width > 0 and 0 < ext.height < 0.98 * full:
             pts.append(np.array([[0.5 * (ext.x0 + ext.x1), ext.y1]]))
     if not pts:
         return False

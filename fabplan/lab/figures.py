@@ -223,8 +223,10 @@ def _disc_figure(plt, con, r: dict, path: Path) -> None:
             fontsize=7,
             color="0.3",
         )
-    a_lin.legend(loc="upper left")
-    a_log.legend(loc="upper left")
+    from fabplan.plotting import legend_clear
+
+    legend_clear(a_lin)  # never on the curve: a strip above the data if every place is taken
+    legend_clear(a_log)
     # (d) linewidth vs fluence
     a_lw.semilogy(f, fwhm, "s", ms=3, mfc="white", mec="k", mew=0.7)
     if _fin(res):
