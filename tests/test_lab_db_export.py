@@ -1,4 +1,4 @@
-"""Data other tools read: `lab export --format nexus` (opened with h5py and nexusformat), `--format
+"""Data other tools read: `lab export --format nexus` (opened with h5py, silx and nexusformat), `--format
 parquet` (pyarrow/pandas), the DataFrame API (Logbook) on both backends, and plan, journal and pulse
 log of a real dry run (fabplan dry-run on the emulators) as DataFrames."""
 
@@ -97,6 +97,21 @@ def test_nexus_export_opens_in_h5py_and_nexusformat(filled, spectra, tmp_path, c
         assert seed1["sample/diameter"].attrs["units"] == "um" and seed1["fabrication/known"][()]
         assert f["free__F-r00c00__series3/operator/name"][()].decode() == "bo"
         assert "design_yaml" not in f["free__F-r00c00__series3/fabrication"]
+
+    # silx (the ESRF viewer's library) by its own NXdata rules: default plot and every spectrum valid.
+    silx_io = pytest.importorskip("silx.io")
+    from silx.io import nxdata
+
+    with silx_io.open(str(out)) as sf:
+        assert nxdata.is_NXroot_with_default_NXdata(sf)
+        for name in sf:
+            e = sf[name]
+            assert nxdata.is_NXentry_with_default_NXdata(e)
+            ll = nxdata.get_default(e)
+            # silx names a field with its units: "pump_fluence (uJ/cm^2)"
+            assert ll.signal_name.startswith("integrated_emission") and ll.axes_names[0].startswith("pump_fluence")
+            sp = nxdata.NXdata(e["spectrum_003"])
+            assert sp.is_curve and sp.axes_names == ["wavelength (nm)"] and sp.signal.shape == (1024,)
 
     nx = pytest.importorskip("nexusformat.nexus")
     root = nx.nxload(str(out))
