@@ -60,6 +60,17 @@ CORPUS = {
         "cannot read this value",
     ),
     "impossible-date": (SEED.replace("name: seed-single-disc", "name: 2024-02-31"), "cannot read this value"),
+    "disc-at-1e308": (  # soak find: the KD-trees of validate and plan overflowed (traceback)
+        SEED.replace(
+            "    lattice: square\n    pitch: 50 um\n    shape: [1, 1]\n",
+            "    discs: [{x: 1e308, y: 0}, {x: 0, y: 0}]\n",
+        ),
+        "beyond 1 m from the origin",
+    ),
+    "origin-at-1e300": (
+        SEED.replace("    lattice: square\n", "    lattice: square\n    origin: [1e300, 0]\n"),
+        "beyond 1 m",
+    ),
     "shape-huge": (SEED.replace("shape: [1, 1]", "shape: [100000, 100000]"), "more than 20 million"),
     "csv-outside-folder": (
         SEED.replace("    lattice: square\n    pitch: 50 um\n    shape: [1, 1]\n", "    csv: /etc/passwd\n"),
@@ -225,3 +236,15 @@ def test_hostile_csv_named_by_design_is_one_bounded_line(tmp_path, capsys, which
         ).replace("diameter: 10 um, fluence: 100 mJ/cm^2", "fluence: 100 mJ/cm^2")
     code, err = _validate(tmp_path, text, capsys)
     assert code == 2 and "Traceback" not in err and len(err) < 500 and "f.csv" in err, err[:600]
+
+
+def test_far_disc_in_csv_is_refused_by_plan_too(tmp_path, capsys):
+    from fabplan.cli import main
+
+    (tmp_path / "pos.csv").write_text("x_um,y_um,diameter_um\n1e308,0,10\n40,0,10\n")
+    (tmp_path / "d.yaml").write_text(
+        SEED.replace("    lattice: square\n    pitch: 50 um\n    shape: [1, 1]\n", "    csv: pos.csv\n")
+    )
+    assert main(["plan", str(tmp_path / "d.yaml"), "-o", str(tmp_path / "p")]) == 2
+    err = capsys.readouterr().err
+    assert "beyond 1 m" in err and "Traceback" not in err, err

@@ -218,4 +218,11 @@ def expand(design: models.Design) -> DiscTable:
             parts.append(expand_lattice(a, i))
         else:
             parts.append(expand_explicit(a, i, design))
+        far = ~(np.abs(parts[-1].x_um) <= MAX_COORD_UM) | ~(np.abs(parts[-1].y_um) <= MAX_COORD_UM)
+        if far.any():  # x = 1e308 (a typo, a CSV in other units): KD-trees downstream overflow on it
+            raise ProblemsError([design.problem(("arrays", i), f"{int(far.sum())} disc(s) placed beyond "
+                                                f"{MAX_COORD_UM / 1e6:g} m from the origin (check the units)")])
     return DiscTable.concat(parts, tuple(a.id for a in design.arrays))
+
+
+MAX_COORD_UM = 1e6  # 1 m: no stage travels further

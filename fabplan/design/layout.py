@@ -20,6 +20,7 @@ def _radius(discs: DiscTable) -> np.ndarray:
     return np.nan_to_num(discs.diameter_um, nan=0.0) / 2.0
 
 
+MAX_COORD_UM = 1e6  # 1 m: no stage travels further; beyond, positions are typos (1e308, units)
 MAX_PAIRS = 1_000_000  # beyond this the layout is absurd (e.g. a pitch of 5e-324 um): count, do not list
 
 
@@ -70,6 +71,15 @@ def _first_array_path(discs: DiscTable, mask_or_index: np.ndarray) -> tuple:
 def layout_problems(design: models.Design, discs: DiscTable) -> list[Problem]:
     """Every layout problem, one line per class, naming the first few disc ids plus a count."""
     out: list[Problem] = []
+    far = ~(np.abs(discs.x_um) <= MAX_COORD_UM) | ~(np.abs(discs.y_um) <= MAX_COORD_UM)
+    if far.any():  # e.g. x = 1e308 from a disc CSV: the spacing check's KD-tree overflows on such values
+        return [
+            design.problem(
+                _first_array_path(discs, far),
+                f"{int(far.sum())} disc(s) placed beyond {MAX_COORD_UM / 1e6:g} m from the origin: "
+                + summarize_ids(discs.ids[far]),
+            )
+        ]
     pairs, count = close_pairs_counted(discs, design.process.margin)
     if len(pairs):
         ids = discs.ids
