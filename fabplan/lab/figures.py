@@ -197,7 +197,8 @@ def _disc_figure(plt, con, r: dict, path: Path) -> None:
             label=f"two-segment: $F_{{th}}$ = {two[1]:.1f} $\\mu$J cm$^{{-2}}$",
         )
     if scv and scv[5] and _fin(scv[0].get("scale")):
-        ys_ = light_out_bg(fx, scv[1], scv[4], scv[0]["scale"], scv[0].get("kappa") or 0.0)
+        ys_ = light_out_bg(fx, scv[1], scv[4], scv[0]["scale"], scv[0].get("kappa") or 0.0,
+                           scv[0].get("transparency") or 0.0)
         ys_ = ys_ + (scv[0].get("offset") or 0.0)
         a_log.plot(
             fx,

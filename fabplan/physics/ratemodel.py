@@ -16,11 +16,25 @@ from __future__ import annotations
 import numpy as np
 
 
-def photon_number(fluence, threshold, beta):
+def photon_number(fluence, threshold, beta, transparency=0.0):
     """Mean photon number s(F) for F_th defined by the extrapolated above-threshold line.
 
     Vectorised over all arguments; stable for beta down to 1e-8 (conjugate root form).
+    `transparency` = beta N_tr (0 <= . < 1): with a transparency density the gain is beta (N - N_tr),
+    and the steady state is s^2 + b s - p = 0, b = 1 + c (1 - beta) - p, c = 1/beta + N_tr,
+    p = (F/F_th) c (1 - beta) (still the extrapolated-line threshold); below threshold the mode's
+    output is then superlinear (absorption bleaching), which sharpens the kink. 0 gives the form above.
     """
+    tr = np.asarray(transparency, dtype=np.float64)
+    if np.any(tr != 0):
+        f = np.asarray(fluence, dtype=np.float64)
+        beta = np.asarray(beta, dtype=np.float64)
+        c = (1.0 + tr) / beta
+        p = np.clip(f / threshold, 0.0, None) * c * (1.0 - beta)
+        b = 1.0 + c * (1.0 - beta) - p
+        root = np.sqrt(b * b + 4.0 * p)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(b > 0, 2.0 * p / (b + root), (root - b) / 2.0)
     f = np.asarray(fluence, dtype=np.float64)
     beta = np.asarray(beta, dtype=np.float64)
     u = np.clip(f / threshold, 0.0, None) * (1.0 - beta) / beta
@@ -37,7 +51,7 @@ def light_out(fluence, threshold, beta, scale=1.0):
     return scale * beta * photon_number(fluence, threshold, beta)
 
 
-def light_out_bg(fluence, threshold, beta, scale=1.0, kappa=0.0):
+def light_out_bg(fluence, threshold, beta, scale=1.0, kappa=0.0, transparency=0.0):
     """Lasing-mode output plus collected spontaneous emission from all other modes.
 
     The rate equations give N/tau_sp = s / (beta tau_p (1 + s)): spontaneous emission clamps with the
@@ -45,5 +59,5 @@ def light_out_bg(fluence, threshold, beta, scale=1.0, kappa=0.0):
     eta/beta) to the mode's s; below threshold it is linear in F, so the log-log curve stays
     straight until the jump (height ~1/(beta (1 + kappa))). kappa = 0 gives `light_out`.
     """
-    s = photon_number(fluence, threshold, beta)
+    s = photon_number(fluence, threshold, beta, transparency)
     return scale * beta * (s + kappa * s / (1.0 + s))
