@@ -122,3 +122,17 @@ def test_saturating_output_is_not_called_dead():
         r = fit_ll(f, y + sy * rng.standard_normal(y.size), sy)
         assert r.verdict != "none"
         assert r.verdict == "undetermined" or 9.0 < r.threshold < 16.5
+
+
+def test_rate_model_with_transparency_matches_the_generator():
+    # fabplan.physics.ratemodel (transparency beta N_tr) against the generator's own steady state:
+    # same physics written twice; the threshold is the extrapolated line in both.
+    from fabplan.physics.ratemodel import photon_number
+    from tests.synth_lasing import photons
+
+    beta, tr, th = 0.02, 0.3, 15.0
+    f = np.array([1.0, 8.0, 14.0, 15.0, 16.0, 30.0, 90.0])
+    pth = (1 / beta + tr / beta) * (1 - beta)
+    s_gen, _ = photons(f / th * pth, beta, tr / beta)
+    assert np.allclose(photon_number(f, th, beta, tr), s_gen, rtol=1e-9)
+    assert np.allclose(photon_number(f, th, beta, 0.0), photon_number(f, th, beta, 1e-15), rtol=1e-6)
