@@ -7,7 +7,7 @@ whichever exists: the packaged copy first, then the checkout's `designs/` (edita
 running from a clone).
 
 >>> sorted(p.name for p in shipped_designs())[:2]
-['dense_cm2.yaml', 'dose_matrix.yaml']
+['demo_array.yaml', 'dense_cm2.yaml']
 >>> shipped_design("seed_single_disc").name
 'seed_single_disc.yaml'
 """
