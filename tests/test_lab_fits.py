@@ -125,3 +125,22 @@ def test_damage_onset_found_and_threshold_fitted_before_it():
     th = s.truth["threshold_uj_cm2"]  # physics prediction (see above)
     assert a.threshold == pytest.approx(th, rel=0.05) and b.threshold == pytest.approx(th, rel=0.05)
     assert threshold.damage_onset(np.array([1.0, 2.0, 0.1, 3.0])) is None  # a dip that recovers
+
+
+def test_analysis_on_the_simulator_dead_and_lasing_discs():
+    # sim/lasing.py discs (physics-predicted truth): a lasing disc's threshold within 5 % and Q within
+    # 10 % of the truth; a disc that never lases (spontaneous band only) is 'none', its band's curvature
+    # is not taken for cavity lines (the demo called such a disc ASE-only at 42.8 uJ/cm^2).
+    from fabplan.lab.analysis import analyse_series
+    from sim.lasing import LasingDisc, simulate_series
+
+    f = np.linspace(2, 60, 20)
+    s = simulate_series(LasingDisc(10.0, 1.0), f, seed=1)
+    a = analyse_series(s.wavelength_nm, s.counts, s.integration_s, s.fluence_uj_cm2, 0.1)
+    assert a.verdict == "threshold" and a.lo <= s.truth["threshold_uj_cm2"] <= a.hi
+    assert a.threshold == pytest.approx(s.truth["threshold_uj_cm2"], rel=0.05)
+    assert a.q == pytest.approx(s.truth["q"], rel=0.1)
+    assert a.clipped and "clipped" in a.flag  # the simulator's bright frames saturate the 16-bit ADC
+    dead = simulate_series(LasingDisc(10.0, 0.1), f, seed=1)
+    b = analyse_series(dead.wavelength_nm, dead.counts, dead.integration_s, dead.fluence_uj_cm2, 0.1)
+    assert b.verdict == "none" and not b.peaks_nm

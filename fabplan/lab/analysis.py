@@ -144,6 +144,16 @@ def analyse_series(
     if not np.all(np.isfinite(bright.centre_nm)):
         bright = spectral.LineFit(np.sort(centres), np.full(centres.size, w0), np.full(centres.size, np.nan),
                                   np.full(centres.size, np.nan), np.full(centres.size, np.nan), np.nan, False)
+    # The strongest feature found must fit as a cavity line (Lorentzian FWHM <= MAX_LINE_NM); if it is
+    # wider it is the broad band's curvature and there are no modes (weak wide side 'lines' are kept:
+    # dropping them moved the mode fits of real combs).
+    strongest = int(np.argmin(np.abs(bright.centre_nm - centres[0]))) if np.all(np.isfinite(bright.centre_nm)) else 0
+    if not (bright.fwhm_nm[strongest] <= spectral.MAX_LINE_NM) or not np.all(np.isfinite(bright.centre_nm)):
+        ll = threshold.fit_ll(f[good], integrated[good], None, pump_jitter)
+        out.fits["s-curve"] = ll
+        out.verdict = "none" if ll.verdict == "none" else "undetermined"
+        out.flag = "no cavity lines (only features wider than 2 nm)" + (f"; {ll.flag}" if ll.flag else "")
+        return out
     cen = bright.centre_nm
     w_ref = np.where(np.isfinite(bright.fwhm_nm), bright.fwhm_nm, w0)
     out.peaks_nm = [float(v) for v in cen]

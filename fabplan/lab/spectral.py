@@ -269,6 +269,9 @@ class LineFit:
 
 
 W_MIN_NM, W_MAX_NM = 2e-4, 20.0  # Lorentzian FWHM range of a fitted line
+# A cavity line is narrower than this (the spontaneous band is ~38 nm, the paper's lasing line 0.3 nm;
+# the same 2 nm as fitting.NARROW_NM): wider bumps are not modes.
+MAX_LINE_NM = 2.0
 
 
 def fit_lines(
@@ -384,6 +387,14 @@ def find_lines(wl: np.ndarray, y: np.ndarray, sd: np.ndarray, max_lines: int = 1
     r = y - band
     sm = np.convolve(r, np.ones(3) / 3.0, mode="same")
     idx, props = find_peaks(sm, prominence=n_sigma * np.median(sd) / np.sqrt(3.0), distance=2)
+    if idx.size == 0:
+        return idx
+    from scipy.signal import peak_widths
+
+    # Cavity lines are narrow: a bump wider than MAX_LINE_NM is what the running median left of the
+    # broad band's curvature, not a mode.
+    wid = peak_widths(sm, idx, rel_height=0.5)[0] * px
+    idx = idx[wid <= 2.0 * MAX_LINE_NM]  # generous: merged neighbours; the line fit checks widths
     if idx.size == 0:
         return idx
     h = sm[idx]
