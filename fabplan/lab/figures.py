@@ -353,7 +353,7 @@ def _array_figures(plt, rows: list[dict], out: Path, fmt: str = "png") -> list[s
         tot = sum(1 for r in rows if (r["array_id"] or "?") == a and r["status"] != "untested")
         las = sum(1 for r in rows if (r["array_id"] or "?") == a and r["status"] == "lasing")
         if tot:
-            ax.text(i, bottom[i], f"{100 * las / tot:.0f}%", ha="center", va="bottom", fontsize=6)
+            ax.text(i, bottom[i], f"{100 * las / tot:.0f}% lasing", ha="center", va="bottom", fontsize=6)
     ax.set_xlabel("Array")
     ax.set_ylabel("Discs")
     count_limits(ax, float(bottom.max()) * 1.1 if len(bottom) else 1.0)  # whole discs; room for the % labels
