@@ -1,6 +1,8 @@
 import numpy as np
-from fabplan.lab import open_db, import_manifest, fit_all
+
+from fabplan.lab import fit_all, import_manifest, open_db
 from fabplan.lab.simulate import simulate_series
+
 m = simulate_series([("A-r00c00", 8.0), ("A-r00c01", 10.0)], "spectra", np.linspace(2, 60, 8), seed=3, dead_fraction=0)
 con = open_db("lab_v3.sqlite")
 import_manifest(con, m, sample="s1", allow_unknown=True, meta={"operator": "E16"})
