@@ -395,6 +395,8 @@ def find_lines(wl: np.ndarray, y: np.ndarray, sd: np.ndarray, max_lines: int = 1
     # broad band's curvature, not a mode.
     wid = peak_widths(sm, idx, rel_height=0.5)[0] * px
     idx = idx[wid <= 2.0 * MAX_LINE_NM]  # generous: merged neighbours; the line fit checks widths
+    # Height above the band, against the LOCAL noise (prominence is peak-to-trough: ~2x a noise spike).
+    idx = idx[sm[idx] >= n_sigma * sd[idx] / np.sqrt(3.0)]
     if idx.size == 0:
         return idx
     h = sm[idx]
