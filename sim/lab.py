@@ -134,10 +134,19 @@ _LABS: dict[str, Lab] = {}
 _LABS_LOCK = threading.Lock()
 
 
+def _lab_key(u) -> str:
+    return (u.host or "default") + "?" + "&".join(f"{k}={v}" for k, v in sorted(u.params.items()))
+
+
 def lab_for_url(u) -> Lab:
-    """The in-process lab named by a sim:// URL (started on first use, shared by stage and laser)."""
-    key = (u.host or "default") + "?" + "&".join(f"{k}={v}" for k, v in sorted(u.params.items()))
+    """The in-process lab named by a sim:// URL (started on first use, shared by stage and laser).
+
+    It lives until `close_lab_for_url` / `close_all_labs` (a run closes its own when it ends) or,
+    at the latest, interpreter exit, which closes every lab still open so its pulse log is complete."""
+    key = _lab_key(u)
     with _LABS_LOCK:
+        if not _LABS:
+            _register_atexit()
         lab = _LABS.get(key)
         if lab is None or lab._closed:
             p = u.params
@@ -149,11 +158,45 @@ def lab_for_url(u) -> Lab:
         return lab
 
 
+def close_lab_for_url(url) -> bool:
+    """Close (and flush the pulse log of) the in-process lab a sim:// URL names, if one is running.
+
+    Accepts a URL string or a parsed DeviceUrl; anything that is not sim:// is ignored. Returns
+    whether a lab was closed."""
+    if isinstance(url, str):
+        if not url.removeprefix("spy+").lower().startswith("sim://"):
+            return False
+        from stage_drivers.urls import parse_device_url
+
+        url = parse_device_url(url)
+    if getattr(url, "scheme", None) != "sim":
+        return False
+    with _LABS_LOCK:
+        lab = _LABS.pop(_lab_key(url), None)
+    if lab is None:
+        return False
+    lab.close()
+    return True
+
+
 def close_all_labs() -> None:
     with _LABS_LOCK:
-        for lab in _LABS.values():
-            lab.close()
+        labs = list(_LABS.values())
         _LABS.clear()
+    for lab in labs:
+        lab.close()
+
+
+_ATEXIT_REGISTERED = False
+
+
+def _register_atexit() -> None:
+    global _ATEXIT_REGISTERED
+    if not _ATEXIT_REGISTERED:
+        import atexit
+
+        atexit.register(close_all_labs)
+        _ATEXIT_REGISTERED = True
 
 
 # ---------------------------------------------------------------------- standalone process
@@ -196,7 +239,7 @@ def main(argv=None) -> int:
     return 0
 
 
-__all__ = ["Lab", "close_all_labs", "lab_for_url", "start_lab"]
+__all__ = ["Lab", "close_all_labs", "close_lab_for_url", "lab_for_url", "start_lab"]
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -32,6 +32,7 @@ import contextlib
 import hashlib
 import math
 import shutil
+import sys
 import threading
 import time
 from dataclasses import dataclass, field, replace
@@ -349,6 +350,12 @@ class RunSession:
         spec = self.spec()  # a bad --only/--skip is refused before anything connects
         if self.lab is not None:
             return self._run_dry(spec, hooks)
+        try:
+            return self._run_devices(spec, hooks)
+        finally:  # an in-process sim:// lab ends with the run: its pulse log is flushed and closed
+            _close_sim_labs(self.stage_url, self.laser_url)
+
+    def _run_devices(self, spec: RunSpec, hooks: RunHooks) -> RunResult:
         from stage_drivers import open_laser, open_stage
         from stage_drivers.protocols import DeviceError
 
@@ -471,6 +478,17 @@ class RunSession:
             if kept and not journal.exists():
                 shutil.rmtree(kept, ignore_errors=True)
             raise
+
+
+def _close_sim_labs(*urls: str | None) -> None:
+    """Close the in-process emulated labs that sim:// device URLs started (if `sim` was used at all)."""
+    if "sim.lab" not in sys.modules:
+        return
+    from sim.lab import close_lab_for_url
+
+    for url in urls:
+        if url:
+            close_lab_for_url(url)
 
 
 def parse_faults(specs) -> dict[str, str]:
