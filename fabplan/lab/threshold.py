@@ -370,20 +370,28 @@ class LLFit:
                                                                         "chi2_red": self.chi2_red})
 
 
-def _grid_chi2(f, y, sd, th, beta, tr=None):
+def _grid_chi2(f, y, sd, th, beta, tr=None, basis=None):
     """chi^2 over a (threshold x beta) grid with the linear parameters (lasing scale, clamped
     spontaneous background kappa, constant offset) solved exactly per grid point.
 
     Model (ratemodel.light_out_bg plus an offset): y = a1 beta s + a2 beta s/(1+s) + c, s = s(F; F_th, beta).
     """
-    trg = np.zeros_like(beta) if tr is None else tr
-    s = photon_number(f[None, None, :], th[:, None, None], beta[None, :, None], trg[None, :, None])  # (T, B, n)
-    b1 = beta[None, :, None] * s
-    b2 = beta[None, :, None] * s / (1.0 + s)
-    X = np.stack([b1, b2, np.ones_like(b1)], axis=-1) / sd[None, None, :, None]  # (T, B, n, 3)
+    b1, b2 = _grid_basis(f, th, beta, tr) if basis is None else basis
+    # Normal equations from the three weighted basis functions (elementwise sums over the points: the
+    # same numbers as stacking X and contracting it, without the 4-d einsum that dominated the cost).
+    u1 = b1 / sd
+    u2 = b2 / sd
+    u3 = 1.0 / sd
     yw = y / sd
-    XtX = np.einsum("tbni,tbnj->tbij", X, X) + 1e-12 * np.eye(3)
-    Xty = np.einsum("tbni,n->tbi", X, yw)
+    s11, s12, s13 = (u1 * u1).sum(-1), (u1 * u2).sum(-1), (u1 * u3).sum(-1)
+    s22, s23, s33 = (u2 * u2).sum(-1), (u2 * u3).sum(-1), float((u3 * u3).sum())
+    XtX = np.empty(b1.shape[:2] + (3, 3))
+    XtX[..., 0, 0], XtX[..., 1, 1], XtX[..., 2, 2] = s11, s22, s33
+    XtX[..., 0, 1] = XtX[..., 1, 0] = s12
+    XtX[..., 0, 2] = XtX[..., 2, 0] = s13
+    XtX[..., 1, 2] = XtX[..., 2, 1] = s23
+    XtX += 1e-12 * np.eye(3)
+    Xty = np.stack([u1 @ yw, u2 @ yw, np.broadcast_to(u3 @ yw, s11.shape)], axis=-1)
     coef = np.linalg.solve(XtX, Xty[..., None])[..., 0]
     # kappa >= 0 (collected spontaneous emission is not negative; a free sign lets the model mimic
     # any curve): where the free solution has a2 < 0, solve again without that basis function.
@@ -393,8 +401,18 @@ def _grid_chi2(f, y, sd, th, beta, tr=None):
         c2 = np.linalg.solve(A, Xty[..., [0, 2]][..., None])[..., 0]
         alt = np.stack([c2[..., 0], np.zeros_like(c2[..., 0]), c2[..., 1]], axis=-1)
         coef = np.where(neg[..., None], alt, coef)
-    r = np.einsum("tbni,tbi->tbn", X, coef) - yw[None, None, :]
+    r = coef[..., 0:1] * u1 + coef[..., 1:2] * u2 + coef[..., 2:3] * u3 - yw
     return (r * r).sum(axis=-1), coef
+
+
+def _grid_basis(f, th, beta, tr=None):
+    """The model's two shape functions beta s and beta s/(1+s) over the (threshold x beta) grid: they do
+    not depend on the weights, so `fit_ll_once`'s reweighting passes share them."""
+    trg = np.zeros_like(beta) if tr is None else tr
+    s = photon_number(f[None, None, :], th[:, None, None], beta[None, :, None], trg[None, :, None])  # (T, B, n)
+    b1 = beta[None, :, None] * s
+    b2 = beta[None, :, None] * s / (1.0 + s)
+    return b1, b2
 
 
 SATURATION_DROP_MAX = 3  # top points that may be set aside as saturated (gain roll-off, heating)
@@ -477,9 +495,10 @@ def fit_ll_once(
     beta = _BETA_GRID
     slope = np.gradient(y, f)
     sd = sy
+    basis = _grid_basis(f, th, beta, _TR_GRID)
     for it in range(3):
         sd = np.sqrt(sy**2 + (jitter * f * slope) ** 2) if it else sy
-        chi, coef = _grid_chi2(f, y, sd, th, beta, _TR_GRID)
+        chi, coef = _grid_chi2(f, y, sd, th, beta, _TR_GRID, basis)
         # model slope at the best grid point, for the next pass's jitter term
         i, j = np.unravel_index(int(np.argmin(chi)), chi.shape)
         fine = np.linspace(f[0] * 0.98, f[-1] * 1.02, 400)
