@@ -383,8 +383,9 @@ def _grid_chi2(f, y, sd, th, beta, tr=None, basis=None):
     u2 = b2 / sd
     u3 = 1.0 / sd
     yw = y / sd
-    s11, s12, s13 = (u1 * u1).sum(-1), (u1 * u2).sum(-1), (u1 * u3).sum(-1)
-    s22, s23, s33 = (u2 * u2).sum(-1), (u2 * u3).sum(-1), float((u3 * u3).sum())
+    dot = "tbn,tbn->tb"
+    s11, s12, s13 = np.einsum(dot, u1, u1), np.einsum(dot, u1, u2), u1 @ u3
+    s22, s23, s33 = np.einsum(dot, u2, u2), u2 @ u3, float(u3 @ u3)
     XtX = np.empty(b1.shape[:2] + (3, 3))
     XtX[..., 0, 0], XtX[..., 1, 1], XtX[..., 2, 2] = s11, s22, s33
     XtX[..., 0, 1] = XtX[..., 1, 0] = s12
@@ -396,22 +397,34 @@ def _grid_chi2(f, y, sd, th, beta, tr=None, basis=None):
     # kappa >= 0 (collected spontaneous emission is not negative; a free sign lets the model mimic
     # any curve): where the free solution has a2 < 0, solve again without that basis function.
     neg = coef[..., 1] < 0
-    if neg.any():
-        A = XtX[..., [0, 2], :][..., :, [0, 2]]
-        c2 = np.linalg.solve(A, Xty[..., [0, 2]][..., None])[..., 0]
-        alt = np.stack([c2[..., 0], np.zeros_like(c2[..., 0]), c2[..., 1]], axis=-1)
-        coef = np.where(neg[..., None], alt, coef)
+    if neg.any():  # (only those grid points: each system is solved on its own either way)
+        A = XtX[neg][:, [0, 2], :][:, :, [0, 2]]
+        c2 = np.linalg.solve(A, Xty[neg][:, [0, 2], None])[..., 0]
+        coef[neg] = np.stack([c2[:, 0], np.zeros_like(c2[:, 0]), c2[:, 1]], axis=-1)
     r = coef[..., 0:1] * u1 + coef[..., 1:2] * u2 + coef[..., 2:3] * u3 - yw
     return (r * r).sum(axis=-1), coef
 
 
+_BASIS_CACHE: dict = {}
+_BASIS_CACHE_SIZE = 4
+
+
 def _grid_basis(f, th, beta, tr=None):
     """The model's two shape functions beta s and beta s/(1+s) over the (threshold x beta) grid: they do
-    not depend on the weights, so `fit_ll_once`'s reweighting passes share them."""
+    not depend on the weights, so `fit_ll_once`'s reweighting passes share them, and so do the modes of
+    one series measured at the same fluences (a few recent grids are kept; the arrays are read-only)."""
     trg = np.zeros_like(beta) if tr is None else tr
+    key = (f.tobytes(), th.tobytes(), beta.tobytes(), np.asarray(trg).tobytes())
+    hit = _BASIS_CACHE.get(key)
+    if hit is not None:
+        return hit
     s = photon_number(f[None, None, :], th[:, None, None], beta[None, :, None], trg[None, :, None])  # (T, B, n)
     b1 = beta[None, :, None] * s
     b2 = beta[None, :, None] * s / (1.0 + s)
+    b1.flags.writeable = b2.flags.writeable = False
+    if len(_BASIS_CACHE) >= _BASIS_CACHE_SIZE:
+        _BASIS_CACHE.pop(next(iter(_BASIS_CACHE)))
+    _BASIS_CACHE[key] = (b1, b2)
     return b1, b2
 
 
