@@ -123,6 +123,21 @@ def bench_guardian(trials: int, tmp: Path) -> list[float]:
     return out
 
 
+def bench_pulse_log(n: int, repeat: int, tmp: Path) -> float:
+    """Single-pulse LaserModel.fire calls per second straight to the pulse log (one os.write each,
+    O_APPEND, nothing buffered: every pulse survives a SIGKILL of the emulator)."""
+    from sim.laser_model import LaserModel
+
+    def fire(k):
+        m = LaserModel(tmp / f"pl{time.perf_counter_ns()}.csv", output_enabled=True)
+        m.gate = True
+        for i in range(k):
+            m.fire(i * 1e-3, 1.0, 2.0, 0.0, "gpio")
+        m.log.close()
+
+    return _rate(fire, n, repeat)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("-n", type=int, default=5000, help="cycles per measurement")
@@ -137,6 +152,8 @@ def main() -> None:
                 print(f"{label:34s} {case:36s} {rate:10,.0f} {unit}")
         for case, rate in bench_esp(args.n, args.repeat).items():
             print(f"{'ESP301 on a pty':34s} {case:36s} {rate:10,.0f} cycles/s")
+        print(f"{'pulse log (LaserModel alone)':34s} {'single-pulse fire, written per pulse':36s} "
+              f"{bench_pulse_log(4 * args.n, args.repeat, tmp):10,.0f} pulses/s")
         ms = sorted(bench_guardian(args.guardian_trials, tmp))
         print(f"{'guardian':34s} {'SIGKILL -> all outputs safe':36s} median {ms[len(ms) // 2]:.1f} ms, "
               f"max {ms[-1]:.1f} ms ({len(ms)} kills)")

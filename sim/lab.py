@@ -5,7 +5,7 @@
     lab.stage_url, lab.laser_url, lab.pulse_log_path; lab.close()
 
 In process mode the child runs `python -m sim.lab --ready-json ...`, prints one JSON line with the
-URLs once it listens, and serves until SIGTERM/SIGINT (or `lab.close()`), flushing the pulse log.
+URLs once it listens, and serves until SIGTERM/SIGINT (or `lab.close()`); every pulse is on disk as it fires.
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ class Lab:
         emu.inject(kind, at, arg)
 
     def flush(self) -> None:
-        """Write buffered pulse-log lines now (in-process labs; a child process flushes every 0.2 s)."""
+        """Kept for callers that flush before reading: the pulse log is written per trigger call, unbuffered."""
         if self.laser is not None and self.laser.log is not None:
             self.laser.log.flush()
 

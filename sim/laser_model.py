@@ -12,6 +12,7 @@ i.e. the emulated encoder minus its noise), energy_uj, gate (1 = light), source 
 from __future__ import annotations
 
 import json
+import os
 import random
 import threading
 import time
@@ -23,24 +24,26 @@ COLUMNS = ("t_s", "x_um", "y_um", "z_um", "energy_uj", "gate", "source")
 
 
 class PulseLog:
-    """Append-only CSV (or JSONL if the name ends .jsonl), flushed at least every 0.2 s."""
+    """Append-only CSV (or JSONL if the name ends .jsonl): every trigger call is one os.write on an
+    O_APPEND descriptor, so each pulse already fired is in the file (the kernel's page cache) at
+    once and survives a SIGKILL of the emulator process (issue 13: a 0.2 s flush buffer lost the
+    last pulses). A fly row's triggers are one write, a step shot's one line."""
 
     def __init__(self, path):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.jsonl = self.path.suffix == ".jsonl"
-        self._f = open(self.path, "a", buffering=1 << 20, encoding="utf-8")  # noqa: SIM115
-        if not self.jsonl and self._f.tell() == 0:
-            self._f.write(",".join(COLUMNS) + "\n")
+        self._fd: int | None = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         self._lock = threading.Lock()
         self._closed = threading.Event()
         self.count = 0
-        self._flusher = threading.Thread(target=self._flush_loop, daemon=True, name="pulse-log-flush")
-        self._flusher.start()
+        if not self.jsonl and os.fstat(self._fd).st_size == 0:
+            self._write(",".join(COLUMNS) + "\n")
 
-    def _flush_loop(self):
-        while not self._closed.wait(0.2):
-            self.flush()
+    def _write(self, text: str) -> None:
+        data = memoryview(text.encode("utf-8"))
+        while data:  # a regular file takes it in one write; loop in case of a short write
+            data = data[os.write(self._fd, data):]
 
     def write_many(self, t, x, y, z, energy, gate, source: str) -> None:
         n = len(t)
@@ -48,12 +51,12 @@ class PulseLog:
             if self._closed.is_set():
                 return
             if self.jsonl:
-                for i in range(n):
-                    self._f.write(json.dumps({"t_s": float(t[i]), "x_um": float(x[i]), "y_um": float(y[i]),
-                                              "z_um": float(z[i]), "energy_uj": float(energy[i]),
-                                              "gate": int(gate[i]), "source": source}) + "\n")
+                self._write("".join(json.dumps({"t_s": float(t[i]), "x_um": float(x[i]), "y_um": float(y[i]),
+                                                "z_um": float(z[i]), "energy_uj": float(energy[i]),
+                                                "gate": int(gate[i]), "source": source}) + "\n"
+                                    for i in range(n)))
             else:
-                self._f.write("".join(
+                self._write("".join(
                     f"{t[i]:.9f},{x[i]:.5f},{y[i]:.5f},{z[i]:.5f},{energy[i]:.5f},{int(gate[i])},{source}\n"
                     for i in range(n)))
             self.count += n
@@ -62,20 +65,18 @@ class PulseLog:
         with self._lock:
             if self._closed.is_set():
                 return
-            self._f.write(json.dumps(record) + "\n" if self.jsonl else csv_line)
+            self._write(json.dumps(record) + "\n" if self.jsonl else csv_line)
             self.count += 1
 
     def flush(self) -> None:
-        with self._lock:
-            if not self._f.closed:
-                self._f.flush()
+        """Nothing is buffered in this process (kept for callers that flush before reading)."""
 
     def close(self) -> None:
         with self._lock:
             self._closed.set()
-            if not self._f.closed:
-                self._f.flush()
-                self._f.close()
+            if self._fd is not None:
+                os.close(self._fd)
+                self._fd = None
 
 
 class LaserModel:
