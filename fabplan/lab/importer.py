@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
@@ -20,6 +19,7 @@ from fabplan.errors import Problem, ProblemsError, UserError
 from fabplan.lab.db import Connection, axis_id, to_blob, transaction
 from fabplan.lab.records import resolve_discs
 from fabplan.lab.spectra_io import read_spectrum_info, with_selection
+from fabplan.lab.workers import orphan_safe_pool
 from fabplan.units import parse_kind, parse_quantity
 
 SERIES_FIELDS = {
@@ -231,7 +231,7 @@ def import_manifest(
         if workers is not None
         else (min(2, os.cpu_count() or 1) if len(rows) >= PARALLEL_MIN_FILES else 1)
     )
-    pool = ProcessPoolExecutor(n_workers) if n_workers > 1 else None
+    pool = orphan_safe_pool(n_workers) if n_workers > 1 else None  # workers die with this process (kill -9)
     # Workers parse ahead (in order) while this process stores the previous chunk.
     stream = pool.map(_read_one, [r.spectrum for r in rows], chunksize=32) if pool else None
     series: dict[tuple, int] = {}
