@@ -18,7 +18,7 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import stats
+from scipy import special
 
 from fabplan.physics.ratemodel import light_out_bg, photon_number
 
@@ -40,6 +40,27 @@ P_KINK = 1e-3
 #   threshold (a jump < 2x; beta -> 1 is the "thresholdless" laser of Bjork & Yamamoto): undetermined.
 MAX_BETA = 0.5
 KAPPA_MIN = 1e-3  # lower bound of the collected-spontaneous term in the log-log fit (0 would be log(0))
+
+
+# Tail probabilities and quantiles straight from scipy.special, the functions scipy.stats' chi2 and f
+# distributions evaluate (same numbers; importing scipy.stats cost ~1 s per process and each frozen
+# call ~0.1 ms of argument checking). Negative statistics (rounding) have tail probability 1.
+
+
+def _chi2_sf(x: float, df: float) -> float:
+    return float(special.chdtrc(df, np.maximum(x, 0.0)))
+
+
+def _f_sf(x: float, dfn: float, dfd: float) -> float:
+    return float(special.fdtrc(dfn, dfd, np.maximum(x, 0.0)))
+
+
+def _chi2_ppf(q: float, df: float) -> float:
+    return float(2.0 * special.gammaincinv(df / 2, q))
+
+
+def _f_ppf(q: float, dfn: float, dfd: float) -> float:
+    return float(special.fdtri(dfn, dfd, q))
 
 
 @dataclass
@@ -89,8 +110,8 @@ def two_segment(f: np.ndarray, y: np.ndarray, grid: int = 400) -> ThresholdFit:
     rss_min = max(float(rss[k]), 1e-300)
     dof = n - 4
     fstat = ((rss_line - rss_min) / 2) / (rss_min / dof)
-    p = float(stats.f.sf(fstat, 2, dof))
-    crit = float(stats.f.ppf(0.95, 1, dof))
+    p = _f_sf(fstat, 2, dof)
+    crit = _f_ppf(0.95, 1, dof)
     lo_ci, hi_ci = _profile_interval(cand, rss, k, rss_min * (1 + crit / dof))
     x_int = fb - (a + b1 * fb) / b2 if b2 > 0 else float("nan")
     params = {
@@ -530,7 +551,7 @@ def fit_ll_once(
     chi_line = float(((Xl @ cl - y / sd) ** 2).sum())
     # Kink significance: likelihood ratio of the S-curve against the line (3 more parameters), with
     # the noise scale taken from the S-curve fit when it is worse than the stated errors.
-    p = float(stats.chi2.sf((chi_line - cmin) / max(cmin / dof, 1.0), 3))
+    p = _chi2_sf((chi_line - cmin) / max(cmin / dof, 1.0), 3)
     # refine the minimum (parabola in ln F_th) and the interval
     lt = np.log(th)
     best = lt[i]
@@ -542,9 +563,9 @@ def fit_ll_once(
     # Known noise scale (chi^2_red <= 1): chi^2_1 quantile. Noise scale estimated from the residuals:
     # the F(1, dof) quantile times chi^2_red (the profile-likelihood analogue of a t interval).
     if chi2_red <= 1.0:
-        crit = float(stats.chi2.ppf(level, 1))
+        crit = _chi2_ppf(level, 1)
     else:
-        crit = float(stats.f.ppf(level, 1, dof)) * chi2_red
+        crit = _f_ppf(level, 1, dof) * chi2_red
     lo_i, hi_i = _profile_interval(lt, prof, i, cmin + crit)
     th_best = float(np.exp(best))
     lo, hi = float(np.exp(lo_i)), float(np.exp(hi_i))
