@@ -443,8 +443,11 @@ def _grid_basis(f, th, beta, tr=None):
     b1 = beta[None, :, None] * s
     b2 = beta[None, :, None] * s / (1.0 + s)
     b1.flags.writeable = b2.flags.writeable = False
-    if len(_BASIS_CACHE) >= _BASIS_CACHE_SIZE:
-        _BASIS_CACHE.pop(next(iter(_BASIS_CACHE)))
+    try:  # oldest out; a concurrent thread's eviction may win the race (harmless)
+        while len(_BASIS_CACHE) >= _BASIS_CACHE_SIZE:
+            _BASIS_CACHE.pop(next(iter(_BASIS_CACHE)), None)
+    except (RuntimeError, StopIteration):
+        pass
     _BASIS_CACHE[key] = (b1, b2)
     return b1, b2
 
