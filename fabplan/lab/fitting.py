@@ -28,7 +28,6 @@ import json
 import math
 import sqlite3
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -36,6 +35,7 @@ import numpy as np
 from fabplan.lab import analysis, spectral, threshold
 from fabplan.lab.db import connect, from_blob, load_axes, transaction, upsert_sql
 from fabplan.lab.queries import disc_filter, where
+from fabplan.lab.workers import orphan_safe_pool
 from fabplan.physics.comb import predicted_fsr
 
 DEFAULT_RESOLUTION_NM = 0.1  # nm: 1200 gr/mm grating class spectrometer, when the series gives none
@@ -114,7 +114,7 @@ def fit_all(
     pool = None
     if n_workers > 1 and path:
         # Workers read the (committed) logbook themselves; only this process writes.
-        pool = ProcessPoolExecutor(n_workers)
+        pool = orphan_safe_pool(n_workers)  # workers die with this process, even on kill -9
         computed = pool.map(_compute_chunk_from_path, [path] * len(chunks), chunks, [args] * len(chunks))
     else:
         computed = (_compute_chunk(con, axes, c, *args) for c in chunks)
