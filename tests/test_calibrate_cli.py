@@ -117,3 +117,29 @@ def test_cli_annular_geometry_from_design(tmp_path, capsys):
         design.beam.threshold_fluence, rel=0.02
     )
     assert "damage_fluence: 400 mJ/cm^2" in doc["beam_yaml"]
+
+
+def test_cli_diameter_noise_selects_the_weighting(dose_csv, capsys):
+    """--diameter-noise passes through to calibrate(diameter_noise=); relative is the default."""
+    from fabplan.beam.calibrate import calibrate
+    from fabplan.beam.dose_csv import read_dose_csv
+
+    data = read_dose_csv(str(dose_csv))
+    got = {}
+    for opt in (None, "relative", "absolute"):
+        argv = ["calibrate", str(dose_csv), "--json"] + ([] if opt is None else ["--diameter-noise", opt])
+        assert main(argv) == 0
+        got[opt] = json.loads(capsys.readouterr().out)["parameters"]["threshold_fluence_mj_cm2"]
+    for opt in ("relative", "absolute"):
+        want = calibrate(data, "lg01", diameter_noise=opt)
+        assert got[opt]["value"] == pytest.approx(want.values["threshold_fluence_mj_cm2"], rel=1e-9)
+        assert got[opt]["stderr"] == pytest.approx(want.stderr["threshold_fluence_mj_cm2"], rel=1e-9)
+    assert got[None] == got["relative"]
+    assert got["absolute"]["stderr"] != pytest.approx(got["relative"]["stderr"], rel=1e-6)
+
+
+def test_cli_diameter_noise_rejects_other_values(dose_csv, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["calibrate", str(dose_csv), "--diameter-noise", "gaussian"])
+    assert exc.value.code == 2
+    assert "--diameter-noise" in capsys.readouterr().err

@@ -169,3 +169,29 @@ def test_python_api_demo_path(tmp_path):
     assert len(results) == 4 and all(np.isfinite(r.fsr_predicted_nm) for r in results)
     rep = lab.report(con, tmp_path / "report", max_disc_figures=0)
     assert rep["measured"] == 4 and (tmp_path / "report" / "fits.json").is_file()
+
+
+def test_fit_pump_jitter_widens_the_threshold_interval(lab_dir, tmp_path, capsys):
+    """`lab fit --pump-jitter FRACTION` reaches fit_all(pump_jitter=); a noisier pump -> wider interval."""
+    db = str(tmp_path / "jitter.sqlite")
+    manifest = str(lab_dir / "spectra" / "manifest.csv")
+    rc, _, _ = run(capsys, "lab", "import", manifest, "--db", db, "--allow-unknown", "--operator", "t")
+    assert rc == 0
+    width = {}
+    for jitter in ("0", "0.03", "0.2"):
+        rc, out, _ = run(capsys, "lab", "fit", "--db", db, "--json", "--pump-jitter", jitter)
+        assert rc == 0
+        width[jitter] = {f["disc_id"]: f["threshold_hi"] - f["threshold_lo"] for f in json.loads(out)
+                         if f["has_threshold"]}
+    assert width["0.2"]
+    rc, out, _ = run(capsys, "lab", "fit", "--db", db, "--json")  # default is 0.03
+    default = {f["disc_id"]: f["threshold_hi"] - f["threshold_lo"] for f in json.loads(out) if f["has_threshold"]}
+    assert default == pytest.approx(width["0.03"], rel=1e-9)
+    for disc, w in width["0.2"].items():
+        assert w > width["0"][disc]
+
+
+@pytest.mark.parametrize("bad", ["-0.1", "1.5", "lots"])
+def test_fit_pump_jitter_bad_values_exit_2(lab_dir, tmp_path, capsys, bad):
+    rc, _, err = run(capsys, "lab", "fit", "--db", str(tmp_path / "x.sqlite"), "--pump-jitter", bad)
+    assert rc == 2 and "--pump-jitter" in err and "Traceback" not in err

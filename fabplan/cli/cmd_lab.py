@@ -168,10 +168,23 @@ def _window(text: str | None):
     return w
 
 
+def _pump_jitter(text: str) -> float:
+    """--pump-jitter FRACTION: relative 1-sigma pump fluence noise, 0 <= x < 1 ('3%' also accepted)."""
+    t = text.strip()
+    try:
+        v = float(t[:-1]) / 100.0 if t.endswith("%") else float(t)
+    except ValueError:
+        raise UserError(f"--pump-jitter: expected a fraction such as 0.03 (or 3%), got {text!r}") from None
+    if not 0.0 <= v < 1.0:
+        raise UserError(f"--pump-jitter: must be a fraction in [0, 1), got {text!r}")
+    return v
+
+
 def _fit(args) -> int:
     from fabplan.lab.fitting import fit_all, result_dict
     from fabplan.units import parse_kind
 
+    jitter = _pump_jitter(args.pump_jitter)
     con = _db(args)
     window = _window(args.window)
     res = _write(lambda: fit_all(
@@ -180,6 +193,7 @@ def _fit(args) -> int:
         sample=args.sample,
         window_nm=window,
         resolution_nm=parse_kind(args.resolution, "wavelength_nm") if args.resolution else None,
+        pump_jitter=jitter,
     ))
     if args.json:
         print_json([result_dict(r) for r in res])
@@ -516,6 +530,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--disc", help="glob of disc ids, e.g. 'A-r0*'")
     p.add_argument("--window", help="integration window LO:HI, e.g. 525nm:550nm (default: whole spectrum)")
     p.add_argument("--resolution", help="spectrometer resolution FWHM (overrides the series' value)")
+    p.add_argument(
+        "--pump-jitter",
+        metavar="FRACTION",
+        default="0.03",
+        help="relative 1-sigma shot-to-shot pump fluence noise carried into the threshold intervals "
+        "(default 0.03; use what the pump's energy monitor shows)",
+    )
 
     p = add("show", _show, "everything recorded about one disc")
     p.add_argument("disc_id")
