@@ -51,29 +51,35 @@ def predicted_fsr(
 ) -> tuple[float, str]:
     """(FSR in nm, source) for a disc of this diameter, comparable with a measured spacing.
 
-    With the estimator: the median gap of the predicted fundamental-family resonances over the span
-    of the measured peaks (`peaks_nm`), else the local gap at `wavelength_nm` (the FSR changes by
-    ~2x across 533-547 nm through material dispersion, so like must be compared with like).
+    The one FSR definition shown to users: `fabplan.wgm.free_spectral_range` (the local spacing of
+    the fundamental family from exact dispersive roots), the number `validate`, `plan` and `preview`
+    print, evaluated here at the middle of the measured peaks (`peaks_nm`), else at `wavelength_nm`
+    (the FSR changes by ~2x across 533-547 nm through material dispersion, so like must be compared
+    with like). `window_nm` is kept for callers; the FSR does not depend on it.
     """
     if not (diameter_um and math.isfinite(diameter_um) and diameter_um > 0):
         return float("nan"), ""
     pk = np.sort(np.asarray(peaks_nm, dtype=np.float64)) if peaks_nm is not None and len(peaks_nm) else None
-    centre = float(np.mean(pk)) if pk is not None else wavelength_nm
-    dm = _estimate(round(float(diameter_um), 3), float(thickness_nm), tuple(window_nm))
-    if dm is not None:
-        wl = mode_wavelengths(dm)
-        if wl.size >= 2 and math.isfinite(centre):
-            gaps = np.diff(wl)
-            mid = 0.5 * (wl[1:] + wl[:-1])
-            if pk is not None and pk.size >= 2:
-                sel = (mid >= pk[0]) & (mid <= pk[-1])
-                if sel.any():
-                    return float(np.median(gaps[sel])), "fabplan.wgm"
-            return float(gaps[int(np.argmin(np.abs(mid - centre)))]), "fabplan.wgm"
-        fsr = float(getattr(dm, "fsr_nm", float("nan")))
-        if math.isfinite(fsr) and fsr > 0:
+    centre = float(np.mean(pk)) if pk is not None else float(wavelength_nm)
+    if math.isfinite(centre):
+        fsr = _local_fsr(round(float(diameter_um), 3), round(centre, 3), float(thickness_nm))
+        if fsr is not None:
             return fsr, "fabplan.wgm"
     return centre**2 / (math.pi * diameter_um * 1e3 * FALLBACK_NG), FALLBACK_SOURCE
+
+
+@lru_cache(maxsize=4096)
+def _local_fsr(diameter_um: float, wavelength_nm: float, thickness_nm: float) -> float | None:
+    try:
+        from fabplan.wgm import free_spectral_range  # type: ignore[attr-defined]
+    except ImportError:
+        return None
+    try:
+        with np.errstate(all="ignore"):
+            fsr = float(free_spectral_range(diameter_um, wavelength_nm, thickness_nm))
+    except Exception:  # the estimator is best-effort here; fall back rather than fail a fit
+        return None
+    return fsr if math.isfinite(fsr) and fsr > 0 else None
 
 
 def mode_wavelengths(dm) -> np.ndarray:
