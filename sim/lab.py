@@ -150,10 +150,18 @@ def lab_for_url(u) -> Lab:
         lab = _LABS.get(key)
         if lab is None or lab._closed:
             p = u.params
+            energy = u.float_param("max_pulse_energy", 10.0)  # uJ at 100 %
+            rate = u.float_param("rep_rate", 0.0)  # Hz the pulse picker delivers; 0: the amplifier's rate
+            if not (energy > 0 and rate >= 0):
+                from stage_drivers.urls import DeviceUrlError
+
+                raise DeviceUrlError("max_pulse_energy (uJ) and rep_rate (Hz) must be positive", device=u.raw)
             lab = start_lab(p.get("pulse_log"), speedup=p.get("speedup", "inf"), seed=int(p.get("seed", 0)),
-                            homed=p.get("homed", "0") in ("1", "true", "yes"),
+                            homed=p.get("homed", "0") in ("1", "true", "yes"), max_pulse_energy_uj=energy,
                             faults={k: v for k, v in (("xps", p.get("xps_fault")), ("pharos", p.get("pharos_fault")))
                                     if v})
+            if rate > 0 and lab.laser is not None:  # the picker divides the amplifier down to the asked rate
+                lab.laser.pp_divider = max(1, round(lab.laser.base_rate_hz / rate))
             _LABS[key] = lab
         return lab
 

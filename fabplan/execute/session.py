@@ -197,7 +197,9 @@ class RunSession:
             raise UserError("--stage URL is required (e.g. xps://192.168.0.254:5001?group=XYZ)")
         plan, design, extra = load_target(config.target, config.mode)
         journal = Path(config.journal) if config.journal else _default_journal(plan, dry=False)
-        return cls(config, plan, design, journal, config.stage, config.laser or config.stage, extra)
+        stage_url = _sim_takes_design_laser(config.stage, plan, design)
+        laser_url = _sim_takes_design_laser(config.laser or config.stage, plan, design)
+        return cls(config, plan, design, journal, stage_url, laser_url, extra)
 
     @classmethod
     def resume(cls, journal: str | Path, config: RunConfig | None = None) -> RunSession:
@@ -232,8 +234,10 @@ class RunSession:
             raise UserError("--stage URL is required")
         hint = (" (this journal is from a dry run whose emulators are gone: carry it on with "
                 f"`fabplan dry-run --resume {journal}`, or give --stage/--laser)") if h.get("dry_run") else ""
+        laser_url = _sim_takes_design_laser(config.laser or devices.get("laser") or stage_url, plan, design)
+        stage_url = _sim_takes_design_laser(stage_url, plan, design)
         return cls(replace(config, mode=config.mode or h.get("mode")), plan, design, Path(journal), stage_url,
-                   config.laser or devices.get("laser") or stage_url, extra, resuming=True,
+                   laser_url, extra, resuming=True,
                    selection_saved=h.get("selection"), hint=hint, warnings=warnings)
 
     @classmethod
@@ -502,6 +506,32 @@ def parse_faults(specs) -> dict[str, str]:
             raise UserError(f"--fault {spec!r}: device must be xps or pharos (xps=drop@40, pharos=interlock@3)")
         faults[dev] = ",".join(x for x in (faults.get(dev), rest) if x)
     return faults
+
+
+def _sim_takes_design_laser(url: str | None, plan, design) -> str | None:
+    """A sim:// URL with the design's laser: max_pulse_energy (uJ at 100 %, as a dry run's emulator
+    gets it) and rep_rate (Hz) added unless the URL sets them; an explicit value that disagrees with
+    the design is left for pre-flight to refuse. Other schemes are returned unchanged."""
+    if not url:
+        return url
+    spy = url[:4].lower() == "spy+"
+    body = url[4:] if spy else url
+    if not body.lower().startswith("sim://"):
+        return url
+    from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+    parts = urlsplit(body)
+    params = dict(parse_qsl(parts.query))
+    add = {}
+    if "max_pulse_energy" not in params:
+        add["max_pulse_energy"] = f"{_emulated_attenuator(plan, design)[0]:g}"
+    rate = getattr(getattr(design, "laser", None), "repetition_rate", None)
+    if "rep_rate" not in params and rate:
+        add["rep_rate"] = f"{float(rate):g}"
+    if not add:
+        return url
+    query = "&".join(x for x in (parts.query, urlencode(add)) if x)
+    return (url[:4] if spy else "") + urlunsplit(parts._replace(query=query))
 
 
 def _emulated_attenuator(plan, design) -> tuple[float, str | None]:
