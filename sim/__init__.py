@@ -6,7 +6,8 @@
 
 Importing `sim` registers two device URL schemes: `sim://NAME?speedup=inf&pulse_log=FILE` (an
 in-process emulated lab, started on first use and shared by its stage and laser URLs) and
-`fake://` (the in-memory fakes of `sim.fakes`).
+`fake://` (the in-memory fakes of `sim.fakes`). `max_pulse_energy=UJ` and `rep_rate=HZ` set the emulated
+laser; `fabplan run` adds the design's when the URL leaves them out (fabplan.execute.session).
 """
 
 from __future__ import annotations
