@@ -188,3 +188,54 @@ def test_age_of_the_last_record_follows_the_hot_records(tmp_path):
     f = JournalFollower(p)
     f.poll()
     assert f.model.last_t == 300.0
+
+
+def test_interlock_age_comes_from_interlock_records(tmp_path):
+    """Issue 15: "time since the interlock was last seen closed" is read from the journal's interlock
+    records (records.py InterlockRecord), not from the last confirmed shot, once they exist."""
+    p = tmp_path / "j.jsonl"
+    j = Journal.create(p, _header(3), sync="none")
+    j.write({"k": "session", "n": 0, "pid": 1, "t": 100.0})
+    j.write({"k": "interlock", "closed": True, "seen": 100.0, "source": "arm", "t": 100.0})
+    j.intent(0, "A", 0.0, 0.0, 0.0, 0.5, 1, t=300.0)
+    j.fired(0, 0.0, 0.0, 0.0, 0.5, t=300.0)
+    j.flush(durable=False)
+    mon = Monitor(p)
+    mon.update()
+    q = mon.state(now=400.0)["quality"]
+    assert q["interlock_closed_age_s"] == 300.0 and q["interlock_open"] is False  # 400 - 100, not 400 - 300
+    assert all(e["what"] != "interlock" for e in mon.state(now=400.0)["events"])  # routine: not listed
+    j.write({"k": "interlock", "closed": True, "seen": 350.0, "source": "laser", "t": 351.0})
+    j.write({"k": "interlock", "closed": False, "seen": 360.0, "source": "laser", "message": "interlock open",
+             "t": 360.0})
+    j.close()
+    mon.update()
+    st = mon.state(now=400.0)
+    assert st["quality"]["interlock_closed_age_s"] == 50.0 and st["quality"]["interlock_open"] is True
+    assert any(e["what"] == "interlock_open" for e in st["events"])
+    assert read_journal(p).counts()["fired"] == 1  # the executor's reader ignores them
+
+
+def test_dry_run_journals_interlock_records_not_per_shot(tmp_path, monkeypatch):
+    """A dry run's journal holds interlock records (arming, the final check, and the laser's own
+    checks while firing at most every INTERLOCK_RECORD_S), far fewer than shots; the monitor uses them."""
+    import fabplan.execute.context as context
+    from fabplan.cli import main
+    from tests.exec_designs import lattice_design
+
+    monkeypatch.setattr(context, "INTERLOCK_RECORD_S", 0.0)  # record every new good check of the laser
+    d = tmp_path / "d.yaml"
+    d.write_text(lattice_design("mon", "M", 4, 8))
+    j = tmp_path / "j.jsonl"
+    assert main(["dry-run", str(d), "--journal", str(j), "--json"]) == 0
+    recs = [json.loads(line) for line in j.read_text().splitlines()]
+    ilk = [r for r in recs if r["k"] == "interlock"]
+    assert [r["source"] for r in ilk][:1] == ["arm"] and ilk[-1]["source"] == "check"
+    assert all(r["closed"] is True for r in ilk) and len(ilk) < 32  # not one per shot
+    seen = [r["seen"] for r in ilk]
+    assert seen == sorted(seen)
+    mon = Monitor(j)
+    mon.update()
+    q = mon.state(now=seen[-1] + 5.0)["quality"]
+    assert q["interlock_source"] == "interlock records" and q["interlock_closed_age_s"] == pytest.approx(5.0, abs=0.1)
+    assert read_journal(j).counts()["fired"] == 32

@@ -13,6 +13,8 @@ import numpy as np
 from fabplan.execute.control import RunControl, RunState
 from fabplan.execute.journal import Journal
 from fabplan.execute.progress import Progress
+from fabplan.execute.records import INTERLOCK_RECORD_S
+from stage_drivers.protocols import InterlockCheck
 
 
 class RunStopped(Exception):  # noqa: N818 - control flow
@@ -85,6 +87,10 @@ class Context:
     fly_lead_s: float = 0.0
     lead_samples: list[float] = field(default_factory=list)
     suspect: list[int] = field(default_factory=list)  # fired shots to mark uncertain at exit (safety chain)
+    interlock_closed: bool | None = None  # last interlock state written to the journal
+    _interlock_next: float = 0.0  # time.monotonic() before which no periodic interlock record is written
+    _interlock_seen: float | None = None  # the laser's last_interlock_ok already recorded
+    _interlock_seen_t: float = 0.0  # Unix time of the latest observation recorded
 
     def recent_shots(self, window_s: float) -> list[int]:
         """Shots of this session fired within the last `window_s` seconds."""
@@ -100,8 +106,37 @@ class Context:
         k = bisect.bisect_left(self.fired_at, t_monotonic)
         return self.fired_seqs[k:]
 
+    def interlock(self, closed: bool, source: str, message: str = "", seen: float | None = None) -> None:
+        """Journal an interlock observation (an "interlock" record, records.py); `seen` Unix time of it."""
+        seen = time.time() if seen is None else seen
+        rec: dict[str, Any] = {"k": "interlock", "closed": closed, "seen": round(seen, 6), "source": source}
+        self._interlock_seen_t = max(self._interlock_seen_t, seen)
+        if message:
+            rec["message"] = message
+        self.interlock_closed = closed
+        self._interlock_next = time.monotonic() + INTERLOCK_RECORD_S
+        if self.journal.failed is None:
+            self.journal.write(rec)
+
+    def observe_interlock(self) -> None:
+        """Between shots: record the laser's own latest good interlock check, at most every
+        INTERLOCK_RECORD_S seconds while closed (a state change is recorded where it is seen)."""
+        now = time.monotonic()
+        if now < self._interlock_next:
+            return
+        self._interlock_next = now + INTERLOCK_RECORD_S
+        laser = self.laser
+        last = laser.last_interlock_ok if isinstance(laser, InterlockCheck) else None
+        if not isinstance(last, (int, float)) or not math.isfinite(last) or last == self._interlock_seen:
+            return
+        self._interlock_seen = float(last)
+        seen = time.time() - max(0.0, now - float(last))
+        if seen > self._interlock_seen_t:  # e.g. the check arming made, already recorded as "arm"
+            self.interlock(True, "laser", seen=seen)
+
     def checkpoint(self) -> None:
         """At a safe point (between shots): honour a pause or stop request."""
+        self.observe_interlock()
         state = self.control.checkpoint()
         if state is RunState.RUNNING:
             return

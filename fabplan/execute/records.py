@@ -18,6 +18,9 @@ disc ids, positions, energies); everything else (resume, reports, the lab logboo
               emergency stop after the last good move): uncertain again
   skip        shots this session deliberately left out
   event       anything else worth a line (pause, resume, row_out_of_tolerance, ...)
+  interlock   the laser's safety interlock was seen closed or open (InterlockRecord): written when
+              the state changes and, while closed, at most every INTERLOCK_RECORD_S seconds (never
+              one per shot)
   end         end of a session, with its status and summary
 
 Shot state, by replaying the lines in order: no intent -> PENDING; intent then fired -> FIRED;
@@ -161,6 +164,18 @@ class EventRecord(_Timed, total=False):
     message: str
 
 
+INTERLOCK_RECORD_S = 2.0
+"""While the interlock stays closed, at most one interlock record per this many seconds."""
+
+
+class InterlockRecord(_Timed, total=False):
+    k: Literal["interlock"]
+    closed: bool  # True: the interlock was closed at "t"; False: found open (the gate was closed)
+    seen: float  # Unix time the interlock was seen in that state (the laser's own check may predate "t")
+    source: str  # "arm" (arming checked it) | "laser" (the laser's own check while firing) | "check"
+    message: str  # when open: what the laser reported
+
+
 class EndRecord(_Timed, total=False):
     k: Literal["end"]
     status: str  # "completed" | "paused" | "stopped" | "failed"
@@ -171,7 +186,7 @@ class EndRecord(_Timed, total=False):
 RECORDS: dict[str, type] = {
     "header": HeaderRecord, "session": SessionRecord, "intent": IntentRecord, "fired": FiredRecord,
     "not_fired": NotFiredRecord, "horizon": HorizonRecord, "uncertain": UncertainRecord,
-    "unconfirmed": UnconfirmedRecord, "skip": SkipRecord, "event": EventRecord, "end": EndRecord,
+    "unconfirmed": UnconfirmedRecord, "skip": SkipRecord, "event": EventRecord, "interlock": InterlockRecord, "end": EndRecord,
 }
 """Record kind ("k") -> its TypedDict."""
 

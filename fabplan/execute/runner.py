@@ -367,6 +367,7 @@ class _Execution:
             control.start()
             with progress:
                 laser.arm()  # reports an open interlock before anything moves
+                ctx.interlock(True, "arm")
                 # the laser reports its energy only with the output enabled: calibrate the attenuator now
                 att_pct = attenuation_percent(plan, laser, spec.attenuator_override or plan.header.get("attenuator"))
                 ctx.arrays = _arrays(plan, att_pct)
@@ -380,6 +381,7 @@ class _Execution:
                     fire_step(ctx, todo_idx)
                 if isinstance(laser, InterlockCheck):
                     laser.check_interlock()  # the last shots were lit only if the interlock is still closed
+                    ctx.interlock(True, "check")
             left = journal.left_pending(todo)  # e.g. a fly row whose read-back saw no pulse (not_fired)
             if len(left):
                 status = "failed"
@@ -405,6 +407,7 @@ class _Execution:
             if journal.failed is not None:
                 pass  # nothing more can be written; shots whose confirmation was lost stay uncertain
             elif isinstance(exc, InterlockOpen):
+                ctx.interlock(False, "laser", message=str(exc))
                 _unconfirm_recent(ctx, journal, exc)
             elif ctx.suspect:
                 _unconfirm(ctx, journal, ctx.suspect, f"{type(exc).__name__} ({exc}) struck after the last good "

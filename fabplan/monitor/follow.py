@@ -79,6 +79,8 @@ class RunModel:
     declared_uncertain: set[int] = field(default_factory=set)  # named by unconfirmed/uncertain records
     n_events: dict[str, int] = field(default_factory=dict)  # count per kind/what
     last_seq: int = -1  # shot of the last intent (where the stage is)
+    interlock_closed_t: float = math.nan  # Unix time the interlock was last seen closed ("interlock" records)
+    interlock_open: bool | None = None  # the last interlock record's verdict (None: no record yet)
     last_t: float = math.nan  # time stamp of the last record
     bad_lines: int = 0
     records: int = 0
@@ -191,6 +193,14 @@ class RunModel:
         elif k == "end":
             self.ends.append(rec)
             self._event(rec)
+        elif k == "interlock":  # routine (every few seconds): kept as a state, not listed among the events
+            self.interlock_open = rec.get("closed") is False
+            seen = rec.get("seen", t)
+            if not self.interlock_open and isinstance(seen, (int, float)):
+                self.interlock_closed_t = max(float(seen), self.interlock_closed_t) if math.isfinite(
+                    self.interlock_closed_t) else float(seen)
+            if self.interlock_open:
+                self._event({**rec, "what": "interlock_open"})
         elif k in ("event", "horizon") or k is not None:
             if k != "horizon":
                 self._event(rec)

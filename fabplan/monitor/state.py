@@ -251,17 +251,17 @@ class Monitor:
             out["energy_last_uj"] = _f(e[ok][-1], 4)
             out["energy_planned_last_uj"] = _f(p[ok][-1], 4)
         out["rows_out_of_tolerance"] = int(m.n_events.get("row_out_of_tolerance", 0))
-        # The laser confirms pulses only through a closed interlock: the last confirmed shot is the
-        # last time the interlock was known closed (an explicit interlock record wins when present).
-        t_ok = math.nan
-        for ev in reversed(m.events):
-            if ev.get("what") in ("interlock_ok", "interlock") and ev.get("closed", True):
-                t_ok = float(ev.get("t") or math.nan)
-                break
-        if len(fired):
+        # The executor journals "interlock" records (records.py): the age comes from them. A journal
+        # written before they existed falls back on the last confirmed shot (the laser confirms pulses
+        # only through a closed interlock).
+        t_ok = m.interlock_closed_t
+        out["interlock_source"] = "interlock records" if m.interlock_open is not None else None
+        out["interlock_open"] = m.interlock_open
+        if m.interlock_open is None and len(fired):
             t_last = m.t_fired[fired[-64:]]
             if np.isfinite(t_last).any():
-                t_ok = np.nanmax([t_ok, float(np.nanmax(t_last))])
+                t_ok = float(np.nanmax(t_last))
+                out["interlock_source"] = "last confirmed shot"
         out["interlock_closed_age_s"] = _f(now - t_ok, 1) if math.isfinite(t_ok) else None
         return out
 
