@@ -160,3 +160,36 @@ def test_verbose_and_quiet(tmp_path, capsys):
     logging.getLogger("fabplan.execute").warning("another warning")
     assert "another warning" not in capsys.readouterr().err
     main(["plan", design, "-o", str(tmp_path / "p5")])  # back to the default level for later tests
+
+
+def test_lab_takes_the_station_logbook_after_db_and_env(tmp_path, monkeypatch, capsys):
+    """`fabplan lab ... --station NAME` (or $FABPLAN_STATION) opens the station's logbook; precedence
+    --db > $FABPLAN_DB > station > ./fabplan-lab.sqlite."""
+    cfg = tmp_path / "stations.toml"
+    book = tmp_path / "station-book.sqlite"
+    cfg.write_text(f'[stations.lab1]\nstage = "sim://xps"\nlogbook = "sqlite:///{book}"\n[stations.bare]\nstage = "sim://xps"\n')
+    monkeypatch.setenv("FABPLAN_CONFIG", str(cfg))
+    for env in ("FABPLAN_DB", "FABPLAN_STATION"):
+        monkeypatch.delenv(env, raising=False)
+    monkeypatch.chdir(tmp_path)
+
+    def opens(path, *extra):  # `lab list` creates the logbook it opens: a new file says which one
+        assert not path.exists()
+        assert main(["lab", "list", "--json", *extra]) == 0, capsys.readouterr().err
+        assert path.is_file()
+        path.unlink()
+
+    opens(book, "--station", "lab1")
+    monkeypatch.setenv("FABPLAN_STATION", "lab1")
+    opens(book)
+    other = tmp_path / "env.sqlite"
+    monkeypatch.setenv("FABPLAN_DB", str(other))  # the environment's logbook beats the station's
+    opens(other, "--station", "lab1")
+    given = tmp_path / "given.sqlite"
+    opens(given, "--station", "lab1", "--db", str(given))  # --db beats everything
+    monkeypatch.delenv("FABPLAN_DB")
+    monkeypatch.delenv("FABPLAN_STATION")
+    opens(tmp_path / "fabplan-lab.sqlite", "--station", "bare")  # a station without a logbook: the default
+    assert not book.exists() and not other.exists()
+    assert main(["lab", "list", "--station", "nowhere"]) == 2
+    assert "no [stations.nowhere]" in capsys.readouterr().err

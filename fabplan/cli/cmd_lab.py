@@ -1,6 +1,7 @@
 """`fabplan lab ...`: the lasing-threshold logbook: add/import spectra, fit, show, report, export.
 
-The logbook is `--db ADDRESS`, else $FABPLAN_DB, else ./fabplan-lab.sqlite. ADDRESS is a file path
+The logbook is `--db ADDRESS`, else $FABPLAN_DB, else the `logbook` of the station profile named by
+`--station NAME` or $FABPLAN_STATION (`fabplan station show`), else ./fabplan-lab.sqlite. ADDRESS is a file path
 or sqlite:///path (one file, one computer) or postgresql://user@host/dbname (one server that every
 setup of a lab writes to at once). Writes record who made them ($FABPLAN_OPERATOR or --operator,
 else the login name) and from which host.
@@ -32,10 +33,26 @@ def _ws(args) -> str:
     return args.sample or "default"
 
 
+def logbook_address(args) -> str | None:
+    """--db, else $FABPLAN_DB, else the station's logbook (--station / $FABPLAN_STATION), else None (default)."""
+    import os
+
+    from fabplan.station import STATION_ENV, get_station
+
+    if args.db:
+        return args.db
+    if os.environ.get("FABPLAN_DB"):
+        return os.environ["FABPLAN_DB"]
+    name = getattr(args, "station", None) or os.environ.get(STATION_ENV)
+    if not name:
+        return None
+    return get_station(name).get("logbook") or None
+
+
 def _db(args):
     from fabplan.lab.db import open_db
 
-    con = open_db(args.db)
+    con = open_db(logbook_address(args))
     con.action = f"lab {args.lab_command}"  # what the audit rows of this command's writes say
     if getattr(args, "operator", None):
         con.operator = args.operator
@@ -471,8 +488,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     common.add_argument(
         "--db",
         metavar="ADDRESS",
-        help="logbook: a file, sqlite:///file or postgresql://user@host/db (default: $FABPLAN_DB or "
-        "./fabplan-lab.sqlite)",
+        help="logbook: a file, sqlite:///file or postgresql://user@host/db (default: $FABPLAN_DB, else "
+        "the --station's logbook, else ./fabplan-lab.sqlite)",
+    )
+    common.add_argument(
+        "--station",
+        metavar="NAME",
+        help="use this station profile's logbook (`fabplan station show NAME`; $FABPLAN_STATION) when "
+        "neither --db nor $FABPLAN_DB is given",
     )
     common.add_argument(
         "--sample", default=None, help="sample name (default: 'default' when writing, all when reading)"
