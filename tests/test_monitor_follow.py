@@ -239,3 +239,21 @@ def test_dry_run_journals_interlock_records_not_per_shot(tmp_path, monkeypatch):
     q = mon.state(now=seen[-1] + 5.0)["quality"]
     assert q["interlock_source"] == "interlock records" and q["interlock_closed_age_s"] == pytest.approx(5.0, abs=0.1)
     assert read_journal(j).counts()["fired"] == 32
+
+
+def test_dry_run_with_the_interlock_opening_journals_it(tmp_path):
+    """The Pharos emulator's interlock opens (fault): the journal says so and the monitor shows it."""
+    from fabplan.cli import main
+    from tests.exec_designs import lattice_design
+
+    d = tmp_path / "d.yaml"
+    d.write_text(lattice_design("mon", "M", 4, 8))
+    j = tmp_path / "j.jsonl"
+    assert main(["dry-run", str(d), "--journal", str(j), "--json", "--fault", "pharos=interlock@3"]) == 1
+    ilk = [r for r in map(json.loads, j.read_text().splitlines()) if r["k"] == "interlock"]
+    assert ilk and ilk[-1]["closed"] is False and "interlock" in ilk[-1]["message"]
+    mon = Monitor(j)
+    mon.update()
+    st = mon.state()
+    assert st["quality"]["interlock_open"] is True
+    assert any(e["what"] == "interlock_open" for e in st["events"])
