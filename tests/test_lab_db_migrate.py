@@ -109,3 +109,91 @@ def test_copy_sqlite_logbook_to_postgresql_and_back(tmp_path, pg_url, capsys, mo
     b, p = _dump(back), _dump(pg)
     assert b["audit"][:-1] == p["audit"] and b["audit"][-1][5] == "copy"  # plus the copy's own row
     assert {k: v for k, v in b.items() if k != "audit"} == {k: v for k, v in p.items() if k != "audit"}
+
+
+V5_STATUSES = ("untested", "lasing", "ASE-only", "dead", "damaged")
+
+
+def _make_v5(monkeypatch, address):
+    """A logbook as fabplan's schema v5 made it: the migrations/schema of v5 (status list without
+    'undetermined'), then the patches undone so the next open migrates it."""
+    with monkeypatch.context() as m:
+        m.setattr(db, "MIGRATIONS", db.MIGRATIONS[:5])
+        m.setattr(db, "SCHEMA_VERSION", 5)
+        m.setattr(db, "STATUSES", V5_STATUSES)
+        con = open_db(address)
+        assert db.schema_version(con) == 5
+        con.close()
+
+
+def _undetermined_accepted(con):
+    """v6: the status CHECK takes 'undetermined' and still refuses junk; FKs to discs still hold."""
+    import sqlalchemy as sa
+
+    from fabplan.lab.db import transaction
+
+    with transaction(con, "test"):
+        con.execute("UPDATE discs SET status='undetermined' WHERE disc_id='A-r00c00'")
+    assert {r["disc_id"]: r["status"] for r in disc_rows(con)}["A-r00c00"] == "undetermined"
+    for bad in ("UPDATE discs SET status='maybe' WHERE disc_id='A-r00c00'",
+                "INSERT INTO series(disc_pk) VALUES (987654)"):
+        with pytest.raises(sa.exc.IntegrityError), transaction(con, "test"):
+            con.execute(bad)
+
+
+def test_v5_sqlite_logbook_migrates_to_v6_rebuilding_discs(tmp_path, monkeypatch):
+    path = tmp_path / "lab.sqlite"
+    shutil.copy(V3, path)
+    _make_v5(monkeypatch, path)
+    before = _raw(path)
+
+    def schema(p):
+        with sqlite3.connect(p) as c:
+            return sorted(c.execute("SELECT type, name, tbl_name FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'"))
+
+    schema_v5 = schema(path)
+    with sqlite3.connect(path) as c:
+        full_before = c.execute("SELECT * FROM discs ORDER BY id").fetchall()
+    con = open_db(path)
+    assert db.schema_version(con) == db.SCHEMA_VERSION == 6
+    con.close()
+    after = _raw(path)
+    assert after["version"] == 6
+    for key in ("discs", "fits", "spectra", "series"):
+        assert after[key] == before[key], key
+    with sqlite3.connect(path) as c:
+        assert c.execute("SELECT * FROM discs ORDER BY id").fetchall() == full_before  # ids, every column
+        sql = c.execute("SELECT sql FROM sqlite_master WHERE name='discs'").fetchone()[0]
+        assert "'damaged','undetermined'" in sql and "UNIQUE (sample_id, disc_id)" in sql
+        assert c.execute("PRAGMA foreign_key_check").fetchall() == []
+        assert c.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert schema(path) == schema_v5  # same tables and indexes (discs_disc_id rebuilt), no leftovers
+    open_db(tmp_path / "new.sqlite").close()
+    assert _columns(path) == _columns(tmp_path / "new.sqlite")
+    con = open_db(path)
+    _undetermined_accepted(con)
+    con.close()
+
+
+def test_v3_logbook_through_every_version_allows_undetermined(tmp_path):
+    path = tmp_path / "lab.sqlite"
+    shutil.copy(V3, path)
+    con = open_db(path)
+    _undetermined_accepted(con)
+    con.close()
+
+
+def test_v5_postgresql_logbook_migrates_to_v6(pg_url, monkeypatch):
+    _make_v5(monkeypatch, pg_url)
+    con = open_db(pg_url)
+    assert db.schema_version(con) == 6
+    (check,) = [r[0] for r in con.execute(
+        "SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = 'discs'::regclass AND contype = 'c'")]
+    assert "undetermined" in check and "damaged" in check
+    from fabplan.lab.db import transaction
+
+    with transaction(con, "test"):
+        sid = con.insert_id("INSERT INTO samples(name) VALUES ('S')")
+        con.execute("INSERT INTO discs(sample_id, disc_id) VALUES (?, 'A-r00c00')", (sid,))
+    _undetermined_accepted(con)
+    con.close()

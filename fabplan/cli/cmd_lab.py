@@ -219,7 +219,7 @@ def _fit(args) -> int:
         print("no measurement series match")
         return 0
     print(
-        f"{'disc':<12} {'status':<9} {'F_th [95 %]':>16} {'F_th predicted':>13} {'beta':>8} {'FWHM nm':>8} "
+        f"{'disc':<12} {'status':<12} {'F_th [95 %]':>16} {'F_th predicted':>13} {'beta':>8} {'FWHM nm':>8} "
         f"{'Q':>7} {'FSR meas/pred':>14}  note"
     )
     for r in res:
@@ -229,7 +229,7 @@ def _fit(args) -> int:
             else "-"
         )
         print(
-            f"{r.disc_id:<12} {r.status:<9} {th:>16} {_f(r.threshold_predicted_uj_cm2):>13} {_f(r.beta, '.1e'):>8} "
+            f"{r.disc_id:<12} {r.status:<12} {th:>16} {_f(r.threshold_predicted_uj_cm2):>13} {_f(r.beta, '.1e'):>8} "
             f"{_f(r.linewidth_nm, '.3f'):>8}{'<' if r.resolution_limited else ' '}{_f(r.q, '.0f'):>6} "
             f"{_f(r.mode_spacing_nm) + '/' + _f(r.fsr_predicted_nm):>14}  {r.flag}"
         )
@@ -303,11 +303,11 @@ def _list(args) -> int:
         print_json(rows)
         return 0
     print(
-        f"{'sample':<10} {'disc':<12} {'status':<9} {'D um':>6} {'spectra':>7} {'F_th':>7} {'FWHM nm':>8} {'Q':>7}"
+        f"{'sample':<10} {'disc':<12} {'status':<12} {'D um':>6} {'spectra':>7} {'F_th':>7} {'FWHM nm':>8} {'Q':>7}"
     )
     for r in rows:
         print(
-            f"{r['sample']:<10} {r['disc_id']:<12} {r['status']:<9} {_f(r['diameter_um']):>6} "
+            f"{r['sample']:<10} {r['disc_id']:<12} {r['status']:<12} {_f(r['diameter_um']):>6} "
             f"{r['n_spectra'] or 0:>7} {_f(r['threshold_uj_cm2']):>7} {_f(r['linewidth_nm'], '.3f'):>8} "
             f"{_f(r['q'], '.0f'):>7}"
         )

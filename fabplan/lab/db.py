@@ -56,7 +56,9 @@ BUSY_TIMEOUT_MS = 60_000
 LOCK_RETRIES = 30  # after the busy timeout: this many more attempts, backoff 0.05 s doubling to 5 s
 PG_WRITER_LOCK = 0x6661_6270_6C61_6E  # advisory lock key ('fabplan'): one writer at a time on PG
 
-STATUSES = ("untested", "lasing", "ASE-only", "dead", "damaged")
+# 'undetermined': the analysis sees a kink but cannot pin the threshold (schema v6; before, such a disc
+# stayed 'untested' with an 'undetermined: ...' flag on its fit)
+STATUSES = ("untested", "lasing", "ASE-only", "dead", "damaged", "undetermined")
 
 _NOW = {
     "sqlite": "(strftime('%Y-%m-%dT%H:%M:%fZ','now'))",
@@ -613,7 +615,55 @@ def _v5(con: Connection) -> None:
     add_column(con, "spectra", sa.Column("accumulations", sa.Integer))
 
 
-MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2, _v3, _v4, _v5]
+_V5_STATUS_LIST = "'untested','lasing','ASE-only','dead','damaged'"
+
+
+def _v6(con: Connection) -> None:
+    """Disc status 'undetermined' allowed by discs' CHECK constraint.
+
+    PostgreSQL: drop the status CHECK, add the wider one. SQLite cannot alter a CHECK: the table is
+    rebuilt from its own stored CREATE statement (column order, defaults and other constraints kept;
+    only the status list widened), inside the migration's transaction. foreign_keys is ON and cannot
+    be switched off inside a transaction, so the FK checks are deferred to the commit and the rebuild
+    goes: copy the rows aside, DROP discs (series rows now dangle: counted), CREATE the new discs,
+    INSERT the rows back with the same ids (each resolves its series rows: count back to 0), recreate
+    the indexes; `PRAGMA foreign_key_check` must then be empty, else the migration rolls back.
+    """
+    new_list = ",".join(f"'{s}'" for s in STATUSES)
+    if con.dialect != "sqlite":
+        rows = con.execute(
+            "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
+            "WHERE conrelid = 'discs'::regclass AND contype = 'c'"
+        ).fetchall()
+        for name, definition in rows:
+            if "status" in definition:
+                con.execute(f'ALTER TABLE discs DROP CONSTRAINT "{name}"')
+        con.execute(f"ALTER TABLE discs ADD CONSTRAINT discs_status_check CHECK (status IN ({new_list}))")
+        return
+    table_sql = con.execute("SELECT sql FROM sqlite_master WHERE type='table' AND name='discs'").fetchone()[0]
+    if table_sql.count(_V5_STATUS_LIST) != 1:
+        raise UserError(f"{con.address}: unexpected discs table definition, cannot widen its status check")
+    index_sql = [r[0] for r in con.execute(
+        "SELECT sql FROM sqlite_master WHERE type='index' AND tbl_name='discs' AND sql IS NOT NULL ORDER BY name"
+    ).fetchall()]
+    n_before = con.execute("SELECT count(*) FROM discs").fetchone()[0]
+    bad_before = len(con.execute("PRAGMA foreign_key_check").fetchall())
+    con.execute("PRAGMA defer_foreign_keys=ON")  # switches itself off at COMMIT/ROLLBACK
+    con.execute("CREATE TEMP TABLE discs__v5 AS SELECT * FROM discs")
+    con.execute("DROP TABLE discs")
+    con.execute(table_sql.replace(_V5_STATUS_LIST, new_list))
+    con.execute("INSERT INTO discs SELECT * FROM discs__v5")
+    con.execute("DROP TABLE discs__v5")
+    for sql in index_sql:
+        con.execute(sql)
+    n_after = con.execute("SELECT count(*) FROM discs").fetchone()[0]
+    bad = len(con.execute("PRAGMA foreign_key_check").fetchall()) - bad_before
+    if bad or n_after != n_before:
+        raise UserError(f"{con.address}: schema v6 rebuild of discs failed its checks ({bad} new dangling "
+                        f"references, {n_before} -> {n_after} discs); the logbook is unchanged")
+
+
+MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2, _v3, _v4, _v5, _v6]
 SCHEMA_VERSION = len(MIGRATIONS)
 FIRST_PG_VERSION = 4
 

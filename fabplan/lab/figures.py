@@ -25,6 +25,7 @@ STATUS_COLORS = {
     "ASE-only": "#e08214",
     "dead": "#777777",
     "damaged": "#b2182b",
+    "undetermined": "#8073ac",
     "untested": "#c7c7c7",
 }
 STYLE = {
@@ -350,7 +351,7 @@ def _array_figures(plt, rows: list[dict], out: Path, fmt: str = "png") -> list[s
             ax.bar(arrays, n, bottom=bottom, color=col, label=st, width=0.7)
             bottom += n
     for i, a in enumerate(arrays):
-        tot = sum(1 for r in rows if (r["array_id"] or "?") == a and r["status"] != "untested")
+        tot = sum(1 for r in rows if (r["array_id"] or "?") == a and r["status"] not in ("untested", "undetermined"))
         las = sum(1 for r in rows if (r["array_id"] or "?") == a and r["status"] == "lasing")
         if tot:
             ax.text(i, bottom[i], f"{100 * las / tot:.0f}% lasing", ha="center", va="bottom", fontsize=6)

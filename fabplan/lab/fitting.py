@@ -17,9 +17,9 @@ Status (unless set by hand): lasing = threshold and narrow cavity lines above it
 it the 38 nm spontaneous band or a cold-cavity mode); ASE-only = threshold but no such lines;
 damaged = output collapses for good during the sweep (below 30 % of the maximum so far; the
 threshold is fitted on the points before); dead = a straight line explains every mode's L-L curve
-(no threshold in the measured range); untested = no verdict: too few spectra ("insufficient data")
-or "undetermined" (a kink, but the threshold is not pinned: sweep starts above it, saturation,
-weak kink, open interval; the flag says which).
+(no threshold in the measured range); undetermined = a kink, but the threshold is not pinned (sweep
+starts above it, saturation, weak kink, open interval; the flag says which; logbook schema v6, before
+it such discs were left untested); untested = no verdict: too few spectra ("insufficient data").
 """
 
 from __future__ import annotations
@@ -384,8 +384,10 @@ def _fit_series(r, rows, sa, res_nm, thickness_nm, window_nm, damaged_at=None):
 
 
 def _status_for(rows, sa, lw) -> str:
-    if len(rows) < threshold.MIN_POINTS or sa.verdict in ("undetermined", "insufficient"):
-        return "untested"  # no verdict either way: say nothing rather than "dead"
+    if len(rows) < threshold.MIN_POINTS or sa.verdict == "insufficient":
+        return "untested"  # too little data for any verdict: say nothing rather than "dead"
+    if sa.verdict == "undetermined":
+        return "undetermined"  # a kink, threshold not pinned (schema v6; the flag says why)
     if sa.verdict == "none":
         return "dead"
     return "lasing" if math.isfinite(lw) and lw < NARROW_NM else "ASE-only"

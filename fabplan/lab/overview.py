@@ -19,6 +19,7 @@ STATUS_COLORS = {
     "ASE-only": "#e08214",
     "dead": "#777777",
     "damaged": "#b2182b",
+    "undetermined": "#8073ac",
     "untested": "#c7c7c7",
 }
 
