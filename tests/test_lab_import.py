@@ -150,9 +150,11 @@ def test_journal_import_records_run_and_fired_discs(tmp_path):
         add_spectrum(con, "B-r00c03", "5", tmp_path / "s.csv")  # never shot
 
 
-def test_journal_with_plan_gives_sample_positions_and_diameters(tmp_path):
+@pytest.mark.parametrize("damaged", [False, True])
+def test_journal_with_plan_gives_sample_positions_and_diameters(tmp_path, caplog, damaged):
     """A real plan (designs/dose_matrix.yaml, discs given by fluence) + journal: the lab log takes the
-    disc ids, sample coordinates and beam-model diameters from the plan named in the header."""
+    disc ids, sample coordinates and beam-model diameters from the plan named in the header. A plan
+    that is there but damaged is not silently ignored: the import warns and keeps stage coordinates."""
     from fabplan.design import load_design
     from fabplan.execute.journal import Journal
     from fabplan.planning import build_plan
@@ -181,10 +183,18 @@ def test_journal_with_plan_gives_sample_positions_and_diameters(tmp_path):
     j.flush()
     j.close()
     con = open_db(tmp_path / "lab.sqlite")
-    assert import_journal(con, path)["fired"] == 3
+    if damaged:
+        (tmp_path / "plan" / "shots.csv").write_text("not a shot table\n")
+    with caplog.at_level("WARNING", logger="fabplan.lab.records"):
+        assert import_journal(con, path)["fired"] == 3
     row = con.execute(
         "SELECT diameter_um, x_um, y_um FROM discs WHERE disc_id=?", (str(sh.disc_id[0]),)
     ).fetchone()
+    if damaged:
+        assert "cannot be read" in caplog.text and str(tmp_path / "plan") in caplog.text
+        assert row[0] is None and (row[1], row[2]) == pytest.approx((float(sh.x_um[0]), float(sh.y_um[0])))
+        return
+    assert not caplog.text
     assert row[0] == pytest.approx(float(sh.diameter_um[0]))
     assert (row[1], row[2]) == pytest.approx((float(sh.sample_x_um[0]), float(sh.sample_y_um[0])))
     # Registering the design afterwards links the run to it by hash.

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import math
 import os
 import sqlite3
@@ -20,6 +21,8 @@ from fabplan.disctable import parse_id
 from fabplan.errors import UserError, summarize_ids
 from fabplan.lab.db import sample_id, transaction
 from fabplan.planning.plan import design_hash
+
+log = logging.getLogger(__name__)
 
 
 def register_design(con: sqlite3.Connection, path: str | os.PathLike, sample: str = "default") -> dict:
@@ -132,19 +135,25 @@ def read_journal_shots(path: Path) -> tuple[dict, dict[str, dict]]:
 
 def _plan_info(header: dict) -> dict[int, tuple[str, float | None, float | None, float | None]]:
     """seq -> (disc id, predicted diameter, sample x, sample y) from the saved plan named in the
-    journal header; empty when the plan is not at hand (it is optional context here)."""
-    try:
-        from fabplan.planning import Plan
-
-        sh = Plan.load(header["plan_dir"]).shots
-        return {
-            int(q): (str(d), _f(dm), _f(x), _f(y))
-            for q, d, dm, x, y in zip(
-                sh.seq, sh.disc_id, sh.diameter_um, sh.sample_x_um, sh.sample_y_um, strict=True
-            )
-        }
-    except Exception:
+    journal header; empty when the plan is not at hand (it is optional context here). A plan that is
+    there but cannot be read is said out loud: the import then falls back to stage coordinates."""
+    plan_dir = header.get("plan_dir")
+    if not plan_dir or not Path(plan_dir).is_dir():
         return {}
+    from fabplan.planning import Plan
+
+    try:
+        sh = Plan.load(plan_dir).shots
+    except (UserError, OSError, ValueError, KeyError) as exc:
+        log.warning("plan %s beside the journal cannot be read (%s): discs keep the journal's stage "
+                    "coordinates and no predicted diameter", plan_dir, exc)
+        return {}
+    return {
+        int(q): (str(d), _f(dm), _f(x), _f(y))
+        for q, d, dm, x, y in zip(
+            sh.seq, sh.disc_id, sh.diameter_um, sh.sample_x_um, sh.sample_y_um, strict=True
+        )
+    }
 
 
 def import_journal(
