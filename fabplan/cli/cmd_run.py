@@ -136,8 +136,8 @@ def _finish(args, plan, result) -> int:
     sim_t = dry["emulated_duration_s"] if dry else None
     if dry and not args.json:
         rate = dry["shots_per_wall_s"] or 0.0
-        print(f"dry run ({result.mode}, speedup {args.speedup}): estimated real duration {result.estimate_s:.1f} s, "
-              f"emulated {sim_t:.1f} s, achieved {dry['achieved_wall_s']:.1f} s wall ({rate:.0f} shots/s)")
+        # the durations (wall, emulated, estimated) are printed once, by summary_lines, each with what it covers
+        print(f"dry run ({result.mode}, speedup {args.speedup}): {result.stats.fired} shot(s) at {rate:.0f} shots/s wall")
     summary.update(dry or {})
     if args.report:
         summary["report"] = write_report(args.report, read_journal(result.journal_path), plan,

@@ -67,15 +67,53 @@ def summary_lines(result, sim_time_s: float | None = None, dry_run: bool = False
     if s["rows_out_of_tolerance"]:
         lines.append(f"  rows flagged (missing/extra pulses or out of tolerance): {s['rows_out_of_tolerance']} "
                      f"(lines {', '.join(str(r['line']) for r in result.stats.flagged_rows[:10])})")
-    dur = f"  duration {_fmt_s(result.wall_s)} (wall)"
-    if sim_time_s is not None and math.isfinite(sim_time_s):
-        dur += f", {_fmt_s(sim_time_s)} emulated"
-    dur += f"; estimated real duration {_fmt_s(result.estimate_s)}"
-    lines.append(dur)
+    dry = getattr(result, "dry_run", None)
+    if dry and "emulated_first_to_last_pulse_s" in dry:
+        lines += _dry_run_duration_lines(result, dry, s["not_selected"])
+    else:
+        dur = f"  duration {_fmt_s(result.wall_s)} (wall)"
+        if sim_time_s is not None and math.isfinite(sim_time_s):
+            dur += f", {_fmt_s(sim_time_s)} emulated"
+        dur += f"; estimated real duration {_fmt_s(result.estimate_s)}"
+        lines.append(dur)
     lines.append(f"  journal {result.journal_path}")
     if result.status in ("paused", "stopped", "failed"):
         lines.append(f"  resume with: fabplan {'dry-run' if dry_run else 'run'} --resume {result.journal_path}"
                      + (" (fresh emulators carry on from the journal)" if dry_run else ""))
+    return lines
+
+
+def _dry_run_duration_lines(result, dry: dict, not_selected: int) -> list[str]:
+    """A dry run's three times, each saying what it covers, so that they can be compared.
+
+    The planner's estimate runs from the first shot to the last (moves, settle, pulses, attenuator
+    moves; not homing or the approach). The emulated time runs from the emulated lab's start, so it
+    also holds homing, the approach and pre-flight: only its first-to-last-pulse part compares with
+    the estimate, less the attenuator moves (the emulated attenuator moves instantly). At a finite
+    speedup the emulated clock is wall time x speedup, so the host's own time counts that many-fold."""
+    est = dry.get("estimate_parts_s") or {}
+    total = float(est.get("total_s", result.estimate_s if result.estimate_s is not None else math.nan))
+    att = float(est.get("attenuator_s", 0.0))
+    before, span = dry["emulated_before_first_pulse_s"], dry["emulated_first_to_last_pulse_s"]
+    speedup = float(dry.get("speedup", math.inf))
+    lines = [f"  duration {_fmt_s(result.wall_s)} wall (executor, first command to last shot)"]
+    lines.append(f"  emulated {_fmt_s(dry['emulated_duration_s'])} = {_fmt_s(before)} before the first pulse "
+                 f"(homing, approach, pre-flight) + {_fmt_s(span)} first to last pulse")
+    est_line = f"  estimated real duration {_fmt_s(total)} first to last shot"
+    if att > 0:
+        est_line += (f" = {_fmt_s(total - att)} moves, settle and pulses + {_fmt_s(att)} attenuator moves "
+                     "(not emulated: the emulated attenuator moves instantly)")
+    if not_selected:
+        est_line += f"; the estimate covers the whole plan, {not_selected} shot(s) more than this run selected"
+    lines.append(est_line)
+    if math.isinf(speedup):
+        if not not_selected:
+            lines.append(f"  compare: estimated {_fmt_s(total - att)} without attenuator moves vs emulated "
+                         f"{_fmt_s(span)} first to last pulse")
+    else:
+        lines.append(f"  note: at speedup {speedup:g} the emulated clock is wall time x {speedup:g}, so this host's "
+                     "own time (lab start, command round trips) counts that many-fold; emulated times compare "
+                     "with the estimate only at speedup inf")
     return lines
 
 
