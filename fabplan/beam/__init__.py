@@ -62,6 +62,7 @@ def make_beam(beam: Any, laser: Any = None, base_dir: str | Path | None = None) 
         "incubation_exponent": float(_get(beam, "incubation_exponent", 0.8) or 0.8),
         "damage_fluence_mj_cm2": _opt_float(_get(beam, "damage_fluence")),
         "max_pulse_energy_uj": _opt_float(_get(laser, "max_pulse_energy")) if laser is not None else None,
+        "fluence_definition": str(_get(beam, "fluence_definition", "peak") or "peak"),
     }
     model = _get(profile, "model")
     if model == "lg01":

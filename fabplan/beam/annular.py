@@ -93,6 +93,10 @@ class AnnularBeam(TabulatedBeam):
         r, f = annular_image(self.inner_diameter_um / 2, self.outer_diameter_um / 2, self.cutoff_per_um)
         super().__init__(r, f, **threshold)
 
+    def geometric_area_um2(self) -> float:
+        """pi (r_o^2 - r_i^2) of the mask annulus referred to the focal plane."""
+        return float(np.pi * ((self.outer_diameter_um / 2) ** 2 - (self.inner_diameter_um / 2) ** 2))
+
     def _params(self):
         return {
             "inner_diameter_um": self.inner_diameter_um,

@@ -26,6 +26,25 @@ from fabplan.errors import UserError
 # 1 mJ/cm^2 * 1 um^2 = 1e-3 J / 1e8 um^2 * 1 um^2 = 1e-11 J = 1e-5 uJ.
 UJ_PER_MJ_CM2_UM2 = 1e-5
 
+# What a fluence number of the design means (beam.fluence_definition). Every fluence of a design
+# (disc fluences, threshold_fluence, damage_fluence) is in the chosen definition; diameters depend
+# only on F/F_th, so the definition changes the fluence <-> pulse energy conversion and nothing else:
+# E = F * A_def with A_def the "fluence area" below.
+FLUENCE_DEFINITIONS = {
+    "peak": "peak fluence: the maximum of F(r) over r (E = F * integral of f(r) 2 pi r dr)",
+    "ring-fwhm-average": "ring average: the mean of F(r) over the ring's FWHM (where F >= peak/2)",
+    "geometric-annulus": "pulse energy / geometric mask annulus area pi (r_o^2 - r_i^2) (annular beam only)",
+}
+DEFAULT_FLUENCE_DEFINITION = "peak"
+
+
+def format_fluence_definition(info: dict[str, Any]) -> str:
+    """One line from `BeamModel.fluence_definition_info()` (also read back from a plan header)."""
+    return (
+        f"{info['name']} ({info['meaning']}); E = F x {info['fluence_area_um2']:.4g} um^2, "
+        f"100 mJ/cm^2 = {100 * info['uj_per_mj_cm2']:.4g} uJ; peak F(r) = {info['peak_over_fluence']:.4g} x F"
+    )
+
 
 def _unique_apply(fn, *arrays) -> np.ndarray:
     """fn on the unique combinations of the broadcast arrays, scattered back.
@@ -102,6 +121,7 @@ class BeamModel(ABC):
         incubation_exponent: float = 0.8,
         damage_fluence_mj_cm2: float | None = None,
         max_pulse_energy_uj: float | None = None,
+        fluence_definition: str = DEFAULT_FLUENCE_DEFINITION,
     ):
         if not (threshold_fluence_mj_cm2 > 0 and np.isfinite(threshold_fluence_mj_cm2)):
             raise UserError(f"threshold fluence must be > 0 mJ/cm^2, got {threshold_fluence_mj_cm2}")
@@ -118,6 +138,16 @@ class BeamModel(ABC):
         self.incubation_exponent = float(incubation_exponent)
         self.damage_fluence_mj_cm2 = None if damage_fluence_mj_cm2 is None else float(damage_fluence_mj_cm2)
         self.max_pulse_energy_uj = None if max_pulse_energy_uj is None else float(max_pulse_energy_uj)
+        if fluence_definition not in FLUENCE_DEFINITIONS:
+            raise UserError(
+                f"unknown fluence definition {fluence_definition!r} (expected {', '.join(FLUENCE_DEFINITIONS)})"
+            )
+        self.fluence_definition = str(fluence_definition)
+        if fluence_definition == "geometric-annulus" and self.geometric_area_um2() is None:
+            raise UserError(
+                f"fluence definition 'geometric-annulus' needs an annular beam (this is {self.model!r}); "
+                "use 'peak' or 'ring-fwhm-average'"
+            )
 
     # ---- what a subclass provides -------------------------------------------------------------
     @abstractmethod
@@ -149,6 +179,60 @@ class BeamModel(ABC):
     def _params(self) -> dict[str, Any]:
         return {}
 
+    def geometric_area_um2(self) -> float | None:
+        """Geometric area that defines 'geometric-annulus' fluence; None where the model has none."""
+        return None
+
+    def _radial_grid(self) -> tuple[np.ndarray, np.ndarray]:
+        """(r, f) on a grid fine enough to integrate over the ring (subclasses with a table reuse it)."""
+        r_max = float(self._outer_radius(np.array(1e-9)))
+        r = np.linspace(0.0, r_max, 200_001)
+        return r, self.shape(r)
+
+    def ring_fwhm_mean(self) -> float:
+        """Mean of f over the ring's FWHM region {r: f(r) >= 1/2}, area-weighted (f_max = 1)."""
+        r, f = self._radial_grid()
+        ring = np.where(f >= 0.5, 1.0, 0.0)
+        # Area-weighted integrals on the grid; the edges are resolved to the grid step.
+        num = float(np.trapezoid(ring * f * 2.0 * np.pi * r, r))
+        den = float(np.trapezoid(ring * 2.0 * np.pi * r, r))
+        return num / den
+
+    @property
+    def fluence_area_um2(self) -> float:
+        """A_def with pulse energy = F * A_def, F a fluence in this beam's `fluence_definition`."""
+        d = self.fluence_definition
+        if d == "peak":
+            return self.effective_area_um2
+        if d == "ring-fwhm-average":
+            return self.effective_area_um2 / self._cached("_fwhm_mean", self.ring_fwhm_mean)
+        area = self.geometric_area_um2()
+        if area is None:
+            raise UserError(
+                f"fluence definition 'geometric-annulus' needs an annular beam (this is {self.model!r}); "
+                "use 'peak' or 'ring-fwhm-average'"
+            )
+        return area
+
+    def _cached(self, name: str, fn) -> float:
+        if name not in self.__dict__:
+            self.__dict__[name] = float(fn())
+        return self.__dict__[name]
+
+    def fluence_definition_info(self) -> dict[str, Any]:
+        """What the design's fluence numbers mean, for validate/plan output and the plan header."""
+        area = self.fluence_area_um2
+        return {
+            "name": self.fluence_definition,
+            "meaning": FLUENCE_DEFINITIONS[self.fluence_definition],
+            "fluence_area_um2": area,
+            "peak_over_fluence": area / self.effective_area_um2,  # F_pk A_eff = E = F A_def
+            "uj_per_mj_cm2": area * UJ_PER_MJ_CM2_UM2,
+        }
+
+    def fluence_definition_text(self) -> str:
+        return format_fluence_definition(self.fluence_definition_info())
+
     # ---- thresholds and energy ----------------------------------------------------------------
     def threshold_mj_cm2(self, pulses: np.ndarray | int = 1) -> np.ndarray:
         """F_th(N) = F_th(1) N^(S-1)."""
@@ -158,12 +242,12 @@ class BeamModel(ABC):
         return self.threshold_fluence_mj_cm2 * n ** (self.incubation_exponent - 1.0)
 
     def pulse_energy_uj(self, fluence_mj_cm2) -> np.ndarray:
-        """Pulse energy that gives this peak fluence."""
-        return np.asarray(fluence_mj_cm2, dtype=float) * self.effective_area_um2 * UJ_PER_MJ_CM2_UM2
+        """Pulse energy that gives this fluence (in `fluence_definition`; default the peak)."""
+        return np.asarray(fluence_mj_cm2, dtype=float) * self.fluence_area_um2 * UJ_PER_MJ_CM2_UM2
 
     def fluence_from_energy(self, energy_uj) -> np.ndarray:
-        """Peak fluence of a pulse of this energy."""
-        return np.asarray(energy_uj, dtype=float) / (self.effective_area_um2 * UJ_PER_MJ_CM2_UM2)
+        """Fluence (in `fluence_definition`; default the peak) of a pulse of this energy."""
+        return np.asarray(energy_uj, dtype=float) / (self.fluence_area_um2 * UJ_PER_MJ_CM2_UM2)
 
     def fluence_at(self, r_um, peak_fluence_mj_cm2) -> np.ndarray:
         """F(r) for a shot of the given peak fluence (broadcasts)."""
@@ -279,6 +363,9 @@ class BeamModel(ABC):
             "peak_radius_um": self.peak_radius_um,
             "effective_area_um2": self.effective_area_um2,
         }
+        if self.fluence_definition != DEFAULT_FLUENCE_DEFINITION:  # the default keeps existing plan hashes
+            out["fluence_definition"] = self.fluence_definition
+            out["fluence_area_um2"] = self.fluence_area_um2
         return out
 
     def __repr__(self) -> str:
@@ -335,6 +422,9 @@ class TabulatedBeam(BeamModel):
 
     def _level_at_inner_radius(self, r_um):
         return np.interp(np.asarray(r_um, dtype=float), self._in_r, self._in_s)
+
+    def _radial_grid(self) -> tuple[np.ndarray, np.ndarray]:
+        return self._r, self._f
 
     def radial_table(self) -> tuple[np.ndarray, np.ndarray]:
         """The cached (r_um, f) grid."""

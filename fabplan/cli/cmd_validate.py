@@ -77,10 +77,15 @@ def _validate(args: argparse.Namespace) -> int:
     if by_fluence.any():
         summary["predicted_diameter_um"] = [float(diameters[by_fluence].min()), float(diameters[by_fluence].max())]
     summary["wgm"] = public(wgm)
+    from fabplan.beam import make_beam
+    from fabplan.beam.base import format_fluence_definition
+
+    summary["fluence_definition"] = make_beam(design).fluence_definition_info()  # what F numbers mean
     if args.json:
         print_json(summary)
     else:
         print(format_summary(summary))  # discs given by fluence show their predicted diameter there
+        print(f"fluence: {format_fluence_definition(summary['fluence_definition'])}")
         print(format_wgm_summary(wgm))
     return 0
 

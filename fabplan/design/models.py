@@ -179,6 +179,15 @@ class Beam(Strict):
     threshold_fluence: FluenceMjCm2 = Field(gt=0, description="Single-shot ablation threshold F_th(1).")
     incubation_exponent: float = Field(0.8, gt=0, le=1.0, description="S in F_th(N) = F_th(1) N^(S-1).")
     damage_fluence: FluenceMjCm2 = Field(gt=0, description="Peak fluence above which the film is damaged.")
+    fluence_definition: Literal["peak", "ring-fwhm-average", "geometric-annulus"] = Field(
+        "peak",
+        description=(
+            "What every fluence of this design means (disc fluences, threshold_fluence, damage_fluence): "
+            "'peak' = the maximum of F(r); 'ring-fwhm-average' = the mean of F(r) over the ring where "
+            "F >= peak/2; 'geometric-annulus' = pulse energy / pi (r_o^2 - r_i^2) of the mask (annular "
+            "beam only). Only the fluence <-> pulse energy conversion depends on it."
+        ),
+    )
 
 
 # ---------------------------------------------------------------- arrays

@@ -231,6 +231,8 @@ def build_plan(design: Any, discs: DiscTable | None = None, beam: Any = None) ->
         "n_discs": len(discs),
         "warnings": warnings,
         "attenuator": None if att is None else att.type,
+        # What the fluence column means (unhashed: model.beam carries a non-default definition).
+        "fluence_definition": beam.fluence_definition_info(),
         "model": {
             "planner_version": PLANNER_VERSION,
             "beam": _beam_model_params(beam),

@@ -293,7 +293,9 @@ def canonical_json(obj: Any) -> bytes:
     return json.dumps(finite(obj), sort_keys=True, separators=(",", ":"), allow_nan=False).encode()
 
 
-_UNHASHED = frozenset({"plan_hash", "shots_file", "lines"})
+# fluence_definition describes model.beam (which holds a non-default definition), so a peak-fluence
+# plan keeps the hash it had before the header described it.
+_UNHASHED = frozenset({"plan_hash", "shots_file", "lines", "fluence_definition"})
 
 
 def compute_plan_hash(

@@ -27,6 +27,7 @@ def plan_summary(plan: Plan) -> dict[str, Any]:
         "plan_hash": h["plan_hash"],
         "design_hash": h["design_hash"],
         "warnings": list(h.get("warnings", [])),
+        "fluence_definition": h.get("fluence_definition"),
     }
 
 
@@ -58,5 +59,9 @@ def format_plan_summary(s: dict[str, Any]) -> str:
         "stage travel used: " + ", ".join(f"{k} [{v[0]:.1f}, {v[1]:.1f}] um" for k, v in s["travel"].items()),
         f"plan hash: {s['plan_hash']}",
     ]
+    if s.get("fluence_definition"):
+        from fabplan.beam.base import format_fluence_definition
+
+        lines.insert(-1, f"fluence: {format_fluence_definition(s['fluence_definition'])}")
     lines += [f"warning: {w}" for w in s.get("warnings", [])]
     return "\n".join(lines)
