@@ -65,13 +65,14 @@ def run_demo(out_dir: str | Path, design_path: str | Path | None = None, *, fres
     a["pulse_log"] = str(out / "pulses.csv")
     a["fabrication_report"] = str(out / "fabrication.png")
     _dry_run(design_path, a["journal"], a["pulse_log"], a["fabrication_report"])
-    fired_ids, emulated_s = _fabricated(a["journal"], a["pulse_log"])
+    fired_ids, emulated_s, first_pulse_s = _fabricated(a["journal"], a["pulse_log"])
 
     _step("5/6 lasing measurements (simulated spectrometer) -> logbook -> threshold fits")
     results = _measure_and_fit(out, a, design_path, plan, fired_ids)
 
     _step("6/6 summary")
     res.summary = _summary(design, plan, fired_ids, emulated_s, results, time.perf_counter() - t_start)
+    res.summary["emulated_before_first_pulse_s"] = first_pulse_s
     (out / "demo-summary.json").write_text(json.dumps({"artefacts": a, **res.summary}, indent=2, default=str))
     a["summary"] = str(out / "demo-summary.json")
     print(format_summary(res))
@@ -131,14 +132,17 @@ def _dry_run(design_path: Path, journal: str, pulse_log: str, report: str) -> No
         raise UserError(f"demo dry run ended {result.status}: {result.message}")
 
 
-def _fabricated(journal: str, pulse_log: str) -> tuple[list[str], float]:
+def _fabricated(journal: str, pulse_log: str) -> tuple[list[str], float, float]:
+    """(fired disc ids, emulated time of the last pulse, of the first pulse: homing + approach)."""
     from fabplan.execute.pulselog import read_pulse_log
     from fabplan.lab.records import read_journal_shots
 
     _header, shots = read_journal_shots(Path(journal))
     fired = sorted(d for d, s in shots.items() if s.get("state") == "fired")
     pulses = read_pulse_log(pulse_log)
-    return fired, float(pulses[-1, 0]) if len(pulses) else 0.0
+    if not len(pulses):
+        return fired, 0.0, 0.0
+    return fired, float(pulses[-1, 0]), float(pulses[0, 0])
 
 
 def _measure_and_fit(out: Path, a: dict, design_path: Path, plan, fired_ids: list[str]) -> list:
@@ -177,6 +181,7 @@ def _summary(design, plan, fired_ids, emulated_s, results, wall_s) -> dict[str, 
         "discs_planned": int(len(shots)),
         "discs_made": int(fired.sum()),
         "estimated_real_duration_s": float(plan.header.get("estimate", {}).get("total_s", float("nan"))),
+        "estimated_attenuator_s": float(plan.header.get("estimate", {}).get("attenuator_s", 0.0)),
         "emulated_duration_s": emulated_s,
         "measured_series": len(results),
         "thresholds_found": len(lasing),
@@ -192,8 +197,10 @@ def format_summary(res: DemoResult) -> str:
     s, a = res.summary, res.artefacts
     lines = [
         f"design {s['design']!r}: {s['discs_made']} of {s['discs_planned']} disc(s) made; "
-        f"estimated real duration {s['estimated_real_duration_s']:.2f} s, emulated {s['emulated_duration_s']:.2f} s "
-        "(emulated time includes homing and the move to the first disc)",
+        f"estimated real duration {s['estimated_real_duration_s']:.2f} s first to last shot (of which "
+        f"{s.get('estimated_attenuator_s', 0.0):.2f} s attenuator moves, instant in the emulator), emulated "
+        f"{s['emulated_duration_s']:.2f} s (of which {s.get('emulated_before_first_pulse_s', 0.0):.2f} s homing and "
+        "approach before the first pulse)",
         f"lasing: {s['thresholds_found']} of {s['measured_series']} measured disc(s) show a threshold"
         + (
             " (" + ", ".join(f"{k} {v:g} uJ/cm^2" for k, v in list(s["thresholds_uj_cm2"].items())[:5]) + ")"
