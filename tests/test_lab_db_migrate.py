@@ -155,10 +155,10 @@ def test_v5_sqlite_logbook_migrates_to_v6_rebuilding_discs(tmp_path, monkeypatch
     with sqlite3.connect(path) as c:
         full_before = c.execute("SELECT * FROM discs ORDER BY id").fetchall()
     con = open_db(path)
-    assert db.schema_version(con) == db.SCHEMA_VERSION == 6
+    assert db.schema_version(con) == db.SCHEMA_VERSION  # v6, then v7 (a column on series)
     con.close()
     after = _raw(path)
-    assert after["version"] == 6
+    assert after["version"] == db.SCHEMA_VERSION
     for key in ("discs", "fits", "spectra", "series"):
         assert after[key] == before[key], key
     with sqlite3.connect(path) as c:
@@ -186,7 +186,7 @@ def test_v3_logbook_through_every_version_allows_undetermined(tmp_path):
 def test_v5_postgresql_logbook_migrates_to_v6(pg_url, monkeypatch):
     _make_v5(monkeypatch, pg_url)
     con = open_db(pg_url)
-    assert db.schema_version(con) == 6
+    assert db.schema_version(con) == db.SCHEMA_VERSION
     (check,) = [r[0] for r in con.execute(
         "SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = 'discs'::regclass AND contype = 'c'")]
     assert "undetermined" in check and "damaged" in check

@@ -79,6 +79,10 @@ def _meta(args) -> dict:
         meta["operator"] = args.operator
     if getattr(args, "notes", None):
         meta["notes"] = args.notes
+    if getattr(args, "fluence_definition", None):
+        from fabplan.lab.importer import parse_pump_fluence_definition
+
+        meta["fluence_definition"] = parse_pump_fluence_definition(args.fluence_definition)
     return meta
 
 
@@ -263,7 +267,8 @@ def _show(args) -> int:
         print(
             f"  series {s['id']} ({s['created']}): pump {_f(s['pump_wavelength_nm'], 'g')} nm, "
             f"{_f(s['pulse_width_fs'], 'g')} fs, {_f(s['rep_rate_hz'], 'g')} Hz, spot {_f(s['spot_fwhm_um'], 'g')} um FWHM, "
-            f"resolution {_f(s['resolution_nm'], 'g')} nm, {len(s['spectra'])} spectra, operator {s['operator'] or '-'}"
+            f"resolution {_f(s['resolution_nm'], 'g')} nm, {len(s['spectra'])} spectra, operator {s['operator'] or '-'}, "
+            f"pump fluence {s.get('fluence_definition') or 'definition not stated'}"
         )
         if s["notes"]:
             print(f"    notes: {s['notes']}")
@@ -512,6 +517,12 @@ def register(sub: argparse._SubParsersAction) -> None:
             p.add_argument(flag, help=h)
         p.add_argument("--operator", help="who measured")
         p.add_argument("--notes", help="free text for the series")
+        p.add_argument(
+            "--fluence-definition",
+            choices=("peak", "average"),
+            help="what the pump fluences mean: peak of the Gaussian spot, or average (energy / spot area); "
+            "a manifest column fluence_definition sets it per series",
+        )
         p.add_argument(
             "--allow-unknown",
             action="store_true",

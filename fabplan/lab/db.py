@@ -461,7 +461,7 @@ def _tables(dialect: str):
     sa.Table("series", md, pk(), fk("disc_pk", "discs.id", nullable=False), created(),
              *(sa.Column(c, F) for c in ("pump_wavelength_nm", "pulse_width_fs", "rep_rate_hz", "spot_fwhm_um")),
              sa.Column("operator", T), sa.Column("notes", T), sa.Column("resolution_nm", F),
-             sa.Column("audit_id", I), sa.Index("series_disc", "disc_pk"))
+             sa.Column("audit_id", I), sa.Column("fluence_definition", T), sa.Index("series_disc", "disc_pk"))
     sa.Table("axes", md, pk(), sa.Column("sha1", T, nullable=False, unique=True), sa.Column("n", I, nullable=False),
              sa.Column("wavelength_nm", B, nullable=False))
     sa.Table("spectra", md, pk(), fk("series_id", "series.id", nullable=False),
@@ -663,7 +663,17 @@ def _v6(con: Connection) -> None:
                         f"references, {n_before} -> {n_after} discs); the logbook is unchanged")
 
 
-MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2, _v3, _v4, _v5, _v6]
+def _v7(con: Connection) -> None:
+    """What each series' pump fluences mean: 'peak' (of the Gaussian spot) or 'average' (energy over
+    the spot area); NULL where the series did not say (issue 18, "Fluence definitions")."""
+    import sqlalchemy as sa
+
+    # Idempotent: a logbook created by this version's `_tables` and stamped older (tests do) has it.
+    if "fluence_definition" not in {c["name"] for c in sa.inspect(con._c).get_columns("series")}:
+        add_column(con, "series", sa.Column("fluence_definition", sa.Text))
+
+
+MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7]
 SCHEMA_VERSION = len(MIGRATIONS)
 FIRST_PG_VERSION = 4
 

@@ -57,7 +57,7 @@ _SERIES_SQL = """SELECT sm.name AS sample, d.id AS disc_pk, d.disc_id, d.array_i
                         d.energy_uj, d.run_id, r.plan_hash, r.journal_sha256, r.started AS run_started,
                         g.name AS design_name, g.hash AS design_hash, g.film_thickness_nm,
                         s.id AS series_id, s.created, s.pump_wavelength_nm, s.pulse_width_fs, s.rep_rate_hz,
-                        s.spot_fwhm_um, s.operator, s.notes, s.resolution_nm
+                        s.spot_fwhm_um, s.operator, s.notes, s.resolution_nm, s.fluence_definition
                  FROM series s JOIN discs d ON d.id = s.disc_pk JOIN samples sm ON sm.id = d.sample_id
                  LEFT JOIN runs r ON r.id = d.run_id LEFT JOIN designs g ON g.id = d.design_id"""
 
@@ -140,6 +140,8 @@ def export_nexus(
             _put(pump, "pulse_duration", s["pulse_width_fs"], "fs")
             _put(pump, "frequency", s["rep_rate_hz"], "Hz")
             _put(pump, "spot_fwhm", s["spot_fwhm_um"], "um")
+            if s["fluence_definition"] is not None:
+                pump.attrs["fluence_definition"] = s["fluence_definition"]
             if s["resolution_nm"] is not None:
                 spec = ins.create_group("spectrometer")
                 spec.attrs["NX_class"] = "NXcollection"

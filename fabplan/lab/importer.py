@@ -31,7 +31,20 @@ SERIES_FIELDS = {
     "resolution": ("resolution_nm", "wavelength_nm"),
     "operator": ("operator", None),
     "notes": ("notes", None),
+    "fluence_definition": ("fluence_definition", None),
 }
+# What a series' pump fluences mean (series.fluence_definition; empty = not stated).
+PUMP_FLUENCE_DEFINITIONS = {
+    "peak": "peak fluence of the Gaussian pump spot (2 E / (pi w^2), w the 1/e^2 radius)",
+    "average": "pulse energy over the spot area (E / A; state the area's definition in the notes)",
+}
+
+
+def parse_pump_fluence_definition(value: object) -> str:
+    v = str(value).strip().lower()
+    if v not in PUMP_FLUENCE_DEFINITIONS:
+        raise UserError(f"pump fluence definition must be one of {', '.join(PUMP_FLUENCE_DEFINITIONS)}, got {value!r}")
+    return v
 ALIASES = {
     "disc": "disc_id",
     "id": "disc_id",
@@ -53,6 +66,7 @@ ALIASES = {
     "spot_fwhm_um": "spot_fwhm",
     "spot": "spot_fwhm",
     "resolution_nm": "resolution",
+    "pump_fluence_definition": "fluence_definition",
 }
 PARALLEL_MIN_FILES = 400
 CHUNK = 1000
@@ -174,6 +188,8 @@ def read_manifest(path: Path, default_sample: str) -> list[Row]:
                     if d.get(key):
                         field = key
                         meta[col] = parse_kind(d[key], kind) if kind else d[key]
+                        if col == "fluence_definition":
+                            meta[col] = parse_pump_fluence_definition(d[key])
                 field = "fluence"
                 fluence = parse_fluence(d["fluence"])
                 field = "integration"

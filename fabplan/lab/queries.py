@@ -164,7 +164,7 @@ def measurement_rows(
     cond, args = disc_filter(pattern, sample, con=con)
     sql = """SELECT sm.name AS sample, d.disc_id, s.id AS series_id, s.created AS series_created,
                     s.pump_wavelength_nm, s.pulse_width_fs, s.rep_rate_hz, s.spot_fwhm_um, s.operator, s.notes,
-                    s.resolution_nm, x.id AS spectrum_id, x.fluence_uj_cm2, x.integration_s, x.source_file,
+                    s.resolution_nm, s.fluence_definition, x.id AS spectrum_id, x.fluence_uj_cm2, x.integration_s, x.source_file,
                     x.acquired, x.integrated, x.peak_nm, x.fwhm_nm
              FROM spectra x JOIN series s ON s.id = x.series_id JOIN discs d ON d.id = s.disc_pk
              JOIN samples sm ON sm.id = d.sample_id"""
