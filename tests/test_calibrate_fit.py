@@ -81,6 +81,7 @@ def test_single_pulse_count_holds_s_and_says_so():
     assert res.stderr["incubation_exponent"] is None and res.values["incubation_exponent"] == 0.8
     assert any("cannot be fitted" in w for w in res.warnings)
     assert "incubation_exponent: 0.8  # held fixed" in res.yaml_block(400.0)
+    assert "  fluence_definition: peak  #" in res.yaml_block(400.0)  # the fit's fluences are peak fluences
 
 
 def test_inconsistent_not_ablated_row_is_flagged_with_its_line():

@@ -114,6 +114,9 @@ class CalibrationResult:
             f"  threshold_fluence: {v['threshold_fluence_mj_cm2']:.4g} mJ/cm^2  # "
             + note("threshold_fluence_mj_cm2"),
             f"  incubation_exponent: {v['incubation_exponent']:.3g}  # " + note("incubation_exponent"),
+            # The fit works in peak fluence (energy doses converted with the peak area): say so, so the
+            # block is not pasted under another beam.fluence_definition.
+            "  fluence_definition: peak  # these fluences are the maximum of F(r)",
         ]
         if damage_fluence_mj_cm2 is not None:
             lines.append(
