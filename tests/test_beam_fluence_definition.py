@@ -128,6 +128,7 @@ def test_validate_and_plan_output_state_the_definition(tmp_path, capsys):
     assert "fluence: ring-fwhm-average" in capsys.readouterr().out
     assert main(["plan", str(SEED)]) == 0
     assert "fluence: peak (" in capsys.readouterr().out
+    assert "fluences: ring-fwhm-average" in load_design(path)._repr_html_()  # notebooks show it too
 
 
 def test_validate_refuses_geometric_annulus_on_an_lg01_beam(tmp_path, capsys):

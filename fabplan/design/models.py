@@ -437,7 +437,7 @@ class Design(Strict):
                  ("laser", f"{laser.wavelength:g} nm, {laser.pulse_duration:g} fs, {laser.repetition_rate:g} Hz, "
                            f"max {laser.max_pulse_energy:g} uJ"),
                  ("beam", f"{b.profile.model}; F_th(1) {b.threshold_fluence:g} mJ/cm^2, S {b.incubation_exponent:g}, "
-                          f"damage {b.damage_fluence:g} mJ/cm^2"),
+                          f"damage {b.damage_fluence:g} mJ/cm^2; fluences: {b.fluence_definition}"),
                  ("arrays", ", ".join(a.id for a in self.arrays)), ("mode", self.process.mode)]
         return html_summary(f"Design {self.name!r}", facts)
 
