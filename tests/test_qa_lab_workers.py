@@ -28,7 +28,6 @@ import os, sys, time
 import fabplan.lab.importer as imp
 
 def blocking_read(path):
-    print("worker", os.getpid(), flush=True)
     time.sleep(600)
 
 imp._read_one = blocking_read  # the pool is forked after this: the workers block in it
@@ -38,6 +37,23 @@ if sys.argv[3] == "watch":  # the portable fallback: no prctl, a thread watching
 from fabplan.cli import main
 sys.exit(main(["lab", "import", sys.argv[1], "--db", sys.argv[2], "--allow-unknown"]))
 """
+
+
+def _children(pid: int) -> set[int]:
+    try:
+        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return set()
+    return {int(c) for c in text.split()}
+
+
+def _sleeping_in_parse(pid: int) -> bool:
+    """A pool worker blocked in the test's parse function (its main thread sleeps in clock_nanosleep)."""
+    try:
+        wchan = Path(f"/proc/{pid}/wchan").read_text().strip()
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return wchan in ("hrtimer_nanosleep", "0", "")  # "0"/"": a kernel that hides wchan: any live child
 
 
 def _alive(pid: int) -> bool:
@@ -59,14 +75,16 @@ def test_kill_9_of_lab_import_takes_its_workers_with_it(tmp_path, guard):
                         + "".join(f"A-r{i // 50:02d}c{i % 50:02d},5,s0.csv,x\n" for i in range(n)))
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     parent = subprocess.Popen([sys.executable, "-c", CHILD, str(manifest), str(tmp_path / "lab.sqlite"), guard],
-                              stdout=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
+                              stdout=subprocess.DEVNULL, text=True, env=env, cwd=tmp_path)
     workers: set[int] = set()
     try:
-        for line in parent.stdout:  # each worker announces itself when it starts parsing
-            if line.startswith("worker "):
-                workers.add(int(line.split()[1]))
-            if len(workers) == 2:
-                break
+        # The workers are the import's child processes that have entered the blocking parse (they sleep
+        # there): found through /proc, with a deadline, so a worker whose announcement is lost (or a pool
+        # that never starts) fails the test instead of hanging it.
+        deadline = time.monotonic() + 120.0
+        while len(workers) < 2 and parent.poll() is None and time.monotonic() < deadline:
+            workers = {p for p in _children(parent.pid) if _sleeping_in_parse(p)}
+            time.sleep(0.05)
         assert len(workers) == 2, "the import did not start two workers"
         assert all(_alive(p) for p in workers)
         os.kill(parent.pid, signal.SIGKILL)
@@ -80,7 +98,6 @@ def test_kill_9_of_lab_import_takes_its_workers_with_it(tmp_path, guard):
         if parent.poll() is None:
             parent.kill()
             parent.wait(timeout=10)
-        parent.stdout.close()
         for p in workers:  # never leave a worker of this test behind, whatever happened
             if _alive(p):
                 try:
