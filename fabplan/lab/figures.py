@@ -17,17 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
+from fabplan.lab.overview import STATUS_COLORS  # one palette for the overview and the report figures
 from fabplan.lab.queries import disc_rows, series_spectra
 from fabplan.physics.ratemodel import light_out_bg
 
-STATUS_COLORS = {
-    "lasing": "#1b7837",
-    "ASE-only": "#e08214",
-    "dead": "#777777",
-    "damaged": "#b2182b",
-    "undetermined": "#8073ac",
-    "untested": "#c7c7c7",
-}
 STYLE = {
     "font.family": "serif",
     "font.size": 8,
