@@ -16,7 +16,14 @@ def _handler(args) -> int:
     from pathlib import Path
 
     from fabplan.monitor.notify import check_url
-    from fabplan.monitor.server import READY, is_loopback, serve, serve_notify_only
+    from fabplan.monitor.server import READY, is_loopback, monitor_cpus, serve, serve_notify_only
+
+    cpus = monitor_cpus()
+    if cpus is not None and hasattr(os, "sched_setaffinity"):
+        try:
+            os.sched_setaffinity(0, cpus)  # before any thread starts: they all inherit it
+        except OSError as exc:
+            raise UserError(f"$FABPLAN_MONITOR_CPUS: cannot run on CPUs {sorted(cpus)} ({exc.strerror})") from None
 
     for u in args.notify:
         check_url(u)
@@ -57,14 +64,21 @@ def _handler(args) -> int:
             note = "" if is_loopback(args.host) else f" (required: --host {args.host} is reachable from other machines)"
             print(f"token: {tok}{note}", flush=True)
 
+    # beside a run: the run writes "end" to our stdin when it is over (EOF if its process dies)
+    end_fd = sys.stdin.fileno() if args.parent is not None and sys.stdin is not None else None
     if args.no_page:
         rc = serve_notify_only(args.journal, args.notify, stall_s=args.stall_after, parent_pid=args.parent,
-                               on_ready=ready)
+                               on_ready=ready, end_fd=end_fd, baseline_bytes=args.baseline_bytes)
     else:
+        sock = None
+        if args.fd is not None:  # bound by the run, which printed the address already
+            import socket
+
+            sock = socket.socket(fileno=args.fd)
         try:
             rc = serve(args.journal, host=args.host, port=args.port, token=token, notify=args.notify,
                        stall_s=args.stall_after, allow_pause=not args.no_pause, parent_pid=args.parent,
-                       on_ready=ready)
+                       on_ready=ready, sock=sock, end_fd=end_fd, baseline_bytes=args.baseline_bytes)
         except KeyboardInterrupt:
             rc = 0
     # Served and cleaned up: leave without interpreter finalisation, which would kill helper threads
@@ -101,6 +115,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="print the state once as JSON and exit")
     p.add_argument("--parent", type=int, help=argparse.SUPPRESS)  # started beside a run: exit with it
     p.add_argument("--no-page", action="store_true", help=argparse.SUPPRESS)  # webhooks only
+    p.add_argument("--fd", type=int, help=argparse.SUPPRESS)  # a listening socket the run bound for us
+    p.add_argument("--baseline-bytes", type=int, help=argparse.SUPPRESS)  # journal size before the session
     p.set_defaults(func=_handler)
 
 

@@ -22,6 +22,7 @@ import contextlib
 import json
 import logging
 import math
+import os
 import secrets
 import time
 from collections.abc import Callable
@@ -40,6 +41,7 @@ log = logging.getLogger("fabplan.monitor")
 
 SSE_KEEPALIVE_S = 2.0
 STATE_MAX_AGE_S = 0.9  # one state computation per second, shared by every page and script
+END_GRACE_S = 0.5  # after the run's end: at most this long for open pages to take the final state and map
 
 
 def _page() -> str:
@@ -68,11 +70,42 @@ class _TokenGate:
 
 def create_app(monitor: Monitor, *, token: str | None = None,
                request_pause: Callable[[str], dict[str, Any]] | None = None, poll_s: float = 1.0,
-               on_update: Callable[[Monitor], None] | None = None) -> Starlette:
+               on_update: Callable[[Monitor], None] | None = None, end_fd: int | None = None,
+               on_end: Callable[[], None] | None = None) -> Starlette:
     """The app for `monitor`; a background task polls the journal every `poll_s` seconds and calls
-    `on_update(monitor)` after each look (the notifier hangs there)."""
+    `on_update(monitor)` after each look (the notifier hangs there).
+
+    `end_fd` (beside a run: the pipe from the run's process) becomes readable when the run is over,
+    or its process gone: the monitor then takes its last look at once, pushes that final state to
+    every open page, and calls `on_end()` (the server stops). So the run never waits for a poll tick
+    or a push interval to be sure its end reached the page."""
 
     monitor.pause_allowed = request_pause is not None
+    closing = asyncio.Event()  # set once the last look is taken: streams push it and end
+    streams = [0]  # event streams open now
+    map_served = [0.0]  # monotonic time of the last /api/map/state answer
+
+    async def finish() -> None:
+        import anyio
+
+        t0 = time.monotonic()
+        try:
+            await anyio.to_thread.run_sync(monitor.update)
+            if on_update is not None:
+                await anyio.to_thread.run_sync(on_update, monitor)
+        except Exception:
+            log.exception("monitor: the last look at %s failed", monitor.path)
+        pages = streams[0]
+        closed_at = time.monotonic()
+        closing.set()
+        # the streams push the final state and end; a page then fetches the final map once
+        deadline = closed_at + END_GRACE_S
+        while time.monotonic() < deadline and (streams[0] or (pages and map_served[0] < closed_at)):
+            await asyncio.sleep(0.02)
+        log.info("monitor: the run is over; its last state reached %d open page(s) %.2f s after the run's end",
+                 pages, time.monotonic() - t0)
+        if on_end is not None:
+            on_end()
 
     async def poll_loop() -> None:
         import anyio
@@ -88,10 +121,27 @@ def create_app(monitor: Monitor, *, token: str | None = None,
 
     @contextlib.asynccontextmanager
     async def lifespan(app):
+        loop = asyncio.get_running_loop()
         task = asyncio.create_task(poll_loop())
+        finishing: list[asyncio.Task] = []
+
+        def run_is_over() -> None:
+            try:
+                data = os.read(end_fd, 4096)
+            except OSError:
+                data = b""
+            if not data or b"end" in data:  # "end" from the run, or EOF: its process is gone
+                loop.remove_reader(end_fd)
+                if not finishing:
+                    finishing.append(asyncio.create_task(finish()))
+
+        if end_fd is not None:
+            loop.add_reader(end_fd, run_is_over)
         try:
             yield
         finally:
+            if end_fd is not None:
+                loop.remove_reader(end_fd)
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
@@ -107,15 +157,26 @@ def create_app(monitor: Monitor, *, token: str | None = None,
 
     async def events(request: Request) -> Response:
         async def stream():
-            sent_version, sent_at = None, 0.0
-            yield "retry: 2000\n\n"
-            while True:
-                v = monitor.model.version
-                now = time.monotonic()
-                if v != sent_version or now - sent_at >= SSE_KEEPALIVE_S:
-                    sent_version, sent_at = v, now
-                    yield f"event: state\ndata: {json.dumps(monitor.state(max_age_s=STATE_MAX_AGE_S), allow_nan=False)}\n\n"
-                await asyncio.sleep(poll_s)
+            streams[0] += 1
+            try:
+                sent_version, sent_at = None, 0.0
+                yield "retry: 2000\n\n"
+                while True:
+                    final = closing.is_set()
+                    v = monitor.model.version
+                    now = time.monotonic()
+                    if final or v != sent_version or now - sent_at >= SSE_KEEPALIVE_S:
+                        sent_version, sent_at = v, now
+                        st = monitor.state(max_age_s=0.0 if final else STATE_MAX_AGE_S)
+                        if final:
+                            st = {**st, "final": True}  # the page fetches the last map and stops listening
+                        yield f"event: state\ndata: {json.dumps(st, allow_nan=False)}\n\n"
+                    if final:
+                        return
+                    with contextlib.suppress(asyncio.TimeoutError):
+                        await asyncio.wait_for(closing.wait(), poll_s)
+            finally:
+                streams[0] -= 1
 
         return StreamingResponse(stream(), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
@@ -126,6 +187,7 @@ def create_app(monitor: Monitor, *, token: str | None = None,
 
     async def map_state(request: Request) -> Response:
         m = monitor.map_state()
+        map_served[0] = time.monotonic()
         return JSONResponse(m if m is not None else {"available": False})
 
     async def disc(request: Request) -> Response:

@@ -113,9 +113,7 @@ def _watching(args, session, journal: Path, info: dict[str, Any]) -> Iterator[No
             yield
         finally:
             if child is not None:
-                if child.url:
-                    _let_page_see_the_end(child)
-                child.stop()
+                child.stop()  # its last look and final push to the pages: a fraction of a second
 
 
 def _start_child(args, journal: Path, log_file: Path):
@@ -123,34 +121,13 @@ def _start_child(args, journal: Path, log_file: Path):
     from fabplan.monitor.server import start_beside
 
     kw = dict(serve_page=bool(args.monitor), host=args.monitor_host, notify=list(args.notify or []),
-              stall_s=args.stall_after, log_file=log_file)
+              stall_s=args.stall_after, log_file=log_file, wait=False)  # the run never waits for its monitor
     if args.monitor_port is not None:
         return start_beside(journal, port=args.monitor_port, **kw)
     try:
         return start_beside(journal, port=PREFERRED_PORT, **kw)
     except UserError:  # the usual port is taken (another run's monitor): any free one
         return start_beside(journal, port=0, **kw)
-
-
-def _let_page_see_the_end(child, timeout_s: float = 3.0) -> None:
-    """Wait (briefly) until the monitor has read the session's end, plus one push to the page."""
-    import json
-    import time
-    import urllib.request
-
-    headers = {"Authorization": f"Bearer {child.token}"} if child.token else {}
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            req = urllib.request.Request(child.url + "api/state", headers=headers)
-            with urllib.request.urlopen(req, timeout=1.0) as r:
-                state = json.loads(r.read())["state"]["state"]
-        except Exception:  # the monitor is gone or busy: nothing to wait for
-            return
-        if state not in ("starting", "running"):
-            time.sleep(1.5)  # the page's event stream pushes once a second
-            return
-        time.sleep(0.1)
 
 
 def state_logger(old, new, reason: str) -> None:

@@ -336,8 +336,9 @@ class JournalFollower:
         self.offset = 0
         self._tail = b""
 
-    def poll(self) -> int:
-        """Read the new bytes (up to chunk_bytes per call); returns the number of records applied."""
+    def poll(self, upto: int | None = None) -> int:
+        """Read the new bytes (up to chunk_bytes per call, and not past byte `upto` when given);
+        returns the number of records applied."""
         self.last_poll = time.time()
         try:
             st = os.stat(self.path)
@@ -351,13 +352,13 @@ class JournalFollower:
         if self._ident is not None and (ident != self._ident or st.st_size < self.offset):
             self._restart()  # replaced or truncated: start over
         self._ident = ident
-        self.size = st.st_size
-        if st.st_size <= self.offset:
+        self.size = st.st_size if upto is None else min(st.st_size, upto)
+        if self.size <= self.offset:
             return 0
         try:
             with open(self.path, "rb") as fh:
                 fh.seek(self.offset)
-                data = fh.read(min(st.st_size - self.offset, self.chunk_bytes))
+                data = fh.read(min(self.size - self.offset, self.chunk_bytes))
         except OSError as exc:
             self.error = f"{self.path}: {exc.strerror or exc}"
             return 0
@@ -384,12 +385,12 @@ class JournalFollower:
             self.model.version += 1
         return n
 
-    def poll_all(self) -> int:
-        """Poll until the file's current end has been read."""
+    def poll_all(self, upto: int | None = None) -> int:
+        """Poll until the file's current end (or byte `upto`) has been read."""
         total = 0
         while True:
             n_before = self.offset
-            total += self.poll()
+            total += self.poll(upto)
             if self.offset == n_before or self.offset >= self.size:
                 return total
 

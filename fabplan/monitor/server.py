@@ -8,18 +8,20 @@ and on SIGTERM after a last look at the journal (so the final state still reache
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import logging
 import os
+import re
 import secrets
 import select
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 from fabplan.errors import UserError
@@ -28,6 +30,28 @@ log = logging.getLogger("fabplan.monitor")
 
 DEFAULT_PORT = 8765
 READY = "READY "
+
+
+CPUS_ENV = "FABPLAN_MONITOR_CPUS"
+
+
+def monitor_cpus(spec: str | None = None) -> set[int] | None:
+    """The CPUs the monitor runs on, from $FABPLAN_MONITOR_CPUS ("1", "2-3", "1,3" as taskset -c
+    takes them), or None (no preference). On a lab PC, pin the run to one core and keep the monitor
+    (and the browser) off it: the run's step loop then never waits behind them."""
+    spec = os.environ.get(CPUS_ENV, "") if spec is None else spec
+    if not spec.strip():
+        return None
+    cpus: set[int] = set()
+    for part in spec.split(","):
+        m = re.fullmatch(r"\s*(\d{1,4})(?:-(\d{1,4}))?\s*", part)
+        a, b = (int(m.group(1)), int(m.group(2) or m.group(1))) if m else (1, 0)
+        if b < a:
+            raise UserError(f"${CPUS_ENV}={spec[:40]!r}: give CPU numbers like 1, 2-3 or 1,3")
+        cpus.update(range(a, b + 1))
+    if not cpus <= set(range(os.cpu_count() or 1)):
+        raise UserError(f"${CPUS_ENV}={spec[:40]!r}: this machine has CPUs 0-{(os.cpu_count() or 1) - 1}")
+    return cpus
 
 
 def is_loopback(host: str) -> bool:
@@ -64,8 +88,13 @@ def url_of(sock: socket.socket) -> str:
 def serve(journal: str | os.PathLike, *, host: str = "127.0.0.1", port: int = DEFAULT_PORT,
           token: str | None = None, notify: list[str] | None = None, stall_s: float = 60.0,
           allow_pause: bool = True, poll_s: float = 1.0, parent_pid: int | None = None,
-          on_ready: Callable[[str, str | None], None] | None = None) -> int:
-    """Serve until Ctrl+C / SIGTERM (or the parent process is gone); returns an exit code."""
+          on_ready: Callable[[str, str | None], None] | None = None, sock: socket.socket | None = None,
+          end_fd: int | None = None, baseline_bytes: int | None = None) -> int:
+    """Serve until Ctrl+C / SIGTERM, the run's end on `end_fd`, or the parent process is gone.
+
+    `sock`: a socket already listening (beside a run: bound by the run, which printed its address at
+    once). `baseline_bytes`: what the journal held before the run's session began; alerts are for
+    what comes after (0: a new run, everything is news). Returns an exit code."""
     try:
         import starlette  # noqa: F401
         import uvicorn
@@ -73,17 +102,15 @@ def serve(journal: str | os.PathLike, *, host: str = "127.0.0.1", port: int = DE
         raise UserError('the monitor needs its web stack: pip install "fabplan[monitor]"') from None
 
     from fabplan.monitor.app import create_app
-    from fabplan.monitor.notify import Notifier
     from fabplan.monitor.pause import request_pause
     from fabplan.monitor.state import Monitor
 
     if not is_loopback(host) and not token:
         token = secrets.token_urlsafe(18)  # serving beyond this machine: never without a token
     monitor = Monitor(journal, stall_s=stall_s)
-    notifier = Notifier(list(notify or [])) if notify else None
-    if notifier is not None and not Path(journal).exists():
-        notifier.fresh()
-    sock = bind(host, port)
+    notifier = _notifier(monitor, notify, baseline_bytes)
+    if sock is None:
+        sock = bind(host, port)
     monitor.update()  # the first look before the address is announced: the page opens on the real state
     server: uvicorn.Server | None = None
 
@@ -93,8 +120,13 @@ def serve(journal: str | os.PathLike, *, host: str = "127.0.0.1", port: int = DE
         if parent_pid is not None and os.getppid() != parent_pid and server is not None:
             server.should_exit = True  # the run is gone (even kill -9): do not linger as an orphan
 
+    def on_end() -> None:
+        if server is not None:
+            server.should_exit = True
+
     pause = (lambda reason: request_pause(journal, reason)) if allow_pause else None
-    app = create_app(monitor, token=token, request_pause=pause, poll_s=poll_s, on_update=on_update)
+    app = create_app(monitor, token=token, request_pause=pause, poll_s=poll_s, on_update=on_update,
+                     end_fd=end_fd, on_end=on_end)
     config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on",
                             timeout_graceful_shutdown=1, log_config=None)
     server = uvicorn.Server(config)
@@ -117,6 +149,24 @@ def serve(journal: str | os.PathLike, *, host: str = "127.0.0.1", port: int = DE
     return 0
 
 
+def _notifier(monitor, notify: list[str] | None, baseline_bytes: int | None):
+    """A Notifier whose baseline is the journal as it was before this session (see serve)."""
+    from fabplan.monitor.notify import Notifier
+
+    if not notify:
+        return None
+    notifier = Notifier(list(notify))
+    if baseline_bytes is None:  # standalone: what the journal says at the first look is old news
+        if not Path(monitor.path).exists():
+            notifier.fresh()
+    elif baseline_bytes <= 0:
+        notifier.fresh()
+    else:  # beside a resumed run: the records before its session are the baseline, not news
+        monitor.update(upto=baseline_bytes)
+        notifier.observe(monitor)
+    return notifier
+
+
 def _log_cpu(monitor) -> None:
     """The monitor's own CPU time (bench/bench_monitor.py reads this line from the run's log)."""
     import resource
@@ -126,33 +176,101 @@ def _log_cpu(monitor) -> None:
              ru.ru_stime, monitor.model.records)
 
 
-@dataclass
 class Beside:
-    """A monitor child process following a run's journal."""
+    """A monitor child process following a run's journal (see start_beside)."""
 
-    proc: subprocess.Popen
-    url: str | None
-    token: str | None
+    def __init__(self, proc: subprocess.Popen, url: str | None, token: str | None, alerts: bool = False):
+        self.proc = proc
+        self.url = url
+        self.token = token
+        self.alerts = alerts  # it posts webhooks: its last look must happen, even for a short run
+        self._ready = threading.Event()
+        self._stopping = False
+        self._reader = threading.Thread(target=self._read, name="monitor-child", daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        """The child's one line ("READY ..."), then its exit: an early death is logged, the run goes on."""
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            if line.startswith(READY):
+                self._ready.set()
+        code = self.proc.wait()
+        self._ready.set()
+        if not self._stopping and code != 0:
+            log.warning("the monitor beside this run stopped early (exit %s); the run goes on. "
+                        "`fabplan monitor JOURNAL` serves it again", code)
+
+    def wait_ready(self, timeout_s: float = 60.0) -> None:
+        """Until the child listens (connections made before are queued, not refused)."""
+        if not self._ready.wait(timeout_s) or self.proc.poll() is not None:
+            code = self.proc.poll()
+            if code is None:
+                self.proc.kill()
+            self.proc.wait(5)
+            raise UserError(f"the monitor did not start (exit {code}); run `fabplan monitor JOURNAL` to see why")
 
     def stop(self, timeout_s: float = 8.0) -> None:
+        """Tell the child the run is over; it takes its last look, pushes it to the pages, and exits."""
+        self._stopping = True
+        if self.proc.poll() is None and not self._ready.is_set() and not self.alerts:
+            self.proc.terminate()  # a run shorter than the child's start: it never served, nothing to hand over
         if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
+            try:
+                assert self.proc.stdin is not None
+                self.proc.stdin.write("end\n")
+                self.proc.stdin.close()
+            except (BrokenPipeError, OSError, ValueError):
+                pass
             try:
                 self.proc.wait(timeout_s)
             except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-        if self.proc.stdout is not None:
-            self.proc.stdout.close()
+                self.proc.send_signal(signal.SIGTERM)
+                try:
+                    self.proc.wait(3)
+                except subprocess.TimeoutExpired:
+                    self.proc.kill()
+                    self.proc.wait(5)
+        self._reader.join(5)
+        for f in (self.proc.stdin, self.proc.stdout):
+            if f is not None:
+                with contextlib.suppress(OSError, ValueError):
+                    f.close()
+
+
+def web_stack_missing() -> bool:
+    import importlib.util
+
+    return any(importlib.util.find_spec(m) is None for m in ("starlette", "uvicorn"))
 
 
 def start_beside(journal: str | os.PathLike, *, serve_page: bool = True, host: str = "127.0.0.1", port: int = 0,
                  token: str | None = None, notify: list[str] | None = None, stall_s: float = 60.0,
-                 log_file: str | os.PathLike | None = None, timeout_s: float = 60.0) -> Beside:
-    """Start `fabplan monitor` on `journal` as a child of this process; returns once it listens."""
-    cmd = [sys.executable, "-m", "fabplan.cli.cmd_monitor", "monitor", str(Path(journal).resolve()),
-           "--host", host, "--port", str(port), "--parent", str(os.getpid()), "--stall-after", str(stall_s)]
-    if not serve_page:
+                 log_file: str | os.PathLike | None = None, wait: bool = True, timeout_s: float = 60.0) -> Beside:
+    """Start `fabplan monitor` on `journal` as a child of this process.
+
+    The socket is bound here, so the address is known (and printable) before the child has even
+    imported its web stack; connections wait in the listen queue meanwhile. `wait=False` returns at
+    once (a run does not wait for its monitor); `wait=True` returns once the child serves."""
+    journal = Path(journal).resolve()
+    monitor_cpus()  # a bad $FABPLAN_MONITOR_CPUS is refused before anything starts
+    if serve_page and web_stack_missing():
+        raise UserError('the monitor needs its web stack: pip install "fabplan[monitor]"')
+    try:
+        baseline = journal.stat().st_size  # alerts are for what this session adds
+    except OSError:
+        baseline = 0
+    sock = None
+    if serve_page:
+        sock = bind(host, port)
+        if not is_loopback(host) and not token:
+            token = secrets.token_urlsafe(18)  # serving beyond this machine: never without a token
+    cmd = [sys.executable, "-m", "fabplan.cli.cmd_monitor", "monitor", str(journal),
+           "--host", host, "--port", str(port), "--parent", str(os.getpid()), "--stall-after", str(stall_s),
+           "--baseline-bytes", str(baseline)]
+    if sock is not None:
+        cmd += ["--fd", str(sock.fileno())]
+    else:
         cmd.append("--no-page")
     for u in notify or []:
         cmd += ["--notify", u]
@@ -161,40 +279,33 @@ def start_beside(journal: str | os.PathLike, *, serve_page: bool = True, host: s
         env["FABPLAN_MONITOR_TOKEN"] = token  # not on the command line: `ps` shows that to every user
     if log_file:
         env["FABPLAN_MONITOR_LOG"] = str(log_file)
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, env=env, text=True,
-                            start_new_session=True)  # Ctrl+C at the terminal goes to the run, not here
-    assert proc.stdout is not None
-    deadline = time.monotonic() + timeout_s
-    line = ""
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([proc.stdout], [], [], 0.2)
-        if ready:
-            line = proc.stdout.readline()
-            if line.startswith(READY) or not line:
-                break
-        elif proc.poll() is not None:
-            break
-    if not line.startswith(READY):
-        code = proc.poll()
-        if code is None:
-            proc.kill()
-        proc.wait(5)
-        raise UserError(f"the monitor did not start (exit {code}); run `fabplan monitor {journal}` to see why")
-    parts = line.strip().split(" ")
-    return Beside(proc=proc, url=parts[1] if len(parts) > 1 and parts[1] != "-" else None,
-                  token=parts[2] if len(parts) > 2 else None)
+    try:
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stdin=subprocess.PIPE, env=env, text=True,
+                                pass_fds=() if sock is None else (sock.fileno(),),
+                                start_new_session=True)  # Ctrl+C at the terminal goes to the run, not here
+    finally:
+        url = None if sock is None else url_of(sock)
+        if sock is not None:
+            sock.close()  # the child holds its own copy
+    cpus = monitor_cpus()
+    if cpus is not None and hasattr(os, "sched_setaffinity"):
+        with contextlib.suppress(OSError):  # now, not once it has imported its web stack on the run's CPU
+            os.sched_setaffinity(proc.pid, cpus)
+    beside = Beside(proc, url, token, alerts=bool(notify))
+    if wait:
+        beside.wait_ready(timeout_s)
+    return beside
 
 
 def serve_notify_only(journal: str | os.PathLike, notify: list[str], *, stall_s: float, poll_s: float = 1.0,
-                      parent_pid: int | None = None, on_ready: Callable[[str, str | None], None] | None = None) -> int:
-    """Webhooks without a page: follow the journal and post alerts until SIGTERM or the parent exits."""
-    from fabplan.monitor.notify import Notifier
+                      parent_pid: int | None = None, on_ready: Callable[[str, str | None], None] | None = None,
+                      end_fd: int | None = None, baseline_bytes: int | None = None) -> int:
+    """Webhooks without a page: follow the journal and post alerts until SIGTERM, the run's end on
+    `end_fd`, or the parent's exit."""
     from fabplan.monitor.state import Monitor
 
     monitor = Monitor(journal, stall_s=stall_s)
-    notifier = Notifier(notify)
-    if not Path(journal).exists():
-        notifier.fresh()
+    notifier = _notifier(monitor, notify, baseline_bytes)
     stop = []
     old = signal.signal(signal.SIGTERM, lambda *a: stop.append(1))
     if on_ready is not None:
@@ -205,7 +316,10 @@ def serve_notify_only(journal: str | os.PathLike, notify: list[str], *, stall_s:
             notifier.observe(monitor)
             if parent_pid is not None and os.getppid() != parent_pid:
                 break
-            time.sleep(poll_s)
+            if end_fd is None:
+                time.sleep(poll_s)
+            elif select.select([end_fd], [], [], poll_s)[0]:
+                break  # the run is over (or its process gone): the last look is below
     except KeyboardInterrupt:
         pass
     finally:

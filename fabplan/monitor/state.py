@@ -82,13 +82,13 @@ class Monitor:
     def model(self):
         return self.follower.model
 
-    def update(self, wait_layout: bool = False) -> int:
+    def update(self, wait_layout: bool = False, upto: int | None = None) -> int:
         """Read the journal's new bytes (all of them); returns the number of records applied.
 
         The map's layout (plan + design: seconds for 250,000 discs) loads on a helper thread the first
         time, so counts and the run card are there at once; `wait_layout` waits for it (tests, --json)."""
         with self.lock:
-            n = self.follower.poll_all()
+            n = self.follower.poll_all(upto)
             h = self.model.header
             key = None if h is None else str(h.get("run_id", "")) + str(h.get("plan_hash"))
             if key is not None and self._layout_for != key:
