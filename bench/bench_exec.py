@@ -3,6 +3,7 @@ Pharos drivers against the emulators over loopback, journal included.
 
     python bench/bench_exec.py                 # everything (a few minutes)
     python bench/bench_exec.py --rows 50       # the first 50 rows only (quick look)
+    python bench/bench_exec.py --monitor-pairs 6   # what an open --monitor costs this dry run
 
 Prints: fsync cost here (disk vs tmpfs); step mode shots per wall second with "batch" durability
 (the default of dry-run) and, on a slice, with a per-shot fsync; controller round trips, HTTP
@@ -122,7 +123,15 @@ def main() -> int:
     ap.add_argument("--lab-process", action="store_true",
                     help="emulators in a child process (default: threads of this process, as dry-run does)")
     ap.add_argument("--workdir", help="where journals and pulse logs go (default: a temp dir on disk)")
+    ap.add_argument("--monitor-pairs", type=int, metavar="N",
+                    help="only the monitor's overhead: N pairs of the fly dry run with and without --monitor "
+                         "(bench/bench_monitor_overhead.py, which says how it pins CPUs)")
     args = ap.parse_args()
+    if args.monitor_pairs:
+        from bench_monitor_overhead import overhead
+
+        print(json.dumps(overhead(args.rows, args.monitor_pairs), indent=1, default=str))
+        return 0
     _count_calls()
     work = Path(args.workdir or tempfile.mkdtemp(prefix="bench-exec-", dir="/tmp"))
     work.mkdir(parents=True, exist_ok=True)

@@ -11,23 +11,17 @@ open monitor costs the run.
    design + map binning), `state()` (the /api/state JSON), `map_state()` (the binned map codes), and
    an update after 2,000 more shots were appended (about 1.3 s of a dry run), against the executor's
    reader `read_journal` of the same file.
-2. Overhead: `fabplan dry-run` of the same design (step mode, the command as a user runs it), with
-   and without `--monitor` and a page-like client connected (the event stream read continuously,
-   /api/map/state and /api/state fetched every second, as the page does). Runs alternate
-   (without, with, with, without, ...) and the executor's own wall time (`duration_s`) is compared.
+2. Overhead: bench/bench_monitor_overhead.py (the same dry run with and without `--monitor` and a
+   page-like client, alternating pairs, CPUs pinned; its docstring says why).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import statistics
-import subprocess
 import sys
 import tempfile
-import threading
 import time
-import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -131,122 +125,6 @@ def bench_state(work: Path) -> dict:
     return out
 
 
-class PageClient:
-    """What an open page asks for: the event stream, plus the map and state every second."""
-
-    def __init__(self, url: str):
-        self.url = url
-        self.stop = threading.Event()
-        self.events = 0
-        self.polls = 0
-
-    def start(self) -> None:
-        threading.Thread(target=self._stream, daemon=True).start()
-        threading.Thread(target=self._poll, daemon=True).start()
-
-    def _stream(self) -> None:
-        try:
-            with urllib.request.urlopen(self.url + "api/events", timeout=30) as r:
-                while not self.stop.is_set():
-                    line = r.readline()
-                    if not line:
-                        return
-                    if line.startswith(b"data: "):
-                        self.events += 1
-        except OSError:
-            return
-
-    def _poll(self) -> None:
-        while not self.stop.wait(1.0):
-            try:
-                for path in ("api/state", "api/map/state"):
-                    with urllib.request.urlopen(self.url + path, timeout=10) as r:
-                        r.read()
-                self.polls += 1
-            except OSError:
-                return
-
-
-def dry_run(design: Path, work: Path, label: str, monitor: bool) -> dict:
-    journal = work / f"{label}.jsonl"
-    cmd = [sys.executable, "-m", "fabplan", "dry-run", str(design), "--journal", str(journal), "--json"]
-    if monitor:
-        cmd += ["--monitor", "--monitor-port", "0"]
-    import resource
-
-    cpu0 = resource.getrusage(resource.RUSAGE_CHILDREN)
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=str(ROOT))
-    client = None
-    lines: list[str] = []
-
-    def read_err() -> None:
-        nonlocal client
-        for ln in proc.stderr:
-            lines.append(ln)
-            if ln.startswith("monitor: ") and client is None:
-                client = PageClient(ln.split()[1])
-                client.start()
-
-    t_err = threading.Thread(target=read_err, daemon=True)
-    t_err.start()
-    out = proc.stdout.read()  # not communicate(): it would read stderr too, under the thread's feet
-    proc.wait(3600)
-    t_err.join(5)
-    if client is not None:
-        client.stop.set()
-    if proc.returncode != 0:
-        raise SystemExit(f"{label}: exit {proc.returncode}: {''.join(lines)[-2000:]}")
-    cpu1 = resource.getrusage(resource.RUSAGE_CHILDREN)
-    command_cpu = (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime)  # the monitor child included
-    res = json.loads(out)
-    mon_cpu = None
-    log = journal.with_suffix(".log")
-    if monitor and log.is_file():
-        import re
-
-        m = re.search(r"monitor cpu ([0-9.]+) s", log.read_text())
-        mon_cpu = float(m.group(1)) if m else None
-    return {"label": label, "monitor": monitor, "executor_s": res["duration_s"], "shots": res["fired_this_session"],
-            "command_cpu_s": round(command_cpu, 2), "monitor_cpu_s": mon_cpu,
-            "events": client.events if client else None, "polls": client.polls if client else None}
-
-
-def bench_overhead(work: Path, rows: int | None, pairs: int) -> dict:
-    design = ROOT / "designs" / "dense_cm2.yaml"
-    if rows:
-        import yaml
-
-        doc = yaml.safe_load(design.read_text())
-        doc["arrays"][0]["shape"][0] = rows
-        design = work / "dense_slice.yaml"
-        design.write_text(yaml.safe_dump(doc))
-    runs = []
-    for i in range(pairs):
-        order = (False, True) if i % 2 == 0 else (True, False)
-        for mon in order:
-            r = dry_run(design, work, f"run{i}-{'mon' if mon else 'plain'}", mon)
-            runs.append(r)
-            print(f"  {r['label']}: {r['shots']} shots, executor {r['executor_s']:.2f} s, command CPU "
-                  f"{r['command_cpu_s']:.1f} s" + (f" of which the monitor {r['monitor_cpu_s']} s (page client: "
-                                                   f"{r['events']} events, {r['polls']} polls)" if mon else ""))
-    plain = [r["executor_s"] for r in runs if not r["monitor"]]
-    mon = [r["executor_s"] for r in runs if r["monitor"]]
-    # each pair ran back to back (alternating order): its ratio sees the same machine load
-    pair_ratios = [m_ / p_ - 1 for p_, m_ in zip(plain, mon, strict=True)]
-    print("  paired overheads: " + ", ".join(f"{r * 100:+.1f} %" for r in pair_ratios)
-          + f" (median {statistics.median(pair_ratios) * 100:+.1f} %)")
-    overhead = statistics.median(mon) / statistics.median(plain) - 1
-    cpu_share = [r["monitor_cpu_s"] / (r["command_cpu_s"] - r["monitor_cpu_s"]) for r in runs
-                 if r["monitor"] and r["monitor_cpu_s"]]
-    print(f"monitor overhead on the dry run: median {statistics.median(plain):.2f} s without, "
-          f"{statistics.median(mon):.2f} s with -> {overhead * 100:+.1f} % wall; the monitor process used "
-          f"{statistics.median(cpu_share) * 100 if cpu_share else float('nan'):.1f} % of the run command's CPU time")
-    return {"runs": runs, "median_plain_s": statistics.median(plain), "median_monitor_s": statistics.median(mon),
-            "overhead_percent": overhead * 100,
-            "paired_overhead_percent": [r * 100 for r in pair_ratios],
-            "monitor_cpu_percent_of_run": statistics.median(cpu_share) * 100 if cpu_share else None}
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--overhead-rows", type=int, help="overhead runs on the first ROWS rows of the 500 x 500 lattice")
@@ -259,7 +137,9 @@ def main() -> int:
     if not args.skip_state:
         results["state"] = bench_state(work)
     if not args.skip_overhead:
-        results["overhead"] = bench_overhead(work, args.overhead_rows, args.pairs)
+        from bench_monitor_overhead import overhead
+
+        results["overhead"] = overhead(args.overhead_rows, args.pairs, work=work)
     print(json.dumps(results, indent=1, default=str))
     return 0
 
