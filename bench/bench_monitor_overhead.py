@@ -150,8 +150,10 @@ def run_once(design: Path, work: Path, label: str, monitor: bool, client: str, p
         m = re.search(r"monitor cpu ([0-9.]+) s", log.read_text())
         mon_cpu = float(m.group(1)) if m else None
     start_s, end_s = phases(journal.with_suffix(".log"), exited_at)
+    own_ms = [float(x) for x in re.findall(r"monitor (?:started beside the run|stopped) in ([0-9.]+) ms",
+                                           journal.with_suffix(".log").read_text())] if monitor else []
     return {"label": label, "monitor": monitor, "wall_s": wall, "executor_s": res["duration_s"],
-            "start_s": start_s, "end_s": end_s,
+            "start_s": start_s, "end_s": end_s, "monitor_start_stop_ms": own_ms,
             "run_cpu_s": own, "monitor_cpu_s": mon_cpu, "shots": res.get("fired_this_session"),
             "events": getattr(viewer, "events", None), "polls": getattr(viewer, "polls", None),
             "final_seen": getattr(viewer, "final", None), "load": os.getloadavg()[0]}
@@ -212,7 +214,8 @@ def overhead(rows: int | None, pairs: int, client: str = "page", work: Path | No
             runs.append(r)
             extra = ""
             if mon:
-                extra = (f", monitor CPU {r['monitor_cpu_s']} s, client {client}: {r['events']} events, "
+                extra = (f", monitor CPU {r['monitor_cpu_s']} s, run's time starting/stopping it "
+                         + "/".join(f"{x:.1f}" for x in r["monitor_start_stop_ms"]) + f" ms, client {client}: {r['events']} events, "
                          f"{r['polls']} polls, final state seen {r['final_seen']}")
             print(f"  {r['label']}: {r['shots']} shots, wall {r['wall_s']:.2f} s (start {r['start_s']:.3f} s, "
                   f"end {r['end_s']:.3f} s), executor {r['executor_s']:.2f} s, "
@@ -235,6 +238,12 @@ def overhead(rows: int | None, pairs: int, client: str = "page", work: Path | No
         out[key] = {"median_without": statistics.median(plain), "median_with": statistics.median(mon)}
         print(f"{key:>10}: median {statistics.median(plain):.3f} s without, {statistics.median(mon):.3f} s with "
               f"-> {statistics.median(mon) - statistics.median(plain):+.3f} s")
+    starts = [r["monitor_start_stop_ms"][0] for r in runs if r["monitor"] and len(r["monitor_start_stop_ms"]) == 2]
+    stops = [r["monitor_start_stop_ms"][1] for r in runs if r["monitor"] and len(r["monitor_start_stop_ms"]) == 2]
+    if starts:
+        out["run_time_on_monitor_ms"] = {"start_median": statistics.median(starts), "stop_median": statistics.median(stops)}
+        print(f"the run's own time spent on its monitor (run log): start {statistics.median(starts):.1f} ms, "
+              f"stop {statistics.median(stops):.1f} ms (medians)")
     return out
 
 

@@ -12,6 +12,7 @@ import argparse
 import contextlib
 import logging
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -104,7 +105,10 @@ def _watching(args, session, journal: Path, info: dict[str, Any]) -> Iterator[No
                  float((plan.header.get("estimate") or {}).get("total_s") or float("nan")))
         child = None
         if getattr(args, "monitor", False) or getattr(args, "notify", None):
+            t0 = time.perf_counter()
             child = _start_child(args, journal, log_file)
+            log.info("monitor started beside the run in %.1f ms of the run's time (pid %d)",
+                     (time.perf_counter() - t0) * 1e3, child.proc.pid)
             if child.url:
                 info["monitor"] = child.url
                 print(f"monitor: {child.url}" + (f"  (token {child.token})" if child.token else ""), file=sys.stderr,
@@ -113,7 +117,10 @@ def _watching(args, session, journal: Path, info: dict[str, Any]) -> Iterator[No
             yield
         finally:
             if child is not None:
+                t0 = time.perf_counter()
                 child.stop()  # its last look and final push to the pages: a fraction of a second
+                log.info("monitor stopped in %.1f ms of the run's time (exit %s)", (time.perf_counter() - t0) * 1e3,
+                         child.proc.returncode)
 
 
 def _start_child(args, journal: Path, log_file: Path):
