@@ -110,7 +110,7 @@ def test_page_follows_the_run_and_pauses_it(run):
         # the page's counts end equal to the journal's
         wait_for(lambda: _count(driver, "fired") == st.counts()["fired"], what="page fired == journal fired")
         assert _count(driver, "uncertain") == 0 and _count(driver, "pending") == ROWS * COLS - st.counts()["fired"]
-        assert "fabplan run --resume" in driver.find_element("id", "resume-cmd").text
+        assert "fabplan dry-run --resume" in driver.find_element("id", "resume-cmd").text  # a dry run's
         # no script error (network errors are the monitor leaving with the run's process)
         severe = [e for e in driver.get_log("browser") if e["level"] == "SEVERE" and e.get("source") != "network"]
         assert not severe, severe

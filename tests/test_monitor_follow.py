@@ -73,7 +73,7 @@ def test_dry_run_journal_matches(tmp_path, capsys):
     assert st["counts"]["fired"] == ref.counts()["fired"] and st["counts"]["total"] == 32
     assert st["counts"]["fired"] + st["counts"]["uncertain"] + st["counts"]["pending"] + st["counts"]["skipped"] == 32
     assert st["state"]["state"] == "failed"
-    assert st["resume"]["command"].startswith("fabplan run --resume ") and "--stage URL" in st["resume"]["command"]
+    assert st["resume"]["command"].startswith("fabplan dry-run --resume ")
     assert st["map"]["available"]  # the plan saved next to the journal
     from fabplan.planning.plan import Plan  # the map's own quick read of shots.csv against the plan reader
 
@@ -82,6 +82,17 @@ def test_dry_run_journal_matches(tmp_path, capsys):
     assert np.array_equal(mon.layout.x, plan.shots.sample_x_um) and np.array_equal(mon.layout.y, plan.shots.sample_y_um)
     assert mon.disc(5)["id"] == plan.shots.disc_id[5] and mon.find_disc(disc_id=plan.shots.disc_id[7]) == 7
     assert st["quality"]["error_p99_nm"] is not None and st["quality"]["tolerance_nm"] == 100.0
+    # the page's resume command works as printed: it carries the run on to completion
+    import shlex
+
+    argv = shlex.split(st["resume"]["command"])
+    assert argv[0] == "fabplan"
+    assert main(argv[1:] + ["--json"]) == 0
+    capsys.readouterr()
+    done = read_journal(j)
+    assert done.last_status == "completed" and done.counts()["fired"] == 32 and done.counts()["double_fired"] == 0
+    mon.update()
+    assert mon.state()["state"]["state"] == "completed" and mon.state()["resume"] is None
 
 
 def test_torn_last_line_waits_for_its_newline(tmp_path):

@@ -214,4 +214,4 @@ def test_dry_run_notify_posts_the_failure(tmp_path, capsys):
         srv.shutdown()
     msg = next(g[2] for g in _Receiver.got if g[2]["event"] == "failure")
     assert "FAILED" in msg["text"] and msg["design"] == "notify-test"
-    assert msg["resume_command"].startswith("fabplan run --resume ")
+    assert msg["resume_command"].startswith("fabplan dry-run --resume ")  # a dry run goes on on fresh emulators

@@ -295,13 +295,12 @@ class Monitor:
         if status in ("completed", "starting", "running") and not (status == "completed" and counts["uncertain"]):
             return None
         h = self.model.header or {}
-        j = str(self.path)
-        cmd = f"fabplan run --resume {_quote(j)}"
-        if h.get("dry_run"):
-            cmd += " --stage URL --laser URL"
+        j = _quote(str(self.path))
+        cmd = f"fabplan {'dry-run' if h.get('dry_run') else 'run'} --resume {j}"
         out = {"command": cmd}
         if h.get("dry_run"):
-            out["note"] = "a dry run's emulators are gone: give the devices to resume on"
+            out["note"] = (f"fresh emulators carry the dry run on; `fabplan run --resume {j} --stage URL "
+                           "--laser URL` runs the rest on devices")
         if counts["uncertain"]:
             out["refire_command"] = cmd + " --refire-uncertain"
         return out
