@@ -46,6 +46,29 @@ def format_fluence_definition(info: dict[str, Any]) -> str:
     )
 
 
+def fluence_definition_short(info: dict[str, Any] | None) -> str:
+    """'peak fluence' / 'ring-fwhm-average fluence' ...: the name to put beside a fluence number."""
+    name = (info or {}).get("name") or DEFAULT_FLUENCE_DEFINITION
+    return "peak fluence" if name == "peak" else f"{name} fluence"
+
+
+def plan_fluence_definition(header: dict[str, Any]) -> dict[str, Any]:
+    """The plan header's fluence definition; a plan written before definitions existed is in peak
+    fluence (the only definition then), with the effective area its model.beam records."""
+    info = header.get("fluence_definition")
+    if isinstance(info, dict) and info.get("name") in FLUENCE_DEFINITIONS:
+        return info
+    beam = (header.get("model") or {}).get("beam") or {}
+    area = float(beam.get("effective_area_um2", float("nan")))
+    return {
+        "name": DEFAULT_FLUENCE_DEFINITION,
+        "meaning": FLUENCE_DEFINITIONS[DEFAULT_FLUENCE_DEFINITION],
+        "fluence_area_um2": area,
+        "peak_over_fluence": 1.0,
+        "uj_per_mj_cm2": area * UJ_PER_MJ_CM2_UM2,
+    }
+
+
 def _unique_apply(fn, *arrays) -> np.ndarray:
     """fn on the unique combinations of the broadcast arrays, scattered back.
 
@@ -201,7 +224,13 @@ class BeamModel(ABC):
     @property
     def fluence_area_um2(self) -> float:
         """A_def with pulse energy = F * A_def, F a fluence in this beam's `fluence_definition`."""
-        d = self.fluence_definition
+        return self.fluence_area_for(self.fluence_definition)
+
+    def fluence_area_for(self, definition: str) -> float:
+        """A_def of any definition for this beam's shape (UserError naming the known ones otherwise)."""
+        d = definition
+        if d not in FLUENCE_DEFINITIONS:
+            raise UserError(f"unknown fluence definition {d!r} (expected {', '.join(FLUENCE_DEFINITIONS)})")
         if d == "peak":
             return self.effective_area_um2
         if d == "ring-fwhm-average":
@@ -213,6 +242,23 @@ class BeamModel(ABC):
                 "use 'peak' or 'ring-fwhm-average'"
             )
         return area
+
+    def convert_fluence(self, fluence_mj_cm2, from_definition: str, to_definition: str | None = None) -> np.ndarray:
+        """The same pulse's fluence in another definition: F_to = F_from A_from / A_to (E is the same).
+
+        `to_definition` defaults to this beam's own. Example: an LG01 ring's FWHM-average fluence is
+        0.8048 of its peak fluence, so 100 mJ/cm^2 peak is about 80.5 mJ/cm^2 ring-average:
+
+        >>> from fabplan.beam import Lg01Beam
+        >>> b = Lg01Beam(ring_diameter_um=10, threshold_fluence_mj_cm2=40)
+        >>> round(float(b.convert_fluence(100.0, "peak", "ring-fwhm-average")), 1)
+        80.5
+        """
+        to = self.fluence_definition if to_definition is None else to_definition
+        f = np.asarray(fluence_mj_cm2, dtype=float)
+        if from_definition == to:
+            return f
+        return f * (self.fluence_area_for(from_definition) / self.fluence_area_for(to))
 
     def _cached(self, name: str, fn) -> float:
         if name not in self.__dict__:

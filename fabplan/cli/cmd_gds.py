@@ -20,14 +20,20 @@ def _export(args: argparse.Namespace) -> int:
     beam = make_beam(design.beam, design.laser, base_dir=design.path.parent if design.path else None)
     raw = make_raw_shots(design, discs, beam)
     try:
+        fdef = beam.fluence_definition_info()  # a text + GDS properties on layer 101/0
         info = export_gds(
-            design, raw, discs.ids, args.output, labels="none" if args.no_labels else args.labels
+            design,
+            raw,
+            discs.ids,
+            args.output,
+            labels="none" if args.no_labels else args.labels,
+            fluence_definition=fdef,
         )
     except OSError as exc:  # gdstk says only "Error opening output file." (no file name)
         raise UserError(f"cannot write {args.output}: {exc.strerror or exc}") from None
     layers = {k: f"{v[0]}/{v[1]}" for k, v in LAYERS.items()}
     if args.json:
-        print_json({"output": args.output, **info, "layers": layers})
+        print_json({"output": args.output, **info, "layers": layers, "fluence_definition": fdef})
     else:
         print(
             f"written: {args.output} ({info['discs']} discs: {info['arrays']} arrays + "
@@ -35,6 +41,9 @@ def _export(args: argparse.Namespace) -> int:
             f"{info['disc_labels']} id labels ({info['labels']}))"
         )
         print("layers: " + ", ".join(f"{k} {v}" for k, v in layers.items()))
+        from fabplan.beam.base import format_fluence_definition
+
+        print(f"fluence (disc sizes follow from these; written on 101/0): {format_fluence_definition(fdef)}")
     return 0
 
 
@@ -114,7 +123,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "export-gds",
         help="write the design as GDSII (discs, rings, region, keep-outs, id labels) for KLayout",
         description="Write the design as GDSII: discs 1/0, ablation rings 2/0, film region 10/0, keep-outs 11/0, "
-        "fiducials 12/0, disc id labels 100/0 (um, sample coordinates). Each disc size is one cell "
+        "fiducials 12/0, disc id labels 100/0, the design's fluence definition 101/0 (a text under the region "
+        "with GDS properties 1 fluence_definition, 2 fluence_area_um2, 3 peak_over_fluence) (um, sample coordinates). Each disc size is one cell "
         "(DISC_D<diameter nm>_T<trench nm>), placed as GDSII arrays (AREF) where discs repeat on a lattice. "
         "Needs gdstk (pip install 'fabplan[gds]').",
     )

@@ -29,8 +29,11 @@ def _preview(args: argparse.Namespace) -> int:
         plan = build_plan(design, discs=discs, beam=beam)
     except PlanViolations as exc:
         problems = exc.violations
+    fdef = beam.fluence_definition_info()  # named in the figure and below: what the fluence numbers mean
     try:
-        render_preview(design, raw, plan, args.output, color_by=args.color, problems=problems)
+        render_preview(
+            design, raw, plan, args.output, color_by=args.color, problems=problems, fluence_definition=fdef
+        )
     except OSError as exc:  # e.g. -o into a folder that does not exist
         raise UserError(f"cannot write {args.output}: {exc.strerror or exc}") from None
     if args.json:
@@ -42,10 +45,14 @@ def _preview(args: argparse.Namespace) -> int:
                 "n_discs": len(discs),
                 "plannable": plan is not None,
                 "violations": [v.to_dict() for v in problems or []],
+                "fluence_definition": fdef,
             }
         )
     else:
+        from fabplan.beam.base import format_fluence_definition
+
         print(f"written: {args.output}" + ("" if plan else " (design has violations: marked in red)"))
+        print(f"fluence: {format_fluence_definition(fdef)}")
     return 0 if plan is not None else 2
 
 

@@ -139,6 +139,9 @@ def _finish(args, plan, result) -> int:
         # the durations (wall, emulated, estimated) are printed once, by summary_lines, each with what it covers
         print(f"dry run ({result.mode}, speedup {args.speedup}): {result.stats.fired} shot(s) at {rate:.0f} shots/s wall")
     summary.update(dry or {})
+    from fabplan.beam.base import format_fluence_definition, plan_fluence_definition
+
+    summary["fluence_definition"] = plan_fluence_definition(plan.header)  # what the plan's fluences mean
     if args.report:
         summary["report"] = write_report(args.report, read_journal(result.journal_path), plan,
                                          pulse_log=dry["pulse_log"] if dry else None)["path"]
@@ -147,6 +150,7 @@ def _finish(args, plan, result) -> int:
     else:
         for line in summary_lines(result, sim_t, dry_run=dry is not None):
             print(line)
+        print(f"  fluence: {format_fluence_definition(summary['fluence_definition'])}")
         if dry:
             print(f"  pulse log {dry['pulse_log']} ({dry['pulses_with_light']} pulses with light)")
         if args.report:

@@ -4,6 +4,7 @@ Export layers (layer/datatype), all in um (library unit 1 um, precision 1 nm), s
   1/0  discs (predicted diameter)           2/0  ablation rings (disc edge to trench outer edge)
   10/0 film region                          11/0 keep-outs
   12/0 fiducial crosses                     100/0 labels: disc ids (text at each disc centre)
+  101/0 design notes: the fluence definition (text below the region, GDS properties 1-3 on it)
 Every distinct (disc, ring) size is one cell (named by its sizes in nm: GDSII names have no '.'),
 placed as GDSII arrays (AREF) where it repeats on a lattice, so a 250,000-disc array stays a small
 file; disc id labels are per disc up to LABEL_ALL_MAX discs, else one per lattice row. Import (GDSII and OASIS, KLayout's and gdsfactory's circle conventions): gds_import.py.
@@ -32,7 +33,10 @@ LAYERS = {
     "keepout": (11, 0),
     "fiducial": (12, 0),
     "label": (100, 0),
+    "info": (101, 0),
 }
+# GDS property attributes on the fluence-definition text (KLayout: shape.property(1) etc.)
+FLUENCE_PROPERTIES = {1: "fluence_definition", 2: "fluence_area_um2", 3: "peak_over_fluence"}
 CIRCLE_TOLERANCE_UM = 0.005  # polygonal approximation error of exported circles
 
 
@@ -56,7 +60,12 @@ NAME_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123
 
 
 def export_gds(
-    design: Any, raw: Any, ids: np.ndarray, path: str | Path, labels: bool | str = "auto"
+    design: Any,
+    raw: Any,
+    ids: np.ndarray,
+    path: str | Path,
+    labels: bool | str = "auto",
+    fluence_definition: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Write the design's discs, rings, region, keep-outs, fiducials and id labels to `path`.
 
@@ -64,6 +73,9 @@ def export_gds(
     constant step at a constant row step) they are placed as one GDSII array (AREF), otherwise
     one reference each. labels: "all", "rows" (first disc of each lattice row), "none", or
     "auto" (all up to LABEL_ALL_MAX discs, else rows); True/False mean "all"/"none".
+    `fluence_definition` (`BeamModel.fluence_definition_info()`): written on layer 101/0 as a text
+    under the region whose GDS properties 1-3 hold name, fluence area (um^2) and peak F(r) / F, so
+    a layout reader sees what the fluences behind these disc sizes mean.
     """
     from fabplan.export.lattice import find_blocks
 
@@ -145,6 +157,21 @@ def export_gds(
         top.add(
             gdstk.Label(name, (fx + arm, fy + arm), layer=LAYERS["label"][0], texttype=LAYERS["label"][1])
         )
+    if fluence_definition is not None:
+        from fabplan.beam.base import format_fluence_definition
+
+        x0, y0 = design.sample.region_polygon().bounds[:2]
+        note = gdstk.Label(
+            "fluences: " + format_fluence_definition(fluence_definition),
+            (float(x0), float(y0) - 20.0),
+            anchor="nw",
+            layer=LAYERS["info"][0],
+            texttype=LAYERS["info"][1],
+        )
+        for attr, key in FLUENCE_PROPERTIES.items():
+            v = fluence_definition[key if key != "fluence_definition" else "name"]
+            note.set_gds_property(attr, f"{key}={v:.6g}" if isinstance(v, float) else f"{key}={v}")
+        top.add(note)
     lib.write_gds(str(path), timestamp=_EPOCH)
     return {
         "discs": len(x),
@@ -153,6 +180,7 @@ def export_gds(
         "single_references": n_single,
         "labels": mode,
         "disc_labels": len(which),
+        "fluence_definition": None if fluence_definition is None else fluence_definition["name"],
     }
 
 

@@ -84,8 +84,16 @@ def render_preview(
     output: str,
     color_by: str = "diameter",
     problems: list | None = None,
+    fluence_definition: dict | None = None,
 ) -> None:
-    """Write the preview to `output` (.png, .svg or .pdf by extension)."""
+    """Write the preview to `output` (.png, .svg or .pdf by extension).
+
+    `fluence_definition` (`BeamModel.fluence_definition_info()`, else the plan header's) is named in
+    the title, the fluence colour bar and the text box: a fluence number means nothing without it.
+    """
+    from fabplan.beam.base import fluence_definition_short, format_fluence_definition, plan_fluence_definition
+
+    fdef = fluence_definition or (plan_fluence_definition(plan.header) if plan is not None else None)
     import matplotlib
 
     matplotlib.use("Agg", force=False)
@@ -105,7 +113,7 @@ def render_preview(
         value = raw.diameter_um if color_by == "diameter" else raw.fluence_mj_cm2
         ox, oy = np.empty(0), np.empty(0)
     n = len(sx)
-    label = "disc diameter (um)" if color_by == "diameter" else "peak fluence (mJ/cm^2)"
+    label = "disc diameter (um)" if color_by == "diameter" else f"{fluence_definition_short(fdef)} (mJ/cm^2)"
     finite = value[np.isfinite(value)]
     lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
     if hi <= lo:
@@ -166,6 +174,9 @@ def render_preview(
 
     title = f"{design.name}: {n:,} disc{'s' if n != 1 else ''}"
     lines = []
+    if fdef is not None:
+        what, _, conversion = format_fluence_definition(fdef).partition("; ")
+        lines += [f"fluence definition: {what}", f"  {conversion}"]
     if plan is not None:
         h = plan.header
         e = h["estimate"]
@@ -200,7 +211,7 @@ def render_preview(
         bad = np.unique(np.concatenate([p.index for p in problems]))
         bad = bad[bad < n]
         ax.plot(sx[bad], sy[bad], "x", color="red", ms=6, mew=1.2, zorder=6)
-    ax.set_title(title)
+    ax.set_title(title + (f" (fluences: {fdef['name']})" if fdef is not None else ""))
     if lines:
         ax.annotate(  # below the axes, under the x label: the box never hides a disc, a keep-out or the path
             "\n".join(lines),
