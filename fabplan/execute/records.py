@@ -98,6 +98,9 @@ class SessionRecord(_Timed, total=False):
     to_fire: int
     uncertain: list[Seq]
     selection: dict[str, Any]
+    # what this session fires, timed after pre-flight (fabplan.execute.selection_estimate): total_s and
+    # its parts (moves_s incl. approach_s from the stage's position), n_shots, plan_total_s, text
+    estimate: dict[str, Any]
 
 
 class IntentRecord(TypedDict):

@@ -75,6 +75,12 @@ def summary_lines(result, sim_time_s: float | None = None, dry_run: bool = False
         if sim_time_s is not None and math.isfinite(sim_time_s):
             dur += f", {_fmt_s(sim_time_s)} emulated"
         dur += f"; estimated real duration {_fmt_s(result.estimate_s)}"
+        approach = float((getattr(result, "estimate_parts_s", None) or {}).get("approach_s", 0.0))
+        if approach > 0:
+            dur += f" (a {_fmt_s(approach)} approach from the stage's position included)"
+        plan_est = getattr(result, "plan_estimate_s", math.nan)
+        if _subset(plan_est, result.estimate_s - approach):
+            dur += f" for this session's shots only (whole plan {_fmt_s(plan_est)})"
         lines.append(dur)
     lines.append(f"  journal {result.journal_path}")
     if result.status in ("paused", "stopped", "failed"):
@@ -83,33 +89,42 @@ def summary_lines(result, sim_time_s: float | None = None, dry_run: bool = False
     return lines
 
 
+def _subset(plan_estimate_s: float, session_s: float) -> bool:
+    """The session's estimate (approach left out) is not the whole plan's: it fires a part of it."""
+    return math.isfinite(plan_estimate_s) and abs(plan_estimate_s - session_s) > 1e-6 * max(1.0, plan_estimate_s)
+
+
 def _dry_run_duration_lines(result, dry: dict, not_selected: int) -> list[str]:
     """A dry run's three times, each saying what it covers, so that they can be compared.
 
-    The planner's estimate runs from the first shot to the last (moves, settle, pulses, attenuator
-    moves; not homing or the approach). The emulated time runs from the emulated lab's start, so it
-    also holds homing, the approach and pre-flight: only its first-to-last-pulse part compares with
-    the estimate, less the attenuator moves (the emulated attenuator moves instantly). At a finite
+    The estimate is the session's own (what it fired: its selection, less shots already done), from
+    the stage's position after pre-flight to the last shot (the approach, moves, settle, pulses,
+    attenuator moves; not homing). The emulated time runs from the emulated lab's start, so it also
+    holds homing and pre-flight: only its first-to-last-pulse part compares with the estimate, less
+    the approach and the attenuator moves (the emulated attenuator moves instantly). At a finite
     speedup the emulated clock is wall time x speedup, so the host's own time counts that many-fold."""
     est = dry.get("estimate_parts_s") or {}
     total = float(est.get("total_s", result.estimate_s if result.estimate_s is not None else math.nan))
     att = float(est.get("attenuator_s", 0.0))
+    approach = float(est.get("approach_s", 0.0))
     before, span = dry["emulated_before_first_pulse_s"], dry["emulated_first_to_last_pulse_s"]
     speedup = float(dry.get("speedup", math.inf))
     lines = [f"  duration {_fmt_s(result.wall_s)} wall (executor, first command to last shot)"]
     lines.append(f"  emulated {_fmt_s(dry['emulated_duration_s'])} = {_fmt_s(before)} before the first pulse "
                  f"(homing, approach, pre-flight) + {_fmt_s(span)} first to last pulse")
-    est_line = f"  estimated real duration {_fmt_s(total)} first to last shot"
+    est_line = f"  estimated real duration {_fmt_s(total - approach)} first to last shot"
     if att > 0:
-        est_line += (f" = {_fmt_s(total - att)} moves, settle and pulses + {_fmt_s(att)} attenuator moves "
-                     "(not emulated: the emulated attenuator moves instantly)")
-    if not_selected:
-        est_line += f"; the estimate covers the whole plan, {not_selected} shot(s) more than this run selected"
+        est_line += (f" = {_fmt_s(total - approach - att)} moves, settle and pulses + {_fmt_s(att)} attenuator "
+                     "moves (not emulated: the emulated attenuator moves instantly)")
+    if approach > 0:
+        est_line += f", after a {_fmt_s(approach)} approach from the stage's position"
+    plan_est = getattr(result, "plan_estimate_s", math.nan)
+    if _subset(plan_est, total - approach):
+        est_line += f"; for this session's shots only (whole plan {_fmt_s(plan_est)})"
     lines.append(est_line)
     if math.isinf(speedup):
-        if not not_selected:
-            lines.append(f"  compare: estimated {_fmt_s(total - att)} without attenuator moves vs emulated "
-                         f"{_fmt_s(span)} first to last pulse")
+        lines.append(f"  compare: estimated {_fmt_s(total - approach - att)} first to last shot without attenuator "
+                     f"moves vs emulated {_fmt_s(span)} first to last pulse")
     else:
         lines.append(f"  note: at speedup {speedup:g} the emulated clock is wall time x {speedup:g}, so this host's "
                      "own time (lab start, command round trips) counts that many-fold; emulated times compare "

@@ -55,8 +55,10 @@ class RunResult:
     counts: dict[str, int] = field(default_factory=dict)
     uncertain_ids: list[str] = field(default_factory=list)
     skipped_uncertain_ids: list[str] = field(default_factory=list)
-    estimate_s: float = math.nan
+    estimate_s: float = math.nan  # this session's selection (fabplan.execute.selection_estimate)
     wall_s: float = math.nan
+    plan_estimate_s: float = math.nan  # the whole plan's (the plan header's estimate)
+    estimate_parts_s: dict[str, float] = field(default_factory=dict)  # estimate_s by part
     mode: str = "step"
     dry_run: dict[str, Any] | None = None  # a dry run: pulses with light, emulated duration, pulse log, ...
 
@@ -76,7 +78,8 @@ class RunResult:
                                     "max": float(errs.max() * 1e3)} if len(errs) else None),
             "rows_out_of_tolerance": len(self.stats.flagged_rows),
             "out_of_tolerance": out_of_tolerance_summary(self.stats),
-            "duration_s": self.wall_s, "estimate_s": self.estimate_s,
+            "duration_s": self.wall_s, "estimate_s": self.estimate_s, "plan_estimate_s": self.plan_estimate_s,
+            "estimate_parts_s": self.estimate_parts_s,
         }
 
 
@@ -268,6 +271,7 @@ class _Execution:
         self.path = Path(spec.journal_path)
         self.mode = spec.mode or plan.mode
         self.journal: Journal | None = None
+        self.estimate: dict[str, Any] = {}  # what this session will fire, timed (after pre-flight)
 
     def _todo(self, stats: Stats) -> tuple[np.ndarray, np.ndarray, JournalState | None]:
         """(shots to fire, shots already fired, resume state) after the resume rules."""
@@ -323,7 +327,8 @@ class _Execution:
             k="session", n=len(state.sessions) if state else 0, resume=spec.resume, mode=self.mode,
             boot_id=boot_id(), durability=spec.sync, refire_uncertain=spec.options.refire_uncertain,
             pid=os.getpid(), started=_iso(t0), devices=devices, preflight=report.checks, to_fire=n_todo,
-            uncertain=stats.uncertain_skipped[:100000], selection=spec.selection_text or {}), durable=True)
+            uncertain=stats.uncertain_skipped[:100000], selection=spec.selection_text or {},
+            estimate=self.estimate), durable=True)
         if state is not None and len(state.horizon_uncertain):
             journal.write(UncertainRecord(
                 k="uncertain", seqs=state.horizon_uncertain.tolist(),
@@ -342,6 +347,7 @@ class _Execution:
         todo_idx = np.flatnonzero(todo)
         report = preflight(plan, stage, laser, todo_idx, max_pulse_energy_uj=spec.options.max_pulse_energy_uj,
                            home=spec.options.home, mode=mode)
+        self.estimate = _session_estimate(plan, todo, mode, report, spec)
         t0 = time.time()
         devices = {"stage": stage.url, "laser": laser.url, **{f"{k}_info": v for k, v in report.devices.items()}}
         journal = self._open_journal(t0, devices, report, state, stats, len(todo_idx))
@@ -350,6 +356,7 @@ class _Execution:
         done0 = int(already.sum())
         progress = Progress(n, mode, done=done0, enabled=hooks.progress_bar, on_update=hooks.on_progress,
                             on_message=hooks.on_message)
+        progress.message(self.estimate["text"])  # the start message: what fires and how long it should take
         ctx = Context(plan=plan, stage=stage, laser=laser, journal=journal, control=control, progress=progress,
                       options=spec.options, stats=stats, on_pause=hooks.on_pause, pulse_readback=self.readback,
                       arrays={}, done_total=done0, fly_lead_s=spec.options.fly_lead_s or 0.0)
@@ -445,8 +452,20 @@ class _Execution:
         return RunResult(status=status, message=message, journal_path=self.path, stats=stats,
                          counts=final.counts(), uncertain_ids=ids[final.uncertain].tolist(),
                          skipped_uncertain_ids=ids[stats.uncertain_skipped].tolist(),
-                         estimate_s=float(plan.estimate.get("total_s", math.nan)), wall_s=stats.t_end - t0,
-                         mode=mode)
+                         estimate_s=float(self.estimate["total_s"]), wall_s=stats.t_end - t0, mode=mode,
+                         plan_estimate_s=float(plan.estimate.get("total_s", math.nan)),
+                         estimate_parts_s={k: float(v) for k, v in self.estimate.items()
+                                           if k.endswith("_s") and k != "plan_total_s"})
+
+
+def _session_estimate(plan, todo: np.ndarray, mode: str, report, spec: RunSpec) -> dict[str, Any]:
+    """This session's estimate from where pre-flight found the stage, with its start message."""
+    from fabplan.execute.selection_estimate import describe, session_estimate
+
+    pos = (report.devices.get("stage") or {}).get("position_um")
+    est = session_estimate(plan, todo, mode=mode, start_um=pos or None, multi_pulse=spec.options.fly_fallback)
+    est["text"] = describe(est, len(plan.shots))
+    return est
 
 
 class _JournalUnwritable(Exception):

@@ -435,7 +435,9 @@ class RunSession:
             "emulated_first_to_last_pulse_s": float(pulses[-1, 0] - pulses[0, 0]) if len(pulses) else math.nan,
             "speedup": float(parse_speedup(self.config.speedup)),
             "estimated_real_duration_s": result.estimate_s,
-            "estimate_parts_s": {k: float(v) for k, v in self.plan.estimate.items()},
+            # the estimate of what this session fired (its selection, less shots already done)
+            "estimate_parts_s": dict(result.estimate_parts_s),
+            "plan_estimate_parts_s": {k: float(v) for k, v in self.plan.estimate.items()},
             "achieved_wall_s": result.wall_s,
             "lab_session_wall_s": lab_wall,
             "shots_per_wall_s": (result.stats.fired / result.wall_s) if result.wall_s > 0 else None,

@@ -11,6 +11,8 @@ The estimate runs from the first shot (or line start) to the last; the approach 
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from fabplan.planning.flylines import line_endpoints
@@ -92,3 +94,121 @@ def estimate_fly(
         _attenuator_changes(line_attenuator) * attenuator_move_s,
         turn,
     )
+
+
+# ---------------------------------------------------------------------- a selection of a plan
+
+
+def plan_timing(header: dict) -> dict[str, float]:
+    """The numbers the plan's estimate was made with, read back from its header (a saved plan too):
+    v, a, j (um/s, um/s^2, um/s^3), settle_s, rep_rate_hz, attenuator_move_s."""
+    model = header.get("model") or {}
+    motion = model.get("motion") or {}
+    att = model.get("attenuator") or {}
+    return {
+        "v": float(motion["velocity_um_s"]),
+        "a": float(motion["acceleration_um_s2"]),
+        "j": float(motion["jerk_um_s3"]),
+        "settle_s": float(header.get("settle_time_s") or 0.0),
+        "rep_rate_hz": float(header["repetition_rate_hz"]),
+        "attenuator_move_s": float(att.get("move_time") or 0.0) if isinstance(att, dict) else 0.0,
+    }
+
+
+def estimate_selection(
+    plan: Any,
+    fire: np.ndarray,
+    *,
+    mode: str | None = None,
+    start_um: tuple[float, ...] | None = None,
+    fly_lines: np.ndarray | None = None,
+) -> dict[str, float]:
+    """Estimate of firing only the shots `fire` (bool mask over the plan's shots, or their seqs) of
+    `plan`, in plan order, with the plan's own motion, settle, rate and attenuator numbers.
+
+    What is fired is timed as the executor fires it: step mode shot by shot; fly mode line by line,
+    a line flown when `fly_lines[k]` says so (default: when every shot of it is selected) and
+    otherwise its selected shots stepped (the executor steps a partly done row). Turnarounds are
+    the moves between two flown lines; a move to or from a stepped shot counts as a move.
+    `start_um` (x, y[, z]): where the stage is before the first shot; the move from there to the
+    first shot (or run-up start) is in moves_s and also given alone as approach_s. Without it
+    (as in the plan's own estimate) the estimate runs from the first shot.
+    The whole plan selected, with no start, gives the plan's estimate (same estimator, same parts).
+    Adds n_shots (shots timed) and n_lines_flown to the parts.
+    """
+    shots = plan.shots
+    n = len(shots)
+    fire = np.asarray(fire)
+    mask = fire.astype(bool) if fire.dtype == bool and len(fire) == n else np.isin(np.arange(n), fire)
+    t = plan_timing(plan.header)
+    kin = {"v": t["v"], "a": t["a"], "j": t["j"]}
+    mode = mode or plan.mode
+    lines = sorted(plan.lines, key=lambda ln: int(ln["first_seq"])) if mode == "fly" else []
+    # segments in firing order: ("step", seq) or ("fly", line index)
+    seg_fly: list[bool] = []
+    seg_ref: list[int] = []
+    if lines:
+        for k, ln in enumerate(lines):
+            first, last = int(ln["first_seq"]), int(ln["last_seq"])
+            sel = np.flatnonzero(mask[first:last + 1]) + first
+            if not len(sel):
+                continue
+            flies = (len(sel) == last - first + 1) if fly_lines is None else bool(fly_lines[k])
+            if flies:
+                seg_fly.append(True)
+                seg_ref.append(k)
+            else:
+                seg_fly += [False] * len(sel)
+                seg_ref += sel.tolist()
+    else:
+        seg_ref = np.flatnonzero(mask).tolist()
+        seg_fly = [False] * len(seg_ref)
+    is_fly = np.array(seg_fly, bool)
+    ref = np.array(seg_ref, np.int64)
+    m = len(ref)
+    # entry and exit point of each segment (a stepped shot: its position; a line: run-up start, stop)
+    entry = np.zeros((m, 3))
+    exit_ = np.zeros((m, 3))
+    step_seq = ref[~is_fly]
+    for arr in (entry, exit_):
+        arr[~is_fly] = np.column_stack([shots.x_um[step_seq], shots.y_um[step_seq], shots.z_um[step_seq]])
+    fly_lines_sel = [lines[k] for k in ref[is_fly].tolist()]
+    if fly_lines_sel:
+        sx, sy, sz, ex, ey, ez = line_endpoints(fly_lines_sel)
+        entry[is_fly] = np.column_stack([sx, sy, sz])
+        exit_[is_fly] = np.column_stack([ex, ey, ez])
+    # inside the segments
+    n_step = int((~is_fly).sum())
+    settle = n_step * t["settle_s"]
+    pulses = float(np.sum(shots.pulses[step_seq])) / t["rep_rate_hz"]
+    line_moves = 0.0
+    turn = 0.0
+    if fly_lines_sel:
+        vel = np.array([ln["velocity_um_s"] for ln in fly_lines_sel])
+        passes = np.array([int(ln.get("passes", 1)) for ln in fly_lines_sel])
+        t_line = np.abs(ex - sx) / vel + accel_time(vel, t["a"], t["j"])
+        fly_settle = float(passes.sum()) * t["settle_s"]
+        settle += fly_settle
+        line_moves = float((passes * t_line).sum()) - fly_settle
+        turn += float(((passes - 1) * group_move_times(sx - ex, sy - ey, sz - ez, **kin)).sum())
+    # between the segments: a turnaround from line to line, a move otherwise
+    moves = line_moves
+    if m > 1:
+        d = entry[1:] - exit_[:-1]
+        hop = group_move_times(d[:, 0], d[:, 1], d[:, 2], **kin)
+        both_fly = is_fly[1:] & is_fly[:-1]
+        turn += float(hop[both_fly].sum())
+        moves += float(hop[~both_fly].sum())
+    approach = 0.0
+    if start_um is not None and m:
+        s = np.array([*list(start_um)[:3], *[np.nan] * max(0, 3 - len(start_um))], float)
+        d0 = entry[0] - np.where(np.isfinite(s), s, entry[0])  # no z given: no z move counted
+        approach = float(group_move_times(d0[:1], d0[1:2], d0[2:3], **kin)[0])
+        moves += approach
+    # attenuator: the setting each segment fires at (a line: its first shot's), changes counted
+    seg_first = ref.copy()
+    seg_first[is_fly] = [int(ln["first_seq"]) for ln in fly_lines_sel]
+    att = _attenuator_changes(shots.attenuator[seg_first]) * t["attenuator_move_s"]
+    out = _pack(moves, settle, pulses, att, turn)
+    out.update(approach_s=approach, n_shots=float(mask.sum()), n_lines_flown=float(is_fly.sum()))
+    return out
