@@ -12,11 +12,17 @@ um residuals). 1-sigma uncertainties from the Jacobian covariance of the weighte
 weighted residual variance (the curve_fit convention). An unweighted fit under relative noise gave
 sigmas 1.15-1.58x too small (2-sigma coverage 82-89 %, issue 18).
 Rows marked "not ablated" are not fitted, but are checked against the fitted threshold.
+
+Fluence definitions (`fabplan.beam.base.FLUENCE_DEFINITIONS`): fluence doses may be given in any
+definition (per row, or `dose_definition` for rows that do not say); each is converted to the peak
+fluence the fit works in with the beam's own areas, F_pk = F_def A_def / A_eff (the ratio depends on
+the profile's shape only, so it is the same for any LG01 ring size), and the fitted threshold is
+reported in `fluence_definition` (the design's; default the doses' own, or peak for energy doses).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -24,7 +30,7 @@ from scipy.optimize import least_squares
 from scipy.special import lambertw
 
 from fabplan.beam.annular import AnnularBeam
-from fabplan.beam.base import UJ_PER_MJ_CM2_UM2, BeamModel
+from fabplan.beam.base import FLUENCE_DEFINITIONS, UJ_PER_MJ_CM2_UM2, BeamModel
 from fabplan.beam.dose_csv import DoseData
 from fabplan.beam.lg01 import Lg01Beam
 from fabplan.errors import UserError
@@ -50,13 +56,17 @@ class CalibrationResult:
     peak_fluence_mj_cm2: np.ndarray  # per row, with the fitted ring (energy input) or as given
     threshold_energy_stderr_uj: float | None = None
     warnings: list[str] = field(default_factory=list)
+    fluence_definition: str = "peak"  # what threshold_fluence_mj_cm2 (and the yaml block) is in
+    peak_over_fluence: float = 1.0  # F_pk / F in that definition (1 for peak)
+    dose_definitions: list[str] = field(default_factory=list)  # the fluence doses' definitions ([] = energies)
 
     def beam(self, damage_fluence_mj_cm2: float | None = None) -> BeamModel:
-        """The fitted beam as a BeamModel."""
+        """The fitted beam as a BeamModel (fluences, damage included, in `fluence_definition`)."""
         common = {
             "threshold_fluence_mj_cm2": self.values["threshold_fluence_mj_cm2"],
             "incubation_exponent": self.values["incubation_exponent"],
             "damage_fluence_mj_cm2": damage_fluence_mj_cm2,
+            "fluence_definition": self.fluence_definition,
         }
         if self.model == "lg01":
             ring = self.values.get("ring_diameter_um", self.geometry.get("ring_diameter_um"))
@@ -84,6 +94,8 @@ class CalibrationResult:
             "threshold_energy_uj": self.threshold_energy_uj,
             "threshold_energy_stderr_uj": self.threshold_energy_stderr_uj,
             "dose_kind": self.dose_kind,
+            "dose_fluence_definitions": self.dose_definitions,
+            "fluence_definition": self.beam().fluence_definition_info(),
             "n_rows": self.n_rows,
             "n_fit": self.n_fit,
             "rms_residual_um": self.rms_um,
@@ -114,9 +126,10 @@ class CalibrationResult:
             f"  threshold_fluence: {v['threshold_fluence_mj_cm2']:.4g} mJ/cm^2  # "
             + note("threshold_fluence_mj_cm2"),
             f"  incubation_exponent: {v['incubation_exponent']:.3g}  # " + note("incubation_exponent"),
-            # The fit works in peak fluence (energy doses converted with the peak area): say so, so the
-            # block is not pasted under another beam.fluence_definition.
-            "  fluence_definition: peak  # these fluences are the maximum of F(r)",
+            # Say which definition these fluences are in, so the block is not pasted under another.
+            f"  fluence_definition: {self.fluence_definition}  # these fluences are "
+            + ("the maximum of F(r)" if self.fluence_definition == "peak" else
+               FLUENCE_DEFINITIONS[self.fluence_definition].split(":", 1)[-1].strip()),
         ]
         if damage_fluence_mj_cm2 is not None:
             lines.append(
@@ -174,11 +187,19 @@ def calibrate(
     wavelength_nm: float = 515.0,
     incubation_exponent: float | None = None,
     diameter_noise: str = "relative",
+    dose_definition: str = "peak",
+    fluence_definition: str | None = None,
 ) -> CalibrationResult:
     """Fit F_th(1), S (and the LG01 ring diameter unless given) to a dose matrix.
 
     `diameter_noise`: "relative" (sigma proportional to D, the default) or "absolute" (same sigma in um).
+    `dose_definition`: the definition of fluence doses whose row does not state one (`data.definition`).
+    `fluence_definition`: the definition the threshold is reported in (the design's); None = the
+    doses' own when they share one, else peak.
     """
+    for what, name in (("dose fluence", dose_definition), ("output fluence", fluence_definition or "peak")):
+        if name not in FLUENCE_DEFINITIONS:
+            raise UserError(f"unknown {what} definition {name!r} (expected {', '.join(FLUENCE_DEFINITIONS)})")
     if diameter_noise not in ("relative", "absolute"):
         raise UserError(f"diameter noise must be 'relative' or 'absolute', not {diameter_noise!r}")
     if model == "lg01":
@@ -197,6 +218,26 @@ def calibrate(
         }
     else:
         raise UserError(f"calibrate supports --beam lg01 or annular, not {model!r}")
+    # The shape alone fixes the ratios between definitions (LG01 is self-similar in its ring size).
+    shape = (
+        Lg01Beam(ring_diameter_um=geometry.get("ring_diameter_um", 10.0), threshold_fluence_mj_cm2=1.0)
+        if model == "lg01"
+        else AnnularBeam(**geometry, threshold_fluence_mj_cm2=1.0)
+    )
+    dose_defs: list[str] = []
+    if data.dose_kind == "fluence_mj_cm2":
+        row_defs = np.full(data.dose.size, dose_definition, dtype=object)
+        if data.definition is not None:
+            stated = np.asarray(data.definition, dtype=object) != ""
+            row_defs[stated] = np.asarray(data.definition, dtype=object)[stated]
+        dose_defs = sorted(set(row_defs.tolist()))
+        try:
+            to_peak = {d: shape.fluence_area_for(d) / shape.effective_area_um2 for d in dose_defs}
+        except UserError as exc:  # geometric-annulus doses on an LG01 fit
+            raise UserError(f"{data.source}: fluence doses: {exc}") from None
+        data = replace(data, dose=data.dose * np.array([to_peak[d] for d in row_defs], dtype=float))
+    out_def = fluence_definition or (dose_defs[0] if len(dose_defs) == 1 else "peak")
+    k_out = shape.fluence_area_for(out_def) / shape.effective_area_um2  # F_pk / F_out
     m = _Model(model, data.dose_kind, geometry)
 
     fit = data.ablated
@@ -276,6 +317,10 @@ def calibrate(
     pred = m.diameter(data.dose, data.pulses, fth, s_exp, ring, extend=False)
     resid = np.where(fit, pred - data.diameter_um, np.nan)
     _checks(data, m, values, stderr, fth, s_exp, ring, pred, warnings)
+    # Fitted in peak fluence; reported in out_def (a constant factor: stderr scales with it).
+    values["threshold_fluence_mj_cm2"] /= k_out
+    if stderr["threshold_fluence_mj_cm2"] is not None:
+        stderr["threshold_fluence_mj_cm2"] /= k_out
     return CalibrationResult(
         model=model,
         values=values,
@@ -291,6 +336,9 @@ def calibrate(
         peak_fluence_mj_cm2=m.peak_fluence(data.dose, ring),
         threshold_energy_stderr_uj=e_th_err,
         warnings=warnings,
+        fluence_definition=out_def,
+        peak_over_fluence=float(k_out),
+        dose_definitions=dose_defs,
     )
 
 

@@ -2,7 +2,10 @@
 
 CSV with a header; columns (case-insensitive, other columns such as a site id are ignored):
   pulse_energy_uj | energy_uj | energy        pulse energy at the sample (uJ), or
-  fluence_mj_cm2  | fluence   | peak_fluence  peak fluence (mJ/cm^2)      -- exactly one of the two
+  fluence_mj_cm2  | fluence   | peak_fluence  fluence (mJ/cm^2)           -- exactly one of the two
+  fluence_definition   (optional) what a fluence dose means: peak (default; the maximum of F(r)),
+                       ring-fwhm-average or geometric-annulus (fabplan.beam.base.FLUENCE_DEFINITIONS);
+                       an empty cell = not stated (the caller's default); a peak_fluence* column is peak
   pulses          | n_pulses                  pulses per site (integer >= 1)
   diameter_um     | disc_diameter_um | diameter   measured disc diameter (um); empty, "-", "none",
                                                "nan" or "0" means "not ablated" (no trench)
@@ -30,6 +33,8 @@ ENERGY_NAMES = ("pulse_energy_uj", "energy_uj", "pulse_energy", "energy")
 FLUENCE_NAMES = ("fluence_mj_cm2", "peak_fluence_mj_cm2", "fluence", "peak_fluence")
 PULSES_NAMES = ("pulses", "n_pulses")
 DIAMETER_NAMES = ("diameter_um", "disc_diameter_um", "diameter", "disc_diameter")
+DEFINITION_NAMES = ("fluence_definition",)
+PEAK_NAMES = ("peak_fluence_mj_cm2", "peak_fluence")  # the column's name says the definition
 NOT_ABLATED = {"", "-", "none", "nan", "na", "n/a", "0", "0.0"}
 MAX_BYTES = 16 * 2**20
 MAX_ROWS = 5_000  # the fit's start grid costs ~720 model evaluations per row (~2 s per 1,000 rows)
@@ -45,7 +50,11 @@ def _show(cell: str) -> str:
 
 @dataclass(frozen=True)
 class DoseData:
-    """Rows of a dose matrix; `dose` is pulse energy (uJ) or peak fluence (mJ/cm^2) per `dose_kind`."""
+    """Rows of a dose matrix; `dose` is pulse energy (uJ) or fluence (mJ/cm^2) per `dose_kind`.
+
+    `definition`: per row, what a fluence dose means ("" = not stated: the caller decides, peak by
+    default); None when the file has no fluence_definition column (and no peak_fluence* column).
+    """
 
     source: str
     dose_kind: str  # "energy_uj" | "fluence_mj_cm2"
@@ -53,6 +62,8 @@ class DoseData:
     pulses: np.ndarray
     diameter_um: np.ndarray  # NaN = not ablated
     line: np.ndarray  # file line of each row
+    definition: np.ndarray | None = None  # per row: a FLUENCE_DEFINITIONS name or "" (not stated)
+    dose_column: str = ""
 
     @property
     def ablated(self) -> np.ndarray:
@@ -79,6 +90,7 @@ def parse_dose_csv(text: str, source: str = "<input>") -> DoseData:
     header = [h.strip() for h in rows[0]]
     energy, fluence = _pick(header, ENERGY_NAMES), _pick(header, FLUENCE_NAMES)
     pulses_col, diam_col = _pick(header, PULSES_NAMES), _pick(header, DIAMETER_NAMES)
+    def_col = _pick(header, DEFINITION_NAMES)
     header_line = keep[0] + 1
     missing = []
     if bool(energy) == bool(fluence):
@@ -98,7 +110,13 @@ def parse_dose_csv(text: str, source: str = "<input>") -> DoseData:
             [Problem(m + f"; header is: {', '.join(header)}", file=source, line=header_line) for m in missing]
         )
     kind = "energy_uj" if energy else "fluence_mj_cm2"
-    idx = {name: header.index(name) for name in (energy or fluence)[:1] + pulses_col[:1] + diam_col[:1]}
+    idx = {
+        name: header.index(name) for name in (energy or fluence)[:1] + pulses_col[:1] + diam_col[:1] + def_col[:1]
+    }
+    from fabplan.beam.base import FLUENCE_DEFINITIONS
+
+    dose_col_name = (energy or fluence)[0]
+    named_peak = dose_col_name.strip().lower() in PEAK_NAMES
     dose_col, n_col, d_col = (energy or fluence)[0], pulses_col[0], diam_col[0]
 
     if len(rows) - 1 > MAX_ROWS:
@@ -107,7 +125,7 @@ def parse_dose_csv(text: str, source: str = "<input>") -> DoseData:
             "(split the file, or average repeated sites)"
         )
     problems: list[Problem] = []
-    dose, pulses, diam, where = [], [], [], []
+    dose, pulses, diam, where, defs = [], [], [], [], []
     for k, row in enumerate(rows[1:], start=1):
         if len(problems) >= MAX_PROBLEMS:
             problems.append(Problem(f"... stopped after {MAX_PROBLEMS} bad rows", file=source))
@@ -164,7 +182,20 @@ def parse_dose_csv(text: str, source: str = "<input>") -> DoseData:
             except UnitError as exc:
                 bad(d_col, str(exc))
                 d = np.nan
+        fdef = "peak" if named_peak else ""
+        if def_col:
+            cell = cells[def_col[0]].lower()
+            if cell and cell not in FLUENCE_DEFINITIONS:
+                bad(
+                    def_col[0],
+                    f"unknown fluence definition {_show(cells[def_col[0]])} "
+                    f"(expected {', '.join(FLUENCE_DEFINITIONS)}, or empty)",
+                )
+            elif cell and named_peak and cell != "peak":
+                bad(def_col[0], f"fluence definition {cell!r} but the dose column {dose_col_name!r} is a peak fluence")
+            fdef = cell or fdef
         if ok:
+            defs.append(fdef)
             dose.append(x)
             pulses.append(int(n))
             diam.append(d)
@@ -185,6 +216,8 @@ def parse_dose_csv(text: str, source: str = "<input>") -> DoseData:
         pulses=np.array(pulses, dtype=np.int64),
         diameter_um=np.array(diam, dtype=float),
         line=np.array(where, dtype=np.int64),
+        definition=np.array(defs, dtype=object) if (def_col or named_peak) else None,
+        dose_column=dose_col_name,
     )
 
 

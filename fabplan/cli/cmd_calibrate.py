@@ -19,9 +19,16 @@ DESCRIPTION = """\
 Fit the single-shot ablation threshold F_th(1), the incubation exponent S (F_th(N) = F_th(1) N^(S-1))
 and, for an LG01 beam, the ring diameter, to measured disc diameters from a dose matrix.
 
-MEASURED.csv has a header and one row per site: a dose column (pulse_energy_uj, or fluence_mj_cm2 =
-peak fluence of the ring), pulses, diameter_um (empty = nothing ablated). Cells may carry units.
+MEASURED.csv has a header and one row per site: a dose column (pulse_energy_uj, or fluence_mj_cm2),
+pulses, diameter_um (empty = nothing ablated). Cells may carry units.
 Prints the parameters with 1-sigma uncertainties and a `beam:` block to paste into the design.
+
+Fluence doses are peak fluence (the maximum of F(r)) unless the file or --fluence-definition says
+otherwise: an optional fluence_definition column (peak, ring-fwhm-average or geometric-annulus; an
+empty cell = the option's value) states it per row; a peak_fluence / peak_fluence_mj_cm2 column is
+peak. Each dose is converted with the beam model to peak fluence for the fit (F_pk = F x A_def / A_eff),
+and the threshold is reported in the design's beam.fluence_definition (--design), else in the doses'
+own definition (peak for pulse energies). --damage-fluence is in that reported definition too.
 """
 
 
@@ -36,6 +43,7 @@ def _geometry(args: argparse.Namespace) -> dict:
         geo["model"] = args.beam or prof.model
         geo["damage"] = design.beam.damage_fluence
         geo["wavelength_nm"] = design.laser.wavelength
+        geo["fluence_definition"] = design.beam.fluence_definition
         if prof.model == "annular":
             geo.update(
                 inner_diameter_um=prof.inner_diameter, outer_diameter_um=prof.outer_diameter, na=prof.na
@@ -61,7 +69,18 @@ def _handler(args: argparse.Namespace) -> int:
     from fabplan.beam.dose_csv import read_dose_csv
 
     data = read_dose_csv(args.measured)
+    dose_def = _dose_definition(args, data)
     geo = _geometry(args)
+    if geo["model"] != "annular":  # the mask annulus is that definition's area
+        for where, name in (
+            ("--fluence-definition", args.fluence_definition and dose_def),
+            (f"{args.design}: beam.fluence_definition", geo.get("fluence_definition")),
+        ):
+            if name == "geometric-annulus":
+                raise UserError(
+                    f"{where} geometric-annulus needs an annular beam (mask annulus area); this calibration "
+                    f"fits {geo['model']}: use peak or ring-fwhm-average, or --beam annular with its mask geometry"
+                )
     s_fixed = (
         None if args.incubation_exponent is None else parse_kind(args.incubation_exponent, "dimensionless")
     )
@@ -72,6 +91,8 @@ def _handler(args: argparse.Namespace) -> int:
             ring_diameter_um=geo.get("ring_diameter_um"),
             incubation_exponent=s_fixed,
             diameter_noise=args.diameter_noise,
+            dose_definition=dose_def,
+            fluence_definition=geo.get("fluence_definition"),
         )
     else:
         result = calibrate(
@@ -83,6 +104,8 @@ def _handler(args: argparse.Namespace) -> int:
             wavelength_nm=geo.get("wavelength_nm", 515.0),
             incubation_exponent=s_fixed,
             diameter_noise=args.diameter_noise,
+            dose_definition=dose_def,
+            fluence_definition=geo.get("fluence_definition"),
         )
     yaml_text = result.yaml_block(geo["damage"])
     if args.plot:
@@ -100,8 +123,46 @@ def _handler(args: argparse.Namespace) -> int:
     return 0
 
 
+def _dose_definition(args: argparse.Namespace, data: DoseData) -> str:
+    """The definition of fluence doses whose row does not state one: --fluence-definition, else peak.
+
+    An unknown name, or an option contradicting what the file states, is refused (exit 2)."""
+    from fabplan.beam.base import FLUENCE_DEFINITIONS
+
+    opt = args.fluence_definition
+    if opt is None:
+        return "peak"
+    name = opt.strip().lower()
+    if name not in FLUENCE_DEFINITIONS:
+        raise UserError(
+            f"--fluence-definition {opt!r}: unknown fluence definition (expected {', '.join(FLUENCE_DEFINITIONS)})"
+        )
+    if data.dose_kind != "fluence_mj_cm2":
+        raise UserError(
+            f"--fluence-definition {name}: {data.source} gives pulse energies ({data.dose_column}), not fluences; "
+            "drop the option (energies need no definition)"
+        )
+    if data.definition is not None:
+        stated = {str(d) for d in data.definition if d}
+        if stated - {name}:
+            where = (
+                f"its {data.dose_column!r} column is a peak fluence"
+                if stated == {"peak"} and data.dose_column.strip().lower().startswith("peak")
+                else f"its fluence_definition column says {', '.join(sorted(stated))}"
+            )
+            raise UserError(f"{data.source}: {where}, but --fluence-definition is {name}: give one definition")
+    return name
+
+
 def format_result(result: CalibrationResult, data: DoseData) -> str:
-    dose = "pulse energy" if data.dose_kind == "energy_uj" else "peak fluence"
+    from fabplan.beam.base import fluence_definition_short
+
+    if data.dose_kind == "energy_uj":
+        dose = "pulse energy"
+    else:
+        dose = "fluence (" + ", ".join(result.dose_definitions) + ")"
+        if result.dose_definitions != ["peak"]:
+            dose += ", converted to peak fluence for the fit with the beam model"
     n_off = int((~data.ablated).sum())
     out = [
         f"{data.source}: {result.model} beam, {result.n_rows} rows ({result.n_fit} fitted, {n_off} not ablated), "
@@ -112,7 +173,11 @@ def format_result(result: CalibrationResult, data: DoseData) -> str:
         "incubation_exponent": "S",
         "ring_diameter_um": "ring diameter",
     }
-    units = {"threshold_fluence_mj_cm2": " mJ/cm^2", "incubation_exponent": "", "ring_diameter_um": " um"}
+    units = {
+        "threshold_fluence_mj_cm2": " mJ/cm^2 " + fluence_definition_short({"name": result.fluence_definition}),
+        "incubation_exponent": "",
+        "ring_diameter_um": " um",
+    }
     for k, v in result.values.items():
         e = result.stderr.get(k)
         err = "(held fixed)" if e is None else f"+/- {e:.2g}"
@@ -120,6 +185,7 @@ def format_result(result: CalibrationResult, data: DoseData) -> str:
     ee = result.threshold_energy_stderr_uj
     out.append(f"  {'E_th(1)':<15} {result.threshold_energy_uj:.4g} uJ" + (f" +/- {ee:.2g}" if ee else ""))
     out.append(f"  rms residual    {result.rms_um:.3g} um (disc diameter)")
+    out.append(f"  fluence: {result.beam().fluence_definition_text()}")
     for w in result.warnings:
         out.append(f"warning: {w}")
     return "\n".join(out)
@@ -141,14 +207,16 @@ def format_ranges(result: CalibrationResult, data: DoseData, damage_mj_cm2: floa
 
 
 def save_plot(result: CalibrationResult, data: DoseData, path: str) -> None:
-    """Measured and fitted disc diameter against peak fluence, one colour per pulse count."""
+    """Measured and fitted disc diameter against fluence (reported definition), one colour per pulse count."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from fabplan.beam.base import fluence_definition_short
+
     beam = result.beam()
-    f = result.peak_fluence_mj_cm2
+    f = result.peak_fluence_mj_cm2 / result.peak_over_fluence  # in the reported definition
     fig, (ax, axr) = plt.subplots(
         2, 1, figsize=(6.4, 6.4), sharex=True, gridspec_kw={"height_ratios": [3, 1]}
     )
@@ -170,12 +238,13 @@ def save_plot(result: CalibrationResult, data: DoseData, path: str) -> None:
     ax.set_ylabel("disc diameter (um)")
     v = result.values
     ax.set_title(
-        f"{result.model}: F_th(1) = {v['threshold_fluence_mj_cm2']:.3g} mJ/cm^2, S = {v['incubation_exponent']:.3g}"
+        f"{result.model}: F_th(1) = {v['threshold_fluence_mj_cm2']:.3g} mJ/cm^2 ({result.fluence_definition}), "
+        f"S = {v['incubation_exponent']:.3g}"
         + (f", ring {v['ring_diameter_um']:.3g} um" if "ring_diameter_um" in v else "")
     )
     ax.legend(title="x: not ablated")
     axr.axhline(0.0, color="k", lw=0.8)
-    axr.set_xlabel("peak fluence (mJ/cm^2)")
+    axr.set_xlabel(f"{fluence_definition_short({'name': result.fluence_definition})} (mJ/cm^2)")
     axr.set_ylabel("fit - measured (um)")
     fig.tight_layout()
     try:
@@ -217,7 +286,16 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--incubation-exponent", metavar="S", help="hold S fixed at this value instead of fitting it"
     )
     p.add_argument(
-        "--damage-fluence", metavar="F", help="damage fluence to write into the beam block (not fitted)"
+        "--damage-fluence",
+        metavar="F",
+        help="damage fluence to write into the beam block (not fitted; in the reported fluence definition)",
+    )
+    p.add_argument(
+        "--fluence-definition",
+        metavar="DEF",
+        help="what the CSV's fluence doses are: peak (default: the maximum of F(r)), ring-fwhm-average or "
+        "geometric-annulus (annular beam); for rows without a fluence_definition cell. Converted with the "
+        "beam model; the result is reported in the design's definition (--design), else in this one",
     )
     p.add_argument(
         "--diameter-noise",
