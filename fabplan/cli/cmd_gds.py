@@ -33,7 +33,7 @@ def _export(args: argparse.Namespace) -> int:
         raise UserError(f"cannot write {args.output}: {exc.strerror or exc}") from None
     layers = {k: f"{v[0]}/{v[1]}" for k, v in LAYERS.items()}
     if args.json:
-        print_json({"output": args.output, **info, "layers": layers, "fluence_definition": fdef})
+        print_json({"output": args.output, **info, "layers": layers})
     else:
         print(
             f"written: {args.output} ({info['discs']} discs: {info['arrays']} arrays + "

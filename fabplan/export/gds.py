@@ -180,7 +180,7 @@ def export_gds(
         "single_references": n_single,
         "labels": mode,
         "disc_labels": len(which),
-        "fluence_definition": None if fluence_definition is None else fluence_definition["name"],
+        "fluence_definition": fluence_definition,
     }
 
 
