@@ -81,6 +81,9 @@ class HeaderRecord(_Timed, total=False):
     speedup: str
     faults: dict[str, str]
     pulse_log: str
+    # a run on sim:// emulators: the URLs as given ({"stage": .., "laser": ..}; `devices` holds the emulators'
+    # loopback addresses, gone with the run), from which `run --resume` starts equivalent emulators
+    device_urls: dict[str, str]
 
 
 class SessionRecord(_Timed, total=False):

@@ -199,6 +199,9 @@ class RunSession:
         journal = Path(config.journal) if config.journal else _default_journal(plan, dry=False)
         stage_url = _sim_takes_design_laser(config.stage, plan, design)
         laser_url = _sim_takes_design_laser(config.laser or config.stage, plan, design)
+        from fabplan.execute.sim_resume import given_urls
+
+        extra.update({"device_urls": u} if (u := given_urls(stage_url, laser_url)) else {})  # sim://: for resume
         return cls(config, plan, design, journal, stage_url, laser_url, extra)
 
     @classmethod
@@ -229,13 +232,19 @@ class RunSession:
         mode = config.mode or h.get("plan_mode") or h.get("mode")
         plan, design, extra = load_target(target, h.get("plan_mode") or mode)
         devices = h.get("devices") or {}
-        stage_url = config.stage or devices.get("stage")
+        from fabplan.execute.sim_resume import resume_urls
+
+        sim = resume_urls(h)  # a sim:// run: equivalent emulators, not the ports of its gone ones
+        stage_url = config.stage or (sim[0] if sim else devices.get("stage"))
         if not stage_url:
             raise UserError("--stage URL is required")
         hint = (" (this journal is from a dry run whose emulators are gone: carry it on with "
                 f"`fabplan dry-run --resume {journal}`, or give --stage/--laser)") if h.get("dry_run") else ""
-        laser_url = _sim_takes_design_laser(config.laser or devices.get("laser") or stage_url, plan, design)
+        laser = (None if config.stage else sim[1]) if sim else devices.get("laser")  # --stage alone: its laser
+        laser_url = _sim_takes_design_laser(config.laser or laser or stage_url, plan, design)
         stage_url = _sim_takes_design_laser(stage_url, plan, design)
+        # fresh emulators start unreferenced (a real stage after power-up): home them, as dry_resume does
+        config = replace(config, home=True) if sim and not config.stage else config
         return cls(replace(config, mode=config.mode or h.get("mode")), plan, design, Path(journal), stage_url,
                    laser_url, extra, resuming=True,
                    selection_saved=h.get("selection"), hint=hint, warnings=warnings)
