@@ -128,6 +128,24 @@ def test_calibrate_reads_ring_average_doses_and_reports_the_designs_definition(t
     assert "mJ/cm^2 ring-fwhm-average fluence" in text and "fluence: ring-fwhm-average (" in text
 
 
+def test_the_designs_damage_fluence_is_read_in_the_designs_definition(tmp_path, capsys):
+    """A ring-average design: its damage fluence and the reported threshold are in one definition, so the
+    smallest disc is the LG01 inner edge at s = F_th / F_damage (both ring-average; brentq above). The
+    old calibrate compared its peak threshold (40) with the ring-average damage: s = 0.1 instead of 0.08."""
+    k = lg01_ring_mean()
+    design = tmp_path / "ring.yaml"
+    design.write_text((DESIGNS / "dose_matrix.yaml").read_text().replace(
+        "  damage_fluence: 400 mJ/cm^2\n", "  damage_fluence: 400 mJ/cm^2\n  fluence_definition: ring-fwhm-average\n"))
+    csv = _matrix(tmp_path / "peak.csv", 1.0)  # measured in peak fluence, reported in the design's ring average
+    assert main(["calibrate", str(csv), "--ring-diameter", "12 um", "--design", str(design)]) == 0
+    text = capsys.readouterr().out
+    assert f"F_th(1)         {F_TH * k:.4g} mJ/cm^2 ring-fwhm-average fluence" in text
+    s_min = F_TH * k / 400.0
+    x = brentq(lambda x: _lg01(x) - s_min, 0.0, 1.0)
+    assert f"achievable disc diameter, N = 1: {2 * (RING_UM / 2) * math.sqrt(x):.3g} - " in text
+    assert "damage_fluence: 400 mJ/cm^2" in text and "fluence_definition: ring-fwhm-average  #" in text
+
+
 def test_annular_geometric_annulus_doses_are_the_pulse_energies_over_39_pi(tmp_path, capsys):
     geo = ["--beam", "annular", "--inner-diameter", "10 um", "--outer-diameter", "16 um", "--na", "0.32",
            "--incubation-exponent", "0.8"]
