@@ -179,3 +179,23 @@ def test_a_resume_estimates_what_is_left_and_the_run_reports_it(tmp_path, capsys
     todo3 = np.char.startswith(plan.shots.disc_id.astype(str), "A-r04")
     again = estimate_selection(plan, todo3, start_um=tuple(start))
     assert again["total_s"] == pytest.approx(est[2]["total_s"], rel=1e-9)
+
+
+def test_plan_estimates_a_selection(tmp_path, capsys):
+    """`fabplan plan --only/--skip`: the selection's estimate beside the whole plan's (plan files unchanged)."""
+    hex_ = str(ROOT / "designs" / "hex_sweep.yaml")
+    skip = tmp_path / "skip.txt"
+    skip.write_text("H-r00c00  # cracked\nH-r01c01\n")
+    assert main(["plan", hex_, "--only", "H-r00*,H-r01*", "--skip", str(skip), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    plan = build_plan(load_design(hex_))
+    ids = plan.shots.disc_id.astype(str)
+    mask = (np.char.startswith(ids, "H-r00") | np.char.startswith(ids, "H-r01")) & ~np.isin(ids, ["H-r00c00", "H-r01c01"])
+    sel = out["selection"]
+    assert sel["n_shots"] == int(mask.sum()) and out["n_shots"] == 63
+    _same(sel["estimate"], estimate_selection(plan, mask))
+    assert sel["estimate"]["total_s"] < out["estimate"]["total_s"]
+    assert main(["plan", hex_, "--only", "H-r00*"]) == 0
+    assert "selection (--only H-r00*): 8 shots, estimated time" in capsys.readouterr().out
+    assert main(["plan", hex_, "--only", "Q-*"]) == 2
+    assert capsys.readouterr().err.strip() == "error: --only 'Q-*' matches no disc of the plan"

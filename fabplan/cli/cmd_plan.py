@@ -39,6 +39,8 @@ def _plan(args: argparse.Namespace) -> int:
 
     wgm = design_wgm_summary(design, plan.shots.diameter_um, ids=plan.shots.disc_id)
     summary["wgm"] = public(wgm)
+    if args.only or args.skip:
+        summary["selection"] = _selection(plan, args.only, args.skip)
     if args.output:
         plan.save(args.output)
         summary["plan_dir"] = str(args.output)
@@ -46,10 +48,37 @@ def _plan(args: argparse.Namespace) -> int:
         print_json({"ok": True, **summary})
     else:
         print(format_plan_summary(summary))
+        if "selection" in summary:
+            print(_format_selection(summary["selection"]))
         print(format_wgm_summary(wgm))
         if args.output:
             print(f"written: {args.output}/plan.json, {args.output}/shots.csv")
     return 0
+
+
+def _selection(plan, only: str | None, skip: str | None) -> dict:
+    """The estimate of what `run --only/--skip` would fire of this plan (from its first shot: where the
+    stage will be is known only at the run, which adds the move from there)."""
+    from fabplan.execute.runner import selection_mask
+    from fabplan.execute.selection_estimate import session_estimate
+
+    mask = selection_mask(plan.shots.disc_id, only=only, skip_file=skip)
+    est = session_estimate(plan, mask)
+    parts = ("total_s", "moves_s", "settle_s", "pulses_s", "attenuator_s", "turnarounds_s")
+    return {"only": only, "skip": skip, "n_shots": int(mask.sum()), "estimate": {k: est[k] for k in parts}}
+
+
+def _format_selection(sel: dict) -> str:
+    from fabplan.planning.summary import format_duration
+
+    e = sel["estimate"]
+    what = " and ".join(x for x in (f"--only {sel['only']}" if sel["only"] else "",
+                                    f"--skip {sel['skip']}" if sel["skip"] else "") if x)
+    return (f"selection ({what}): {sel['n_shots']} shots, estimated time {format_duration(e['total_s'])} from its "
+            "first shot (a run adds the move from where the stage is)\n"
+            f"  moves {format_duration(e['moves_s'])}, settle {format_duration(e['settle_s'])}, "
+            f"pulses {format_duration(e['pulses_s'])}, attenuator {format_duration(e['attenuator_s'])}, "
+            f"turnarounds {format_duration(e['turnarounds_s'])}")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -61,5 +90,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("design", help="design YAML file")
     p.add_argument("-o", "--output", metavar="PLAN_DIR", help="directory for plan.json and shots.csv")
+    p.add_argument("--only", metavar="PATTERN", help="also estimate the time of firing only these discs (glob, "
+                   "comma separated; as `run --only` fires them); the plan still holds every shot")
+    p.add_argument("--skip", metavar="FILE", help="also estimate the time without the disc ids in FILE (one per "
+                   "line, as `run --skip`)")
     p.add_argument("--json", action="store_true", help="print the summary (or the violations) as JSON")
     p.set_defaults(func=_plan)
