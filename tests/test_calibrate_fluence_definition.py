@@ -200,3 +200,14 @@ def test_unknown_or_contradicting_definitions_exit_2_with_one_line(tmp_path, cap
     err = capsys.readouterr().err
     assert message in err, err
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_convert_fluence_docstring_example_runs():
+    import doctest
+
+    from fabplan.beam.base import BeamModel
+
+    finder, runner = doctest.DocTestFinder(), doctest.DocTestRunner()
+    for t in finder.find(BeamModel.convert_fluence, "convert_fluence"):
+        runner.run(t)
+    assert runner.summarize(verbose=False).attempted == 3 and runner.summarize(verbose=False).failed == 0
