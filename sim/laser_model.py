@@ -88,6 +88,7 @@ class LaserModel:
         self.max_pulse_energy_uj = max_pulse_energy_uj
         self.base_rate_hz = base_rate_hz  # amplifier rate: an external trigger waits for the next pulse
         self.pp_divider = 1
+        self.harmonic = 1  # reported by the Pharos emulator (> 1: the energy is not known while closed)
         self.attenuator_percent = 100.0
         self.output_enabled = output_enabled
         self.interlock_open = False

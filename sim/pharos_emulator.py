@@ -12,6 +12,10 @@ them), under each of `base_paths` (default /v1/Basic; older firmware and public 
   GET  /ActualAttenuatorPercentage     where the attenuator is (the driver waits for it after a PUT)
   GET  /ActualOutputEnergy             uJ per pulse after the attenuator
   GET  /ActualOutputPower              W (energy x output frequency; 0 with the output closed)
+  GET  /ActualRaPower, /ActualRaFrequency  W and kHz of the regenerative amplifier (before the pulse
+                                       picker), reported with the output closed too: power / rate is
+                                       the output's pulse energy at 100 % attenuator
+  GET  /ActualHarmonic                 1 (the fundamental; LaserModel.harmonic)
   GET  /ActualStateName, /GeneralStatus "Operational" | "StandingBy" | "Interlock"
 Faults (sim.faults) count HTTP requests: drop, garble, split, slow, interlock.
 """
@@ -161,6 +165,10 @@ class PharosEmulator:
                 "IsOutputEnabled": m.output_enabled, "TargetAttenuatorPercentage": target,
                 "ActualAttenuatorPercentage": actual,
                 "ActualOutputEnergy": energy, "ActualOutputPower": energy * 1e-6 * m.output_frequency_hz,
+                # the amplifier runs whether the output is open or not: its pulse energy (power / rate) is
+                # the output's at 100 % attenuator, readable while closed
+                "ActualRaPower": m.max_pulse_energy_uj * 1e-6 * m.base_rate_hz,
+                "ActualRaFrequency": m.base_rate_hz / 1000.0, "ActualHarmonic": m.harmonic,
                 "ActualStateName": m.state_name(), "GeneralStatus": m.state_name()}
 
     def handle(self, method: str, path: str, body: bytes) -> tuple[int, object]:

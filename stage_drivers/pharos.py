@@ -233,6 +233,43 @@ class PharosLaser:
     def pulse_energy_uj(self) -> float:
         return self._number("ActualOutputEnergy")
 
+    def closed_readout(self) -> dict:
+        """What the laser is set to, read in one request (GET of the Basic status object, lightcon's
+        `get_status`) without opening anything: pre-flight compares it with the design before arming.
+
+        The Pharos reports 0 output energy while its output is closed, but its regenerative amplifier
+        (RA) runs and reports ActualRaPower (W) and ActualRaFrequency (kHz, before the pulse picker):
+        their ratio is the pulse energy the output carries at 100 % attenuator (the laser's own output
+        energy is that scaled by the attenuator: ActualOutputEnergy = RA energy x attenuator %), so
+        `energy_at_100_uj` is known while closed. It is NaN, with `energy_unknown_why`, when the
+        firmware does not report the RA values or a harmonic module (ActualHarmonic > 1) sits after
+        the RA (its conversion is not reported): then the energy is only known once armed."""
+        status = self.request("GET", "")
+        if not isinstance(status, dict):
+            raise ProtocolError("expected the status object", device=self.url, command=f"GET {self.base_path}",
+                                reply=repr(status)[:200])
+
+        def num(key: str) -> float:
+            v = status.get(key)
+            return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else math.nan
+
+        ra_w, ra_khz, harmonic = num("ActualRaPower"), num("ActualRaFrequency"), num("ActualHarmonic")
+        energy, why = math.nan, ""
+        if not (ra_w > 0 and ra_khz > 0):
+            why = "the laser reports no regenerative-amplifier power/frequency (ActualRaPower, ActualRaFrequency)"
+        elif harmonic > 1:
+            why = f"harmonic {harmonic:g}: the harmonic module's conversion after the amplifier is not reported"
+        else:
+            energy = ra_w / (ra_khz * 1e3) * 1e6  # W / Hz = J per pulse, in uJ
+        out_khz = num("ActualOutputFrequency")
+        return {"output_enabled": status.get("IsOutputEnabled") is True,
+                "attenuator_percent": num("ActualAttenuatorPercentage"),
+                "attenuator_target_percent": num("TargetAttenuatorPercentage"),
+                "pp_divider": num("ActualPpDivider"), "pp_divider_target": num("TargetPpDivider"),
+                "output_frequency_hz": out_khz * 1e3, "ra_power_w": ra_w, "ra_frequency_hz": ra_khz * 1e3,
+                "harmonic": harmonic, "output_energy_uj": num("ActualOutputEnergy"),
+                "energy_at_100_uj": energy, "energy_unknown_why": why}
+
     def set_divider(self, divider: int) -> None:
         self.request("PUT", "TargetPpDivider", int(divider))
 

@@ -361,8 +361,19 @@ class PulseReadback(Protocol):
     def read_new(self, expect: int | None = None, timeout_s: float = 1.0): ...
 
 
+@runtime_checkable
+class ClosedReadout(Protocol):
+    """A laser that tells what it is set to with its output closed: `closed_readout()` returns a dict
+    with at least `energy_at_100_uj` (the output's pulse energy at 100 % attenuator; NaN when it
+    cannot be known while closed, `energy_unknown_why` says why), `attenuator_percent`,
+    `output_frequency_hz` and `output_enabled`. Pre-flight compares it with the design before
+    anything is armed (stage_drivers/pharos.py)."""
+
+    def closed_readout(self) -> dict: ...
+
+
 ABILITIES = (BurstTrigger, PositionCompare, ExternallyTriggered, InterlockCheck, MotionProfile,
-             MotionDoneCriterion, PositionCapture, PulseReadback)
+             MotionDoneCriterion, PositionCapture, PulseReadback, ClosedReadout)
 
 
 def abilities(device: object) -> list[str]:

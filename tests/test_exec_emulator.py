@@ -165,9 +165,12 @@ def test_resume_with_refire_uncertain_fires_them_deliberately(tmp_path):
 def test_emulated_pulse_energy_mismatch_refuses(tmp_path):
     plan = _plan("dose_matrix")
     with start_lab(tmp_path / "pulses.csv", max_pulse_energy_uj=0.5) as lab:  # laser too weak for the plan
-        res = _run(plan, lab, tmp_path / "j.jsonl")
-        assert res.status == "failed" and "delivers at most" in res.message
+        from fabplan.execute.preflight import PreflightError
+
+        with pytest.raises(PreflightError, match="delivers at most"):  # pre-flight, with the output closed
+            _run(plan, lab, tmp_path / "j.jsonl")
         assert math.isclose(len(_pulses(lab.pulse_log_path)), 0)
+        assert not lab.laser.output_enabled and not (tmp_path / "j.jsonl").exists()
 
 
 def test_interlock_open_unconfirms_only_shots_after_the_last_good_check(tmp_path):

@@ -9,7 +9,6 @@ that sets a different energy is still refused by pre-flight, nothing fired.
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -38,11 +37,9 @@ def test_the_tour_command_completes_on_emulators(tmp_path):
 def test_an_explicit_energy_that_disagrees_is_refused_before_firing(tmp_path, capsys):
     rc = main(["run", str(HEX), "--stage", "sim://lab?max_pulse_energy=10", "--home",
                "--journal", str(tmp_path / "j.jsonl"), "--json"])
-    out = json.loads(capsys.readouterr().out)
-    assert rc == 1 and out["status"] != "completed"
-    text = json.dumps(out)
-    assert "10 uJ at 100 %" in text and "energy_at_100 4 uJ" in text and "nothing fired" in text
-    assert read_journal(tmp_path / "j.jsonl").counts()["fired"] == 0
+    err = capsys.readouterr().err  # refused in pre-flight with the output closed: exit 2, no journal
+    assert rc == 2 and "10 uJ at 100 %" in err and "energy_at_100 4 uJ" in err and "nothing armed" in err, err
+    assert not (tmp_path / "j.jsonl").exists()
 
 
 def test_url_gets_the_design_laser_only_where_it_is_silent():

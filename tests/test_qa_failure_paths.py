@@ -169,8 +169,10 @@ def test_laser_energy_unlike_the_design_calibration_fires_nothing(tmp_path, caps
             ]
         )
     out = capsys.readouterr()
-    assert rc == 1 and "expects 4 uJ" in out.out + out.err and "Traceback" not in out.err, out
+    # refused in pre-flight with the output closed (tests/test_safety_laser_energy.py: nothing armed or moved)
+    assert rc == 2 and "energy_at_100 4 uJ" in out.err and "Traceback" not in out.err, out
     assert len(read_pulse_log(tmp_path / "p.csv")) == 0  # not one pulse at 2.5x the planned energy
+    assert not (tmp_path / "j.jsonl").exists()
 
 
 def test_ctrl_c_while_connecting_is_exit_3_like_a_stop(tmp_path, design, capsys, monkeypatch):

@@ -2,13 +2,16 @@
 
 The plan is intact (hash recomputed), every position is inside the controller's travel limits,
 every energy is finite, positive and within the laser's limit, the stage answers and is ready
-(initialised, homed, no fault), the laser answers, and the shots to fire are known. Nothing here
-moves the stage or opens the laser output; arming (which reports an open interlock) comes next,
-still before the first move.
+(initialised, homed, no fault), the laser answers and is set to the energy the design expects
+(read with its output closed, before the stage is homed or anything armed), and the shots to fire
+are known. Nothing here moves the stage (except homing with --home, after the laser's setting is
+checked) or opens the laser output; arming (which reports an open interlock) comes next, still
+before the first move.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,6 +20,7 @@ import numpy as np
 from fabplan.errors import UserError, summarize_ids
 from stage_drivers.protocols import (
     BurstTrigger,
+    ClosedReadout,
     ExternallyTriggered,
     InterlockCheck,
     MotionDoneCriterion,
@@ -124,6 +128,64 @@ def check_laser(laser, report: PreflightReport) -> None:
     report.ok(f"laser answers (pulse energy {energy:.4g} uJ)")
 
 
+def _energy_tolerance() -> float:
+    """The executor's own rule for laser-reported vs planned energy (Options.energy_rel_tolerance, 5 %):
+    a laser further off would fail at its first shots, after some had fired."""
+    from fabplan.execute.context import Options
+
+    return Options().energy_rel_tolerance or 0.15
+
+
+def check_laser_setting(plan, laser, todo: np.ndarray, report: PreflightReport, *,
+                        attenuator: str | None = None) -> None:
+    """The laser's energy against the design, read with its output closed: before the stage is homed
+    or moved and before anything is armed (a Pharos reports 0 output energy while closed, but its
+    amplifier's power and rate give the energy at 100 % attenuator; `ClosedReadout`).
+
+    With the design's percent-attenuator calibration (energy_at_100, no offset) the laser's energy at
+    100 % must agree with energy_at_100 within the executor's per-shot energy tolerance (5 %; the
+    executor compares again, within 15 %, once the output is enabled and before the first shot: kept
+    as the backstop for lasers that cannot tell their energy while closed). Otherwise (percentages
+    derived from the laser's own energy, or a calibration with an offset the laser's linear readout
+    does not model) the laser must reach the highest planned energy. A laser that cannot tell its
+    energy while closed is said so here; the check after arming then is the only one."""
+    if not isinstance(laser, ClosedReadout) or not len(todo):
+        return
+    r = laser.closed_readout()
+    report.devices["laser_setting"] = {k: (None if isinstance(v, float) and not math.isfinite(v) else v)
+                                       for k, v in r.items()}
+    rate = plan.header.get("repetition_rate_hz")
+    f_out = float(r.get("output_frequency_hz", math.nan))
+    report.ok(f"laser set to attenuator {float(r.get('attenuator_percent', math.nan)):.4g} %, output "
+              f"{f_out / 1e3:.4g} kHz" + (f" (design {float(rate) / 1e3:.4g} kHz)" if rate else "")
+              + ", read with the output closed")
+    e_full = float(r.get("energy_at_100_uj", math.nan))
+    if not math.isfinite(e_full):
+        report.ok(f"laser energy not known with the output closed ({r.get('energy_unknown_why') or 'not reported'}): "
+                  "compared after arming, before the first shot")
+        return
+    att = (plan.header.get("model") or {}).get("attenuator") or {}
+    e100, off = att.get("energy_at_100"), float(att.get("offset_percent") or 0.0)
+    kind = attenuator or plan.header.get("attenuator")
+    if kind == "percent" and isinstance(e100, (int, float)) and e100 > 0 and off == 0.0:
+        tol = _energy_tolerance()
+        if abs(e_full / e100 - 1.0) > tol:
+            raise PreflightError(f"{laser.url}: the laser delivers {e_full:.4g} uJ at 100 % attenuator (read with the "
+                                 f"output closed) but the design's attenuator calibration says energy_at_100 "
+                                 f"{e100:.4g} uJ (more than {tol:.0%} apart): check the laser or recalibrate "
+                                 "laser.attenuator (nothing moved, nothing armed)")
+        report.ok(f"laser energy at 100 % {e_full:.4g} uJ agrees with the design's energy_at_100 {e100:.4g} uJ "
+                  "(read with the output closed)")
+        return
+    e_max = float(np.max(plan.shots.pulse_energy_uj[todo]))
+    if e_max > e_full * (1 + 1e-9):
+        raise PreflightError(f"{laser.url}: the laser delivers at most {e_full:.4g} uJ (at 100 % attenuator, read "
+                             f"with the output closed) but the plan needs up to {e_max:.4g} uJ: check the laser "
+                             "(nothing moved, nothing armed)")
+    report.ok(f"laser energy at 100 % {e_full:.4g} uJ covers the plan's highest {e_max:.4g} uJ "
+              "(read with the output closed)")
+
+
 def check_attenuator(plan, laser, todo: np.ndarray, report: PreflightReport) -> None:
     """A plan that sets the laser's percent attenuator needs a laser that has one: found here, before
     arming, not at the first shot (a gate-only source, e.g. `--stage xps://...` without `--laser`)."""
@@ -200,13 +262,15 @@ def reset_position_compare(stage, laser, report: PreflightReport) -> None:
 
 
 def preflight(plan, stage, laser, todo: np.ndarray, *, max_pulse_energy_uj: float | None = None,
-              home: bool = False, mode: str = "step") -> PreflightReport:
-    """All checks, cheapest first; raises PreflightError naming what to fix."""
+              home: bool = False, mode: str = "step", attenuator: str | None = None) -> PreflightReport:
+    """All checks, cheapest first; raises PreflightError naming what to fix. `attenuator`: the
+    attenuator kind the executor will use (default: the plan header's)."""
     report = PreflightReport()
     check_plan(plan, report)
     check_trigger(laser, mode, report)
     reset_position_compare(stage, laser, report)  # first thing on the controller: no stray compare pulses
     check_energies(plan, todo, max_pulse_energy_uj, report)
+    check_laser_setting(plan, laser, todo, report, attenuator=attenuator)  # before homing moves anything
     check_stage_ready(stage, report, home=home)
     check_travel(plan, todo, stage, report)
     apply_motion(plan, stage, report)
