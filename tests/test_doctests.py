@@ -25,7 +25,7 @@ MODULES = [
     "fabplan.cli.cmd_stage",
 ]
 # single objects of modules whose other docstrings are prose, not runnable examples
-OBJECTS = [("fabplan.wgm.api", "estimate_disc")]
+OBJECTS = [("fabplan.wgm.api", "estimate_disc"), ("fabplan.planning.estimate", "estimate_selection")]
 NEEDS_PANDAS = ("to_pandas",)
 
 

@@ -135,6 +135,18 @@ def estimate_selection(
     (as in the plan's own estimate) the estimate runs from the first shot.
     The whole plan selected, with no start, gives the plan's estimate (same estimator, same parts).
     Adds n_shots (shots timed) and n_lines_flown to the parts.
+
+    >>> from fabplan.design import load_design
+    >>> from fabplan.planning import build_plan
+    >>> from fabplan.shipped import shipped_design
+    >>> plan = build_plan(load_design(shipped_design("hex_sweep")))
+    >>> row0 = np.char.startswith(plan.shots.disc_id.astype(str), "H-r00")  # as `run --only "H-r00*"`
+    >>> est = estimate_selection(plan, row0)
+    >>> int(est["n_shots"]), est["total_s"] < plan.estimate["total_s"]
+    (8, True)
+    >>> whole = estimate_selection(plan, np.ones(len(plan.shots), bool))
+    >>> abs(whole["total_s"] - plan.estimate["total_s"]) < 1e-6  # the plan's own estimate
+    True
     """
     shots = plan.shots
     n = len(shots)
