@@ -268,3 +268,27 @@ def test_dry_run_with_the_interlock_opening_journals_it(tmp_path):
     st = mon.state()
     assert st["quality"]["interlock_open"] is True
     assert any(e["what"] == "interlock_open" for e in st["events"])
+
+
+def test_remaining_time_comes_from_the_session_estimate(tmp_path):
+    """A session that fires a selection (or what a resume has left) records its own estimate; the
+    monitor's time per shot is that session's, not the whole plan's (whose shots may be far apart)."""
+    p = tmp_path / "sel.jsonl"
+    j = Journal.create(p, _header(100), sync="none")  # whole plan: estimate_s 10 s for 100 shots
+    j.write({"k": "session", "n": 0, "resume": False, "pid": 1, "to_fire": 4,
+             "estimate": {"total_s": 8.0, "n_shots": 4.0, "plan_total_s": 10.0}})
+    j.intent(0, "A-r00c000", 0.0, 0.0, 0.0, 0.5, 1)
+    j.fired(0, 0.0, 0.0, 0.0, 0.5)
+    j.close()
+    mon = Monitor(p)
+    mon.update()
+    prog = mon.state()["progress"]
+    assert prog["per_shot_estimate_s"] == 2.0 and prog["session_estimate_s"] == 8.0 and prog["estimate_s"] == 10.0
+    # without a session estimate (journals before it existed): the plan's, per shot
+    q = tmp_path / "old.jsonl"
+    j = Journal.create(q, _header(100), sync="none")
+    j.write({"k": "session", "n": 0, "resume": False, "pid": 1, "to_fire": 100})
+    j.close()
+    mon = Monitor(q)
+    mon.update()
+    assert mon.state()["progress"]["per_shot_estimate_s"] == 0.1

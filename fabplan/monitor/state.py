@@ -201,6 +201,10 @@ class Monitor:
         if est_total is None and self.layout is not None:
             est_total = _f(self.layout.estimate_s)
         per_shot = est_total / m.n if (est_total and m.n) else None
+        session_est = (m.sessions[-1].get("estimate") or {}) if m.sessions else {}
+        if _f(session_est.get("total_s")) and _f(session_est.get("n_shots")):
+            # this session's own estimate (its selection, what a resume has left, the approach move)
+            per_shot = float(session_est["total_s"]) / float(session_est["n_shots"])
         ratio = None
         rate = None
         session_fired = 0
@@ -219,7 +223,8 @@ class Monitor:
             remaining = todo * per_shot * (ratio if ratio is not None else 1.0)
         done = counts["fired"]
         selectable = counts["total"] - counts["skipped"]
-        return {"estimate_s": est_total, "per_shot_estimate_s": _f(per_shot, 6),
+        return {"estimate_s": est_total, "session_estimate_s": _f(session_est.get("total_s"), 1),
+                "per_shot_estimate_s": _f(per_shot, 6),
                 "observed_over_estimated": _f(ratio, 3), "remaining_s": _f(remaining, 1),
                 "shots_per_s": _f(rate, 2), "fired_this_session": session_fired,
                 "fraction_done": _f(done / selectable if selectable else 0.0, 4),
