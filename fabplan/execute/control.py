@@ -4,10 +4,17 @@ Modelled on bluesky's RunEngine state machine (idle -> running -> paused -> runn
 a pause is *deferred* to the next safe point (between shots: journal consistent, gate closed),
 and a resumed run never replays a step that must not repeat (the journal decides that).
 
-    Ctrl+C once   -> pause requested: the current shot finishes, then the run pauses
+    Ctrl+C once   -> pause requested: the current shot finishes, then the run pauses (a Ctrl+C
+                     during pre-flight: the run pauses before arming, nothing fired)
     Ctrl+C twice  -> stop now: `StopNow` is raised wherever the executor is; its `finally`
                      closes the gate and stops the stage
     SIGTERM/SIGHUP-> stop now (as a second Ctrl+C)
+
+Exit codes of `fabplan run` / `dry-run` (fabplan/cli/cmd_run.py EPILOG): a pause or stop is 3, and so
+is a Ctrl+C that cuts the command short outside the firing loop (loading, connecting, printing the
+summary). Once the command has returned, the run's code stands: a Ctrl+C while the process ends
+(atexit callbacks, threads joined, the interpreter's shutdown) interrupts nothing and is ignored
+with a note (`fabplan.cli.run_process`); never a traceback, 130 or death by SIGINT (-2).
 """
 
 from __future__ import annotations

@@ -373,6 +373,7 @@ class _Execution:
         try:
             control.start()
             with progress:
+                ctx.checkpoint()  # a Ctrl+C during pre-flight pauses here: before arming, not after the first shot
                 laser.arm()  # reports an open interlock before anything moves
                 ctx.interlock(True, "arm")
                 # the laser reports its energy only with the output enabled: calibrate the attenuator now
