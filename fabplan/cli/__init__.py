@@ -3,15 +3,26 @@
 Sub-commands live in `fabplan/cli/cmd_*.py`; each module defines `register(subparsers)` which adds
 its parser(s) and sets `func=handler` (handler(args) -> int exit code). Modules are discovered, so
 adding a command never means editing this file.
+
+Ctrl+C: a command may say what an interrupt means for it with `set_defaults(interrupt_exit=N)`
+(`run` / `dry-run`: 3, an operator stop; others 130). The process entry (`run_process`, behind the
+`fabplan` script and `python -m fabplan`) ends every process with a documented code whenever a
+Ctrl+C lands: the command's own until it returns, then that command's result (a Ctrl+C while
+Python shuts down, atexit callbacks and threads joined, interrupts nothing): never a traceback,
+130 from a run, or death by SIGINT (exit -2).
 """
 
 from __future__ import annotations
 
 import argparse
+import atexit
 import importlib
 import pkgutil
+import signal
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any, NoReturn
 
 from fabplan import __version__
 from fabplan.errors import ProblemsError, UserError
@@ -64,6 +75,8 @@ def dispatch(parser: argparse.ArgumentParser, argv: Sequence[str] | None = None)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    interrupt_exit = int(getattr(args, "interrupt_exit", 130))
+    _Interrupts.exit_code = interrupt_exit
     from fabplan.runlog import setup_logging
 
     setup_logging(getattr(args, "verbose", 0) or 0, bool(getattr(args, "quiet", False)))
@@ -75,9 +88,9 @@ def dispatch(parser: argparse.ArgumentParser, argv: Sequence[str] | None = None)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt:  # (run / dry-run handle their own; this is the moment around them)
+        print("interrupted (Ctrl+C)", file=sys.stderr)
+        return interrupt_exit
     except BrokenPipeError:  # `fabplan ... | head`
         return 0
     except OSError as exc:  # a path the user named cannot be read or written (-o into a missing folder, ...)
@@ -87,5 +100,82 @@ def dispatch(parser: argparse.ArgumentParser, argv: Sequence[str] | None = None)
         return 2
 
 
-def run() -> None:
-    sys.exit(main())
+def run() -> NoReturn:
+    """The `fabplan` script and `python -m fabplan`."""
+    run_process(main)
+
+
+# ---------------------------------------------------------------------- process entry and exit
+
+_INTERRUPT_EXIT = {"run": 3, "dry-run": 3}  # before the arguments are parsed (cmd_run sets interrupt_exit)
+
+
+class _Interrupts:
+    """Ctrl+C in a process started by `run_process`: a KeyboardInterrupt while the command runs (the
+    command decides its exit code), only counted once it has returned."""
+
+    finishing = False  # the command has returned: its result, and the exit code, are decided
+    late = 0  # Ctrl+C counted while finishing
+    exit_code = 130  # what a Ctrl+C that interrupts this command means (run / dry-run: 3)
+
+
+def _on_sigint(signum, frame) -> None:
+    if _Interrupts.finishing:
+        _Interrupts.late += 1
+        return
+    raise KeyboardInterrupt
+
+
+def run_process(entry: Callable[[], Any]) -> NoReturn:
+    """Run `entry()` (returns the exit code) and end the process with that code, whenever a Ctrl+C lands.
+
+    Python's own ending is where a Ctrl+C used to escape: a KeyboardInterrupt between the command's
+    return and `sys.exit` killed the process by SIGINT (exit -2) or met dispatch's 130, one inside
+    an atexit callback (a sim:// lab closing its pulse log) or while non-daemon threads were joined
+    printed a traceback, and late in the interpreter's shutdown Python puts back the default
+    handler (-2 again). Here, once the command has returned, its code stands: a Ctrl+C interrupts
+    nothing any more (the run has ended, the gate was closed before its summary) and is only
+    counted while the threads are joined and the atexit callbacks run (done here, in Python's
+    order), then ignored (SIG_IGN: the one disposition the interpreter's shutdown leaves alone).
+    A Ctrl+C while the command runs is the command's (run / dry-run: a pause, or exit 3 when it
+    cuts the loading, connecting or the summary short)."""
+    first = next((a for a in sys.argv[1:] if not a.startswith("-")), "")
+    _Interrupts.exit_code = _INTERRUPT_EXIT.get(first, 130)
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:  # not started with Ctrl+C ignored (nohup)
+        signal.signal(signal.SIGINT, _on_sigint)
+    code: Any = 1
+    try:
+        try:
+            code = entry()
+        finally:
+            _Interrupts.finishing = True  # no call before this: a Ctrl+C cannot land in between
+    except KeyboardInterrupt:  # outside the command's own handling: importing, or around dispatch
+        _Interrupts.finishing = True
+        code = _Interrupts.exit_code
+        _say("interrupted (Ctrl+C)")
+    except SystemExit as exc:  # argparse: --help, a usage error
+        code = exc.code
+    _finish_process(code)
+
+
+def _finish_process(code: Any) -> NoReturn:
+    shutdown = getattr(threading, "_shutdown", None)  # what Py_FinalizeEx does first: join non-daemon threads
+    if shutdown is not None:
+        shutdown()
+    else:
+        for t in threading.enumerate():
+            if t is not threading.current_thread() and not t.daemon:
+                t.join()
+    atexit._run_exitfuncs()  # then the atexit callbacks (each once: the list is cleared)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if _Interrupts.late:
+        shown = 0 if code is None else code
+        _say(f"Ctrl+C ignored: the command had already ended (exit {shown})")
+    sys.exit(code)
+
+
+def _say(text: str) -> None:
+    try:
+        print(text, file=sys.stderr, flush=True)
+    except (OSError, ValueError, AttributeError):  # stderr closed or a broken pipe: the exit code still tells
+        pass

@@ -207,7 +207,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     add_station_flag(p)
     _common(p)
-    p.set_defaults(func=_run)
+    p.set_defaults(func=_run, interrupt_exit=EXIT["stopped"])  # a Ctrl+C cutting it short: 3 (fabplan/cli/__init__.py)
 
     q = sub.add_parser("dry-run", help="run a design against emulators started here (same code path as run)",
                        description="Start the XPS + Pharos emulators over loopback and run the design through the "
@@ -226,7 +226,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="run the emulators in a child process instead of threads of this one (default no: "
                         "faster on a small machine, and the pulse log can be flushed for each fly row)")
     _common(q)
-    q.set_defaults(func=_dry_run, home=True)
+    q.set_defaults(func=_dry_run, home=True, interrupt_exit=EXIT["stopped"])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -240,4 +240,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from fabplan.cli import run_process
+
+    run_process(main)
