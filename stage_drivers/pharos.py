@@ -242,8 +242,9 @@ class PharosLaser:
         their ratio is the pulse energy the output carries at 100 % attenuator (the laser's own output
         energy is that scaled by the attenuator: ActualOutputEnergy = RA energy x attenuator %), so
         `energy_at_100_uj` is known while closed. It is NaN, with `energy_unknown_why`, when the
-        firmware does not report the RA values or a harmonic module (ActualHarmonic > 1) sits after
-        the RA (its conversion is not reported): then the energy is only known once armed."""
+        firmware does not report the RA values, or does not report ActualHarmonic 1 (the fundamental):
+        a harmonic module after the RA converts with an efficiency the API does not give, so the
+        energy is then only known once armed."""
         status = self.request("GET", "")
         if not isinstance(status, dict):
             raise ProtocolError("expected the status object", device=self.url, command=f"GET {self.base_path}",
@@ -257,8 +258,9 @@ class PharosLaser:
         energy, why = math.nan, ""
         if not (ra_w > 0 and ra_khz > 0):
             why = "the laser reports no regenerative-amplifier power/frequency (ActualRaPower, ActualRaFrequency)"
-        elif harmonic > 1:
-            why = f"harmonic {harmonic:g}: the harmonic module's conversion after the amplifier is not reported"
+        elif harmonic != 1:
+            why = (f"harmonic {harmonic:g}" if math.isfinite(harmonic) else "no ActualHarmonic") + (
+                ": the output may not be the amplifier's fundamental (a harmonic module's conversion is not reported)")
         else:
             energy = ra_w / (ra_khz * 1e3) * 1e6  # W / Hz = J per pulse, in uJ
         out_khz = num("ActualOutputFrequency")

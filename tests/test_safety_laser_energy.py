@@ -139,3 +139,22 @@ def test_closed_readout_reads_one_status_object_like_lightcon():
     assert r["energy_at_100_uj"] == pytest.approx(7.5)  # RA power / RA rate
     assert status["ActualRaPower"] / (status["ActualRaFrequency"] * 1e3) * 1e6 == pytest.approx(7.5)
     assert r["attenuator_percent"] == 30.0 and r["pp_divider"] == 4 and r["output_frequency_hz"] == 50e3
+
+
+@pytest.mark.parametrize("drop, why", [("ActualHarmonic", "no ActualHarmonic"),
+                                       ("ActualRaPower", "no regenerative-amplifier power")])
+def test_energy_is_unknown_when_the_firmware_does_not_say_enough(drop, why):
+    """Older firmware without the RA values, or one that does not say the output is the fundamental:
+    NaN with the reason (pre-flight then says so), never a guess."""
+
+    class Firmware(PharosEmulator):
+        def snapshot(self):
+            snap = super().snapshot()
+            snap.pop(drop)
+            return snap
+
+    with Firmware() as emu:
+        laser = open_laser(emu.url, timeout_s=2.0)
+        r = laser.closed_readout()
+        laser.close()
+    assert r["energy_at_100_uj"] != r["energy_at_100_uj"] and why in r["energy_unknown_why"], r
