@@ -175,3 +175,27 @@ def _check(point: str, p: subprocess.Popen, d: Path) -> list[str]:
                                or "completed: 3 shot(s) fired" not in out):
         wrong.append(f"no summary or no note\n{tail}")
     return wrong
+
+
+def test_signal_handlers_give_sigterm_back_before_sigint(monkeypatch):
+    """A Ctrl+C landing as the session's handlers are restored (KeyboardInterrupt right after SIGINT is
+    the caller's again) must not leave SIGTERM routed to the ended run, whose shielded control ignores it."""
+    from fabplan.execute.control import RunControl, SignalHandlers
+
+    before = signal.getsignal(signal.SIGTERM)
+    real = signal.signal
+
+    def signal_then_ctrl_c(sig, handler):
+        old = real(sig, handler)
+        if sig == signal.SIGINT and handler is signal.default_int_handler:
+            raise KeyboardInterrupt
+        return old
+
+    control = RunControl()
+    with pytest.raises(KeyboardInterrupt):
+        with SignalHandlers(control):
+            control.shielded = True  # as at the end of a run
+            monkeypatch.setattr(signal, "signal", signal_then_ctrl_c)
+    monkeypatch.undo()
+    assert signal.getsignal(signal.SIGTERM) is before
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler

@@ -211,6 +211,8 @@ class SignalHandlers:
         return self
 
     def __exit__(self, *exc) -> None:
-        for sig, old in self._old.items():
+        # SIGINT last: once it is back to the caller's handler a Ctrl+C may raise KeyboardInterrupt
+        # here, and SIGTERM/SIGHUP must not stay routed to a run that has ended (shielded: ignored)
+        for sig, old in reversed(list(self._old.items())):
             signal.signal(sig, old)
         self._old.clear()
