@@ -116,12 +116,20 @@ sys.argv = ["fabplan", *sys.argv[3:]]
 cli.run()
 """
 
-# point -> exit code: 3 pauses the run or cuts the command short; once it has returned, its own (0)
+# point -> exit code: 3 pauses the run or cuts the command short; once it has returned, its own (0).
+# "run-..." points: `fabplan run --stage sim://...` (the in-process lab closes in the session and atexit).
 POINTS = {"preflight": 3, "first-shot": 3, "summary": 3, "lab-close": 3, "after-main": 3, "atexit": 0,
-          "thread": 0}
+          "thread": 0, "run-summary": 3, "run-atexit": 0}
 
 
-def test_ctrl_c_at_every_point_of_a_dry_run_gives_a_documented_code(tmp_path):
+def _command(point: str, design: Path, d: Path) -> list[str]:
+    if point.startswith("run-"):
+        return ["run", str(design), "--stage", f"sim://{point}?pulse_log={d / 'j.pulses.csv'}", "--home",
+                "--journal", str(d / "j.jsonl")]
+    return ["dry-run", str(design), "--journal", str(d / "j.jsonl")]
+
+
+def test_ctrl_c_at_every_point_of_a_run_gives_a_documented_code(tmp_path):
     design = tmp_path / "d.yaml"
     design.write_text(lattice_design("intr", "I", 1, 3, motion=None))
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
@@ -130,7 +138,7 @@ def test_ctrl_c_at_every_point_of_a_dry_run_gives_a_documented_code(tmp_path):
         d = tmp_path / point
         d.mkdir()
         procs[point] = subprocess.Popen(
-            [sys.executable, "-c", CHILD, point, str(d), "dry-run", str(design), "--journal", str(d / "j.jsonl")],
+            [sys.executable, "-c", CHILD, point.removeprefix("run-"), str(d), *_command(point, design, d)],
             cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     waiting = dict(procs)
     deadline = time.monotonic() + 120
