@@ -15,6 +15,7 @@ completed) once the command has returned: the run has ended, nothing is left to 
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -207,3 +208,27 @@ def test_signal_handlers_give_sigterm_back_before_sigint(monkeypatch):
     monkeypatch.undo()
     assert signal.getsignal(signal.SIGTERM) is before
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+@pytest.mark.parametrize("resume", [False, True], ids=["ends-paused", "resumed-at-the-prompt"])
+def test_ctrl_c_during_preflight_pauses_before_arming(tmp_path, resume):
+    """The pending pause is honoured before the laser is armed (it used to wait for the checkpoint
+    after the first shot); resumed at the prompt, the run fires everything, arming once."""
+    from test_exec_fakes import FakeLaser, FakeStage, make_plan
+
+    from fabplan.execute.control import RunControl, RunHooks
+    from fabplan.execute.runner import execute
+
+    stage = FakeStage()
+    laser = FakeLaser(stage)
+    control = RunControl()
+    control.request_pause("interrupted (Ctrl+C) during pre-flight")  # what the SIGINT handler does there
+    res = execute(make_plan(2, 2), stage, laser, tmp_path / "j.jsonl", RunHooks(on_pause=lambda: resume),
+                  control=control)
+    records = [json.loads(line) for line in (tmp_path / "j.jsonl").read_text().splitlines()]
+    events = [r.get("what") for r in records if r.get("k") == "event"]
+    assert events[:1] == ["pause"]
+    if resume:
+        assert res.status == "completed" and len(laser.log) == 4 and laser.arm_count == 1
+    else:
+        assert res.status == "paused" and laser.log == [] and laser.arm_count == 0

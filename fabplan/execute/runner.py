@@ -374,7 +374,8 @@ class _Execution:
             control.start()
             with progress:
                 ctx.checkpoint()  # a Ctrl+C during pre-flight pauses here: before arming, not after the first shot
-                laser.arm()  # reports an open interlock before anything moves
+                if not laser.armed:  # (a pause resumed at that checkpoint has armed it)
+                    laser.arm()  # reports an open interlock before anything moves
                 ctx.interlock(True, "arm")
                 # the laser reports its energy only with the output enabled: calibrate the attenuator now
                 att_pct = attenuation_percent(plan, laser, spec.attenuator_override or plan.header.get("attenuator"))
