@@ -152,6 +152,20 @@ def add_spectrum(
     return {"disc_id": disc_id, "series_id": sid, "spectrum_id": spec_id, "fluence_uj_cm2": f}
 
 
+def _memo(fn: Callable) -> Callable:
+    """fn with its results remembered by argument (successes only)."""
+    seen: dict = {}
+
+    def call(*args):
+        try:
+            return seen[args]
+        except KeyError:
+            seen[args] = value = fn(*args)
+            return value
+
+    return call
+
+
 def read_manifest(path: Path, default_sample: str) -> list[Row]:
     """Parse (outside any database transaction) and check every row; all bad rows reported at once."""
     from fabplan.lab.manifest_limits import check_cells, manifest_reader
@@ -169,6 +183,9 @@ def read_manifest(path: Path, default_sample: str) -> list[Row]:
         rows, problems = [], []
         names = dict(zip(cols, (h.strip() for h in header), strict=True))  # alias -> the user's column name
         base = path.parent
+        # A manifest repeats a few fluences and one set of series values on every row: parse each
+        # distinct cell once (the parsers are pure; a failure is not remembered and raises again).
+        fluence_of, kind_of = _memo(parse_fluence), _memo(parse_kind)
         for lineno, rec in enumerate(reader, 2):
             if not rec or all(not c.strip() for c in rec) or rec[0].lstrip().startswith("#"):
                 continue
@@ -187,22 +204,22 @@ def read_manifest(path: Path, default_sample: str) -> list[Row]:
                 for key, (col, kind) in SERIES_FIELDS.items():
                     if d.get(key):
                         field = key
-                        meta[col] = parse_kind(d[key], kind) if kind else d[key]
+                        meta[col] = kind_of(d[key], kind) if kind else d[key]
                         if col == "fluence_definition":
                             meta[col] = parse_pump_fluence_definition(d[key])
                 field = "fluence"
-                fluence = parse_fluence(d["fluence"])
+                fluence = fluence_of(d["fluence"])
                 field = "integration"
                 integration = float(d["integration"]) if d.get("integration") else None
                 field = "frame"  # a kinetic-series frame / image rows of a camera file (.sif, .spe)
                 frame = int(d["frame"]) if d.get("frame") else None
                 field = ""
-                spec = Path(with_selection(d["spectrum"], frame, d.get("rows") or None))
+                spec = Path(base, with_selection(d["spectrum"], frame, d.get("rows") or None))  # absolute: as is
                 rows.append(
                     Row(
                         d["disc_id"],
                         fluence,
-                        spec if spec.is_absolute() else base / spec,
+                        spec,
                         where,
                         integration,
                         d.get("series", ""),
@@ -219,13 +236,31 @@ def read_manifest(path: Path, default_sample: str) -> list[Row]:
     return rows
 
 
-def _read_one(path: Path):
+def _read_one(path: str | Path):
     """Parse one file into float32 blobs (what is stored; half the bytes to ship from a worker)."""
     try:
         wl, counts, t, acq = read_spectrum_info(path)
     except UserError as exc:
         return exc
-    return to_blob(wl), to_blob(counts), _timing(t, acq)
+    return _axis_blob(wl), to_blob(counts), _timing(t, acq)
+
+
+_AXIS_BLOBS: dict[int, tuple[np.ndarray, bytes]] = {}
+
+
+def _axis_blob(wl: np.ndarray) -> bytes:
+    """to_blob(wl), the same bytes object for the same (cached, read-only) axis array: a worker's
+    chunk of results is pickled once, and pickle sends an object it has already sent as a reference,
+    so the axis travels once per chunk instead of once per spectrum."""
+    hit = _AXIS_BLOBS.get(id(wl))
+    if hit is not None and hit[0] is wl:  # the entry holds wl, so its id cannot be reused meanwhile
+        return hit[1]
+    blob = to_blob(wl)
+    if not wl.flags.writeable:  # the parsers' cached axes; a fresh array is not worth remembering
+        if len(_AXIS_BLOBS) >= 32:
+            _AXIS_BLOBS.clear()
+        _AXIS_BLOBS[id(wl)] = (wl, blob)
+    return blob
 
 
 def import_manifest(
@@ -249,7 +284,8 @@ def import_manifest(
     )
     pool = orphan_safe_pool(n_workers) if n_workers > 1 else None  # workers die with this process (kill -9)
     # Workers parse ahead (in order) while this process stores the previous chunk.
-    stream = pool.map(_read_one, [r.spectrum for r in rows], chunksize=32) if pool else None
+    # (paths go as str: cheaper to pickle than Path objects, and read the same)
+    stream = pool.map(_read_one, [str(r.spectrum) for r in rows], chunksize=32) if pool else None
     series: dict[tuple, int] = {}
     cache: dict = {}
     done = 0
