@@ -4,9 +4,12 @@ still possible if Ctrl+C lands during interpreter shutdown"; the old entry gave 
 depending on when SIGINT landed after the summary, and a traceback inside an atexit callback).
 
 Each case runs the real entry point (`fabplan.cli.run`, what `fabplan` and `python -m fabplan`
-call) in a child process that stops at one point (pre-flight, the first shot, the summary, after the
-command returned, an atexit callback, a non-daemon thread still running at exit, the emulated lab
-closing) until the test has sent SIGINT and the child has handled it: conditions, not sleeps.
+call) in a child process started with `python -m` that stops at one point (loading, inside code
+run from a string, pre-flight, the first shot, the summary, after the command returned, an atexit
+callback, a non-daemon thread still running at exit, the emulated lab closing) until the test has
+sent SIGINT and the child has handled it: conditions, not sleeps. A KeyboardInterrupt that ends
+string-exec'd code (namedtuple, dataclasses: while modules import) made CPython kill a `-m` process
+by SIGINT at exit even though fabplan caught it and exited 3.
 
 Expected codes (fabplan/cli/cmd_run.py EPILOG): 3 when the Ctrl+C pauses or cuts the command short
 (a pause before/after a shot, the summary or the lab's close interrupted); the run's own code (0,
@@ -94,6 +97,15 @@ elif point == "first-shot":
 elif point == "summary":
     import fabplan.execute.report as report
     after(report, "summary_lines")
+elif point == "string-exec":  # Ctrl+C inside code run from a string (namedtuple, dataclasses) while loading
+    import fabplan.execute.session as session
+    real_load = session.load_target
+
+    def load_target(*a, **k):
+        exec("stop_here()", {"stop_here": stop_here})
+        return real_load(*a, **k)
+
+    session.load_target = load_target
 elif point == "lab-close":
     import sim.lab as lab
     before(lab.Lab, "close")
@@ -118,9 +130,9 @@ cli.run()
 """
 
 # point -> exit code: 3 pauses the run or cuts the command short; once it has returned, its own (0).
-# "run-..." points: `fabplan run --stage sim://...` (the in-process lab closes in the session and atexit).
-POINTS = {"preflight": 3, "first-shot": 3, "summary": 3, "lab-close": 3, "after-main": 3, "atexit": 0,
-          "thread": 0, "run-summary": 3, "run-atexit": 0}
+# "run-atexit": `fabplan run --stage sim://...` (its in-process lab closes in the session and atexit).
+POINTS = {"string-exec": 3, "preflight": 3, "first-shot": 3, "summary": 3, "lab-close": 3, "after-main": 3,
+          "atexit": 0, "thread": 0, "run-atexit": 0}
 
 
 def _command(point: str, design: Path, d: Path) -> list[str]:
@@ -134,12 +146,13 @@ def test_ctrl_c_at_every_point_of_a_run_gives_a_documented_code(tmp_path):
     design = tmp_path / "d.yaml"
     design.write_text(lattice_design("intr", "I", 1, 3, motion=None))
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    (tmp_path / "ctrlc_child.py").write_text(CHILD)  # run with -m, as `python -m fabplan` runs (see string-exec)
     procs = {}
     for point in POINTS:  # all at once: each waits at its point for the test
         d = tmp_path / point
         d.mkdir()
         procs[point] = subprocess.Popen(
-            [sys.executable, "-c", CHILD, point.removeprefix("run-"), str(d), *_command(point, design, d)],
+            [sys.executable, "-m", "ctrlc_child", point.removeprefix("run-"), str(d), *_command(point, design, d)],
             cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     waiting = dict(procs)
     deadline = time.monotonic() + 120
@@ -168,6 +181,8 @@ def _check(point: str, p: subprocess.Popen, d: Path) -> list[str]:
     wrong = []
     if "Traceback" in err or "KeyboardInterrupt" in err:
         wrong.append(f"traceback\n{tail}")
+    if point == "string-exec":  # interrupted while loading the design: nothing started
+        return wrong + (["a journal was started"] if (d / "j.jsonl").exists() else [])
     st = read_journal(d / "j.jsonl")
     if not st.ends:
         return wrong + ["the journal has no end record"]  # the run did not end through its finally

@@ -168,6 +168,11 @@ def _finish_process(code: Any) -> NoReturn:
                 t.join()
     atexit._run_exitfuncs()  # then the atexit callbacks (each once: the list is cleared)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # CPython: a KeyboardInterrupt that ended any code run from a *string* (exec of a str, as
+    # namedtuple and dataclasses do while a module imports) sets a process-wide flag, even when the
+    # interrupt was caught; under `python -m` the interpreter then kills itself by SIGINT at exit
+    # (-2) whatever the exit code. Each string exec clears the flag as it starts: clear it here.
+    exec("pass", {})
     if _Interrupts.late:
         shown = 0 if code is None else code
         _say(f"Ctrl+C ignored: the command had already ended (exit {shown})")
