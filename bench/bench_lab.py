@@ -11,7 +11,11 @@ temporary folder (Debian's package, unix socket, PostgreSQL's default durability
 stopped at the end. SQLite runs in WAL mode with synchronous=NORMAL (the logbook's settings).
 
     python bench/bench_lab.py [--discs 2000] [--points 20] [--dir DIR [--keep] [--reuse]]
-                              [--backends sqlite,postgresql] [--writers 8]
+                              [--backends sqlite,postgresql] [--writers 8] [--no-fit] [--fit-workers N]
+
+Each timed step also prints its CPU seconds (this process; for the import also its parsing worker
+processes) and the load average before and after: on a shared machine the wall time follows the
+load, the CPU time much less.
 """
 
 from __future__ import annotations
@@ -57,11 +61,21 @@ def _disc_ids(n: int) -> list[str]:
             for i in range(n)]
 
 
-def import_and_fit(url: str, manifest: Path, discs) -> dict:
+def _cpu() -> tuple[float, float]:
+    """(this process, its reaped children) CPU seconds so far."""
+    t = os.times()
+    return t.user + t.system, t.children_user + t.children_system
+
+
+def import_and_fit(url: str, manifest: Path, discs, fit: bool = True, fit_workers: int | None = None) -> dict:
     con = open_db(url)
+    load0 = os.getloadavg()[0]
+    c0 = _cpu()
     t0 = time.perf_counter()
     res = import_manifest(con, manifest, allow_unknown=True)
     t_import = time.perf_counter() - t0
+    c1 = _cpu()
+    load1 = os.getloadavg()[0]
     # Designed diameters, as `lab add-design` would record them (not timed): they feed the WGM
     # prediction of the mode spacing.
     from fabplan.lab.db import transaction
@@ -69,15 +83,19 @@ def import_and_fit(url: str, manifest: Path, discs) -> dict:
     with transaction(con):
         con.executemany("UPDATE discs SET diameter_um=? WHERE disc_id=?", [(float(d), i) for i, d in discs])
     t0 = time.perf_counter()
-    fits = fit_all(con)
+    fits = fit_all(con, workers=fit_workers) if fit else []
     t_fit = time.perf_counter() - t0
+    c2 = _cpu()
+    load2 = os.getloadavg()[0]
     if con.dialect == "sqlite":
         con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         size = Path(con.address).stat().st_size
     else:
         size = int(con.execute("SELECT pg_database_size(current_database())").fetchone()[0])
     con.close()
-    return {"import_s": t_import, "fit_s": t_fit, "series": res["series"], "fits": fits, "size": size}
+    return {"import_s": t_import, "fit_s": t_fit, "series": res["series"], "fits": fits, "size": size,
+            "import_cpu": (c1[0] - c0[0], c1[1] - c0[1]), "fit_cpu": c2[0] - c1[0] + c2[1] - c1[1],
+            "loads": (load0, load1, load2)}
 
 
 def writers(url: str, mode: str, paths: list[Path]) -> tuple[float, list[float]]:
@@ -103,6 +121,8 @@ def main() -> None:
     ap.add_argument("--backends", default="sqlite,postgresql")
     ap.add_argument("--pg", help="PostgreSQL server URL (a database is created per measurement)")
     ap.add_argument("--writers", type=int, default=8)
+    ap.add_argument("--no-fit", action="store_true", help="time the import only")
+    ap.add_argument("--fit-workers", type=int, help="fit_all(workers=N) (default: fit_all's own default)")
     args = ap.parse_args()
     work = Path(args.dir) if args.dir else Path(tempfile.mkdtemp(prefix="bench_lab_"))
     work.mkdir(parents=True, exist_ok=True)
@@ -152,11 +172,15 @@ def main() -> None:
 
                 def new_url(tag: str, base=base) -> str:
                     return fresh_database(base)
-            r = import_and_fit(new_url("lab"), manifest, discs)
+            r = import_and_fit(new_url("lab"), manifest, discs, fit=not args.no_fit, fit_workers=args.fit_workers)
             results[b] = r
-            print(f"[{b}] import: {r['import_s']:.1f} s ({n_spec / r['import_s']:.0f} spectra/s), {r['series']} series;"
-                  f" fit: {r['fit_s']:.1f} s ({len(r['fits']) / r['fit_s']:.0f} series/s); "
-                  f"import + fit: {r['import_s'] + r['fit_s']:.1f} s; database {r['size'] / 1e6:.0f} MB", flush=True)
+            (cm, cw), la = r["import_cpu"], r["loads"]
+            print(f"[{b}] import: {r['import_s']:.2f} s ({n_spec / r['import_s']:.0f} spectra/s), {r['series']} series; "
+                  f"CPU {cm:.2f} s main + {cw:.2f} s parsing workers; load {la[0]:.1f} -> {la[1]:.1f}", flush=True)
+            if not args.no_fit:
+                print(f"[{b}] fit: {r['fit_s']:.1f} s ({len(r['fits']) / r['fit_s']:.0f} series/s), CPU {r['fit_cpu']:.1f} s; "
+                      f"load -> {la[2]:.1f}; import + fit: {r['import_s'] + r['fit_s']:.1f} s", flush=True)
+            print(f"[{b}] database {r['size'] / 1e6:.0f} MB", flush=True)
             n_w = args.writers
             if not n_w:
                 continue
