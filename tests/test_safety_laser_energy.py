@@ -158,3 +158,16 @@ def test_energy_is_unknown_when_the_firmware_does_not_say_enough(drop, why):
         r = laser.closed_readout()
         laser.close()
     assert r["energy_at_100_uj"] != r["energy_at_100_uj"] and why in r["energy_unknown_why"], r
+
+
+def test_a_laser_that_cannot_tell_while_closed_is_named_in_preflight(tmp_path):
+    from test_exec_fakes import FakeLaser, FakeStage, make_plan
+
+    from fabplan.execute.journal import read_journal
+    from fabplan.execute.runner import execute
+
+    stage = FakeStage()
+    assert execute(make_plan(1, 2), stage, FakeLaser(stage), tmp_path / "j.jsonl").status == "completed"
+    checks = read_journal(tmp_path / "j.jsonl").sessions[0]["preflight"]
+    assert "fake://laser does not report its energy with the output closed: compared after arming, before the " \
+           "first shot" in checks, checks
