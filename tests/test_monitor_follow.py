@@ -260,7 +260,8 @@ def test_dry_run_with_the_interlock_opening_journals_it(tmp_path):
     d = tmp_path / "d.yaml"
     d.write_text(lattice_design("mon", "M", 4, 8))
     j = tmp_path / "j.jsonl"
-    assert main(["dry-run", str(d), "--journal", str(j), "--json", "--fault", "pharos=interlock@3"]) == 1
+    # @4: the interlock opens after pre-flight checked it (connect, closed readout, interlock check), before arming
+    assert main(["dry-run", str(d), "--journal", str(j), "--json", "--fault", "pharos=interlock@4"]) == 1
     ilk = [r for r in map(json.loads, j.read_text().splitlines()) if r["k"] == "interlock"]
     assert ilk and ilk[-1]["closed"] is False and "interlock" in ilk[-1]["message"]
     mon = Monitor(j)

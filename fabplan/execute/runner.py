@@ -373,7 +373,8 @@ class _Execution:
         try:
             control.start()
             with progress:
-                ctx.checkpoint()  # a Ctrl+C during pre-flight pauses here: before arming, not after the first shot
+                if control.state is not RunState.RUNNING:  # a Ctrl+C during pre-flight: pause here, before
+                    ctx.checkpoint()  # arming (it waited for the checkpoint after the first shot)
                 if not laser.armed:  # (a pause resumed at that checkpoint has armed it)
                     laser.arm()  # reports an open interlock before anything moves
                 ctx.interlock(True, "arm")
