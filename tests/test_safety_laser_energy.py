@@ -171,3 +171,15 @@ def test_a_laser_that_cannot_tell_while_closed_is_named_in_preflight(tmp_path):
     checks = read_journal(tmp_path / "j.jsonl").sessions[0]["preflight"]
     assert "fake://laser does not report its energy with the output closed: compared after arming, before the " \
            "first shot" in checks, checks
+
+
+def test_percent_attenuator_without_a_laser_is_refused_before_homing(tmp_path, capsys):
+    """--stage only (the XPS gate, no attenuator, no energy) for a plan that sets percentages: refused
+    with the stage still unreferenced (issue 13 found it before arming, but after --home had moved it)."""
+    with start_lab(tmp_path / "p.csv", homed=False) as lab:
+        rec = _Recorder(lab)
+        rc = main(["run", str(HEX_SWEEP), "--stage", lab.stage_url, "--home", "--journal", str(tmp_path / "j.jsonl")])
+        homed = lab.xps.group.homed
+    err = capsys.readouterr().err
+    assert rc == 2 and "percent attenuator" in err and "Traceback" not in err, err
+    assert not homed and rec.armed_anything() == [] and len(read_pulse_log(tmp_path / "p.csv")) == 0

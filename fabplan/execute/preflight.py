@@ -275,10 +275,11 @@ def preflight(plan, stage, laser, todo: np.ndarray, *, max_pulse_energy_uj: floa
     check_trigger(laser, mode, report)
     reset_position_compare(stage, laser, report)  # first thing on the controller: no stray compare pulses
     check_energies(plan, todo, max_pulse_energy_uj, report)
-    check_laser_setting(plan, laser, todo, report, attenuator=attenuator)  # before homing moves anything
+    # the laser's configuration against the plan, before homing moves anything
+    check_laser_setting(plan, laser, todo, report, attenuator=attenuator)
+    check_attenuator(plan, laser, todo, report)
     check_stage_ready(stage, report, home=home)
     check_travel(plan, todo, stage, report)
     apply_motion(plan, stage, report)
     check_laser(laser, report)
-    check_attenuator(plan, laser, todo, report)
     return report
