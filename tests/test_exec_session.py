@@ -117,3 +117,13 @@ def test_resume_of_something_that_is_not_a_journal_is_a_user_error(tmp_path):
     bad.write_text('{"k": "header", "format": "fabplan-journal", "format_version": 1}\n')
     with pytest.raises(UserError, match="n_shots"):
         RunSession.resume(str(bad))
+
+
+def test_progress_counts_what_this_run_can_reach(tmp_path, design):
+    """Under --only the bar runs to the selection's size (it showed 5/12 at the end of a 5-shot run)."""
+    progress = []
+    session = RunSession.start(RunConfig(target=str(design), stage="fake://", journal=str(tmp_path / "o.jsonl"),
+                                         only="S-r00c*,S-r01c00"))
+    res = session.run(RunHooks(on_progress=lambda done, total, disc: progress.append((done, total))))
+    assert res.stats.fired == 5
+    assert progress[-1] == (5, 5) and {t for _, t in progress} == {5}

@@ -341,7 +341,7 @@ class _Execution:
 
     def execute(self) -> RunResult:
         plan, stage, laser, spec, hooks, control = self.plan, self.stage, self.laser, self.spec, self.hooks, self.control
-        mode, n = self.mode, len(plan.shots)
+        mode = self.mode
         stats = Stats()
         todo, already, state = self._todo(stats)
         todo_idx = np.flatnonzero(todo)
@@ -354,7 +354,10 @@ class _Execution:
         # the writer refuses any intent for a shot the journal holds as fired/uncertain or not selected
         journal.guard_shots(state.state if state is not None else None, todo, refire=todo)
         done0 = int(already.sum())
-        progress = Progress(n, mode, done=done0, enabled=hooks.progress_bar, on_update=hooks.on_progress,
+        # the bar's total is what this run can reach (done before + to fire now), not the plan's size:
+        # under --only 8 of 63 shows 8/8 at the end, a resume after 40 of 63 shows 40/63 .. 63/63
+        progress = Progress(done0 + len(todo_idx), mode, done=done0, enabled=hooks.progress_bar,
+                            on_update=hooks.on_progress,
                             on_message=hooks.on_message)
         progress.message(self.estimate["text"])  # the start message: what fires and how long it should take
         ctx = Context(plan=plan, stage=stage, laser=laser, journal=journal, control=control, progress=progress,
