@@ -222,7 +222,7 @@ def parse_dose_csv(text: str, source: str = "<input>") -> DoseData:
 
 
 def read_dose_csv(path: str | Path) -> DoseData:
-    from fabplan.design.yamlsource import read_text_limited
+    from fabplan.textfiles import read_text_limited
 
     p = Path(path)
     text = read_text_limited(p, MAX_BYTES, "a dose matrix")  # size-limited, UTF-8 error with its line

@@ -64,7 +64,7 @@ class MeasuredBeam(TabulatedBeam):
 def read_profile_csv(path: str | Path, radius_column: str = "r_um", value_column: str = "intensity"):
     """(r_um, intensity) arrays from a CSV with a header; UserError naming file and line on bad rows."""
     from fabplan.design.files import MAX_DESIGN_CSV_BYTES
-    from fabplan.design.yamlsource import read_text_limited
+    from fabplan.textfiles import read_text_limited
 
     p = Path(path)
     text = read_text_limited(p, MAX_DESIGN_CSV_BYTES, "a beam profile")  # size- and UTF-8-checked

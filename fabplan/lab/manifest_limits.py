@@ -27,7 +27,7 @@ _TEXT_COLUMNS = {"spectrum", "file", "spectrum_file", "path", "notes", "operator
 @contextmanager
 def manifest_reader(path: Path) -> Iterator[Iterator[list[str]]]:
     """csv rows of the manifest; UserError naming the file (and line) for anything unreadable."""
-    from fabplan.design.yamlsource import read_text_limited
+    from fabplan.textfiles import read_text_limited
 
     try:
         text = read_text_limited(path, MAX_MANIFEST_BYTES, "a manifest")

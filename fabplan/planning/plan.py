@@ -508,7 +508,7 @@ _LINE_KEYS = ("start_um", "stop_um", "velocity_um_s", "y_um", "z_um")
 
 
 def _read_limited(path: Path, limit: int) -> bytes:
-    from fabplan.design.yamlsource import read_bytes_limited
+    from fabplan.textfiles import read_bytes_limited
 
     try:
         data = read_bytes_limited(path, limit)
