@@ -153,7 +153,8 @@ def test_ctrl_c_at_every_point_of_a_run_gives_a_documented_code(tmp_path):
         d.mkdir()
         procs[point] = subprocess.Popen(
             [sys.executable, "-m", "ctrlc_child", point.removeprefix("run-"), str(d), *_command(point, design, d)],
-            cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            preexec_fn=_ctrl_c_as_at_a_terminal)
     waiting = dict(procs)
     deadline = time.monotonic() + 120
     while waiting and time.monotonic() < deadline:
@@ -170,6 +171,13 @@ def test_ctrl_c_at_every_point_of_a_run_gives_a_documented_code(tmp_path):
     problems = [f"{point}: {problem}" for point, p in procs.items()
                 for problem in _check(point, p, tmp_path / point)]
     assert not problems, "\n".join(problems)
+
+
+def _ctrl_c_as_at_a_terminal() -> None:
+    """The child starts with SIGINT at its default, as a command typed at a terminal does. A test run
+    started in the background (`cmd &` in a script, nohup) inherits SIGINT ignored, and Python then
+    never installs its KeyboardInterrupt handler: every Ctrl+C here would be silently ignored."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _check(point: str, p: subprocess.Popen, d: Path) -> list[str]:
@@ -206,23 +214,29 @@ def test_signal_handlers_give_sigterm_back_before_sigint(monkeypatch):
     the caller's again) must not leave SIGTERM routed to the ended run, whose shielded control ignores it."""
     from fabplan.execute.control import RunControl, SignalHandlers
 
-    before = signal.getsignal(signal.SIGTERM)
-    real = signal.signal
+    # Ctrl+C as at a terminal, even when this test run was started with SIGINT ignored (in the background)
+    outer = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        before = signal.getsignal(signal.SIGTERM)
+        real = signal.signal
 
-    def signal_then_ctrl_c(sig, handler):
-        old = real(sig, handler)
-        if sig == signal.SIGINT and handler is signal.default_int_handler:
-            raise KeyboardInterrupt
-        return old
+        def signal_then_ctrl_c(sig, handler):
+            old = real(sig, handler)
+            if sig == signal.SIGINT and handler is signal.default_int_handler:
+                raise KeyboardInterrupt
+            return old
 
-    control = RunControl()
-    with pytest.raises(KeyboardInterrupt):
-        with SignalHandlers(control):
-            control.shielded = True  # as at the end of a run
-            monkeypatch.setattr(signal, "signal", signal_then_ctrl_c)
-    monkeypatch.undo()
-    assert signal.getsignal(signal.SIGTERM) is before
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+        control = RunControl()
+        with pytest.raises(KeyboardInterrupt):
+            with SignalHandlers(control):
+                control.shielded = True  # as at the end of a run
+                monkeypatch.setattr(signal, "signal", signal_then_ctrl_c)
+        monkeypatch.undo()
+        assert signal.getsignal(signal.SIGTERM) is before
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    finally:
+        monkeypatch.undo()
+        signal.signal(signal.SIGINT, outer)
 
 
 @pytest.mark.parametrize("resume", [False, True], ids=["ends-paused", "resumed-at-the-prompt"])
