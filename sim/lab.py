@@ -88,8 +88,11 @@ class Lab:
 def start_lab(pulse_log=None, *, speedup: float | str = math.inf, process: bool = False, faults: dict | None = None,
               seed: int = 0, group: str = "XYZ", travel_mm: dict | None = None,
               max_pulse_energy_uj: float = 10.0, laser_base_rate_hz: float = 200e3, homed: bool = False,
-              startup_timeout_s: float = 20.0) -> Lab:
+              rep_rate_hz: float = 0.0, startup_timeout_s: float = 20.0) -> Lab:
     """Start the XPS and Pharos emulators on 127.0.0.1 (free ports) sharing one laser and pulse log.
+
+    rep_rate_hz: the pulse picker divides the amplifier (laser_base_rate_hz) down to this output rate
+    (a design's repetition_rate; 0: the amplifier's own rate), as the laser reports it and fires.
 
     faults: {"xps": "drop@12,slow@20:3", "pharos": "interlock@5"} (see sim.faults).
     homed=True starts the group already initialised and homed (status 11).
@@ -99,7 +102,7 @@ def start_lab(pulse_log=None, *, speedup: float | str = math.inf, process: bool 
     if process:
         cmd = [sys.executable, "-m", "sim.lab", "--ready-json", "--pulse-log", str(path), "--speedup", str(speedup),
                "--seed", str(seed), "--group", group, "--max-pulse-energy", str(max_pulse_energy_uj),
-               "--base-rate", str(laser_base_rate_hz)]
+               "--base-rate", str(laser_base_rate_hz), "--rep-rate", str(rep_rate_hz)]
         if homed:
             cmd.append("--homed")
         for dev, spec in faults.items():
@@ -110,6 +113,7 @@ def start_lab(pulse_log=None, *, speedup: float | str = math.inf, process: bool 
         info = json.loads(line)
         return Lab(info["stage_url"], info["laser_url"], Path(info["pulse_log_path"]), process=proc)
     laser = LaserModel(path, max_pulse_energy_uj=max_pulse_energy_uj, base_rate_hz=laser_base_rate_hz, seed=seed)
+    laser.set_output_rate(rep_rate_hz)  # before any emulator listens: a bad rate starts nothing
     xps = XpsEmulator(group=group, speedup=speedup, laser=laser, faults=FaultPlan(faults.get("xps")), seed=seed,
                       travel_mm=travel_mm, initialized=homed).start()
     pharos = PharosEmulator(laser=laser, faults=FaultPlan(faults.get("pharos"))).start()
@@ -158,10 +162,11 @@ def lab_for_url(u) -> Lab:
                 raise DeviceUrlError("max_pulse_energy (uJ) and rep_rate (Hz) must be positive", device=u.raw)
             lab = start_lab(p.get("pulse_log"), speedup=p.get("speedup", "inf"), seed=int(p.get("seed", 0)),
                             homed=p.get("homed", "0") in ("1", "true", "yes"), max_pulse_energy_uj=energy,
+                            # the picker divides the amplifier down to the asked rate (an amplifier at
+                            # least that fast: a 1 MHz design gets a 1 MHz amplifier, not an error)
+                            rep_rate_hz=rate, laser_base_rate_hz=max(200e3, rate),
                             faults={k: v for k, v in (("xps", p.get("xps_fault")), ("pharos", p.get("pharos_fault")))
                                     if v})
-            if rate > 0 and lab.laser is not None:  # the picker divides the amplifier down to the asked rate
-                lab.laser.pp_divider = max(1, round(lab.laser.base_rate_hz / rate))
             _LABS[key] = lab
         return lab
 
@@ -228,6 +233,7 @@ def main(argv=None) -> int:
     ap.add_argument("--group", default="XYZ")
     ap.add_argument("--max-pulse-energy", type=float, default=10.0)
     ap.add_argument("--base-rate", type=float, default=200e3)
+    ap.add_argument("--rep-rate", type=float, default=0.0, help="output rate (Hz) the pulse picker gives; 0: base rate")
     ap.add_argument("--homed", action="store_true")
     ap.add_argument("--xps-fault", action="append", default=[])
     ap.add_argument("--pharos-fault", action="append", default=[])
@@ -235,7 +241,8 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     faults = {k: ",".join(v) for k, v in (("xps", args.xps_fault), ("pharos", args.pharos_fault)) if v}
     lab = start_lab(args.pulse_log, speedup=args.speedup, seed=args.seed, group=args.group, faults=faults,
-                    max_pulse_energy_uj=args.max_pulse_energy, laser_base_rate_hz=args.base_rate, homed=args.homed)
+                    max_pulse_energy_uj=args.max_pulse_energy, laser_base_rate_hz=args.base_rate, homed=args.homed,
+                    rep_rate_hz=args.rep_rate)
     info = {"stage_url": lab.stage_url, "laser_url": lab.laser_url, "pulse_log_path": str(lab.pulse_log_path),
             "pid": os.getpid()}
     print(json.dumps(info) if args.ready_json else

@@ -88,6 +88,7 @@ class LaserModel:
         self.max_pulse_energy_uj = max_pulse_energy_uj
         self.base_rate_hz = base_rate_hz  # amplifier rate: an external trigger waits for the next pulse
         self.pp_divider = 1
+        self.last_pulse_t = -float("inf")  # emulated time of the last pulse that left (the picker's period)
         self.harmonic = 1  # reported by the Pharos emulator (> 1: the energy is not known while closed)
         self.attenuator_percent = 100.0
         self.output_enabled = output_enabled
@@ -105,6 +106,37 @@ class LaserModel:
     def output_frequency_hz(self) -> float:
         return self.base_rate_hz / self.pp_divider
 
+    def set_output_rate(self, rate_hz: float) -> None:
+        """Set the pulse picker to divide the amplifier down to `rate_hz` (nearest integer divider, as
+        a Pharos's TargetPpDivider; 0: the amplifier's own rate). A design's repetition_rate is the rate
+        at its output, so a dry run's laser is set to it, like a `sim://...?rep_rate=` lab."""
+        if not (rate_hz >= 0 and rate_hz <= self.base_rate_hz * (1 + 1e-9)):
+            raise ValueError(f"repetition rate {rate_hz:g} Hz outside 0 < rate <= the amplifier's "
+                             f"{self.base_rate_hz:g} Hz")
+        self.pp_divider = max(1, round(self.base_rate_hz / rate_hz)) if rate_hz > 0 else 1
+
+    def release_times(self, t: np.ndarray) -> np.ndarray:
+        """When triggers at sorted times t get their pulses, given the pulse picker's period.
+
+        The model (pulse on demand, as fabplan's fly mode assumes): a trigger releases the next
+        amplified pulse (the wait, uniform in one amplifier period, is in `t` already), but the
+        picker cannot pick pulses closer than one output period 1 / output_frequency_hz: a trigger
+        that comes sooner waits for it. At 200 kHz that never shows; at a design's 1 kHz a multi-pulse
+        shot lasts N ms and triggers faster than 1 kHz (a fly row too fast for its pitch) land late,
+        downstream, where the read-back sees them."""
+        t = np.asarray(t, dtype=float)
+        if not len(t):
+            return t
+        period = 1.0 / self.output_frequency_hz
+        k = np.arange(len(t))
+        # t'_i = max(t_i, t'_{i-1} + period), t'_{-1} = last pulse: i*period + running max of (t_j - j*period)
+        out = k * period + np.maximum.accumulate(np.maximum(t - k * period, self.last_pulse_t + period))
+        return out
+
+    def _emitted(self, t_last: float, light: bool) -> None:
+        if light:
+            self.last_pulse_t = max(self.last_pulse_t, t_last)
+
     def energy_uj(self) -> float:
         return self.max_pulse_energy_uj * self.attenuator_percent / 100.0
 
@@ -121,13 +153,15 @@ class LaserModel:
         return self.rng.uniform(0.0, 1.0 / self.base_rate_hz, n)
 
     def fire(self, t, x_um, y_um, z_um, source: str) -> int:
-        """Record triggers at times t / positions (arrays); returns the number that gave light."""
+        """Record pulses at times t / positions (arrays; t from `release_times`: the caller places the
+        pulses where the stage is at those times); returns the number that gave light."""
         t = np.atleast_1d(np.asarray(t, dtype=float))
         n = len(t)
         if n == 0:
             return 0
         with self.lock:
             light = self.emits()
+            self._emitted(float(t[-1]), light)
             if light:
                 energy = self.energy_uj() * (1.0 + self.energy_rms * self.rng.standard_normal(n))
                 self.fired += n
@@ -141,9 +175,12 @@ class LaserModel:
         return n if light else 0
 
     def fire_one(self, t: float, x_um: float, y_um: float, z_um: float, source: str) -> int:
-        """`fire` for a single trigger, without numpy (the step-mode hot path)."""
+        """`fire` for a single trigger, without numpy (the step-mode hot path: the stage is at rest, so
+        a wait for the pulse picker's period moves the pulse's time, not its place). Returns 1 if lit."""
         with self.lock:
+            t = max(t, self.last_pulse_t + 1.0 / self.output_frequency_hz)
             light = self.emits()
+            self._emitted(t, light)
             if light:
                 energy = self.energy_uj() * (1.0 + self.energy_rms * self.prng.gauss(0.0, 1.0))
                 self.fired += 1

@@ -967,7 +967,7 @@ class XpsEmulator:
                                 "gpio")
             self.clock.advance(1.0 / f)
             return
-        t = now + PCO_LATENCY_S + self.laser.trigger_jitter(1)[0] + np.arange(n) / f
+        t = self.laser.release_times(now + PCO_LATENCY_S + self.laser.trigger_jitter(1)[0] + np.arange(n) / f)
         xyz = self._true_xyz(t)
         self.laser.fire(t, *xyz, source="gpio")
         self.clock.advance(n / f)
@@ -1045,7 +1045,7 @@ class XpsEmulator:
                 edges.append(tc + PCO_LATENCY_S)
                 times.append(edges[-1] + self.laser.trigger_jitter(len(tc)))
         if times:
-            t = np.sort(np.concatenate(times))
+            t = self.laser.release_times(np.sort(np.concatenate(times)))  # no closer than the picker's period
             self.laser.fire(t, *self._true_xyz(t), source="pco")
             # the PCO output is wired to TRIG IN too: the encoders are latched at the compare edge, not
             # when the laser's pulse leaves (its wait for the next amplified pulse is the laser's)

@@ -165,6 +165,7 @@ class _Lab:
     faults: dict[str, str]
     max_pulse_energy_uj: float
     attenuator_override: str | None
+    rep_rate_hz: float = 0.0  # the design's repetition_rate: the emulated pulse picker gives it (0: amplifier's)
 
 
 @dataclass
@@ -263,7 +264,8 @@ class RunSession:
         energy, override = _emulated_attenuator(plan, design)
         extra = {**extra, "dry_run": True, "speedup": config.speedup, "faults": faults, "pulse_log": str(pulse_log)}
         config = replace(config, home=True)  # the emulated stage starts unreferenced, like a real one after power-up
-        return cls(config, plan, design, journal, None, None, extra, lab=_Lab(pulse_log, faults, energy, override))
+        return cls(config, plan, design, journal, None, None, extra,
+                   lab=_Lab(pulse_log, faults, energy, override, _design_rate_hz(plan, design)))
 
     @classmethod
     def dry_resume(cls, journal: str | Path, config: RunConfig | None = None) -> RunSession:
@@ -293,7 +295,7 @@ class RunSession:
         session.header_extra = {**session.header_extra, "dry_run": True, "speedup": config.speedup,
                                 "faults": faults, "pulse_log": str(pulse_log)}
         session.config = replace(session.config, home=True)
-        session.lab = _Lab(pulse_log, faults, energy, override)
+        session.lab = _Lab(pulse_log, faults, energy, override, _design_rate_hz(session.plan, session.design))
         session.hint = ""
         return session
 
@@ -408,8 +410,10 @@ class RunSession:
         lab_cfg = self.lab
         assert lab_cfg is not None
         try:
+            # the emulated laser at the design's rate, as a real run's laser is set (and a sim:// URL's)
             lab = start_lab(lab_cfg.pulse_log, speedup=self.config.speedup, process=self.config.lab_process,
-                            faults=lab_cfg.faults, homed=False, max_pulse_energy_uj=lab_cfg.max_pulse_energy_uj)
+                            faults=lab_cfg.faults, homed=False, max_pulse_energy_uj=lab_cfg.max_pulse_energy_uj,
+                            rep_rate_hz=lab_cfg.rep_rate_hz, laser_base_rate_hz=max(200e3, lab_cfg.rep_rate_hz))
         except ValueError as exc:
             raise UserError(f"--fault/--speedup: {exc}") from exc
         t0 = time.perf_counter()
@@ -443,6 +447,7 @@ class RunSession:
             "emulated_before_first_pulse_s": float(pulses[0, 0]) if len(pulses) else math.nan,
             "emulated_first_to_last_pulse_s": float(pulses[-1, 0] - pulses[0, 0]) if len(pulses) else math.nan,
             "speedup": float(parse_speedup(self.config.speedup)),
+            "laser_rate_hz": lab_cfg.rep_rate_hz or None,  # the emulated laser's output rate (the design's)
             "estimated_real_duration_s": result.estimate_s,
             # the estimate of what this session fired (its selection, less shots already done)
             "estimate_parts_s": dict(result.estimate_parts_s),
@@ -553,6 +558,15 @@ def _sim_takes_design_laser(url: str | None, plan, design) -> str | None:
         return url
     query = "&".join(x for x in (parts.query, urlencode(add)) if x)
     return (url[:4] if spy else "") + urlunsplit(parts._replace(query=query))
+
+
+def _design_rate_hz(plan, design) -> float:
+    """The design's laser repetition rate (Hz; the saved plan's when there is no design), 0 if unknown."""
+    rate = getattr(getattr(design, "laser", None), "repetition_rate", None) or plan.header.get("repetition_rate_hz")
+    try:
+        return float(rate) if rate and float(rate) > 0 else 0.0
+    except (TypeError, ValueError):
+        return 0.0
 
 
 def _emulated_attenuator(plan, design) -> tuple[float, str | None]:
