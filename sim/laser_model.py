@@ -123,15 +123,21 @@ class LaserModel:
         picker cannot pick pulses closer than one output period 1 / output_frequency_hz: a trigger
         that comes sooner waits for it. At 200 kHz that never shows; at a design's 1 kHz a multi-pulse
         shot lasts N ms and triggers faster than 1 kHz (a fly row too fast for its pitch) land late,
-        downstream, where the read-back sees them."""
+        downstream, where the read-back sees them. On the laser both the wait and the picker's period
+        fall on the amplifier's pulse grid, so triggers exactly one period apart never wait longer; the
+        emulator draws each trigger's wait on its own, so the period is kept less one amplifier period."""
         t = np.asarray(t, dtype=float)
         if not len(t):
             return t
-        period = 1.0 / self.output_frequency_hz
+        period = self._picker_gap()
         k = np.arange(len(t))
         # t'_i = max(t_i, t'_{i-1} + period), t'_{-1} = last pulse: i*period + running max of (t_j - j*period)
         out = k * period + np.maximum.accumulate(np.maximum(t - k * period, self.last_pulse_t + period))
         return out
+
+    def _picker_gap(self) -> float:
+        """Shortest time between two pulses the emulated picker lets through (see `release_times`)."""
+        return 1.0 / self.output_frequency_hz - (1.0 / self.base_rate_hz if self.pp_divider > 1 else 0.0)
 
     def _emitted(self, t_last: float, light: bool) -> None:
         if light:
@@ -178,7 +184,7 @@ class LaserModel:
         """`fire` for a single trigger, without numpy (the step-mode hot path: the stage is at rest, so
         a wait for the pulse picker's period moves the pulse's time, not its place). Returns 1 if lit."""
         with self.lock:
-            t = max(t, self.last_pulse_t + 1.0 / self.output_frequency_hz)
+            t = max(t, self.last_pulse_t + self._picker_gap())
             light = self.emits()
             self._emitted(t, light)
             if light:

@@ -191,6 +191,29 @@ def check_laser_setting(plan, laser, todo: np.ndarray, report: PreflightReport, 
               "(read with the output closed)")
 
 
+def check_fly_rate(plan, todo: np.ndarray, mode: str, report: PreflightReport) -> None:
+    """Fly mode fires one pulse per compare event: the laser must pulse at least as often as a row's
+    triggers come (velocity / pitch). The planner keeps to the design's repetition_rate; a laser set
+    slower (its pulse picker, read with the output closed) would place the late pulses downstream,
+    so the run is refused here, naming both rates."""
+    f_out = (report.devices.get("laser_setting") or {}).get("output_frequency_hz")
+    if mode != "fly" or not plan.lines or not len(todo) or not (isinstance(f_out, (int, float)) and f_out > 0):
+        return
+    todo_set = set(np.asarray(todo).tolist())
+    need = [abs(float(ln["velocity_um_s"]) / float(ln["pitch_um"])) for ln in plan.lines
+            if ln.get("first_seq") is not None and float(ln.get("pitch_um") or 0.0) != 0.0
+            and any(s in todo_set for s in range(int(ln["first_seq"]), int(ln["last_seq"]) + 1))]
+    if not need:
+        return
+    worst = max(need)
+    if worst > f_out * (1 + 1e-6):
+        raise PreflightError(f"fly mode needs a pulse every {1e6 / worst:.4g} us (rows at up to {worst / 1e3:.4g} kHz "
+                             f"of triggers) but the laser pulses every {1e6 / f_out:.4g} us ({f_out / 1e3:.4g} kHz, "
+                             "read with the output closed): set the laser to the design's repetition_rate, or "
+                             "re-plan with the laser's rate, or use --mode step (nothing moved, nothing armed)")
+    report.ok(f"fly rows need up to {worst / 1e3:.4g} kHz of pulses; the laser gives {f_out / 1e3:.4g} kHz")
+
+
 def check_attenuator(plan, laser, todo: np.ndarray, report: PreflightReport) -> None:
     """A plan that sets the laser's percent attenuator needs a laser that has one: found here, before
     arming, not at the first shot (a gate-only source, e.g. `--stage xps://...` without `--laser`)."""
@@ -277,6 +300,7 @@ def preflight(plan, stage, laser, todo: np.ndarray, *, max_pulse_energy_uj: floa
     check_energies(plan, todo, max_pulse_energy_uj, report)
     # the laser's configuration against the plan, before homing moves anything
     check_laser_setting(plan, laser, todo, report, attenuator=attenuator)
+    check_fly_rate(plan, todo, mode, report)
     check_attenuator(plan, laser, todo, report)
     check_stage_ready(stage, report, home=home)
     check_travel(plan, todo, stage, report)
