@@ -25,6 +25,16 @@ class RunStopped(Exception):  # noqa: N818 - control flow
         super().__init__(reason)
 
 
+# Laser-reported vs planned pulse energy, relative: the one energy tolerance of a run. Pre-flight
+# (the laser's energy at 100 % read with the output closed, against the design's energy_at_100), the
+# check after arming (the reported energy at the current attenuator, before the first shot) and the
+# per-shot check (after every attenuator move) all use it, so no shot fires at an energy a later
+# check would refuse. Readback that lags (a Pharos derives ActualOutputEnergy from a power reading
+# that settles after EnableOutput or an attenuator move) is met by polling for up to
+# Options.attenuator_timeout_s, not by a looser tolerance.
+ENERGY_REL_TOLERANCE = 0.05
+
+
 class ShotFailed(Exception):
     """A shot could not be fired safely (out of position after retries, device refused)."""
 
@@ -45,7 +55,7 @@ class Options:
     batch_size: int = 256  # "batch" journal durability: shots per fsynced horizon
     attenuator_timeout_s: float = 5.0  # wait for the laser's energy to settle after an attenuator move
     max_pulse_energy_uj: float | None = None
-    energy_rel_tolerance: float | None = 0.05  # laser-reported vs planned energy; None: record only
+    energy_rel_tolerance: float | None = ENERGY_REL_TOLERANCE  # laser-reported vs planned; None: record only
 
 
 @dataclass

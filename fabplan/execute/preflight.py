@@ -129,11 +129,11 @@ def check_laser(laser, report: PreflightReport) -> None:
 
 
 def _energy_tolerance() -> float:
-    """The executor's own rule for laser-reported vs planned energy (Options.energy_rel_tolerance, 5 %):
-    a laser further off would fail at its first shots, after some had fired."""
-    from fabplan.execute.context import Options
+    """The run's one energy tolerance (fabplan.execute.context.ENERGY_REL_TOLERANCE, 5 %): a laser
+    further off would be refused after arming, before the first shot."""
+    from fabplan.execute.context import ENERGY_REL_TOLERANCE
 
-    return Options().energy_rel_tolerance or 0.15
+    return ENERGY_REL_TOLERANCE
 
 
 def check_laser_setting(plan, laser, todo: np.ndarray, report: PreflightReport, *,
@@ -143,9 +143,9 @@ def check_laser_setting(plan, laser, todo: np.ndarray, report: PreflightReport, 
     amplifier's power and rate give the energy at 100 % attenuator; `ClosedReadout`).
 
     With the design's percent-attenuator calibration (energy_at_100, no offset) the laser's energy at
-    100 % must agree with energy_at_100 within the executor's per-shot energy tolerance (5 %; the
-    executor compares again, within 15 %, once the output is enabled and before the first shot: kept
-    as the backstop for lasers that cannot tell their energy while closed). Otherwise (percentages
+    100 % must agree with energy_at_100 within the run's energy tolerance (ENERGY_REL_TOLERANCE, 5 %;
+    the executor compares again, within the same 5 %, once the output is enabled and before the first
+    shot: the backstop for lasers that cannot tell their energy while closed). Otherwise (percentages
     derived from the laser's own energy, or a calibration with an offset the laser's linear readout
     does not model) the laser must reach the highest planned energy. A laser that cannot tell its
     energy while closed is said so here; the check after arming then is the only one."""

@@ -26,7 +26,7 @@ import numpy as np
 
 from fabplan import __version__
 from fabplan.errors import UserError, summarize_ids
-from fabplan.execute.context import Context, Options, RunStopped, ShotFailed, Stats
+from fabplan.execute.context import ENERGY_REL_TOLERANCE, Context, Options, RunStopped, ShotFailed, Stats
 from fabplan.execute.control import RunControl, RunHooks, RunState, StopNow
 from fabplan.execute.journal import Journal, JournalBusy, JournalState, ShotRefused, boot_id, read_journal
 from fabplan.execute.preflight import PreflightError, preflight
@@ -143,7 +143,7 @@ def _iso(t: float) -> str:
     return datetime.fromtimestamp(t, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def attenuation_percent(plan, laser, attenuator_type: str | None) -> np.ndarray:
+def attenuation_percent(plan, laser, attenuator_type: str | None, *, settle_s: float = 5.0) -> np.ndarray:
     """Laser attenuator setting (%) per shot.
 
     With a Pharos-style percent attenuator in the design, the plan's `attenuator` column already is
@@ -153,7 +153,7 @@ def attenuation_percent(plan, laser, attenuator_type: str | None) -> np.ndarray:
     """
     s = plan.shots
     if attenuator_type == "percent" and np.isfinite(s.attenuator).all():
-        _check_percent_calibration(plan, laser)
+        _check_percent_calibration(plan, laser, settle_s)
         return s.attenuator.astype(float)
     now_pct = float(laser.attenuation())
     if now_pct < 1.0:
@@ -173,24 +173,31 @@ def attenuation_percent(plan, laser, attenuator_type: str | None) -> np.ndarray:
     return np.round(pct, 6)
 
 
-ENERGY_MISMATCH = 0.15  # relative: laser noise and drift stay well inside, a wrong laser/calibration does not
-
-
-def _check_percent_calibration(plan, laser) -> None:
+def _check_percent_calibration(plan, laser, settle_s: float = 5.0) -> None:
     """The plan turns energies into attenuator percent with the design's calibration (energy_at_100):
     a laser that reports another energy (another laser, an emulator started for another design, a
     stale calibration) would fire every shot at the wrong energy. Checked with the output enabled
-    (the only time the laser reports its energy) and before the first shot."""
+    (the only time the laser reports its energy) and before the first shot, within the run's one
+    energy tolerance (ENERGY_REL_TOLERANCE, as pre-flight and the per-shot check); a reading still
+    settling after EnableOutput is polled for up to `settle_s`, as the per-shot check does."""
     att = (plan.header.get("model") or {}).get("attenuator") or {}
     e100, off = att.get("energy_at_100"), float(att.get("offset_percent") or 0.0)
-    pct = float(laser.attenuation())
-    e_now = float(laser.pulse_energy_uj())
-    if not (isinstance(e100, (int, float)) and e100 > 0 and math.isfinite(e_now) and e_now > 0 and pct > off):
+    if not (isinstance(e100, (int, float)) and e100 > 0):
         return
-    expected = e100 * (pct - off) / (100.0 - off)
-    if abs(e_now / expected - 1.0) > ENERGY_MISMATCH:
+    deadline = time.monotonic() + settle_s
+    while True:
+        pct = float(laser.attenuation())
+        e_now = float(laser.pulse_energy_uj())
+        if not (math.isfinite(e_now) and e_now > 0 and pct > off):
+            return
+        expected = e100 * (pct - off) / (100.0 - off)
+        if abs(e_now / expected - 1.0) <= ENERGY_REL_TOLERANCE or time.monotonic() >= deadline:
+            break
+        time.sleep(0.05)
+    if abs(e_now / expected - 1.0) > ENERGY_REL_TOLERANCE:
         raise PreflightError(f"{laser.url}: reports {e_now:.4g} uJ at {pct:.4g} % but the design's attenuator "
-                             f"calibration (energy_at_100 {e100:.4g} uJ) expects {expected:.4g} uJ: check the laser "
+                             f"calibration (energy_at_100 {e100:.4g} uJ) expects {expected:.4g} uJ (more than "
+                             f"{ENERGY_REL_TOLERANCE:.0%} apart): check the laser "
                              "or recalibrate laser.attenuator before firing (nothing fired)")
 
 
@@ -382,7 +389,8 @@ class _Execution:
                     laser.arm()  # reports an open interlock before anything moves
                 ctx.interlock(True, "arm")
                 # the laser reports its energy only with the output enabled: calibrate the attenuator now
-                att_pct = attenuation_percent(plan, laser, spec.attenuator_override or plan.header.get("attenuator"))
+                att_pct = attenuation_percent(plan, laser, spec.attenuator_override or plan.header.get("attenuator"),
+                                              settle_s=spec.options.attenuator_timeout_s)
                 ctx.arrays = _arrays(plan, att_pct)
                 if mode == "fly":
                     from fabplan.execute.fly import fire_fly
