@@ -3,7 +3,9 @@
 The stage controller triggers pulses (GPIO pulse, position compare); the Pharos REST API enables
 the output and sets the attenuator. A pulse leaves the laser only if the output is enabled, the
 gate line is high and the safety interlock is closed; every trigger is logged, with energy 0 and
-gate 0 when it was blocked, so tests can count both.
+gate 0 when it was blocked, so tests can count both. The pulse picker divides the amplifier
+(base_rate_hz, 200 kHz) down to the output rate (a dry run: the design's repetition_rate); a trigger
+waits for the next amplified pulse and pulses stay one output period apart (`release_times`).
 
 Pulse log columns: t_s (emulated time), x_um, y_um, z_um (true stage position when the pulse hit,
 i.e. the emulated encoder minus its noise), energy_uj, gate (1 = light), source (gpio | pco).
