@@ -6,6 +6,8 @@ design package (pydantic models, the expander) to get it.
 
 from __future__ import annotations
 
+import csv
+from collections.abc import Iterator
 from pathlib import Path
 
 from fabplan.errors import Problem, ProblemsError
@@ -55,3 +57,16 @@ def read_text_limited(path: str | Path, limit: int, what: str, *, encoding: str 
                 )
             ]
         ) from None
+
+
+def csv_records(reader, path: str | Path) -> Iterator[list[str]]:
+    """The rows of a csv.reader over a user's file: a csv error (an unclosed quote running into a field
+    over the module's 131,072-char limit) is a ProblemsError at the file's line, never a traceback."""
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            raise ProblemsError([Problem(f"unreadable CSV: {exc}", "", str(path), reader.line_num)]) from None
+        yield row

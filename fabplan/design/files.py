@@ -8,7 +8,6 @@ inside the folder that points out of it is refused as well.
 
 from __future__ import annotations
 
-import csv
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -60,14 +59,9 @@ def csv_rows(reader, path) -> Iterator[tuple[int, list[str]]]:
     running into a field over the module's 131,072-char limit) or an oversized cell is a located
     ProblemsError, never a traceback or a whole cell echoed."""
     from fabplan.errors import Problem, ProblemsError
+    from fabplan.textfiles import csv_records
 
-    while True:
-        try:
-            row = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as exc:
-            raise ProblemsError([Problem(f"unreadable CSV: {exc}", "", str(path), reader.line_num)]) from None
+    for row in csv_records(reader, path):
         long = next((c for c in row if len(c) > MAX_CELL_CHARS), None)
         if long is not None:
             raise ProblemsError(

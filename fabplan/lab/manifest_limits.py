@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from fabplan.errors import Problem, ProblemsError, UserError
+from fabplan.errors import ProblemsError, UserError
 
 MAX_MANIFEST_BYTES = 256 * 2**20  # a 1,000,000-row manifest is ~60 MB
 MAX_ROWS = 2_000_000
@@ -27,7 +27,7 @@ _TEXT_COLUMNS = {"spectrum", "file", "spectrum_file", "path", "notes", "operator
 @contextmanager
 def manifest_reader(path: Path) -> Iterator[Iterator[list[str]]]:
     """csv rows of the manifest; UserError naming the file (and line) for anything unreadable."""
-    from fabplan.textfiles import read_text_limited
+    from fabplan.textfiles import csv_records, read_text_limited
 
     try:
         text = read_text_limited(path, MAX_MANIFEST_BYTES, "a manifest")
@@ -37,21 +37,7 @@ def manifest_reader(path: Path) -> Iterator[Iterator[list[str]]]:
         raise UserError(f"{where}: cannot read manifest: {p.message}") from None
     if text.count("\n") > MAX_ROWS:
         raise UserError(f"{path}: more than {MAX_ROWS:,} lines: split the manifest")
-    reader = csv.reader(io.StringIO(text, newline=""))
-
-    def rows() -> Iterator[list[str]]:
-        while True:
-            try:
-                row = next(reader)
-            except StopIteration:
-                return
-            except csv.Error as exc:
-                raise ProblemsError(
-                    [Problem(f"unreadable CSV: {exc}", file=str(path), line=reader.line_num)]
-                ) from None
-            yield row
-
-    yield rows()
+    yield csv_records(csv.reader(io.StringIO(text, newline="")), path)
 
 
 def _show(cell: str) -> str:
