@@ -283,11 +283,10 @@ class RunSession:
         if not h.get("dry_run"):
             raise UserError(f"{journal}: not a dry-run journal; resume a run on devices with `fabplan run --resume`")
         session = cls.resume(journal, replace(config, stage=config.stage or "sim://dry-run-resume"))
+        from fabplan.execute.sim_resume import next_free
+
         first = Path(h.get("pulse_log") or Path(journal).with_suffix(".pulses.csv"))
-        k = 2
-        while (first.with_name(f"{first.stem}-{k}{first.suffix}")).exists():
-            k += 1
-        pulse_log = Path(config.pulse_log) if config.pulse_log else first.with_name(f"{first.stem}-{k}{first.suffix}")
+        pulse_log = Path(config.pulse_log) if config.pulse_log else next_free(first)
         if pulse_log.exists():
             raise UserError(f"{pulse_log}: pulse log exists; choose another --pulse-log")
         faults = parse_faults(config.faults)

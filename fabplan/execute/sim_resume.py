@@ -29,7 +29,8 @@ def given_urls(stage: str | None, laser: str | None) -> dict[str, str]:
     return {k: str(v) for k, v in (("stage", stage), ("laser", laser)) if v}
 
 
-def _next_free(path: Path) -> Path:
+def next_free(path: Path) -> Path:
+    """PATH-2, PATH-3, ... beside `path`: the first that does not exist (a resume's own pulse log)."""
     k = 2
     while (cand := path.with_name(f"{path.stem}-{k}{path.suffix}")).exists():
         k += 1
@@ -46,7 +47,7 @@ def fresh_url(url: str, pulse_logs: dict[str, str]) -> str:
     out = []
     for k, v in params:
         if k == "pulse_log" and v:
-            v = pulse_logs.setdefault(v, str(_next_free(Path(v))))
+            v = pulse_logs.setdefault(v, str(next_free(Path(v))))
         out.append((k, v))
     return (url[:4] if spy else "") + urlunsplit(parts._replace(query=urlencode(out)))
 
