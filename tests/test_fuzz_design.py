@@ -21,6 +21,16 @@ ROOT = Path(__file__).resolve().parents[1]
 SEED = (ROOT / "designs" / "seed_single_disc.yaml").read_text()
 
 
+def _seed_reading(csv: str, which: str = "disc") -> str:
+    """SEED with its discs (which="disc") or its beam profile (which="profile") read from the CSV csv."""
+    if which == "disc":
+        return SEED.replace("    lattice: square\n    pitch: 50 um\n    shape: [1, 1]\n", f"    csv: {csv}\n")
+    return SEED.replace(
+        "profile: {model: annular, inner_diameter: 10 um, outer_diameter: 16 um, na: 0.32}",
+        f"profile: {{model: measured, csv: {csv}}}",
+    ).replace("diameter: 10 um, fluence: 100 mJ/cm^2", "fluence: 100 mJ/cm^2")
+
+
 def _bomb(levels: int = 9, fan: int = 10) -> str:
     names = [f"l{i}" for i in range(levels)]
     out = [f"{names[0]}: &{names[0]} [" + ",".join(["x"] * fan) + "]"]
@@ -73,11 +83,11 @@ CORPUS = {
     ),
     "shape-huge": (SEED.replace("shape: [1, 1]", "shape: [100000, 100000]"), "more than 20 million"),
     "csv-outside-folder": (
-        SEED.replace("    lattice: square\n    pitch: 50 um\n    shape: [1, 1]\n", "    csv: /etc/passwd\n"),
+        _seed_reading("/etc/passwd"),
         "outside the design's folder",
     ),
     "csv-parent-folder": (
-        SEED.replace("    lattice: square\n    pitch: 50 um\n    shape: [1, 1]\n", "    csv: ../x.csv\n"),
+        _seed_reading("../x.csv"),
         "outside the design's folder",
     ),
 }
@@ -105,9 +115,7 @@ def test_csv_in_design_folder_still_reads(tmp_path, monkeypatch):
     sub = tmp_path / "data"
     sub.mkdir()
     (sub / "pos.csv").write_text("x_um,y_um,diameter_um\n0,0,10\n")
-    text = SEED.replace(
-        "    lattice: square\n    pitch: 50 um\n    shape: [1, 1]\n", "    csv: data/pos.csv\n"
-    )
+    text = _seed_reading("data/pos.csv")
     (tmp_path / "d.yaml").write_text(text)
     from fabplan.design.expand import expand
 
@@ -125,7 +133,7 @@ def test_symlink_out_of_folder_is_refused(tmp_path):
     (tmp_path / "d").mkdir()
     (tmp_path / "secret.csv").write_text("x_um,y_um\n0,0\n")
     (tmp_path / "d" / "link.csv").symlink_to(tmp_path / "secret.csv")
-    text = SEED.replace("    lattice: square\n    pitch: 50 um\n    shape: [1, 1]\n", "    csv: link.csv\n")
+    text = _seed_reading("link.csv")
     (tmp_path / "d" / "d.yaml").write_text(text)
     with pytest.raises(ProblemsError, match="outside"):
         load_design(tmp_path / "d" / "d.yaml")
@@ -137,13 +145,7 @@ def test_non_utf8_csv_named_by_design_is_located(tmp_path, which):
     from fabplan.design.expand import expand
 
     (tmp_path / "f.csv").write_bytes(b"x_um,y_um,r_um,intensity\n0,0,0,1\n1,1,caf\xe9,1\n")
-    if which == "disc":
-        text = SEED.replace("    lattice: square\n    pitch: 50 um\n    shape: [1, 1]\n", "    csv: f.csv\n")
-    else:
-        text = SEED.replace(
-            "profile: {model: annular, inner_diameter: 10 um, outer_diameter: 16 um, na: 0.32}",
-            "profile: {model: measured, csv: f.csv}",
-        ).replace("diameter: 10 um, fluence: 100 mJ/cm^2", "fluence: 100 mJ/cm^2")
+    text = _seed_reading("f.csv", which)
     (tmp_path / "d.yaml").write_text(text)
     with pytest.raises(UserError) as exc:
         design = load_design(tmp_path / "d.yaml")
@@ -208,10 +210,7 @@ def test_limits_are_far_beyond_real_designs():
 def test_measured_profile_of_absurd_extent_is_refused(tmp_path, capsys):
     # r up to 1e9 um: the 5 nm interpolation grid tried to allocate 1.46 TiB (a traceback)
     (tmp_path / "f.csv").write_text("r_um,intensity\n0,0\n5,1\n1e9,0\n")
-    text = SEED.replace(
-        "profile: {model: annular, inner_diameter: 10 um, outer_diameter: 16 um, na: 0.32}",
-        "profile: {model: measured, csv: f.csv}",
-    ).replace("diameter: 10 um, fluence: 100 mJ/cm^2", "fluence: 100 mJ/cm^2")
+    text = _seed_reading("f.csv", "profile")
     code, err = _validate(tmp_path, text, capsys)
     assert code == 2 and "at most 1000 um" in err and "Traceback" not in err, err
 
@@ -227,13 +226,7 @@ def test_hostile_csv_named_by_design_is_one_bounded_line(tmp_path, capsys, which
     (tmp_path / "f.csv").write_text(
         ("x_um,y_um,diameter_um\n" if which == "disc" else "r_um,intensity,x\n") + body
     )
-    if which == "disc":
-        text = SEED.replace("    lattice: square\n    pitch: 50 um\n    shape: [1, 1]\n", "    csv: f.csv\n")
-    else:
-        text = SEED.replace(
-            "profile: {model: annular, inner_diameter: 10 um, outer_diameter: 16 um, na: 0.32}",
-            "profile: {model: measured, csv: f.csv}",
-        ).replace("diameter: 10 um, fluence: 100 mJ/cm^2", "fluence: 100 mJ/cm^2")
+    text = _seed_reading("f.csv", which)
     code, err = _validate(tmp_path, text, capsys)
     assert code == 2 and "Traceback" not in err and len(err) < 500 and "f.csv" in err, err[:600]
 
@@ -242,9 +235,7 @@ def test_far_disc_in_csv_is_refused_by_plan_too(tmp_path, capsys):
     from fabplan.cli import main
 
     (tmp_path / "pos.csv").write_text("x_um,y_um,diameter_um\n1e308,0,10\n40,0,10\n")
-    (tmp_path / "d.yaml").write_text(
-        SEED.replace("    lattice: square\n    pitch: 50 um\n    shape: [1, 1]\n", "    csv: pos.csv\n")
-    )
+    (tmp_path / "d.yaml").write_text(_seed_reading("pos.csv"))
     assert main(["plan", str(tmp_path / "d.yaml"), "-o", str(tmp_path / "p")]) == 2
     err = capsys.readouterr().err
     assert "beyond 1 m" in err and "Traceback" not in err, err
