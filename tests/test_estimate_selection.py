@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from exec_designs import lattice_design
+from exec_designs import SLOW_MOTION, lattice_design
 
 from fabplan.cli import main
 from fabplan.design import load_design, loads_design
@@ -25,7 +25,6 @@ from fabplan.planning.plan import Plan
 
 ROOT = Path(__file__).resolve().parents[1]
 PARTS = ("total_s", "moves_s", "settle_s", "pulses_s", "attenuator_s", "turnarounds_s")
-MOTION = "{velocity: 20 mm/s, acceleration: 1 m/s^2, jerk: 100 m/s^3}"
 
 
 def _lattice(mode: str, rows: int = 4, cols: int = 6) -> Plan:
@@ -33,7 +32,8 @@ def _lattice(mode: str, rows: int = 4, cols: int = 6) -> Plan:
 
 
 def _only_these(plan: Plan, seqs: np.ndarray, mode: str) -> Plan:
-    """The independent route: a design of just these discs (sample positions), fired as listed."""
+    """The independent route: a design of just these discs (sample positions), fired as listed, with
+    the lattice's own motion (`_lattice` plans `lattice_design` at SLOW_MOTION)."""
     s = plan.shots
     discs = "\n".join(f"      - {{x: {float(s.sample_x_um[k])!r}, y: {float(s.sample_y_um[k])!r}}}" for k in seqs.tolist())
     text = f"""schema_version: 1
@@ -56,7 +56,7 @@ arrays:
 process:
   mode: {mode}
   ordering: as-listed
-  motion: {MOTION}
+  motion: {SLOW_MOTION}
 """
     return build_plan(loads_design(text))
 
