@@ -111,6 +111,7 @@ def _seeds(tmp: Path) -> dict:
 
     sys.path.insert(0, str(ROOT / "tests"))
     from exec_designs import lattice_design
+    from test_fuzz_calibrate import GOOD as GOOD_DOSE_CSV
 
     def run_cli(*argv):
         from fabplan.cli import main
@@ -135,19 +136,7 @@ def _seeds(tmp: Path) -> dict:
             raise exc
 
     design = (ROOT / "designs" / "hex_sweep.yaml").read_bytes()
-    dose = b"fluence_mj_cm2,pulses,diameter_um\n" + b"".join(
-        f"{f},{n},{d}\n".encode()
-        for f, n, d in [
-            (50, 1, 4.1),
-            (80, 1, 6.0),
-            (120, 1, 7.3),
-            (60, 2, 5.2),
-            (90, 2, 6.6),
-            (150, 5, 8.4),
-            (40, 1, ""),
-            (30, 5, ""),
-        ]
-    )
+    dose = GOOD_DOSE_CSV.encode()  # the calibrate fuzz test's valid file: both mutate one seed
     manifest = b"disc_id,fluence_uj_cm2,spectrum,integration_s,resolution_nm\n" + b"".join(
         f"A-r00c{i:02d},{i + 1} uJ/cm^2,s{i}.csv,1,0.1\n".encode() for i in range(8)
     )
