@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from fabplan import __version__
+from fabplan.attenuator import percent_energy_uj
 from fabplan.errors import UserError, summarize_ids
 from fabplan.execute.context import ENERGY_REL_TOLERANCE, Context, Options, RunStopped, ShotFailed, Stats
 from fabplan.execute.control import RunControl, RunHooks, RunState, StopNow
@@ -190,7 +191,7 @@ def _check_percent_calibration(plan, laser, settle_s: float = 5.0) -> None:
         e_now = float(laser.pulse_energy_uj())
         if not (math.isfinite(e_now) and e_now > 0 and pct > off):
             return
-        expected = e100 * (pct - off) / (100.0 - off)
+        expected = float(percent_energy_uj(pct, e100, off))  # the design's forward model
         if abs(e_now / expected - 1.0) <= ENERGY_REL_TOLERANCE or time.monotonic() >= deadline:
             break
         time.sleep(0.05)
