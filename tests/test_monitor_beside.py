@@ -23,7 +23,8 @@ import pytest
 from fabplan.errors import UserError
 from fabplan.monitor.server import monitor_cpus, start_beside
 from tests.monitor_journals import write_journal
-from tests.test_monitor_server import _Receiver, get, wait_for
+from tests.test_monitor_server import _Receiver, get
+from tests.waiting import wait_for
 
 pytest.importorskip("uvicorn")
 
@@ -117,3 +118,32 @@ def test_monitor_cpus_knob(tmp_path, monkeypatch):
     monkeypatch.setenv("FABPLAN_MONITOR_CPUS", "zero")
     with pytest.raises(UserError, match="FABPLAN_MONITOR_CPUS"):
         start_beside(p)  # refused before a child or a socket exists
+
+
+def test_usual_port_taken_means_any_free_one(tmp_path):
+    """`run --monitor` without --monitor-port: the usual port, or any free one when another run's
+    monitor holds it; a port asked for explicitly and taken is a user error, not a silent other port."""
+    import socket
+
+    from fabplan.monitor.server import DEFAULT_PORT
+
+    p = tmp_path / "run.jsonl"
+    write_journal(p, n=20)
+    holder = socket.socket()
+    holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        holder.bind(("127.0.0.1", DEFAULT_PORT))
+        holder.listen(1)
+    except OSError:
+        pass  # someone else holds it already: the same situation
+    try:
+        mon = start_beside(p, port=None)
+        try:
+            assert not mon.url.endswith(f":{DEFAULT_PORT}/")
+            assert get(mon.url + "api/state")[0] == 200
+        finally:
+            mon.stop()
+        with pytest.raises(UserError, match=f"--port {DEFAULT_PORT}"):
+            start_beside(p, port=DEFAULT_PORT)
+    finally:
+        holder.close()

@@ -57,7 +57,7 @@ def _handler(args) -> int:
 
     def ready(url: str, tok: str | None) -> None:
         if args.parent is not None:  # a child beside a run: one machine-readable line
-            print(f"{READY}{url}{' ' + tok if tok and not os.environ.get(TOKEN_ENV) else ''}", flush=True)
+            print(f"{READY}{url}", flush=True)  # the run bound the socket and chose the token: it knows both
             return
         print(f"monitor: {url}  (journal {args.journal}; Ctrl+C to stop)", flush=True)
         if tok:

@@ -19,15 +19,14 @@ from typing import Any
 
 log = logging.getLogger("fabplan.execute")
 
-PREFERRED_PORT = 8765
-
-
 def add_flags(p: argparse.ArgumentParser) -> None:
+    from fabplan.monitor.server import DEFAULT_PORT  # standard library only: cheap at parser build
+
     g = p.add_argument_group("watching the run")
     g.add_argument("--monitor", action="store_true",
                    help="serve the live monitor page beside the run and print its address (fabplan monitor)")
     g.add_argument("--monitor-port", type=int, metavar="N",
-                   help=f"port for --monitor (default {PREFERRED_PORT}, or any free port when taken)")
+                   help=f"port for --monitor (default {DEFAULT_PORT}, or any free port when taken)")
     g.add_argument("--monitor-host", default="127.0.0.1", metavar="HOST",
                    help="address for --monitor (default 127.0.0.1; another needs the token it prints)")
     g.add_argument("--notify", action="append", default=[], metavar="URL",
@@ -124,17 +123,11 @@ def _watching(args, session, journal: Path, info: dict[str, Any]) -> Iterator[No
 
 
 def _start_child(args, journal: Path, log_file: Path):
-    from fabplan.errors import UserError
     from fabplan.monitor.server import start_beside
 
-    kw = dict(serve_page=bool(args.monitor), host=args.monitor_host, notify=list(args.notify or []),
-              stall_s=args.stall_after, log_file=log_file, wait=False)  # the run never waits for its monitor
-    if args.monitor_port is not None:
-        return start_beside(journal, port=args.monitor_port, **kw)
-    try:
-        return start_beside(journal, port=PREFERRED_PORT, **kw)
-    except UserError:  # the usual port is taken (another run's monitor): any free one
-        return start_beside(journal, port=0, **kw)
+    return start_beside(journal, serve_page=bool(args.monitor), host=args.monitor_host, port=args.monitor_port,
+                        notify=list(args.notify or []), stall_s=args.stall_after, log_file=log_file,
+                        wait=False)  # the run never waits for its monitor
 
 
 def state_logger(old, new, reason: str) -> None:

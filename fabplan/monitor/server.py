@@ -54,6 +54,13 @@ def monitor_cpus(spec: str | None = None) -> set[int] | None:
     return cpus
 
 
+def token_for(host: str, token: str | None) -> str | None:
+    """The token to require: the one given, or a new one when serving beyond this machine (never without)."""
+    if token or is_loopback(host):
+        return token
+    return secrets.token_urlsafe(18)
+
+
 def is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
@@ -105,8 +112,7 @@ def serve(journal: str | os.PathLike, *, host: str = "127.0.0.1", port: int = DE
     from fabplan.monitor.pause import request_pause
     from fabplan.monitor.state import Monitor
 
-    if not is_loopback(host) and not token:
-        token = secrets.token_urlsafe(18)  # serving beyond this machine: never without a token
+    token = token_for(host, token)
     monitor = Monitor(journal, stall_s=stall_s)
     notifier = _notifier(monitor, notify, baseline_bytes)
     if sock is None:
@@ -249,16 +255,18 @@ def web_stack_missing() -> bool:
     return any(importlib.util.find_spec(m) is None for m in ("starlette", "uvicorn"))
 
 
-def start_beside(journal: str | os.PathLike, *, serve_page: bool = True, host: str = "127.0.0.1", port: int = 0,
+def start_beside(journal: str | os.PathLike, *, serve_page: bool = True, host: str = "127.0.0.1",
+                 port: int | None = 0,
                  token: str | None = None, notify: list[str] | None = None, stall_s: float = 60.0,
                  log_file: str | os.PathLike | None = None, wait: bool = True, timeout_s: float = 60.0) -> Beside:
     """Start `fabplan monitor` on `journal` as a child of this process.
 
     The socket is bound here, so the address is known (and printable) before the child has even
-    imported its web stack; connections wait in the listen queue meanwhile. `wait=False` returns at
-    once (a run does not wait for its monitor); `wait=True` returns once the child serves."""
+    imported its web stack; connections wait in the listen queue meanwhile. `port=None`: the usual
+    port, or any free one when another run's monitor has it. `wait=False` returns at once (a run does
+    not wait for its monitor); `wait=True` returns once the child serves."""
     journal = Path(journal).resolve()
-    monitor_cpus()  # a bad $FABPLAN_MONITOR_CPUS is refused before anything starts
+    cpus = monitor_cpus()  # a bad $FABPLAN_MONITOR_CPUS is refused before anything starts
     if serve_page and web_stack_missing():
         raise UserError('the monitor needs its web stack: pip install "fabplan[monitor]"')
     try:
@@ -267,12 +275,15 @@ def start_beside(journal: str | os.PathLike, *, serve_page: bool = True, host: s
         baseline = 0
     sock = None
     if serve_page:
-        sock = bind(host, port)
-        if not is_loopback(host) and not token:
-            token = secrets.token_urlsafe(18)  # serving beyond this machine: never without a token
-    cmd = [sys.executable, "-m", "fabplan.cli.cmd_monitor", "monitor", str(journal),
-           "--host", host, "--port", str(port), "--parent", str(os.getpid()), "--stall-after", str(stall_s),
-           "--baseline-bytes", str(baseline)]
+        try:
+            sock = bind(host, DEFAULT_PORT if port is None else port)
+        except UserError:
+            if port is not None:
+                raise
+            sock = bind(host, 0)
+        token = token_for(host, token)
+    cmd = [sys.executable, "-m", "fabplan.cli.cmd_monitor", "monitor", str(journal), "--host", host,
+           "--parent", str(os.getpid()), "--stall-after", str(stall_s), "--baseline-bytes", str(baseline)]
     if sock is not None:
         cmd += ["--fd", str(sock.fileno())]
     else:
@@ -292,7 +303,6 @@ def start_beside(journal: str | os.PathLike, *, serve_page: bool = True, host: s
         url = None if sock is None else url_of(sock)
         if sock is not None:
             sock.close()  # the child holds its own copy
-    cpus = monitor_cpus()
     if cpus is not None and hasattr(os, "sched_setaffinity"):
         with contextlib.suppress(OSError):  # now, not once it has imported its web stack on the run's CPU
             os.sched_setaffinity(proc.pid, cpus)
