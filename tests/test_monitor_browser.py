@@ -10,7 +10,6 @@ import json
 import subprocess
 import sys
 import threading
-import time
 import urllib.request
 
 import pytest
@@ -19,20 +18,11 @@ from fabplan.execute.journal import read_journal
 from fabplan.execute.pulselog import read_pulse_log
 from fabplan.monitor import browser
 from tests.exec_designs import lattice_design
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.skipif(browser.available() is not None, reason=str(browser.available()))
 
 ROWS, COLS = 50, 60
-
-
-def wait_for(cond, timeout_s: float = 60.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        got = cond()
-        if got:
-            return got
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def _count(driver, name: str) -> int:

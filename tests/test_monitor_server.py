@@ -18,18 +18,9 @@ from fabplan.execute.journal import Journal
 from fabplan.monitor.pause import request_file
 from fabplan.monitor.server import is_loopback, start_beside
 from tests.monitor_journals import write_journal
+from tests.waiting import wait_for
 
 pytest.importorskip("uvicorn")
-
-
-def wait_for(cond, timeout_s: float = 30.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        got = cond()
-        if got:
-            return got
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def get(url: str, token: str | None = None, data: bytes | None = None, headers: dict | None = None):

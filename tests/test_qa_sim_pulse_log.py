@@ -14,12 +14,12 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 from exec_designs import lattice_design
+from waiting import wait_for
 
 from fabplan.cli import main
 from fabplan.execute.journal import FIRED, read_journal
@@ -97,16 +97,6 @@ def _read_json_block(stream) -> dict:
     raise AssertionError(f"no JSON from the emulator: {text!r}")
 
 
-def _wait(cond, timeout_s: float, what: str):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        got = cond()
-        if got:
-            return got
-        time.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def test_sigkilled_emulator_keeps_every_confirmed_pulse(tmp_path):
     """kill -9 the emulator while a real run fires: every shot the journal holds as fired is in the log."""
     design = tmp_path / "big.yaml"
@@ -127,7 +117,7 @@ def test_sigkilled_emulator_keeps_every_confirmed_pulse(tmp_path):
                 return False
             return (read_journal(journal).state == FIRED).sum() >= 20
 
-        _wait(fired_enough, 120, "20 fired shots in the journal")
+        wait_for(fired_enough, 120, "20 fired shots in the journal")
         os.kill(emu.pid, signal.SIGKILL)
         emu.wait(timeout=10)
         run.wait(timeout=120)  # the run loses its devices and stops
