@@ -15,8 +15,9 @@ if TYPE_CHECKING:
 def load_and_expand(path: str):
     """Load, expand, layout-check and shot-verify a design (raises ProblemsError with every problem).
 
-    Returns (design, discs, diameters): each disc's target diameter, or the beam model's prediction
-    where the design gives only a fluence."""
+    Returns (design, discs, diameters, beam): each disc's target diameter, or the beam model's
+    prediction where the design gives only a fluence, and the design's beam model."""
+    from fabplan.beam import make_beam
     from fabplan.design import expand, load_design
     from fabplan.design.layout import layout_problems
 
@@ -25,17 +26,16 @@ def load_and_expand(path: str):
     problems = layout_problems(design, discs)
     if problems:
         raise ProblemsError(problems)
-    return design, discs, _verify_shots(design, discs)
+    beam = make_beam(design)
+    return design, discs, _verify_shots(design, discs, beam), beam
 
 
-def _verify_shots(design, discs) -> np.ndarray:
+def _verify_shots(design, discs, beam) -> np.ndarray:
     """The planner's shot verification (trenches vs neighbours, reachable diameters, damage,
     energies, travel), so `validate` never calls a design valid that `plan` rejects."""
-    from fabplan.beam import make_beam
     from fabplan.planning.shots import make_raw_shots
     from fabplan.planning.verify import PlanViolations, verify_shots
 
-    beam = make_beam(design)
     raw = make_raw_shots(design, discs, beam)
     violations = verify_shots(design, raw, discs.ids, beam)
     if violations:
@@ -56,7 +56,7 @@ def _validate(args: argparse.Namespace) -> int:
     from fabplan.design.summary import design_summary, format_summary
 
     try:
-        design, discs, diameters = load_and_expand(args.design)
+        design, discs, diameters, beam = load_and_expand(args.design)
     except ProblemsError as exc:
         if args.json:  # scripts get the problems on stdout too; the lines still go to stderr, exit 2
             print_json(problems_json(exc))
@@ -77,10 +77,9 @@ def _validate(args: argparse.Namespace) -> int:
     if by_fluence.any():
         summary["predicted_diameter_um"] = [float(diameters[by_fluence].min()), float(diameters[by_fluence].max())]
     summary["wgm"] = public(wgm)
-    from fabplan.beam import make_beam
     from fabplan.beam.base import format_fluence_definition
 
-    summary["fluence_definition"] = make_beam(design).fluence_definition_info()  # what F numbers mean
+    summary["fluence_definition"] = beam.fluence_definition_info()  # what F numbers mean
     if args.json:
         print_json(summary)
     else:
