@@ -71,8 +71,8 @@ def sample_map(ax: Any, x: np.ndarray, y: np.ndarray, c: np.ndarray | None = Non
     ok = np.isfinite(x) & np.isfinite(y)
     xe = np.linspace(x[ok].min(), x[ok].max() + 1e-9, bins + 1)
     ye = np.linspace(y[ok].min(), y[ok].max() + 1e-9, bins + 1)
-    counts, _, _ = np.histogram2d(x[ok], y[ok], bins=(xe, ye))
     if c is None:
+        counts, _, _ = np.histogram2d(x[ok], y[ok], bins=(xe, ye))
         img = np.where(counts > 0, counts, np.nan)
         return ax.pcolormesh(xe, ye, img.T, cmap="Greys", vmin=0, rasterized=True, label=label)
     cv = np.asarray(c, float)[ok]
@@ -87,17 +87,10 @@ def sample_map(ax: Any, x: np.ndarray, y: np.ndarray, c: np.ndarray | None = Non
 def fraction_map(ax: Any, x: np.ndarray, y: np.ndarray, selected: np.ndarray, bins: int = 200,
                  cmap: str = "Greens") -> Any:
     """Fraction of the discs in each bin that are `selected` (e.g. fired), 0..1: uniform where the
-    whole area is done, with no moire from how many disc rows happen to fall in a bin."""
-    x = np.asarray(x, float)
-    y = np.asarray(y, float)
-    ok = np.isfinite(x) & np.isfinite(y)
-    xe = np.linspace(x[ok].min(), x[ok].max() + 1e-9, bins + 1)
-    ye = np.linspace(y[ok].min(), y[ok].max() + 1e-9, bins + 1)
-    total, _, _ = np.histogram2d(x[ok], y[ok], bins=(xe, ye))
-    sel, _, _ = np.histogram2d(x[ok & selected], y[ok & selected], bins=(xe, ye))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        img = np.where(total > 0, sel / total, np.nan)
-    return ax.pcolormesh(xe, ye, img.T, cmap=cmap, vmin=0.0, vmax=1.0, rasterized=True)
+    whole area is done, with no moire from how many disc rows happen to fall in a bin: the binned
+    mean of `selected` as 0/1, at any number of discs."""
+    c = np.asarray(selected, dtype=bool).astype(float)
+    return sample_map(ax, x, y, c, cmap=cmap, vmin=0.0, vmax=1.0, max_points=0, bins=bins)
 
 
 def legend_clear(ax: Any, **kwargs: Any) -> Any:

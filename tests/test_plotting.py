@@ -81,3 +81,37 @@ def test_dry_run_report_is_in_fabrication_time(tmp_path):
     text = svg.read_text()
     assert "emulated fabrication time since first pulse (s)" in text
     assert "wall time" not in text and "fired 1" in text
+
+
+def test_binned_maps_hold_the_mean_per_bin():
+    """The binned image's values against scipy.stats.binned_statistic_2d (an independent binning) on
+    the same edges: the mean of c per bin for sample_map, the fraction selected for fraction_map, the
+    disc count without c; empty bins are NaN."""
+    from scipy.stats import binned_statistic_2d
+
+    from fabplan.plotting import fraction_map
+
+    rng = np.random.default_rng(5)
+    x, y = rng.uniform(0, 3000, 30_000), rng.uniform(-500, 500, 30_000)
+    x[:5000] *= 0.2  # a dense strip ...
+    x[(x > 1000) & (x < 1400)] += 1000  # ... and a band of empty bins
+    c = np.hypot(x, y)
+    c[::97] = np.nan  # discs without a value count in no bin's mean
+    sel = rng.uniform(size=x.size) < 0.3
+    edges = [np.linspace(v.min(), v.max() + 1e-9, 41) for v in (x, y)]
+    fig, ax = plt.subplots()
+    good = np.isfinite(c)
+    count = binned_statistic_2d(x, y, None, "count", bins=edges).statistic
+    for got, want in (
+        (sample_map(ax, x, y, c, bins=40), binned_statistic_2d(x[good], y[good], c[good], "mean", bins=edges).statistic),
+        (fraction_map(ax, x, y, sel, bins=40), binned_statistic_2d(x, y, sel.astype(float), "mean", bins=edges).statistic),
+        (sample_map(ax, x, y, bins=40), np.where(count > 0, count, np.nan)),
+    ):
+        assert np.isnan(want).any() and np.isfinite(want).any()
+        g = np.ma.filled(got.get_array().astype(float), np.nan).reshape(want.T.shape)
+        np.testing.assert_allclose(g, want.T, rtol=1e-12, equal_nan=True)
+    plt.close(fig)
+    fig, ax = plt.subplots()
+    m = fraction_map(ax, x[:10], y[:10], sel[:10], bins=4)  # binned at any size: a fraction, not markers
+    assert type(m).__name__ == "QuadMesh" and np.nanmax(m.get_array()) <= 1.0
+    plt.close(fig)
