@@ -102,3 +102,26 @@ def test_fly_dry_run_at_the_design_rate_places_every_pulse(tmp_path, capsys):
     assert any(c.startswith("fly rows need up to") and "the laser gives 1 kHz" in c for c in checks), checks
     t = read_pulse_log(tmp_path / "j.pulses.csv")[:, 0]
     assert np.all(np.diff(t) >= 1e-3 - 5e-6 - 1e-9)
+
+
+def test_fly_rate_check_counts_only_rows_with_shots_to_fire():
+    """Only the rows this run fires must fit the laser: a fast row left out by the selection is no
+    reason to refuse, one selected shot of it (its first or last) is. Rows: seqs 0-3 at 1 kHz of
+    triggers (20 mm/s over 20 um), 4-7 at 4 kHz (80 mm/s); the laser set to 2 kHz."""
+    from types import SimpleNamespace
+
+    from fabplan.execute.preflight import PreflightError, PreflightReport, check_fly_rate
+
+    lines = [{"first_seq": 0, "last_seq": 3, "velocity_um_s": 2e4, "pitch_um": 20.0},
+             {"first_seq": 4, "last_seq": 7, "velocity_um_s": -8e4, "pitch_um": 20.0}]
+    plan = SimpleNamespace(lines=lines, shots=np.zeros(8))
+
+    def check(todo):
+        report = PreflightReport(devices={"laser_setting": {"output_frequency_hz": 2000.0}})
+        check_fly_rate(plan, np.asarray(todo, np.int64), "fly", report)
+        return report.checks
+
+    assert check([0, 3]) == ["fly rows need up to 1 kHz of pulses; the laser gives 2 kHz"]
+    for todo in ([4], [7], [0, 1, 2, 3, 4, 5, 6, 7]):
+        with pytest.raises(PreflightError, match=r"every 250 us \(rows at up to 4 kHz"):
+            check(todo)

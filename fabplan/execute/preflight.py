@@ -199,10 +199,12 @@ def check_fly_rate(plan, todo: np.ndarray, mode: str, report: PreflightReport) -
     f_out = (report.devices.get("laser_setting") or {}).get("output_frequency_hz")
     if mode != "fly" or not plan.lines or not len(todo) or not (isinstance(f_out, (int, float)) and f_out > 0):
         return
-    todo_set = set(np.asarray(todo).tolist())
+    marks = np.zeros(len(plan.shots) + 1, bool)
+    marks[np.asarray(todo, np.int64) + 1] = True
+    chosen = np.cumsum(marks)  # chosen[k]: shots to fire among seqs 0 .. k-1
     need = [abs(float(ln["velocity_um_s"]) / float(ln["pitch_um"])) for ln in plan.lines
             if ln.get("first_seq") is not None and float(ln.get("pitch_um") or 0.0) != 0.0
-            and any(s in todo_set for s in range(int(ln["first_seq"]), int(ln["last_seq"]) + 1))]
+            and chosen[int(ln["last_seq"]) + 1] > chosen[int(ln["first_seq"])]]
     if not need:
         return
     worst = max(need)
