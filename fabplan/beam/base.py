@@ -17,6 +17,7 @@ thresholds, broadcasting, de-duplication (a 250,000-disc array usually has a few
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -161,16 +162,8 @@ class BeamModel(ABC):
         self.incubation_exponent = float(incubation_exponent)
         self.damage_fluence_mj_cm2 = None if damage_fluence_mj_cm2 is None else float(damage_fluence_mj_cm2)
         self.max_pulse_energy_uj = None if max_pulse_energy_uj is None else float(max_pulse_energy_uj)
-        if fluence_definition not in FLUENCE_DEFINITIONS:
-            raise UserError(
-                f"unknown fluence definition {fluence_definition!r} (expected {', '.join(FLUENCE_DEFINITIONS)})"
-            )
+        self._check_definition(fluence_definition)
         self.fluence_definition = str(fluence_definition)
-        if fluence_definition == "geometric-annulus" and self.geometric_area_um2() is None:
-            raise UserError(
-                f"fluence definition 'geometric-annulus' needs an annular beam (this is {self.model!r}); "
-                "use 'peak' or 'ring-fwhm-average'"
-            )
 
     # ---- what a subclass provides -------------------------------------------------------------
     @abstractmethod
@@ -226,22 +219,30 @@ class BeamModel(ABC):
         """A_def with pulse energy = F * A_def, F a fluence in this beam's `fluence_definition`."""
         return self.fluence_area_for(self.fluence_definition)
 
-    def fluence_area_for(self, definition: str) -> float:
-        """A_def of any definition for this beam's shape (UserError naming the known ones otherwise)."""
-        d = definition
-        if d not in FLUENCE_DEFINITIONS:
-            raise UserError(f"unknown fluence definition {d!r} (expected {', '.join(FLUENCE_DEFINITIONS)})")
-        if d == "peak":
-            return self.effective_area_um2
-        if d == "ring-fwhm-average":
-            return self.effective_area_um2 / self._cached("_fwhm_mean", self.ring_fwhm_mean)
-        area = self.geometric_area_um2()
-        if area is None:
+    def _check_definition(self, definition: str) -> None:
+        """UserError for an unknown definition, or one this beam has no area for."""
+        if definition not in FLUENCE_DEFINITIONS:
+            raise UserError(
+                f"unknown fluence definition {definition!r} (expected {', '.join(FLUENCE_DEFINITIONS)})"
+            )
+        if definition == "geometric-annulus" and self.geometric_area_um2() is None:
             raise UserError(
                 f"fluence definition 'geometric-annulus' needs an annular beam (this is {self.model!r}); "
                 "use 'peak' or 'ring-fwhm-average'"
             )
-        return area
+
+    @cached_property
+    def _fwhm_mean(self) -> float:
+        return float(self.ring_fwhm_mean())
+
+    def fluence_area_for(self, definition: str) -> float:
+        """A_def of any definition for this beam's shape (UserError naming the known ones otherwise)."""
+        self._check_definition(definition)
+        if definition == "peak":
+            return self.effective_area_um2
+        if definition == "ring-fwhm-average":
+            return self.effective_area_um2 / self._fwhm_mean
+        return self.geometric_area_um2()
 
     def convert_fluence(self, fluence_mj_cm2, from_definition: str, to_definition: str | None = None) -> np.ndarray:
         """The same pulse's fluence in another definition: F_to = F_from A_from / A_to (E is the same).
@@ -259,11 +260,6 @@ class BeamModel(ABC):
         if from_definition == to:
             return f
         return f * (self.fluence_area_for(from_definition) / self.fluence_area_for(to))
-
-    def _cached(self, name: str, fn) -> float:
-        if name not in self.__dict__:
-            self.__dict__[name] = float(fn())
-        return self.__dict__[name]
 
     def fluence_definition_info(self) -> dict[str, Any]:
         """What the design's fluence numbers mean, for validate/plan output and the plan header."""
