@@ -16,14 +16,13 @@ import os
 import threading
 import time
 import urllib.request
-from http.server import ThreadingHTTPServer
 
 import pytest
 
 from fabplan.errors import UserError
 from fabplan.monitor.server import monitor_cpus, start_beside
+from tests.monitor_http import WebhookReceiver, get
 from tests.monitor_journals import write_journal
-from tests.test_monitor_server import _Receiver, get
 from tests.waiting import wait_for
 
 pytest.importorskip("uvicorn")
@@ -79,21 +78,17 @@ def test_run_end_reaches_open_pages_at_once(tmp_path):
 def test_alerts_count_from_the_journal_as_the_run_found_it(tmp_path):
     """An old pause and old uncertain shots are not news; a pause written after the run started its
     monitor is, even when the child's first look comes after it."""
-    _Receiver.got = []
-    srv = ThreadingHTTPServer(("127.0.0.1", 0), _Receiver)
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-    hook = f"http://127.0.0.1:{srv.server_address[1]}/hook"
     p = tmp_path / "resumed.jsonl"
     write_journal(p, n=60)  # a pause, a failed session, uncertain shots: all before this session
     append(p, {"k": "session", "n": 2, "resume": True, "pid": os.getpid(), "to_fire": 5})
-    mon = start_beside(p, serve_page=False, notify=[hook], wait=False)
-    append(p, {"k": "event", "what": "pause", "message": "paused by the new session"})  # before the child looks
-    try:
-        wait_for(lambda: any(g[2]["event"] == "pause" for g in _Receiver.got), what="the new pause's alert")
-    finally:
-        mon.stop()
-        srv.shutdown()
-    got = [g[2] for g in _Receiver.got]
+    with WebhookReceiver() as hooks:
+        mon = start_beside(p, serve_page=False, notify=[hooks.url()], wait=False)
+        append(p, {"k": "event", "what": "pause", "message": "paused by the new session"})  # before the child looks
+        try:
+            wait_for(lambda: "pause" in hooks.events(), what="the new pause's alert")
+        finally:
+            mon.stop()
+    got = [g[2] for g in hooks.got]
     assert [g["event"] for g in got] == ["pause"], got
     assert "paused by the new session" in got[0]["text"]
 

@@ -5,11 +5,8 @@ local HTTP server (the standard library's, an independent receiver)."""
 from __future__ import annotations
 
 import json
-import threading
 import time
-import urllib.error
 import urllib.request
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -17,22 +14,11 @@ import pytest
 from fabplan.execute.journal import Journal
 from fabplan.monitor.pause import request_file
 from fabplan.monitor.server import is_loopback, start_beside
+from tests.monitor_http import WebhookReceiver, get
 from tests.monitor_journals import write_journal
 from tests.waiting import wait_for
 
 pytest.importorskip("uvicorn")
-
-
-def get(url: str, token: str | None = None, data: bytes | None = None, headers: dict | None = None):
-    h = dict(headers or {})
-    if token:
-        h["Authorization"] = f"Bearer {token}"
-    req = urllib.request.Request(url, data=data, headers=h, method="POST" if data is not None else "GET")
-    try:
-        with urllib.request.urlopen(req, timeout=10) as r:
-            return r.status, r.read()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read()
 
 
 @pytest.fixture
@@ -115,24 +101,7 @@ def test_pause_request_refused_when_the_run_is_over(tmp_path):
         mon.stop()
 
 
-class _Receiver(BaseHTTPRequestHandler):
-    got: list = []
-
-    def do_POST(self):  # noqa: N802 - http.server's name
-        n = int(self.headers.get("Content-Length", 0))
-        self.got.append((self.path, self.headers.get("Content-Type"), json.loads(self.rfile.read(n))))
-        self.send_response(204)
-        self.end_headers()
-
-    def log_message(self, *a):
-        pass
-
-
 def test_webhooks_on_pause_stall_uncertain_failure(tmp_path):
-    _Receiver.got = []
-    srv = ThreadingHTTPServer(("127.0.0.1", 0), _Receiver)
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-    hook = f"http://127.0.0.1:{srv.server_address[1]}/hooks/SECRET"
     p = tmp_path / "live.jsonl"
     from tests.monitor_journals import _header
 
@@ -141,28 +110,27 @@ def test_webhooks_on_pause_stall_uncertain_failure(tmp_path):
     j.intent(0, "A-r00c00", 0.0, 0.0, 0.0, 0.5, 1)
     j.fired(0, 0.0, 0.0, 0.0, 0.5)
     j.flush(durable=False)
-    mon = start_beside(p, serve_page=False, notify=[hook], stall_s=1.0,
-                       log_file=tmp_path / "mon.log")
-    events = lambda: [g[2]["event"] for g in _Receiver.got]  # noqa: E731
-    try:
-        wait_for(lambda: "stall" in events(), what="the stall alert")  # nothing written for > 1 s
-        j.write({"k": "event", "what": "pause", "message": "interrupted (Ctrl+C)"})
-        wait_for(lambda: "pause" in events(), what="the pause alert")
-        j.write({"k": "event", "what": "resume"})
-        j.write({"k": "unconfirmed", "seqs": [0], "reason": "laser interlock found open"})
-        wait_for(lambda: "uncertain" in events(), what="the first-uncertain alert")
-        j.write({"k": "end", "status": "failed", "message": "XPS: connection dropped"})
-        j.close()
-        wait_for(lambda: "failure" in events(), what="the failure alert")
-    finally:
-        mon.stop()
-        srv.shutdown()
-    by = {g[2]["event"]: g for g in _Receiver.got}
+    with WebhookReceiver() as hooks:
+        mon = start_beside(p, serve_page=False, notify=[hooks.url("/hooks/SECRET")], stall_s=1.0,
+                           log_file=tmp_path / "mon.log")
+        try:
+            wait_for(lambda: "stall" in hooks.events(), what="the stall alert")  # nothing written for > 1 s
+            j.write({"k": "event", "what": "pause", "message": "interrupted (Ctrl+C)"})
+            wait_for(lambda: "pause" in hooks.events(), what="the pause alert")
+            j.write({"k": "event", "what": "resume"})
+            j.write({"k": "unconfirmed", "seqs": [0], "reason": "laser interlock found open"})
+            wait_for(lambda: "uncertain" in hooks.events(), what="the first-uncertain alert")
+            j.write({"k": "end", "status": "failed", "message": "XPS: connection dropped"})
+            j.close()
+            wait_for(lambda: "failure" in hooks.events(), what="the failure alert")
+        finally:
+            mon.stop()
+    by = {g[2]["event"]: g for g in hooks.got}
     path, ctype, msg = by["failure"]
     assert path == "/hooks/SECRET" and ctype == "application/json"
     assert "connection dropped" in msg["text"] and msg["run_id"] == "r1" and msg["counts"]["uncertain"] == 1
     assert "resume_command" in msg
-    assert events().count("uncertain") == 1  # the first uncertain shot only
+    assert hooks.events().count("uncertain") == 1  # the first uncertain shot only
     log = (tmp_path / "mon.log").read_text()
     assert "SECRET" not in log  # webhook URLs are secrets: the log names the host only
 
@@ -190,19 +158,13 @@ def test_dry_run_notify_posts_the_failure(tmp_path, capsys):
     from fabplan.cli import main
     from tests.exec_designs import lattice_design
 
-    _Receiver.got = []
-    srv = ThreadingHTTPServer(("127.0.0.1", 0), _Receiver)
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-    hook = f"http://127.0.0.1:{srv.server_address[1]}/hook"
     d = tmp_path / "d.yaml"
     d.write_text(lattice_design("notify-test", "N", 3, 8))
-    try:
-        rc = main(["dry-run", str(d), "--journal", str(tmp_path / "j.jsonl"), "--json", "--notify", hook,
+    with WebhookReceiver() as hooks:
+        rc = main(["dry-run", str(d), "--journal", str(tmp_path / "j.jsonl"), "--json", "--notify", hooks.url(),
                    "--fault", "xps=drop@GroupMoveAbsolute#10"])
         assert rc == 1
-        wait_for(lambda: any(g[2]["event"] == "failure" for g in _Receiver.got), what="the failure webhook")
-    finally:
-        srv.shutdown()
-    msg = next(g[2] for g in _Receiver.got if g[2]["event"] == "failure")
+        wait_for(lambda: "failure" in hooks.events(), what="the failure webhook")
+    msg = next(g[2] for g in hooks.got if g[2]["event"] == "failure")
     assert "FAILED" in msg["text"] and msg["design"] == "notify-test"
     assert msg["resume_command"].startswith("fabplan dry-run --resume ")  # a dry run goes on on fresh emulators
