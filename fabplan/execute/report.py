@@ -253,7 +253,6 @@ def write_report(path: str | Path, state: JournalState, plan, title: str = "",
     ax.set_title("timeline")
     if len(state.sessions) > 1:
         legend_clear(ax)
-    ax.set_xlim(left=0.0)
     fig.suptitle(title or f"{state.header.get('design_name', '')} run {state.header.get('run_id', '')}")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
