@@ -78,12 +78,10 @@ def _disc(args: argparse.Namespace) -> int:
                       q_min=args.q_min, **common)
     # Leakage into the substrate: the lateral outside of a disc on glass is air above glass; the
     # substrate index bounds the leak (air alone gives Q_rad 1e37-1e47 at D = 10 um).
-    if isinstance(outside, str) and outside.lower() == "substrate":
-        q_sub = {(md.m, md.radial_order): md.q_rad for md in r.modes}
-    else:
-        rs = estimate_disc(d_um, outside="substrate", window_nm=window, max_radial_order=args.radial_orders,
-                           q_min=args.q_min, **common)
-        q_sub = {(md.m, md.radial_order): md.q_rad for md in rs.modes}
+    on_substrate = isinstance(outside, str) and outside.lower() == "substrate"
+    rs = r if on_substrate else estimate_disc(d_um, outside="substrate", window_nm=window,
+                                              max_radial_order=args.radial_orders, q_min=args.q_min, **common)
+    q_sub = {(md.m, md.radial_order): md.q_rad for md in rs.modes}
     unc = mode_uncertainty(r, t_sd, n_sd, common["material"], common["substrate"], outside, common["index_scale"])
     pred = predict_threshold(d_um, common["thickness_nm"], common["material"], common["substrate"],
                              roughness_nm=rough, spot_fwhm_um=spot, index_scale=common["index_scale"])
