@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from fabplan.errors import UserError
-from fabplan.lab.db import SCHEMA_VERSION, Connection, redact
+from fabplan.lab.db import SCHEMA_VERSION, Connection, from_blob, redact
 from fabplan.lab.queries import disc_filter, disc_rows, measurement_rows, where
 
 
@@ -83,7 +83,7 @@ def export_nexus(
     fits: dict[int, list[dict]] = {}
     for f in fit_rows(con, pattern, sample):
         fits.setdefault(f["series_id"], []).append(f)
-    axes = {int(r[0]): np.frombuffer(r[1], "<f4") for r in con.execute("SELECT id, wavelength_nm FROM axes")}
+    axes = {int(r[0]): from_blob(r[1]) for r in con.execute("SELECT id, wavelength_nm FROM axes")}
     design_yaml: dict[str, str] = {}
     out = Path(out)
     n_spectra = 0
@@ -155,7 +155,7 @@ def export_nexus(
                 g = e.create_group(f"spectrum_{k:03d}")
                 g.attrs.update({"NX_class": "NXdata", "signal": "counts", "axes": "wavelength",
                                 "wavelength_indices": 0})
-                _put(g, "counts", np.frombuffer(x["counts"], "<f4"), "counts")
+                _put(g, "counts", from_blob(x["counts"]), "counts")
                 _put(g, "wavelength", axes[x["axis_id"]], "nm")
                 _put(g, "pump_fluence", float(x["fluence_uj_cm2"]), "uJ/cm^2")
                 _put(g, "integration_time", x["integration_s"], "s")
