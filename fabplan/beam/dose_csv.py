@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from fabplan.beam.base import FLUENCE_DEFINITIONS
 from fabplan.errors import Problem, ProblemsError, UserError
 from fabplan.units import UnitError, parse_kind
 
@@ -113,11 +114,8 @@ def parse_dose_csv(text: str, source: str = "<input>") -> DoseData:
     idx = {
         name: header.index(name) for name in (energy or fluence)[:1] + pulses_col[:1] + diam_col[:1] + def_col[:1]
     }
-    from fabplan.beam.base import FLUENCE_DEFINITIONS
-
-    dose_col_name = (energy or fluence)[0]
-    named_peak = dose_col_name.strip().lower() in PEAK_NAMES
     dose_col, n_col, d_col = (energy or fluence)[0], pulses_col[0], diam_col[0]
+    named_peak = dose_col.strip().lower() in PEAK_NAMES
 
     if len(rows) - 1 > MAX_ROWS:
         raise UserError(
@@ -192,7 +190,7 @@ def parse_dose_csv(text: str, source: str = "<input>") -> DoseData:
                     f"(expected {', '.join(FLUENCE_DEFINITIONS)}, or empty)",
                 )
             elif cell and named_peak and cell != "peak":
-                bad(def_col[0], f"fluence definition {cell!r} but the dose column {dose_col_name!r} is a peak fluence")
+                bad(def_col[0], f"fluence definition {cell!r} but the dose column {dose_col!r} is a peak fluence")
             fdef = cell or fdef
         if ok:
             defs.append(fdef)
@@ -217,7 +215,7 @@ def parse_dose_csv(text: str, source: str = "<input>") -> DoseData:
         diameter_um=np.array(diam, dtype=float),
         line=np.array(where, dtype=np.int64),
         definition=np.array(defs, dtype=object) if (def_col or named_peak) else None,
-        dose_column=dose_col_name,
+        dose_column=dose_col,
     )
 
 
