@@ -152,20 +152,14 @@ class RunModel:
         if k == "intent" and isinstance(seq, int) and 0 <= seq < self.n:
             self.state[seq] = UNCERTAIN
             self.intent_count[seq] += 1
-            self.target[seq] = (_num(rec.get("x")), _num(rec.get("y")), _num(rec.get("z")))
-            self.planned_e[seq] = _num(rec.get("e"))
-            self.t_intent[seq] = _num(t)
+            self._numbers(seq, rec)
             self.off_intent[seq] = offset
-            self.have_intent[seq] = True
             self.last_seq = seq
         elif k == "fired" and isinstance(seq, int) and 0 <= seq < self.n:
             self.state[seq] = FIRED
             self.fire_count[seq] += 1
-            self.encoder[seq] = (_num(rec.get("ex")), _num(rec.get("ey")), _num(rec.get("ez")))
-            self.energy[seq] = _num(rec.get("e"))
-            self.t_fired[seq] = _num(t)
+            self._numbers(seq, rec)
             self.off_fired[seq] = offset
-            self.have_fired[seq] = True
             self.fired_order.append(np.array([seq], np.int64))
         elif k == "not_fired" and isinstance(seq, int) and 0 <= seq < self.n:
             if self.state[seq] == UNCERTAIN:
@@ -266,17 +260,21 @@ class RunModel:
                     rec = json.loads(line)
                 except ValueError:
                     continue
-                if not isinstance(rec, dict) or rec.get("k") != kind:
-                    continue
-                if kind == "intent":
-                    self.target[s_] = (_num(rec.get("x")), _num(rec.get("y")), _num(rec.get("z")))
-                    self.planned_e[s_] = _num(rec.get("e"))
-                    self.t_intent[s_] = _num(rec.get("t"))
-                else:
-                    self.encoder[s_] = (_num(rec.get("ex")), _num(rec.get("ey")), _num(rec.get("ez")))
-                    self.energy[s_] = _num(rec.get("e"))
-                    self.t_fired[s_] = _num(rec.get("t"))
-                have[s_] = True
+                if isinstance(rec, dict) and rec.get("k") == kind:
+                    self._numbers(s_, rec)
+
+    def _numbers(self, seq: int, rec: dict[str, Any]) -> None:
+        """The numbers of one intent (target, planned energy, time) or fired record (encoder, energy, time)."""
+        if rec.get("k") == "intent":
+            self.target[seq] = (_num(rec.get("x")), _num(rec.get("y")), _num(rec.get("z")))
+            self.planned_e[seq] = _num(rec.get("e"))
+            self.t_intent[seq] = _num(rec.get("t"))
+            self.have_intent[seq] = True
+        else:
+            self.encoder[seq] = (_num(rec.get("ex")), _num(rec.get("ey")), _num(rec.get("ez")))
+            self.energy[seq] = _num(rec.get("e"))
+            self.t_fired[seq] = _num(rec.get("t"))
+            self.have_fired[seq] = True
 
     def _fill_bulk(self, kind: str, need: np.ndarray, lines: list[bytes]) -> bool:
         """The numbers of many lines in the writer's layout with one regular expression (False: some
