@@ -125,3 +125,18 @@ def test_fly_rate_check_counts_only_rows_with_shots_to_fire():
     for todo in ([4], [7], [0, 1, 2, 3, 4, 5, 6, 7]):
         with pytest.raises(PreflightError, match=r"every 250 us \(rows at up to 4 kHz"):
             check(todo)
+
+
+def test_a_plan_directory_on_sim_gets_the_plans_rate(tmp_path, capsys):
+    """`fabplan run PLAN_DIR --stage sim://...`: no design file, so the emulated laser takes the saved
+    plan's repetition_rate_hz (1 kHz here), as a design file or a dry run of the same plan gives it,
+    not the emulated amplifier's 200 kHz."""
+    plan_dir = tmp_path / "plan"
+    assert main(["plan", str(_fly_row(tmp_path)), "-o", str(plan_dir)]) == 0
+    journal = tmp_path / "j.jsonl"
+    url = f"sim://plandir?homed=1&pulse_log={tmp_path / 'p.csv'}"
+    assert main(["run", str(plan_dir), "--stage", url, "--journal", str(journal)]) == 0, capsys.readouterr()
+    checks = read_journal(journal).sessions[0]["preflight"]
+    assert any("output 1 kHz (design 1 kHz)" in c for c in checks), checks
+    t = read_pulse_log(tmp_path / "p.csv")[:, 0]
+    assert len(t) == 8 and np.all(np.diff(t) >= 1e-3 - 5e-6 - 1e-9)

@@ -534,8 +534,8 @@ def parse_faults(specs) -> dict[str, str]:
 
 
 def _sim_takes_design_laser(url: str | None, plan, design) -> str | None:
-    """A sim:// URL with the design's laser: max_pulse_energy (uJ at 100 %, as a dry run's emulator
-    gets it) and rep_rate (Hz) added unless the URL sets them; an explicit value that disagrees with
+    """A sim:// URL with the design's laser: max_pulse_energy (uJ at 100 %) and rep_rate (Hz), as a
+    dry run's emulator gets them (a plan directory's: its saved ones), added unless the URL sets them; an explicit value that disagrees with
     the design is left for pre-flight to refuse. Other schemes are returned unchanged."""
     if not url:
         return url
@@ -550,7 +550,7 @@ def _sim_takes_design_laser(url: str | None, plan, design) -> str | None:
     add = {}
     if "max_pulse_energy" not in params:
         add["max_pulse_energy"] = f"{_emulated_attenuator(plan, design)[0]:g}"
-    rate = getattr(getattr(design, "laser", None), "repetition_rate", None)
+    rate = _design_rate_hz(plan, design)  # a plan directory has no design: its saved rate
     if "rep_rate" not in params and rate:
         add["rep_rate"] = f"{float(rate):g}"
     if not add:
