@@ -19,6 +19,7 @@ from fabplan.disctable import DiscTable
 from fabplan.errors import Problem, ProblemsError
 from fabplan.units import parse_kind
 
+MAX_COORD_UM = 1e6  # 1 m: no stage travels further; beyond, positions are typos (1e308, units)
 _PARAMS = ("diameter", "fluence", "pulses")
 _COLUMN = {"diameter": "diameter_um", "fluence": "fluence_mj_cm2", "pulses": "pulses"}
 
@@ -223,6 +224,3 @@ def expand(design: models.Design) -> DiscTable:
             raise ProblemsError([design.problem(("arrays", i), f"{int(far.sum())} disc(s) placed beyond "
                                                 f"{MAX_COORD_UM / 1e6:g} m from the origin (check the units)")])
     return DiscTable.concat(parts, tuple(a.id for a in design.arrays))
-
-
-MAX_COORD_UM = 1e6  # 1 m: no stage travels further

@@ -11,6 +11,7 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 from fabplan.design import models
+from fabplan.design.expand import MAX_COORD_UM  # refused at expansion; checked here for any DiscTable
 from fabplan.disctable import DiscTable
 from fabplan.errors import Problem, summarize_ids
 from fabplan.geometry import keepout_hits, outside_region_mask
@@ -20,7 +21,6 @@ def _radius(discs: DiscTable) -> np.ndarray:
     return np.nan_to_num(discs.diameter_um, nan=0.0) / 2.0
 
 
-MAX_COORD_UM = 1e6  # 1 m: no stage travels further; beyond, positions are typos (1e308, units)
 MAX_PAIRS = 1_000_000  # beyond this the layout is absurd (e.g. a pitch of 5e-324 um): count, do not list
 
 
