@@ -40,8 +40,9 @@ from fabplan.physics.comb import predicted_fsr
 
 DEFAULT_RESOLUTION_NM = 0.1  # nm: 1200 gr/mm grating class spectrometer, when the series gives none
 # Lasing vs ASE-only: a cavity line above threshold narrower than this. The paper's spontaneous band is
-# 38 nm wide and its lasing line 0.3 nm; 2 nm separates them with room for cold-cavity or broadened lines.
-NARROW_NM = 2.0
+# 38 nm wide and its lasing line 0.3 nm; 2 nm separates them with room for cold-cavity or broadened lines
+# (one number with the line finder's limit on what counts as a cavity line).
+NARROW_NM = spectral.MAX_LINE_NM
 PREDICTION_STEP_UM = 0.05  # diameters rounded for the physics prediction (threshold changes < 1 % per step)
 SERIES_PER_CHUNK = 250
 

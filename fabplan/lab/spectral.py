@@ -275,7 +275,7 @@ class LineFit:
 
 W_MIN_NM, W_MAX_NM = 2e-4, 20.0  # Lorentzian FWHM range of a fitted line
 # A cavity line is narrower than this (the spontaneous band is ~38 nm, the paper's lasing line 0.3 nm;
-# the same 2 nm as fitting.NARROW_NM): wider bumps are not modes.
+# fitting.NARROW_NM is this number): wider bumps are not modes.
 MAX_LINE_NM = 2.0
 
 
