@@ -182,9 +182,13 @@ def test_writer_refuses_out_of_range_and_duplicate_rows(tmp_path):
     j = _guarded(tmp_path)
     with pytest.raises(ShotRefused, match="not a shot"):
         j.intent(-1, "A", 0.0, 0.0, 0.0, 0.5, 1)
+    with pytest.raises(ShotRefused, match="not a shot"):
+        j.intents([3, N], ["A", "B"], [0, 0], [0, 0], [0, 0], [0.5, 0.5], [1, 1])  # past the end, in a row
     with pytest.raises(ShotRefused, match="twice"):
         j.intents([3, 3], ["A", "A"], [0, 0], [0, 0], [0, 0], [0.5, 0.5], [1, 1])
+    j.intent(3, "A", 0.0, 0.0, 0.0, 0.5, 1)  # the refusals wrote nothing and left shot 3 pending
     j.close()
+    assert read_journal(j.path).intent_count.tolist()[3:] == [1, 0, 0]
 
 
 def test_writer_allows_pending_retry_after_not_fired_and_refire_once(tmp_path):
