@@ -70,10 +70,12 @@ def read_profile_csv(path: str | Path, radius_column: str = "r_um", value_column
     text = read_text_limited(p, MAX_DESIGN_CSV_BYTES, "a beam profile")  # size- and UTF-8-checked
     from fabplan.design.files import MAX_CELL_CHARS
 
-    long = next((ln for ln in text.splitlines() if len(ln) > 64 * MAX_CELL_CHARS), None)
+    text_lines = text.splitlines()
+    long = next((ln for ln in text_lines if len(ln) > 64 * MAX_CELL_CHARS), None)
     if long is not None:  # also keeps csv's 131,072-char field limit out of reach
         raise UserError(f"{p}: a line of {len(long):,} characters: not a radial profile CSV")
-    rows = csv.DictReader(line for line in text.splitlines() if not line.lstrip().startswith("#"))
+    lines = [i + 1 for i, line in enumerate(text_lines) if not line.lstrip().startswith("#")]  # file lines
+    rows = csv.DictReader(text_lines[i - 1] for i in lines)
     try:
         fields = rows.fieldnames or []
     except csv.Error as exc:
@@ -82,7 +84,6 @@ def read_profile_csv(path: str | Path, radius_column: str = "r_um", value_column
         if col not in fields:
             raise UserError(f"{p}: no column {col!r} (columns: {', '.join(fields) or 'none'})")
     r, v = [], []
-    lines = [i + 1 for i, line in enumerate(text.splitlines()) if not line.lstrip().startswith("#")]
     for k, row in _dict_rows(rows, p):
         line_no = lines[k + 1] if k + 1 < len(lines) else "?"
         try:

@@ -131,7 +131,7 @@ def read_disc_csv(path, default: models.DiscParams) -> dict[str, np.ndarray]:
     problems: list[Problem] = []
     out: dict[str, list] = {"x": [], "y": [], "diameter": [], "fluence": [], "pulses": []}
     from fabplan.design.files import MAX_DESIGN_CSV_BYTES, csv_rows
-    from fabplan.design.yamlsource import read_text_limited
+    from fabplan.textfiles import read_text_limited
 
     # Bounded size, UTF-8 checked up front (a Latin-1 file was a UnicodeDecodeError traceback mid-read);
     # csv errors and oversized cells are located problems (csv_rows)
