@@ -29,7 +29,8 @@ def _docs(args: argparse.Namespace) -> int:
     for path in paths:
         try:
             if args.check:
-                if render_readme(path.read_text(encoding="utf-8")) != path.read_text(encoding="utf-8"):
+                text = path.read_text(encoding="utf-8")
+                if render_readme(text) != text:
                     print(f"{path}: generated reference sections are out of date (run `fabplan docs`)")
                     stale += 1
                 else:
