@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 import pytest
 
 from fabplan import lab
@@ -31,6 +33,10 @@ def test_sheet_of_every_measured_disc(logbook, tmp_path, suffix):
     if suffix == "svg":
         text = path.read_text()
         assert all(d in text for d in ("A-r00c00", "A-r00c01", "A-r00c02"))
+        # the title counts the measured discs by status (its line is wrapped: compare word by word)
+        statuses = Counter(r["status"] or "untested" for r in rows if r["series_id"])
+        flat = " ".join(text.split())
+        assert sum(statuses.values()) == 3 and all(f"{st} {n}" in flat for st, n in statuses.items()), statuses
     with plt.rc_context(STYLE):  # a cap keeps huge logbooks to one page and says so
         capped = overview_sheet(plt, logbook, rows, tmp_path / "capped.svg", max_panels=2)
     assert "first 2 of" in capped.read_text()  # the title line (wrapped), kept as an SVG comment

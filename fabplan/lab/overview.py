@@ -9,6 +9,7 @@ small log-log panels drawn in one Axes, each with its threshold and status colou
 from __future__ import annotations
 
 import math
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -79,9 +80,7 @@ def overview_sheet(plt: Any, con: Any, rows: list[dict], path: Path, max_panels:
     ax.set_xlim(0, ncol)
     ax.set_ylim(0, nrow)
     ax.set_axis_off()
-    counts: dict[str, int] = {}
-    for r in measured:
-        counts[r.get("status") or "untested"] = counts.get(r.get("status") or "untested", 0) + 1
+    counts = Counter(r.get("status") or "untested" for r in measured)
     title = ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
     more = f"; first {n} of {len(measured)} measured discs shown" if len(measured) > n else ""
     text = (f"Light-in/light-out of every measured disc: pump fluence {10 ** lf_lo:.3g}-{10 ** lf_hi:.3g} "
