@@ -41,6 +41,14 @@ def _edit_json(d: Path, fn) -> None:
     (d / "plan.json").write_text(json.dumps(doc, indent=2))
 
 
+def _replace_in_json(d: Path, old: str, new: str) -> None:
+    """A textual edit of plan.json (as rewritten by _edit_json) that json.dumps could not write."""
+    _edit_json(d, lambda doc: None)
+    text = (d / "plan.json").read_text()
+    assert old in text, old  # the damage is really made
+    (d / "plan.json").write_text(text.replace(old, new))
+
+
 def test_saved_plan_loads_and_hash_is_stable(fly_dir):
     plan = Plan.load(fly_dir)
     assert plan.content_hash() == plan.plan_hash
@@ -106,12 +114,8 @@ DAMAGE = {
     "line-seq-past-end": lambda d: _edit_json(d, lambda doc: doc["lines"][0].update(last_seq=10**9)),
     "line-seq-negative": lambda d: _edit_json(d, lambda doc: doc["lines"][0].update(first_seq=-1)),
     "design_hash-null": lambda d: _edit_json(d, lambda doc: doc.update(design_hash=None)),
-    "json-5000-digit-int": lambda d: (
-        _edit_json(d, lambda doc: None)
-        or (d / "plan.json").write_text(
-            (d / "plan.json").read_text().replace('"n_shots": 30', '"n_shots": ' + "9" * 5000)
-        )
-    ),  # soak find: json raises a plain ValueError past 4,300 digits
+    "json-5000-digit-int": lambda d: _replace_in_json(d, '"n_shots": 30', '"n_shots": ' + "9" * 5000),
+    # soak find: json raises a plain ValueError past 4,300 digits
     "huge-field": lambda d: _edit_json(d, lambda doc: doc.update(format="x" * 200_000)),
 }
 
