@@ -64,6 +64,20 @@ def estimate_step(
     )
 
 
+def _inside_lines(lines: list[dict], ends: tuple, *, v: float, a: float, j: float, settle_s: float):
+    """(moves_s, settle_s, turnarounds_s) of flying these lines, each at its own velocity and its
+    passes; `ends` = line_endpoints(lines). The moves between the lines are the caller's."""
+    sx, sy, sz, ex, ey, ez = ends
+    vel = np.array([ln["velocity_um_s"] for ln in lines])
+    passes = np.array([int(ln.get("passes", 1)) for ln in lines])
+    # a line covers at least both run-ups, so it always reaches its cruise velocity: t = d/v + Ta
+    t_line = np.abs(ex - sx) / vel + accel_time(vel, a, j)
+    settle = float(passes.sum()) * settle_s
+    # extra passes of multi-pulse lines: a return move at the motion limits before each
+    extra = float(((passes - 1) * group_move_times(sx - ex, sy - ey, sz - ez, v, a, j)).sum())
+    return float((passes * t_line).sum()) - settle, settle, extra
+
+
 def estimate_fly(
     lines: list[dict],
     line_attenuator: np.ndarray,
@@ -77,18 +91,13 @@ def estimate_fly(
     """Fly estimate from the lines (each run at its own velocity) and the moves between them."""
     if not lines:
         return _pack(0.0, 0.0, 0.0, 0.0, 0.0)
-    sx, sy, sz, ex, ey, ez = line_endpoints(lines)
-    vel = np.array([ln["velocity_um_s"] for ln in lines])
-    dist = np.abs(ex - sx)
-    passes = np.array([int(ln.get("passes", 1)) for ln in lines])
-    # a line covers at least both run-ups, so it always reaches its cruise velocity: t = d/v + Ta
-    t_line = dist / vel + accel_time(vel, a, j)
-    settle = float(passes.sum()) * settle_s
+    ends = line_endpoints(lines)
+    sx, sy, sz, ex, ey, ez = ends
+    moves, settle, extra_passes = _inside_lines(lines, ends, v=v, a=a, j=j, settle_s=settle_s)
     turn = float(group_move_times(sx[1:] - ex[:-1], sy[1:] - ey[:-1], sz[1:] - ez[:-1], v, a, j).sum())
-    # extra passes of multi-pulse lines: a return move at the motion limits before each
-    turn += float(((passes - 1) * group_move_times(sx - ex, sy - ey, sz - ez, v, a, j)).sum())
+    turn += extra_passes
     return _pack(
-        float((passes * t_line).sum()) - settle,
+        moves,
         settle,
         0.0,
         _attenuator_changes(line_attenuator) * attenuator_move_s,
@@ -186,23 +195,19 @@ def estimate_selection(
         arr[~is_fly] = np.column_stack([shots.x_um[step_seq], shots.y_um[step_seq], shots.z_um[step_seq]])
     fly_lines_sel = [lines[k] for k in ref[is_fly].tolist()]
     if fly_lines_sel:
-        sx, sy, sz, ex, ey, ez = line_endpoints(fly_lines_sel)
-        entry[is_fly] = np.column_stack([sx, sy, sz])
-        exit_[is_fly] = np.column_stack([ex, ey, ez])
+        ends = line_endpoints(fly_lines_sel)
+        entry[is_fly] = np.column_stack(ends[:3])
+        exit_[is_fly] = np.column_stack(ends[3:])
     # inside the segments
     n_step = int((~is_fly).sum())
     settle = n_step * t["settle_s"]
     pulses = float(np.sum(shots.pulses[step_seq])) / t["rep_rate_hz"]
     line_moves = 0.0
     turn = 0.0
-    if fly_lines_sel:
-        vel = np.array([ln["velocity_um_s"] for ln in fly_lines_sel])
-        passes = np.array([int(ln.get("passes", 1)) for ln in fly_lines_sel])
-        t_line = np.abs(ex - sx) / vel + accel_time(vel, t["a"], t["j"])
-        fly_settle = float(passes.sum()) * t["settle_s"]
+    if fly_lines_sel:  # inside the flown lines: the plan estimate's own per-line timing
+        line_moves, fly_settle, extra_passes = _inside_lines(fly_lines_sel, ends, **kin, settle_s=t["settle_s"])
         settle += fly_settle
-        line_moves = float((passes * t_line).sum()) - fly_settle
-        turn += float(((passes - 1) * group_move_times(sx - ex, sy - ey, sz - ez, **kin)).sum())
+        turn += extra_passes
     # between the segments: a turnaround from line to line, a move otherwise
     moves = line_moves
     if m > 1:
