@@ -128,6 +128,7 @@ def _dose_definition(args: argparse.Namespace, data: DoseData) -> str:
 
     An unknown name, or an option contradicting what the file states, is refused (exit 2)."""
     from fabplan.beam.base import FLUENCE_DEFINITIONS
+    from fabplan.beam.dose_csv import PEAK_NAMES
 
     opt = args.fluence_definition
     if opt is None:
@@ -147,7 +148,7 @@ def _dose_definition(args: argparse.Namespace, data: DoseData) -> str:
         if stated - {name}:
             where = (
                 f"its {data.dose_column!r} column is a peak fluence"
-                if stated == {"peak"} and data.dose_column.strip().lower().startswith("peak")
+                if stated == {"peak"} and data.dose_column.strip().lower() in PEAK_NAMES
                 else f"its fluence_definition column says {', '.join(sorted(stated))}"
             )
             raise UserError(f"{data.source}: {where}, but --fluence-definition is {name}: give one definition")
