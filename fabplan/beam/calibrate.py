@@ -226,10 +226,8 @@ def calibrate(
     )
     dose_defs: list[str] = []
     if data.dose_kind == "fluence_mj_cm2":
-        row_defs = np.full(data.dose.size, dose_definition, dtype=object)
-        if data.definition is not None:
-            stated = np.asarray(data.definition, dtype=object) != ""
-            row_defs[stated] = np.asarray(data.definition, dtype=object)[stated]
+        stated = data.definition if data.definition is not None else np.full(data.dose.size, "", dtype=object)
+        row_defs = np.where(stated != "", stated, dose_definition)  # a row's own, else the caller's
         dose_defs = sorted(set(row_defs.tolist()))
         try:
             to_peak = {d: shape.fluence_area_for(d) / shape.effective_area_um2 for d in dose_defs}
