@@ -20,7 +20,7 @@ from typing import Any
 import yaml
 
 from fabplan.errors import Problem, ProblemsError
-from fabplan.textfiles import read_bytes_limited, read_text_limited  # noqa: F401 - also used from here
+from fabplan.textfiles import read_text_limited
 
 PathKey = tuple[Any, ...]
 

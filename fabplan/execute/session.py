@@ -112,7 +112,8 @@ def _journal_design_file(journal, h: dict[str, Any]) -> str | None:
     dfile = h.get("design_file")
     if not dfile:
         return None
-    from fabplan.design.yamlsource import MAX_FILE_BYTES, read_bytes_limited
+    from fabplan.design.yamlsource import MAX_FILE_BYTES
+    from fabplan.textfiles import read_bytes_limited
 
     try:
         data = read_bytes_limited(str(dfile), MAX_FILE_BYTES)
